@@ -52,3 +52,8 @@ final class GMPInteger {
 func __gmpz_sgn(_ z: UnsafePointer<__mpz_struct>) -> Int32 {
     z.pointee._mp_size < 0 ? -1 : (z.pointee._mp_size > 0 ? 1 : 0)
 }
+
+extension GMPInteger {
+    /// Miller–Rabin with 50 rounds: 2 = prime, 1 = probably prime, 0 = composite.
+    var primality: Int32 { __gmpz_probab_prime_p(pointer, 50) }
+}

@@ -39,10 +39,10 @@ public enum Zstd {
         output.reserveCapacity(declared == tally_zstd_contentsize_unknown() ? min(maxOutputBytes, 1 << 20) : Int(declared))
         let chunk = ZSTD_DStreamOutSize()
         var buffer = [UInt8](repeating: 0, count: chunk)
-        var lastResult = 0
         let outcome: Result<Void, TallyError> = input.withUnsafeBytes { src in
             var inBuffer = ZSTD_inBuffer(src: src.baseAddress, size: src.count, pos: 0)
             while true {
+                let consumedBefore = inBuffer.pos
                 let (result, produced) = buffer.withUnsafeMutableBytes { dst in
                     var outBuffer = ZSTD_outBuffer(dst: dst.baseAddress, size: dst.count, pos: 0)
                     let r = ZSTD_decompressStream(stream, &outBuffer, &inBuffer)
@@ -55,14 +55,14 @@ public enum Zstd {
                     return .failure(TallyError(.sizeLimitExceeded, "zstd output exceeds the limit of \(maxOutputBytes) bytes"))
                 }
                 output.append(contentsOf: buffer[0..<produced])
-                lastResult = result
-                if inBuffer.pos == inBuffer.size && produced < chunk { return .success(()) }
+                // 0 means a frame ended and was fully flushed; more input may hold more frames.
+                if result == 0 && inBuffer.pos == inBuffer.size { return .success(()) }
+                if inBuffer.pos == consumedBefore && produced == 0 {
+                    return .failure(TallyError(.decompressionFailed, "zstd input ends in the middle of a frame"))
+                }
             }
         }
         try outcome.get()
-        guard lastResult == 0 else {
-            throw TallyError(.decompressionFailed, "zstd input ends in the middle of a frame")
-        }
         return output
     }
 }
