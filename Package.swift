@@ -31,12 +31,15 @@ let package = Package(
             name: "CZstd", path: "Core/CZstd", pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(
+            name: "CFFTW", path: "Core/CFFTW", pkgConfig: "fftw3",
+            providers: [.apt(["libfftw3-dev"])]),
+        .systemLibrary(
             name: "CLibCrypto", path: "Core/CLibCrypto", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
 
         // Core: arithmetic, crypto, privacy primitives, compression. No networking.
         .target(
-            name: "TallyCore", dependencies: ["CGMP", "CZstd", "CLibCrypto"],
+            name: "TallyCore", dependencies: ["CGMP", "CZstd", "CLibCrypto", "CFFTW"],
             path: "Core/TallyCore", swiftSettings: strict),
         // The secure-aggregation protocol as transport-free state machines.
         .target(
