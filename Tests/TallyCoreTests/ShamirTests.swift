@@ -7,7 +7,7 @@ import Testing
         let rng = SeededRandom(testSeed: 2024)
         var cases: [(Int, Int)] = [(1, 1), (1, 5), (5, 5), (2, 3), (501, 1000), (1000, 1000)]
         for _ in 0..<12 {
-            var generator = RandomAdapter(rng)
+            var generator = RandomWords(rng)
             let n = Int.random(in: 2...300, using: &generator)
             cases.append((Int.random(in: 1...n, using: &generator), n))
         }
@@ -17,7 +17,7 @@ import Testing
             let shares = try scheme.split(secret: secret, using: rng)
             #expect(shares.count == n)
             #expect(Set(shares.map(\.x)) == Set((1...n).map(UInt32.init)))
-            var generator = RandomAdapter(rng)
+            var generator = RandomWords(rng)
             let subset = Array(shares.shuffled(using: &generator).prefix(t))
             #expect(try scheme.reconstruct(subset) == secret, "t=\(t) n=\(n)")
             if t > 1 {

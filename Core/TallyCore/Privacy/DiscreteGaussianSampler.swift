@@ -41,38 +41,45 @@ public struct DiscreteGaussianSampler: Sendable, Hashable {
 
     /// One sample.
     public func sample(using random: some CryptoRandomSource) -> Int64 {
+        var words = RandomWords(random, bufferWords: 16)
+        return sample(using: &words)
+    }
+
+    /// `count` independent samples.
+    public func sample(count: Int, using random: some CryptoRandomSource) -> [Int64] {
+        var words = RandomWords(random)
+        return (0..<count).map { _ in sample(using: &words) }
+    }
+
+    /// The inner sampler on a concrete buffered stream.
+    func sample(using words: inout RandomWords) -> Int64 {
         let t = UInt128(laplaceScale)
         let num = UInt128(sigmaSquaredNumerator)
         let den = UInt128(sigmaSquaredDenominator)
+        let acceptanceDenominator = 2 * t * t * den * num
         while true {
-            let y = discreteLaplace(using: random)
+            let y = discreteLaplace(using: &words)
             // γ = (|y| − σ²/t)² / (2σ²) = (|y|·t·den − num)² / (2·t²·den·num)
             let a = UInt128(y.magnitude) * t * den
             let diff = a > num ? a - num : num - a
             let (square, overflow) = diff.multipliedReportingOverflow(by: diff)
             if overflow { continue }  // |y| astronomically far in the tail: acceptance prob. < 2^-1000
-            if ExactBernoulli.bernoulliExpMinus(numerator: square, denominator: 2 * t * t * den * num, using: random) {
+            if ExactBernoulli.bernoulliExpMinus(numerator: square, denominator: acceptanceDenominator, using: &words) {
                 return y
             }
         }
     }
 
-    /// Fills `out` with independent samples.
-    public func sample(count: Int, using random: some CryptoRandomSource) -> [Int64] {
-        (0..<count).map { _ in sample(using: random) }
-    }
-
     /// Discrete Laplace with scale t: P[Y = y] ∝ exp(−|y|/t) (CKS Algorithm 2, s = 1).
-    func discreteLaplace(using random: some CryptoRandomSource) -> Int64 {
+    func discreteLaplace(using words: inout RandomWords) -> Int64 {
         let t = laplaceScale
-        var generator = RandomAdapter(random)
         while true {
-            let u = UInt64.random(in: 0..<t, using: &generator)
-            guard ExactBernoulli.bernoulliExpMinus(numerator: UInt128(u), denominator: UInt128(t), using: random) else { continue }
+            let u = words.uniform(below: t)
+            guard ExactBernoulli.bernoulliExpMinus(numerator: UInt128(u), denominator: UInt128(t), using: &words) else { continue }
             var v: UInt64 = 0
-            while ExactBernoulli.bernoulliExpMinus(numerator: 1, denominator: 1, using: random) { v += 1 }
+            while ExactBernoulli.bernoulliExpMinusOne(using: &words) { v += 1 }
             let x = u + t * v
-            let negative = random.nextWord() & 1 == 1
+            let negative = words.next() & 1 == 1
             if negative && x == 0 { continue }
             return negative ? -Int64(x) : Int64(x)
         }
