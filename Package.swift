@@ -74,8 +74,11 @@ let package = Package(
                 "TallyCore", "TallySecAgg", "CGMP", "CLibCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Tests/tally-bench", swiftSettings: strict),
+            path: "Tests/tally-bench", exclude: ["flower"], swiftSettings: strict),
 
+        .testTarget(
+            name: "TallySecAggTests", dependencies: ["TallySecAgg", "TallyCore"],
+            path: "Tests/TallySecAggTests", swiftSettings: strict),
         .testTarget(
             name: "TallyCoreTests", dependencies: ["TallyCore", "CGMP"],
             path: "Tests/TallyCoreTests", swiftSettings: strict),

@@ -38,6 +38,15 @@ public struct ShamirSecretSharing: Sendable {
 
     /// Splits a secret of exactly 32 bytes into `shareCount` shares at x = 1...n.
     public func split(secret: [UInt8], using random: some CryptoRandomSource) throws(TallyError) -> [ShamirShare] {
+        try split(secret: secret, at: (1...shareCount).map { UInt32($0) }, using: random)
+    }
+
+    /// Splits a secret and evaluates only the shares at `points` (each in 1...n): with a sparse
+    /// neighbour graph a participant's secret is held by its neighbourhood, not the whole cohort.
+    public func split(secret: [UInt8], at points: [UInt32], using random: some CryptoRandomSource) throws(TallyError) -> [ShamirShare] {
+        guard points.allSatisfy({ $0 >= 1 && $0 <= UInt32(shareCount) }) else {
+            throw TallyError(.invalidArgument, "share points must be in 1...\(shareCount)")
+        }
         guard secret.count == Self.secretByteCount else {
             throw TallyError(.invalidArgument, "a Shamir secret is \(Self.secretByteCount) bytes, got \(secret.count)")
         }
@@ -55,8 +64,8 @@ public struct ShamirSecretSharing: Sendable {
         }
         let acc = GMPInteger()
         var shares: [ShamirShare] = []
-        shares.reserveCapacity(shareCount)
-        for x in 1...shareCount {
+        shares.reserveCapacity(points.count)
+        for x in points {
             // Horner's rule from the top coefficient down.
             __gmpz_set_ui(acc.pointer, 0)
             for c in coefficients.reversed() {
@@ -64,7 +73,7 @@ public struct ShamirSecretSharing: Sendable {
                 __gmpz_add(acc.pointer, acc.pointer, c.pointer)
                 __gmpz_mod(acc.pointer, acc.pointer, p.pointer)
             }
-            shares.append(ShamirShare(x: UInt32(x), y: acc.bigEndianBytes(length: PrimeField.elementByteCount)))
+            shares.append(ShamirShare(x: x, y: acc.bigEndianBytes(length: PrimeField.elementByteCount)))
         }
         for c in coefficients { __gmpz_set_ui(c.pointer, 0) }
         return shares

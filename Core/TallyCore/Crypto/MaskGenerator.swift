@@ -22,31 +22,54 @@ public enum MaskGenerator {
 
     /// vector ← vector + mask (mod 2^(w·d)), or − mask when `subtract` is true.
     public static func apply(seed: [UInt8], label: [UInt8], to vector: inout PackedVector, subtract: Bool = false) throws(TallyError) {
-        let stream = try AESCTRStream(seed: seed, label: label)
+        try apply([Term(seed: seed, label: label, subtract: subtract)], to: &vector)
+    }
+
+    /// One mask to fold into a vector: its seed, its label, and whether it is added or subtracted.
+    public struct Term: Sendable {
+        public let seed: [UInt8]
+        public let label: [UInt8]
+        public let subtract: Bool
+        public init(seed: [UInt8], label: [UInt8], subtract: Bool = false) {
+            self.seed = seed
+            self.label = label
+            self.subtract = subtract
+        }
+    }
+
+    /// vector ← vector ± every mask in `terms`, chunk-major: each 64 KiB slice of the vector
+    /// receives all masks while it is in cache, so the vector crosses memory once no matter how
+    /// many masks there are. Equivalent to calling ``apply(seed:label:to:subtract:)`` per term.
+    public static func apply(_ terms: [Term], to vector: inout PackedVector) throws(TallyError) {
+        guard !terms.isEmpty else { return }
+        var streams: [AESCTRStream] = []
+        streams.reserveCapacity(terms.count)
+        for term in terms { streams.append(try AESCTRStream(seed: term.seed, label: term.label)) }
+        let subtract = terms.map(\.subtract)
         let scratch = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: chunkLimbs)
         defer { scratch.deallocate() }
+        var carries = [UInt64](repeating: 0, count: terms.count)
         vector.withUnsafeMutableLimbs { limbs in
             let total = limbs.count
             let base = limbs.baseAddress!
             let mask = scratch.baseAddress!
             var offset = 0
-            var carry: UInt64 = 0
             while offset < total {
                 let n = min(chunkLimbs, total - offset)
-                stream.keystream(into: UnsafeMutableRawBufferPointer(start: mask, count: n * 8))
                 let dst = base + offset
-                // Fold the previous chunk's carry (or borrow) in first. If it wraps this chunk
-                // to zero, the chunk op below cannot produce another, so carry stays ≤ 1.
-                if subtract {
-                    let borrowIn = carry == 0 ? 0 : tally_mpn_sub_1(dst, dst, n, carry)
-                    carry = borrowIn + tally_mpn_sub_n(dst, dst, mask, n)
-                } else {
-                    let carryIn = carry == 0 ? 0 : tally_mpn_add_1(dst, dst, n, carry)
-                    carry = carryIn + tally_mpn_add_n(dst, dst, mask, n)
+                for i in streams.indices {
+                    streams[i].keystream(into: UnsafeMutableRawBufferPointer(start: mask, count: n * 8))
+                    // Each term keeps its own carry chain, exactly as if applied alone.
+                    if subtract[i] {
+                        let borrowIn = carries[i] == 0 ? 0 : tally_mpn_sub_1(dst, dst, n, carries[i])
+                        carries[i] = borrowIn + tally_mpn_sub_n(dst, dst, mask, n)
+                    } else {
+                        let carryIn = carries[i] == 0 ? 0 : tally_mpn_add_1(dst, dst, n, carries[i])
+                        carries[i] = carryIn + tally_mpn_add_n(dst, dst, mask, n)
+                    }
                 }
                 offset += n
             }
-            // The final carry is 2^(64·L), which is 0 mod 2^(w·d); the top limb is re-masked.
         }
     }
 }
