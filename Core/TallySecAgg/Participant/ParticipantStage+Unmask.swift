@@ -11,6 +11,9 @@ extension MaskedInputStage {
         if let both = survivors.intersection(dropped).first {
             throw context.abort(.inconsistentUnmaskRequest, "unmask request names \(both) as both survivor and dropped")
         }
+        if let stranger = survivors.union(dropped).first(where: { !context.configuration.contains($0) }) {
+            throw context.abort(.inconsistentUnmaskRequest, "unmask request names \(stranger), who is not in the cohort")
+        }
         guard survivors.contains(context.id) else {
             throw context.abort(.inconsistentUnmaskRequest, "unmask request does not count this participant as a survivor, yet asks it to unmask")
         }
