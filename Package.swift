@@ -30,6 +30,7 @@ let package = Package(
         .systemLibrary(
             name: "CZstd", path: "Core/CZstd", pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CSystem", path: "Core/CSystem"),
         .systemLibrary(
             name: "CFFTW", path: "Core/CFFTW", pkgConfig: "fftw3",
             providers: [.apt(["libfftw3-dev"])]),
@@ -39,7 +40,7 @@ let package = Package(
 
         // Core: arithmetic, crypto, privacy primitives, compression. No networking.
         .target(
-            name: "TallyCore", dependencies: ["CGMP", "CZstd", "CLibCrypto", "CFFTW"],
+            name: "TallyCore", dependencies: ["CGMP", "CZstd", "CLibCrypto", "CFFTW", "CSystem"],
             path: "Core/TallyCore", swiftSettings: strict),
         // The secure-aggregation protocol as transport-free state machines.
         .target(

@@ -36,14 +36,23 @@ public struct PackedVector: Sendable, Equatable {
     public init(packing values: some Collection<UInt64>, slotWidth: Int) throws(TallyError) {
         let layout = try SlotLayout(slotWidth: slotWidth, count: values.count)
         self.init(zeros: layout)
+        // Array(_:) of an array is free; then a concrete loop (this initializer is generic and
+        // not specialised across modules).
+        let contiguous = Array(values)
+        let packed: Result<Void, TallyError> = contiguous.withUnsafeBufferPointer { buffer in
+            Result { () throws(TallyError) in try self.pack(buffer) }
+        }
+        try packed.get()
+    }
+
+    private mutating func pack(_ values: UnsafeBufferPointer<UInt64>) throws(TallyError) {
         let maxValue = layout.slotMax
-        let w = UInt64(slotWidth)
-        var bit: UInt64 = 0
-        var index = 0
+        let w = UInt64(layout.slotWidth)
         try limbs.withUnsafeMutableBufferPointer { (out) throws(TallyError) in
-            for value in values {
+            var bit: UInt64 = 0
+            for (index, value) in values.enumerated() {
                 guard value <= maxValue else {
-                    throw TallyError(.valueOutOfRange, "coordinate \(index) = \(value) does not fit in \(slotWidth) bits")
+                    throw TallyError(.valueOutOfRange, "coordinate \(index) = \(value) does not fit in \(layout.slotWidth) bits")
                 }
                 let limb = Int(truncatingIfNeeded: bit &>> 6)
                 let offset = bit & 63
@@ -52,7 +61,6 @@ public struct PackedVector: Sendable, Equatable {
                     out[limb + 1] |= value &>> (64 - offset)
                 }
                 bit &+= w
-                index += 1
             }
         }
     }
@@ -148,6 +156,13 @@ extension PackedVector {
                 out.baseAddress!.initialize(from: raw.bindMemory(to: UInt8.self).baseAddress!, count: byteCount)
             }
             initialized = byteCount
+        }
+    }
+
+    /// Appends the wire form to `out` without an intermediate buffer.
+    public func serialize(appendingTo out: inout [UInt8]) {
+        limbs.withUnsafeBytes { raw in
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<layout.byteCount]))
         }
     }
 

@@ -20,7 +20,7 @@ public struct MaskedInput: Sendable, Equatable {
         w.writeHeader(.maskedInput, round: roundID)
         w.write(fixed: session.bytes)
         w.write(sender.rawValue)
-        w.write(bytes: vector.serialized())
+        w.write(vector: vector)
         return w.bytes
     }
 

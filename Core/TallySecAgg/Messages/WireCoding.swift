@@ -19,6 +19,11 @@ public struct WireWriter: Sendable {
         bytes.append(contentsOf: value)
     }
     public mutating func write(fixed value: [UInt8]) { bytes.append(contentsOf: value) }
+    /// A length-prefixed packed vector, copied straight from its limbs.
+    public mutating func write(vector: PackedVector) {
+        write(UInt32(vector.layout.byteCount))
+        vector.serialize(appendingTo: &bytes)
+    }
 }
 
 public struct WireReader {

@@ -11,7 +11,7 @@ public struct MaskedInputStage: Sendable {
 }
 
 extension ShareKeysStage {
-    func maskInput(_ delivery: ShareDelivery, input: PackedVector, _ context: ParticipantContext) throws(TallyError) -> (MaskedInputStage, MaskedInput) {
+    func maskInput(_ delivery: ShareDelivery, input vector: inout PackedVector, _ context: ParticipantContext) throws(TallyError) -> (MaskedInputStage, MaskedInput) {
         var received: [ParticipantID: [UInt8]] = [:]
         for item in delivery.shares {
             guard neighbourKeys[item.peer] != nil else {
@@ -31,7 +31,6 @@ extension ShareKeysStage {
             let seed = try SessionKeys.pairwiseSeed(keys.maskingKey, peerKey: neighbourKeys[peer]!.maskingKey, session: session, context.id, peer)
             terms.append(SessionKeys.pairwiseTerm(seed: seed, session: session, owner: context.id, peer: peer))
         }
-        var vector = input
         try MaskGenerator.apply(terms, to: &vector)
         return (MaskedInputStage(shared: self, received: received),
                 MaskedInput(roundID: context.roundID, session: session, sender: context.id, vector: vector))

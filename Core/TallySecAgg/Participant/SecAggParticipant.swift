@@ -63,7 +63,7 @@ public struct SecAggParticipant: Sendable {
 
     /// Stage 3: mask `input` with the self mask and the pairwise masks of the neighbours that
     /// completed stage 2 (the senders in `delivery`).
-    public mutating func maskInput(_ delivery: ShareDelivery, input: PackedVector) throws(TallyError) -> MaskedInput {
+    public mutating func maskInput(_ delivery: ShareDelivery, input: consuming PackedVector) throws(TallyError) -> MaskedInput {
         guard case .sharedKeys(let stage) = state else { throw unexpected("share delivery") }
         try context.checkEnvelope(round: delivery.roundID, session: delivery.session, expected: stage.session)
         guard delivery.recipient == id else {
@@ -73,7 +73,8 @@ public struct SecAggParticipant: Sendable {
             throw TallyError(.sizeMismatch, "input is \(input.layout.count)×\(input.layout.slotWidth) bits, the round expects \(context.configuration.layout.count)×\(context.configuration.layout.slotWidth)")
         }
         let context = self.context
-        let (next, message) = try transition { () throws(TallyError) in try stage.maskInput(delivery, input: input, context) }
+        var vector = input  // owned: masking happens in place, no copy of the vector
+        let (next, message) = try transition { () throws(TallyError) in try stage.maskInput(delivery, input: &vector, context) }
         state = .maskedInput(next)
         return message
     }

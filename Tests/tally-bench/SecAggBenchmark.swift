@@ -1,0 +1,124 @@
+import ArgumentParser
+import TallyCore
+import TallySecAgg
+
+/// `tally-bench secagg --participants N --dimension D --dropout F --json`: one in-process round
+/// through the real state machines and wire encodings, with raw AES-CTR measured in the same run.
+struct SecAggBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "secagg",
+        abstract: "A secure-aggregation round in-process: per-stage times, bytes, and ratios to raw AES-CTR.")
+
+    @Flag(help: "Print JSON (the only output format).") var json = false
+    @Option(help: "Participants n.") var participants = 10
+    @Option(help: "Dimension d.") var dimension = 100_000
+    @Option(help: "Fraction of participants that drop after sharing keys, before sending their masked input.") var dropout = 0.0
+    @Option(help: "Bits per input coordinate b (slot width is b + ⌈log2 n⌉).") var valueBits = 16
+    @Option(help: "Graph: complete, or auto (SecAgg+ parameters from n, the dropout rate and --corruption).") var graph = "auto"
+    @Option(help: "Fraction of participants assumed to collude with the coordinator (for --graph auto).") var corruption = 0.05
+    @Option(help: "Participants simulated concurrently.") var parallelism = 2
+
+    struct Report: Encodable {
+        let benchmark = "secagg"
+        let machine = MachineInfo()
+        let participants: Int, dimension: Int, dropout: Double, slotWidth: Int
+        let graph: String, neighbourDegree: Int, threshold: Int
+        let contributors: Int, dropped: Int, exactSumVerified: Bool
+        let roundWallSeconds: Double
+        /// Per participant (mean over participants): seconds per stage.
+        let participantStageSeconds: [String: Double]
+        /// Encode (pack) + self mask + all pairwise masks, mean per participant.
+        let participant_masking_seconds: Double
+        let coordinatorStageSeconds: [String: Double]
+        let coordinator_unmask_seconds: Double
+        let upload_bytes_per_participant: Double
+        let bytesSentPerParticipant: Double, bytesReceivedPerParticipant: Double
+        /// Raw EVP AES-128-CTR for the same number of mask bytes one participant expands.
+        let masksPerParticipant: Double, maskBytesPerParticipant: Double
+        let rawAESCTRGBps: Double, rawKeystreamSecondsForParticipantMaskBytes: Double
+        let maskingToKeystreamRatio: Double
+        /// Pack, all masks (chunk-major) and serialization timed on their own (best of 5).
+        let maskingBreakdownSeconds: [String: Double]
+        /// Bytes of a plaintext int64 vector (Flower's encoding) over our upload.
+        let int64UploadOverOurs: Double
+    }
+
+    func run() async throws {
+        let n = participants
+        let width = SlotLayout.headroomWidth(valueBits: valueBits, summands: n)
+        let layout = try SlotLayout(slotWidth: width, count: dimension)
+        var kind = NeighbourGraph.Kind.complete
+        var threshold = n / 2 + 1
+        if graph == "auto" {
+            let choice = try SecAggPlusParameters.choose(cohortSize: n, dropoutRate: max(dropout, 0.05), corruptionRate: corruption)
+            kind = choice.graph
+            threshold = choice.threshold
+        } else if graph != "complete" {
+            throw ValidationError("--graph is complete or auto")
+        }
+        let cohort = (1...n).map { ParticipantID(UInt32($0)) }
+        let config = try SecAggConfiguration(roundID: 1, cohort: cohort, threshold: threshold, layout: layout, graph: kind)
+        let simulator = try RoundSimulator(configuration: config)
+
+        // Inputs: random b-bit values, packed inside the masking measurement (the encode step).
+        let random = SeededRandom(testSeed: 1)
+        let valueMask: UInt64 = (1 << UInt64(valueBits)) - 1
+        let values: [UInt64] = (0..<dimension).map { _ in random.nextWord() & valueMask }
+        let expected = values.map { $0 * UInt64(n) }
+        let dropCount = Int((Double(n) * dropout).rounded())
+        let drops = Dictionary(uniqueKeysWithValues: cohort.suffix(dropCount).map { ($0, RoundSimulator.DropStage.beforeMaskedInput) })
+        let start = ContinuousClock.now
+        let outcome = await simulator.run(input: { _ in try! PackedVector(packing: values, slotWidth: width) },
+                                          drops: drops, parallelism: parallelism)
+        let wall = ContinuousClock.now - start
+        let result = try outcome.result.get()
+        let verified = result.sum.unpacked() == expected.map { $0 / UInt64(n) * UInt64(result.contributors.count) }
+
+        // Mean over participants that ran each stage.
+        var stageTotals: [String: (Double, Int)] = [:]
+        var sent = 0.0, received = 0.0
+        for report in outcome.participants.values {
+            for (stage, s) in report.seconds { stageTotals[stage, default: (0, 0)].0 += s; stageTotals[stage, default: (0, 0)].1 += 1 }
+            sent += Double(report.bytesSent)
+            received += Double(report.bytesReceived)
+        }
+        let stageMeans = stageTotals.mapValues { $0.0 / Double($0.1) }
+        let masking = stageMeans["maskedInput"] ?? 0
+        let survivorsOfStage2 = n - 0  // everyone shares keys in this benchmark
+        let neighbours = Double(kind.neighbourhoodSize(cohortSize: n) - 1)
+        let pairwiseMasks = neighbours * Double(survivorsOfStage2 - 0) / Double(n)
+        let masksPerParticipant = 1 + pairwiseMasks
+        let maskBytes = masksPerParticipant * Double(layout.limbCount * 8)
+
+        var buffer = [UInt8](repeating: 0, count: layout.limbCount * 8)
+        let rawPerMask = buffer.withUnsafeMutableBytes { MachineLimits.aesCTRSeconds(into: $0, repetitions: 5) }
+        let rawKeystream = rawPerMask * masksPerParticipant
+        let upload = Double(MaskedInput(roundID: 1, session: result.session, sender: cohort[0], vector: result.sum).serialized().count)
+
+        // Breakdown of one participant's masking work, measured directly.
+        let packSeconds = try Measure.best { _ = try PackedVector(packing: values, slotWidth: width) }
+        let terms = (0..<Int(masksPerParticipant.rounded())).map { i in MaskGenerator.Term(seed: random.bytes(32), label: [UInt8(i & 255)], subtract: i % 2 == 1) }
+        var scratch = try PackedVector(packing: values, slotWidth: width)
+        let maskSeconds = try Measure.best { try MaskGenerator.apply(terms, to: &scratch) }
+        let serializeSeconds = Measure.best { _ = MaskedInput(roundID: 1, session: result.session, sender: cohort[0], vector: scratch).serialized() }
+        let breakdown = ["pack": packSeconds, "allMasks": maskSeconds, "serialize": serializeSeconds]
+
+        let degree: Int
+        switch kind { case .complete: degree = n - 1; case .harary(let k): degree = k }
+        try Measure.printJSON(Report(
+            participants: n, dimension: dimension, dropout: dropout, slotWidth: width,
+            graph: kind == .complete ? "complete" : "harary", neighbourDegree: degree, threshold: threshold,
+            contributors: result.contributors.count, dropped: result.dropped.count, exactSumVerified: verified,
+            roundWallSeconds: Double(wall.components.seconds) + Double(wall.components.attoseconds) * 1e-18,
+            participantStageSeconds: stageMeans, participant_masking_seconds: masking,
+            coordinatorStageSeconds: outcome.coordinatorSeconds, coordinator_unmask_seconds: outcome.coordinatorSeconds["unmask"] ?? 0,
+            upload_bytes_per_participant: upload,
+            bytesSentPerParticipant: sent / Double(n), bytesReceivedPerParticipant: received / Double(n),
+            masksPerParticipant: masksPerParticipant, maskBytesPerParticipant: maskBytes,
+            rawAESCTRGBps: Double(layout.limbCount * 8) / rawPerMask / 1e9,
+            rawKeystreamSecondsForParticipantMaskBytes: rawKeystream,
+            maskingToKeystreamRatio: masking / rawKeystream,
+            maskingBreakdownSeconds: breakdown,
+            int64UploadOverOurs: Double(8 * dimension) / upload))
+    }
+}
