@@ -10,7 +10,9 @@ public struct ShareKeysStage: Sendable {
     /// This participant's own shares of its two secrets (it holds one of each, like any neighbour).
     let ownSeedShare: [UInt8]
     let ownKeyShare: [UInt8]
-
+    /// AEAD keys agreed with each neighbour, kept to open their shares at unmask time without
+    /// a second key agreement.
+    let shareKeys: [ParticipantID: [UInt8]]
 }
 
 extension AdvertiseKeysStage {
@@ -58,15 +60,17 @@ extension AdvertiseKeysStage {
 
         var ciphertexts: [AddressedCiphertext] = []
         ciphertexts.reserveCapacity(recipients.count)
+        var aeadKeys: [ParticipantID: [UInt8]] = [:]
         for (i, recipient) in recipients.enumerated() {
             let key = try SessionKeys.shareEncryptionKey(encryptionKey, peerKey: neighbourKeys[recipient]!.encryptionKey,
                                                          session: session, context.id, recipient)
+            aeadKeys[recipient] = key
             let plaintext = SessionKeys.sharePlaintext(from: context.id, to: recipient, seedShare: seedShares[i].y, keyShare: keyShares[i].y)
             let sealed = try AES256GCM.seal(plaintext, key: key, associatedData: SessionKeys.shareAssociatedData(session: session, from: context.id, to: recipient), random: random)
             ciphertexts.append(AddressedCiphertext(peer: recipient, ciphertext: sealed))
         }
         let stage = ShareKeysStage(keys: self, session: session, neighbourKeys: neighbourKeys, selfMaskSeed: selfMaskSeed,
-                                   ownSeedShare: seedShares.last!.y, ownKeyShare: keyShares.last!.y)
+                                   ownSeedShare: seedShares.last!.y, ownKeyShare: keyShares.last!.y, shareKeys: aeadKeys)
         return (stage, EncryptedShares(roundID: context.roundID, session: session, sender: context.id, shares: ciphertexts))
     }
 }

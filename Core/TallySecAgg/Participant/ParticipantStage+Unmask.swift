@@ -49,8 +49,7 @@ extension MaskedInputStage {
 
     /// Decrypts the share pair `peer` sent, checking it names the right sender and recipient.
     func open(from peer: ParticipantID, _ context: ParticipantContext) throws(TallyError) -> ([UInt8], [UInt8]) {
-        let key = try SessionKeys.shareEncryptionKey(shared.keys.encryptionKey, peerKey: shared.neighbourKeys[peer]!.encryptionKey,
-                                                     session: session, context.id, peer)
+        let key = shared.shareKeys[peer]!
         let plaintext: [UInt8]
         do {
             plaintext = try AES256GCM.open(received[peer]!, key: key,
