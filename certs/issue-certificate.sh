@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Issues a certificate signed by the federation CA, with the role and identity in the SAN:
+#   coordinator:  URI:tally://coordinator, DNS:localhost, IP:127.0.0.1, IP:::1 (+ extra DNS names)
+#   participant:  URI:tally://participant/ID
+# The key (ECDSA P-256) is written with mode 600 and never leaves DIR/ROLE-ID/.
+#   usage: certs/issue-certificate.sh DIR coordinator [DNS_NAME ...]
+#          certs/issue-certificate.sh DIR participant ID [DAYS]
+set -euo pipefail
+dir=${1:?usage: issue-certificate.sh DIR coordinator|participant ...}
+role=${2:?role: coordinator or participant}
+cd "$dir"
+[ -e ca/ca.key ] || { echo "no federation CA in $dir (run create-federation-ca.sh first)" >&2; exit 2; }
+days=365
+case "$role" in
+  coordinator)
+    out=coordinator
+    san="URI:tally://coordinator,DNS:localhost,IP:127.0.0.1,IP:::1"
+    shift 2
+    for name in "$@"; do san="$san,DNS:$name"; done
+    ext=coordinator_ext
+    cn="Tally coordinator";;
+  participant)
+    id=${3:?participant id (a positive integer)}
+    [[ "$id" =~ ^[0-9]+$ ]] && [ "$id" -ge 1 ] && [ "$id" -le 4294967295 ] || { echo "participant id must be 1...4294967295" >&2; exit 2; }
+    days=${4:-365}
+    out=participant-$id
+    san="URI:tally://participant/$id"
+    ext=participant_ext
+    cn="Tally participant $id";;
+  *) echo "role must be coordinator or participant" >&2; exit 2;;
+esac
+umask 077
+mkdir -p "$out"
+openssl ecparam -name prime256v1 -genkey -noout -out "$out/key.pem.tmp"
+openssl pkcs8 -topk8 -nocrypt -in "$out/key.pem.tmp" -out "$out/key.pem" && rm "$out/key.pem.tmp"
+openssl req -new -sha256 -key "$out/key.pem" -subj "/O=Tally/CN=$cn" -out "$out/request.csr"
+TALLY_SAN="$san" openssl ca -batch -notext -config ca/openssl.cnf -extensions "$ext" -days "$days" \
+    -in "$out/request.csr" -out "$out/cert.pem" 2>/dev/null
+rm "$out/request.csr"
+cp ca/ca.crt "$out/ca.crt"
+chmod 600 "$out/key.pem"
+chmod 644 "$out/cert.pem" "$out/ca.crt"
+echo "$role certificate: $dir/$out/cert.pem (key $dir/$out/key.pem, mode 600)"
