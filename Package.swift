@@ -20,6 +20,16 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // System libraries. Each is a thin module map plus a header of inline wrappers for
@@ -30,7 +40,10 @@ let package = Package(
         .systemLibrary(
             name: "CZstd", path: "Core/CZstd", pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]),
-        .systemLibrary(name: "CSystem", path: "Core/CSystem"),
+        .systemLibrary(name: "CTallySystem", path: "Core/CTallySystem"),
+        .systemLibrary(
+            name: "CZlib", path: "Core/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(
             name: "CFFTW", path: "Core/CFFTW", pkgConfig: "fftw3",
             providers: [.apt(["libfftw3-dev"])]),
@@ -40,7 +53,7 @@ let package = Package(
 
         // Core: arithmetic, crypto, privacy primitives, compression. No networking.
         .target(
-            name: "TallyCore", dependencies: ["CGMP", "CZstd", "CLibCrypto", "CFFTW", "CSystem"],
+            name: "TallyCore", dependencies: ["CGMP", "CZstd", "CLibCrypto", "CFFTW", "CTallySystem", "CZlib"],
             path: "Core/TallyCore", swiftSettings: strict),
         // The secure-aggregation protocol as transport-free state machines.
         .target(
@@ -52,8 +65,31 @@ let package = Package(
             dependencies: ["TallyCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Core/tally-audit", swiftSettings: strict),
 
+        // The wire protocol: protobuf schemas and their committed generated code (see
+        // Core/TallyWire/Protos/generate.sh), plus the transport glue both sides share.
         .target(
-            name: "TallyCoordinator", dependencies: ["TallyCore", "TallySecAgg"],
+            name: "TallyWire",
+            dependencies: [
+                "TallyCore", "TallySecAgg",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Core/TallyWire", exclude: ["Protos"]),
+
+        .target(
+            name: "TallyCoordinator",
+            dependencies: [
+                "TallyCore", "TallySecAgg", "TallyWire",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Coordinator/TallyCoordinator", swiftSettings: strict),
         .executableTarget(
             name: "tally-coordinator",
@@ -61,7 +97,12 @@ let package = Package(
             path: "Coordinator/tally-coordinator", swiftSettings: strict),
 
         .target(
-            name: "TallyParticipant", dependencies: ["TallyCore", "TallySecAgg"],
+            name: "TallyParticipant",
+            dependencies: [
+                "TallyCore", "TallySecAgg", "TallyWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Participant/TallyParticipant", swiftSettings: strict),
         .executableTarget(
             name: "tally-participant",
@@ -82,7 +123,7 @@ let package = Package(
             path: "Tests/TallySecAggTests", swiftSettings: strict),
         .testTarget(
             name: "TallyCoreTests", dependencies: ["TallyCore", "CGMP"],
-            path: "Tests/TallyCoreTests", swiftSettings: strict),
+            path: "Tests/TallyCoreTests", exclude: ["Vectors/generate_dp_accounting.py"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

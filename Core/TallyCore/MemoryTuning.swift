@@ -1,4 +1,4 @@
-internal import CSystem
+internal import CTallySystem
 
 /// Process-wide allocator settings for the executables.
 ///

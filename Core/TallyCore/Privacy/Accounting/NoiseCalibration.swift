@@ -52,20 +52,23 @@ public enum NoiseCalibration {
                 highEpsilon = try eps(high)
             }
         }
+        // Below `high` a z whose ε cannot be computed (e.g. a PLD grid beyond the FFT limit) counts
+        // as infeasible: that can only make the answer larger, never over budget.
+        func probe(_ z: Double) -> Double? {
+            guard let e = try? eps(z), e <= targetEpsilon else { return nil }
+            return e
+        }
         // Lower end: a z known to be infeasible (or as small as worth distinguishing).
         var low = high / 2
-        var lowEpsilon = try eps(low)
-        while lowEpsilon <= targetEpsilon {
+        while let e = probe(low) {
             high = low
-            highEpsilon = lowEpsilon
+            highEpsilon = e
             guard low > 1e-3 else { return Result(noiseMultiplier: high, epsilon: highEpsilon) }
             low /= 2
-            lowEpsilon = try eps(low)
         }
         while high - low > relativeTolerance * high {
             let mid = 0.5 * (low + high)
-            let e = try eps(mid)
-            if e <= targetEpsilon {
+            if let e = probe(mid) {
                 high = mid
                 highEpsilon = e
             } else {

@@ -16,61 +16,82 @@ internal import Darwin
 /// * Composition windows are chosen by a Chernoff bound; all mass outside the window (and any
 ///   mass the cyclic FFT folds back in) is at most `tailMass`, which is added to `infinityMass`
 ///   (mass at +∞ adds 1 per unit to δ(ε), more than any finite loss can).
-/// * Floating-point error of the FFT is the one quantity that is not rounded in a fixed direction;
-///   `errorBound` is an upper bound on its ℓ1 norm (Higham 2002, §24.1, componentwise and
-///   normwise FFT error bounds, with a factor-2 margin) and is added to every reported δ.
+/// * Floating-point error of the FFT is the one quantity that is not rounded in a fixed direction.
+///   It is bounded (componentwise and normwise FFT error bounds, Higham 2002 §24.1, with a
+///   factor-2 margin, propagated through the power / product) and the bound is added to every
+///   reported δ: Σ_{ℓ_i > ε} |error_i| ≤ `errorL1` + √(#{i : ℓ_i > ε})·`errorL2`.
 struct PrivacyLossPMF: Sendable {
     let interval: Double
     let offset: Int
     let probabilities: [Double]
     let infinityMass: Double
-    /// Upper bound on ‖stored − exact‖₁ of `probabilities`.
-    let errorBound: Double
+    /// Bound on the ℓ1 norm of the error carried in from earlier compositions.
+    var errorL1: Double = 0
+    /// Bound on the ℓ2 norm of this composition's own FFT error over the window.
+    var errorL2: Double = 0
+
+    /// Bound on ‖stored − exact‖₁ over the whole window.
+    var totalErrorL1: Double { errorL1 + Double(probabilities.count).squareRoot() * errorL2 }
 
     @inline(__always)
     func loss(_ i: Int) -> Double { Double(offset + i) * interval }
 
+    /// Error allowance for a tail sum over `count` entries.
+    @inline(__always)
+    func allowance(_ count: Int) -> Double { errorL1 + Double(count).squareRoot() * errorL2 }
+
     /// δ(ε), including the floating-point allowance; in [0, 1].
     func delta(epsilon: Double) -> Double {
         var sum = 0.0
+        var count = 0
         probabilities.withUnsafeBufferPointer { p in
             var i = p.count - 1
             while i >= 0 {
                 let l = loss(i)
                 if l <= epsilon { break }
                 if p[i] > 0 { sum += p[i] * -expm1(epsilon - l) }
+                count += 1
                 i -= 1
             }
         }
-        return min(1, sum + infinityMass + errorBound)
+        return min(1, sum + infinityMass + allowance(count))
     }
 
     /// The smallest ε ≥ 0 with δ(ε) ≤ delta (`.infinity` when even ε → ∞ does not get there).
     func epsilon(delta target: Double) -> Double {
-        var upper = infinityMass + errorBound  // mass with loss > current ε, counting +∞ and the allowance
-        if upper > target { return .infinity }
+        var upper = infinityMass               // mass with loss > current ε, counting +∞
+        if upper + allowance(0) > target { return .infinity }
         var lower = 0.0                        // Σ p_i e^{−ℓ_i} over the same losses
+        // e^{−ℓ_i} is stepped by e^{interval} and refreshed every 256 entries; the factor
+        // (1 − 1e-12) keeps the rounding of `lower` on the low side, which can only raise δ and ε.
+        let step = exp(interval) * (1 - 1e-12)
         return probabilities.withUnsafeBufferPointer { p -> Double in
             var i = p.count - 1
+            var weight = 0.0
             while i >= 0 {
                 let l = loss(i)
-                // For ε in [ℓ_i, ℓ_{i+1}): δ(ε) = upper − e^ε·lower, decreasing in ε.
-                if upper > target && lower > 0 {
-                    let candidate = log((upper - target) / lower)
+                // For ε in [ℓ_i, ℓ_{i+1}): δ(ε) = upper + allowance − e^ε·lower, decreasing in ε.
+                let excess = upper + allowance(p.count - 1 - i) - target
+                if excess > 0 {
+                    // With no finite mass above, δ is flat on the segment: ε must stay at ℓ_{i+1}.
+                    guard lower > 0 else { return max(0, loss(i + 1)) }
+                    let candidate = log(excess / lower)
                     if candidate > l { return max(0, candidate) }
                 }
+                weight = (p.count - 1 - i) % 256 == 0 ? exp(-l) * (1 - 1e-12) : weight * step
                 // Negative entries are FFT noise: dropping them only raises δ (pessimistic).
                 let mass = max(0, p[i])
                 upper += mass
-                lower += mass * exp(-l)
+                lower += mass * weight
                 i -= 1
             }
-            if upper > target && lower > 0 { return max(0, log((upper - target) / lower)) }
-            return 0
+            let excess = upper + allowance(p.count) - target
+            guard excess > 0 else { return 0 }
+            return lower > 0 ? max(0, log(excess / lower)) : max(0, loss(0))
         }
     }
 
-    /// ‖p‖₁ of the stored values with negatives clamped to zero.
+    /// The stored values with negatives clamped to zero, and their sum.
     static func clampedMass(_ p: [Double]) -> (clamped: [Double], mass: Double) {
         var total = 0.0
         let clamped = p.map { v -> Double in
@@ -137,8 +158,9 @@ extension PrivacyLossPMF {
         let powerError = t * etaC * sumRhoPowTm1.squareRoot()
             + (8.3 * t * u + 3 * u) * sumRhoPowT.squareRoot() + u * sqrtL
         let outputL2 = (powerError + etaL * sumRhoPowT.squareRoot()) / sqrtL + u * (1 + sumRhoPowT.squareRoot() / sqrtL)
-        let fftError = Double(width).squareRoot() * outputL2
-        let inheritedError = errorBound > 0 ? exp(t * log(s1 + errorBound)) - exp(t * log(s1)) : 0
+        let carried = totalErrorL1
+        // ‖a^{*T} − b^{*T}‖₁ ≤ (‖b‖₁ + ‖a − b‖₁)^T − ‖b‖₁^T, evaluated without cancellation.
+        let inheritedError = carried > 0 && s1 > 0 ? exp(t * log(s1)) * expm1(t * log1p(carried / s1)) : carried
 
         let scale = 1 / Double(length)
         var window = [Double](repeating: 0, count: width)
@@ -153,7 +175,7 @@ extension PrivacyLossPMF {
         let infinity = -expm1(t * log1p(-infinityMass)) + tailMass
         return PrivacyLossPMF(
             interval: interval, offset: offset * times + low, probabilities: window,
-            infinityMass: min(1, infinity), errorBound: inheritedError + fftError)
+            infinityMass: min(1, infinity), errorL1: inheritedError, errorL2: outputL2)
     }
 
     /// The composition with another PLD on the same grid (a different mechanism or round).
@@ -191,8 +213,8 @@ extension PrivacyLossPMF {
             + 4 * u * normY.squareRoot()
         let boundY = normY.squareRoot() + productError
         let outputL2 = (productError + etaL * boundY) / sqrtL + u * (1 + boundY / sqrtL)
-        let fftError = Double(width).squareRoot() * outputL2
-        let inheritedError = errorBound * s2 + other.errorBound * s1 + errorBound * other.errorBound
+        let e1 = totalErrorL1, e2 = other.totalErrorL1
+        let inheritedError = e1 * s2 + e2 * s1 + e1 * e2
 
         let scale = 1 / Double(length)
         var window = [Double](repeating: 0, count: width)
@@ -205,7 +227,7 @@ extension PrivacyLossPMF {
         let infinity = 1 - (1 - infinityMass) * (1 - other.infinityMass) + tailMass
         return PrivacyLossPMF(
             interval: interval, offset: offset + other.offset + low, probabilities: window,
-            infinityMass: min(1, infinity), errorBound: inheritedError + fftError)
+            infinityMass: min(1, infinity), errorL1: inheritedError, errorL2: outputL2)
     }
 
     /// Index bounds [low, high] of a sum of independent draws (pmf j drawn `count_j` times, indices

@@ -80,9 +80,10 @@ struct SubsampledGaussianMechanism: Sendable {
     /// Approximations of Privacy Loss Distributions" (PETS 2022), Algorithm 1 with equal gaps d:
     /// p_0 = 1 − δ_0 + (δ_1 − δ_0)/(e^d − 1), p_i = [(δ_{i+1} − δ_i) − e^d(δ_i − δ_{i−1})]/(e^d − 1),
     /// p_last = (δ_{n−2} − δ_{n−1})/(1 − e^{−d}), p_∞ = δ_{n−1}. Its hockey-stick curve equals δ at
-    /// every grid point and, being convex in e^ε between them, lies above the true curve: it is a
-    /// dominating PLD (their pessimistic-estimate theorem), so composing it never understates δ. Unlike rounding every
-    /// loss up to the grid ("privacy buckets"), its error does not grow linearly with T.
+    /// every grid point and is affine in e^ε between them, while the true curve is convex in e^ε
+    /// (a supremum of affine functions P(S) − e^ε·Q(S)); so it lies above the true curve and is a
+    /// dominating PLD (their pessimistic estimate): composing it never understates δ. Unlike
+    /// rounding every loss up to the grid ("privacy buckets"), its error does not grow linearly in T.
     ///
     /// The grid spans the losses of outcomes x with both Gaussians' tails beyond x below
     /// ½e^{logMassTruncation} (dp_accounting's choice); mass beyond the top lands in p_∞ and
@@ -107,20 +108,24 @@ struct SubsampledGaussianMechanism: Sendable {
         let n = hi - lo + 1
         func eps(_ i: Int) -> Double { Double(lo + i) * d }
 
-        // δ where a triple centred at ε ≥ 0 needs it (plus the top), reduced δ where ε < 0.
+        // δ where a triple centred at ε ≥ 0 needs it (plus the top), reduced δ where ε < 0. The curve
+        // is raised to (1 + κ)·δ, κ = 1e-9, far above the rounding of the closed forms (≲ 1e-11
+        // relative even where the log-CDFs are near −1000), so grid values are never below the
+        // truth; in reduced form that is (1 + κ)·H + κ·(1 − e^ε), the same curve.
+        let kappa = 1e-9, inflate = 1 + kappa
         let firstNonNegative = min(n, max(0, -lo))  // first i with ε_i ≥ 0
         var full = [Double](repeating: .nan, count: n)
-        for i in min(max(0, firstNonNegative - 1), max(0, n - 2))..<n { full[i] = delta(eps(i), adjacency) }
+        for i in min(max(0, firstNonNegative - 1), max(0, n - 2))..<n { full[i] = min(1, delta(eps(i), adjacency) * inflate) }
         var reduced = [Double](repeating: .nan, count: n)
         if firstNonNegative > 0 {
-            for i in 0...min(n - 1, firstNonNegative) { reduced[i] = reducedDelta(eps(i), adjacency) }
+            for i in 0...min(n - 1, firstNonNegative) { reduced[i] = reducedDelta(eps(i), adjacency) * inflate - kappa * expm1(eps(i)) }
         }
 
         var probabilities = [Double](repeating: 0, count: n)
         let em1 = expm1(d), ed = 1 + em1
         if n == 1 {
-            let top = delta(eps(0), adjacency)
-            return PrivacyLossPMF(interval: d, offset: lo, probabilities: [1 - top], infinityMass: top, errorBound: 0)
+            let top = min(1, delta(eps(0), adjacency) * inflate)
+            return PrivacyLossPMF(interval: d, offset: lo, probabilities: [1 - top], infinityMass: top)
         }
         if firstNonNegative > 0 {
             probabilities[0] = (reduced[1] - ed * reduced[0]) / em1
@@ -135,6 +140,6 @@ struct SubsampledGaussianMechanism: Sendable {
         }
         probabilities[n - 1] = (full[n - 2] - full[n - 1]) / -expm1(-d)
         for i in 0..<n where !(probabilities[i] > 0) { probabilities[i] = 0 }
-        return PrivacyLossPMF(interval: d, offset: lo, probabilities: probabilities, infinityMass: full[n - 1], errorBound: 0)
+        return PrivacyLossPMF(interval: d, offset: lo, probabilities: probabilities, infinityMass: full[n - 1])
     }
 }
