@@ -278,6 +278,20 @@ public nonisolated struct Tally_V1_RoundPlan: @unchecked Sendable {
     set {_uniqueStorage()._compressedModelBytes = newValue}
   }
 
+  /// The cohort's certificates (PEM), in cohort order: each participant verifies them against the
+  /// federation CA and checks key-advertisement signatures with their keys, so the coordinator
+  /// cannot substitute keys.
+  public var cohortCertificates: [Data] {
+    get {_storage._cohortCertificates}
+    set {_uniqueStorage()._cohortCertificates = newValue}
+  }
+
+  /// SHA-256 of this plan serialized with plan_digest empty; bound into the secure aggregation.
+  public var planDigest: Data {
+    get {_storage._planDigest}
+    set {_uniqueStorage()._planDigest = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -690,7 +704,7 @@ nonisolated extension Tally_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RoundPlan"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}round_id\0\u{3}model_hash\0\u{1}manifest\0\u{3}manifest_signature\0\u{1}training\0\u{1}cohort\0\u{1}threshold\0\u{3}value_bits\0\u{3}slot_width\0\u{1}dimension\0\u{3}neighbour_degree\0\u{3}clip_norm\0\u{3}noise_multiplier\0\u{3}stage_timeout_ms\0\u{3}compressed_model_bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}round_id\0\u{3}model_hash\0\u{1}manifest\0\u{3}manifest_signature\0\u{1}training\0\u{1}cohort\0\u{1}threshold\0\u{3}value_bits\0\u{3}slot_width\0\u{1}dimension\0\u{3}neighbour_degree\0\u{3}clip_norm\0\u{3}noise_multiplier\0\u{3}stage_timeout_ms\0\u{3}compressed_model_bytes\0\u{3}cohort_certificates\0\u{3}plan_digest\0")
 
   fileprivate class _StorageClass {
     var _roundID: UInt64 = 0
@@ -708,6 +722,8 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
     var _noiseMultiplier: Double = 0
     var _stageTimeoutMs: UInt64 = 0
     var _compressedModelBytes: UInt64 = 0
+    var _cohortCertificates: [Data] = []
+    var _planDigest: Data = Data()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -733,6 +749,8 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
       _noiseMultiplier = source._noiseMultiplier
       _stageTimeoutMs = source._stageTimeoutMs
       _compressedModelBytes = source._compressedModelBytes
+      _cohortCertificates = source._cohortCertificates
+      _planDigest = source._planDigest
     }
   }
 
@@ -766,6 +784,8 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
         case 13: try { try decoder.decodeSingularDoubleField(value: &_storage._noiseMultiplier) }()
         case 14: try { try decoder.decodeSingularUInt64Field(value: &_storage._stageTimeoutMs) }()
         case 15: try { try decoder.decodeSingularUInt64Field(value: &_storage._compressedModelBytes) }()
+        case 16: try { try decoder.decodeRepeatedBytesField(value: &_storage._cohortCertificates) }()
+        case 17: try { try decoder.decodeSingularBytesField(value: &_storage._planDigest) }()
         default: break
         }
       }
@@ -823,6 +843,12 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
       if _storage._compressedModelBytes != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._compressedModelBytes, fieldNumber: 15)
       }
+      if !_storage._cohortCertificates.isEmpty {
+        try visitor.visitRepeatedBytesField(value: _storage._cohortCertificates, fieldNumber: 16)
+      }
+      if !_storage._planDigest.isEmpty {
+        try visitor.visitSingularBytesField(value: _storage._planDigest, fieldNumber: 17)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -847,6 +873,8 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
         if _storage._noiseMultiplier != rhs_storage._noiseMultiplier {return false}
         if _storage._stageTimeoutMs != rhs_storage._stageTimeoutMs {return false}
         if _storage._compressedModelBytes != rhs_storage._compressedModelBytes {return false}
+        if _storage._cohortCertificates != rhs_storage._cohortCertificates {return false}
+        if _storage._planDigest != rhs_storage._planDigest {return false}
         return true
       }
       if !storagesAreEqual {return false}

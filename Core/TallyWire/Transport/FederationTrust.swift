@@ -1,0 +1,75 @@
+import Foundation
+import TallyCore
+import TallySecAgg
+import X509
+
+/// The federation CA and revocation list, and what they say about a certificate.
+///
+/// Used by the coordinator to admit participants, and by participants to check the certificates
+/// of their cohort (whose keys verify key advertisements) and of the coordinator (whose key signs
+/// model manifests).
+public struct FederationTrust: Sendable {
+    public let authority: Certificate
+    public var revocations: RevocationList
+
+    public init(caPEM: String, crlPEM: String? = nil) throws(TallyError) {
+        do { authority = try Certificate(pemEncoded: caPEM) } catch {
+            throw TallyError(.malformedKey, "the federation CA file is not a PEM certificate")
+        }
+        revocations = try crlPEM.map { (pem) throws(TallyError) in try RevocationList(crlPEM: pem, caPEM: caPEM) } ?? RevocationList()
+    }
+
+    public init(caFile: String, crlFile: String? = nil) throws(TallyError) {
+        try self.init(caPEM: try Self.readText(caFile, what: "federation CA"),
+                      crlPEM: try crlFile.map { (path) throws(TallyError) in try Self.readText(path, what: "revocation list") })
+    }
+
+    /// Validates `certificate` against the CA now (RFC 5280: signature, validity period,
+    /// basic constraints, key usage) and the revocation list, and returns who it names.
+    public func verify(_ certificate: Certificate) async throws(TallyError) -> PeerIdentity {
+        var verifier = Verifier(rootCertificates: CertificateStore([authority])) { RFC5280Policy() }
+        switch await verifier.validate(leaf: certificate, intermediates: CertificateStore()) {
+        case .validCertificate:
+            break
+        case .couldNotValidate(let failures):
+            let reason = failures.first.map { String(describing: $0.policyFailureReason) } ?? "no chain to the federation CA"
+            throw TallyError(.permissionDenied, "certificate \(certificate.subject) is not valid for this federation: \(reason)")
+        }
+        guard !revocations.isRevoked(serialNumber: Array(certificate.serialNumber.bytes)) else {
+            throw TallyError(.permissionDenied, "certificate \(certificate.subject) has been revoked")
+        }
+        return try PeerIdentity(certificate: certificate)
+    }
+
+    /// Parses and verifies a PEM certificate and returns its identity and signing key.
+    public func verify(pem: String) async throws(TallyError) -> (PeerIdentity, SigningPublicKey) {
+        let certificate: Certificate
+        do { certificate = try Certificate(pemEncoded: pem) } catch {
+            throw TallyError(.malformedKey, "not a PEM certificate")
+        }
+        let identity = try await verify(certificate)
+        return (identity, try Self.signingKey(of: certificate))
+    }
+
+    /// The certificate's public key as a Tally verification key.
+    public static func signingKey(of certificate: Certificate) throws(TallyError) -> SigningPublicKey {
+        let pem: String
+        do { pem = try certificate.publicKey.serializeAsPEM().pemString } catch {
+            throw TallyError(.malformedKey, "certificate public key cannot be encoded")
+        }
+        return try SigningPublicKey(pem: pem)
+    }
+
+    public static func pem(of certificate: Certificate) throws(TallyError) -> String {
+        do { return try certificate.serializeAsPEM().pemString } catch {
+            throw TallyError(.malformedKey, "certificate cannot be encoded")
+        }
+    }
+
+    static func readText(_ path: String, what: String) throws(TallyError) -> String {
+        guard let data = FileManager.default.contents(atPath: path), data.count <= 1 << 20 else {
+            throw TallyError(.invalidArgument, "cannot read the \(what) file \(path) (missing, unreadable or over 1 MiB)")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
