@@ -7,6 +7,11 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// Service layers import their dependencies publicly by default (their APIs are built from them).
+let service: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
 let package = Package(
     name: "Tally",
     platforms: [.macOS(.v15)],
@@ -90,7 +95,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Coordinator/TallyCoordinator", swiftSettings: strict),
+            path: "Coordinator/TallyCoordinator", swiftSettings: service),
         .executableTarget(
             name: "tally-coordinator",
             dependencies: ["TallyCoordinator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -103,7 +108,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Participant/TallyParticipant", swiftSettings: strict),
+            path: "Participant/TallyParticipant", swiftSettings: service),
         .executableTarget(
             name: "tally-participant",
             dependencies: ["TallyParticipant", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -12,8 +12,8 @@ public struct AddressedCiphertext: Sendable, Hashable {
     }
 
     /// Plaintext: sender (4) ‖ recipient (4) ‖ self-mask seed share (33) ‖ mask key share (33).
-    static let plaintextBytes = 4 + 4 + 33 + 33
-    static let ciphertextBytes = plaintextBytes + AES256GCM.overhead
+    public static let plaintextBytes = 4 + 4 + 33 + 33
+    public static let ciphertextBytes = plaintextBytes + AES256GCM.overhead
 }
 
 /// Stage 2, participant → coordinator: Shamir shares of this participant's self-mask seed and

@@ -1,0 +1,113 @@
+import Foundation
+import TallyCore
+import TallyWire
+
+/// Everything the coordinator service needs, with embedded defaults: SQLite and local files under
+/// a data directory, listening on loopback. Read from a JSON file; absent keys take the defaults.
+public struct CoordinatorConfiguration: Sendable, Codable {
+    /// Where the database, the registry and the metrics file live.
+    public var dataDirectory = "tally-data/coordinator"
+    public var host = "127.0.0.1"
+    public var port = 7443
+    /// The coordinator's certificate, key and the federation CA.
+    public var tls = TLSFiles(directory: "tally-data/pki/coordinator")
+    /// The CRL written by `certs/revoke-certificate.sh`; re-read at every connection.
+    public var revocationList: String?
+    /// Participant ids allowed to join; nil admits any participant the CA certified.
+    public var allowedParticipants: [UInt32]?
+    /// Fewest connected participants with which a round starts (n_min).
+    public var minParticipants = 3
+    /// Largest cohort per round.
+    public var maxCohort = 100
+    /// Rounds to run before stopping; 0 runs until stopped.
+    public var rounds = 20
+    /// Deadline of each protocol stage; who has not answered by then has dropped.
+    public var stageTimeoutSeconds = 30.0
+    /// Pause between rounds, and before retrying after an aborted round.
+    public var roundIntervalSeconds = 0.2
+    /// Bits per quantized update coordinate (b); slots are b + ⌈log2 n⌉ bits.
+    public var valueBits = 16
+    /// Per-coordinate clamp of a weighted update before quantization.
+    public var updateRange = 0.5
+    /// Example counts are capped at this to form FedAvg weights in [0, 1].
+    public var maxExamplesPerParticipant = 20_000
+    /// Local training every participant runs.
+    public var training = TrainingSettings()
+    /// Fashion-MNIST directory whose test split scores each new version; nil skips evaluation.
+    public var evaluationData: String? = FashionMNIST.defaultDirectory
+    /// Expected dropout and collusion rates, for choosing the neighbour graph at scale.
+    public var dropoutRate = 0.1
+    public var corruptionRate = 0.05
+    /// Largest gRPC message accepted, in bytes.
+    public var maxMessageBytes = 8 << 20
+    /// Benchmark-only: participants send unmasked inputs. Never set in a real federation.
+    public var insecureDisableMasking = false
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = CoordinatorConfiguration()
+        dataDirectory = try c.decodeIfPresent(String.self, forKey: .dataDirectory) ?? d.dataDirectory
+        host = try c.decodeIfPresent(String.self, forKey: .host) ?? d.host
+        port = try c.decodeIfPresent(Int.self, forKey: .port) ?? d.port
+        tls = try c.decodeIfPresent(TLSFiles.self, forKey: .tls) ?? d.tls
+        revocationList = try c.decodeIfPresent(String.self, forKey: .revocationList)
+        allowedParticipants = try c.decodeIfPresent([UInt32].self, forKey: .allowedParticipants)
+        minParticipants = try c.decodeIfPresent(Int.self, forKey: .minParticipants) ?? d.minParticipants
+        maxCohort = try c.decodeIfPresent(Int.self, forKey: .maxCohort) ?? d.maxCohort
+        rounds = try c.decodeIfPresent(Int.self, forKey: .rounds) ?? d.rounds
+        stageTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .stageTimeoutSeconds) ?? d.stageTimeoutSeconds
+        roundIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .roundIntervalSeconds) ?? d.roundIntervalSeconds
+        valueBits = try c.decodeIfPresent(Int.self, forKey: .valueBits) ?? d.valueBits
+        updateRange = try c.decodeIfPresent(Double.self, forKey: .updateRange) ?? d.updateRange
+        maxExamplesPerParticipant = try c.decodeIfPresent(Int.self, forKey: .maxExamplesPerParticipant) ?? d.maxExamplesPerParticipant
+        training = try c.decodeIfPresent(TrainingSettings.self, forKey: .training) ?? d.training
+        evaluationData = c.contains(.evaluationData) ? try c.decodeIfPresent(String.self, forKey: .evaluationData) : d.evaluationData
+        dropoutRate = try c.decodeIfPresent(Double.self, forKey: .dropoutRate) ?? d.dropoutRate
+        corruptionRate = try c.decodeIfPresent(Double.self, forKey: .corruptionRate) ?? d.corruptionRate
+        maxMessageBytes = try c.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? d.maxMessageBytes
+        insecureDisableMasking = try c.decodeIfPresent(Bool.self, forKey: .insecureDisableMasking) ?? d.insecureDisableMasking
+    }
+
+    /// Loads and checks a JSON configuration file.
+    public static func load(path: String) throws(TallyError) -> Self {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TallyError(.invalidArgument, "cannot read configuration file \(path)")
+        }
+        let config: Self
+        do { config = try JSONDecoder().decode(Self.self, from: data) } catch {
+            throw TallyError(.invalidArgument, "configuration file \(path) is not valid: \(error)")
+        }
+        try config.validate()
+        return config
+    }
+
+    public func validate() throws(TallyError) {
+        guard (1...65535).contains(port) || port == 0 else { throw TallyError(.invalidArgument, "port must be 0...65535") }
+        guard minParticipants >= 2, maxCohort >= minParticipants else {
+            throw TallyError(.invalidArgument, "need 2 ≤ minParticipants ≤ maxCohort (got \(minParticipants), \(maxCohort))")
+        }
+        guard (2...30).contains(valueBits) else { throw TallyError(.invalidArgument, "valueBits must be 2...30") }
+        guard updateRange > 0, stageTimeoutSeconds > 0, maxExamplesPerParticipant > 0 else {
+            throw TallyError(.invalidArgument, "updateRange, stageTimeoutSeconds and maxExamplesPerParticipant must be positive")
+        }
+        guard rounds >= 0 else { throw TallyError(.invalidArgument, "rounds must be ≥ 0") }
+        try tls.validate()
+    }
+}
+
+/// Local training settings sent in every round plan.
+public struct TrainingSettings: Sendable, Codable, Hashable {
+    public var localEpochs = 1
+    public var batchSize = 32
+    public var learningRate = 0.05
+    public var seed: UInt64 = 1
+
+    public init(localEpochs: Int = 1, batchSize: Int = 32, learningRate: Double = 0.05, seed: UInt64 = 1) {
+        self.localEpochs = localEpochs
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.seed = seed
+    }
+}

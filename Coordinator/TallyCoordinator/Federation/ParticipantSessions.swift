@@ -1,0 +1,69 @@
+import Logging
+import TallyCore
+import TallySecAgg
+import TallyWire
+
+/// The participants connected right now: one outbound queue per open Session stream, the
+/// certificate each presented, and what each said in its Hello.
+public actor ParticipantSessions {
+    struct Session {
+        let generation: UInt64
+        let certificatePEM: String
+        let signingKey: SigningPublicKey
+        let outbound: AsyncStream<Tally_V1_CoordinatorMessage>.Continuation
+        var hello: Tally_V1_Hello?
+    }
+
+    private var sessions: [ParticipantID: Session] = [:]
+    private var nextGeneration: UInt64 = 0
+    private var disconnectHandler: (@Sendable (ParticipantID) async -> Void)?
+
+    public init() {}
+
+    func onDisconnect(_ handler: @escaping @Sendable (ParticipantID) async -> Void) {
+        disconnectHandler = handler
+    }
+
+    /// Registers a new stream for `id`, replacing (and closing) any older one.
+    func register(_ id: ParticipantID, certificatePEM: String, signingKey: SigningPublicKey,
+                  outbound: AsyncStream<Tally_V1_CoordinatorMessage>.Continuation) -> UInt64 {
+        nextGeneration += 1
+        sessions[id]?.outbound.finish()
+        sessions[id] = Session(generation: nextGeneration, certificatePEM: certificatePEM, signingKey: signingKey, outbound: outbound)
+        return nextGeneration
+    }
+
+    func unregister(_ id: ParticipantID, generation: UInt64) async {
+        guard sessions[id]?.generation == generation else { return }
+        sessions[id] = nil
+        await disconnectHandler?(id)
+    }
+
+    func hello(_ id: ParticipantID, _ hello: Tally_V1_Hello) {
+        sessions[id]?.hello = hello
+    }
+
+    /// Connected participants that said hello (and so are ready for work), sorted.
+    public func eligible() -> [ParticipantID] {
+        sessions.filter { $0.value.hello != nil }.keys.sorted()
+    }
+
+    public var connectedCount: Int { sessions.count }
+
+    func certificates(for ids: [ParticipantID]) -> [ParticipantID: (pem: String, key: SigningPublicKey)] {
+        var out: [ParticipantID: (pem: String, key: SigningPublicKey)] = [:]
+        for id in ids { if let s = sessions[id] { out[id] = (s.certificatePEM, s.signingKey) } }
+        return out
+    }
+
+    @discardableResult
+    func send(_ message: Tally_V1_CoordinatorMessage, to id: ParticipantID) -> Bool {
+        guard let session = sessions[id] else { return false }
+        if case .terminated = session.outbound.yield(message) { return false }
+        return true
+    }
+
+    func send(_ messages: [Tally_V1_CoordinatorMessage], to id: ParticipantID) {
+        for m in messages { send(m, to: id) }
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import TallyCore
+import TallyWire
+
+/// What the registry says about one model version, signed by the coordinator. Participants verify
+/// the signature (and that the signer's certificate is the federation's coordinator) before
+/// training on a version.
+public struct ModelManifest: Sendable, Codable, Hashable {
+    public var version: Int64
+    public var parent: Int64?
+    public var roundID: Int64?
+    /// SHA-256 (hex) of the uncompressed safetensors blob.
+    public var modelHash: String
+    public var cohortSize: Int
+    public var contributors: Int
+    public var training: TrainingSettings
+    public var metrics: [String: Double]
+    public var createdAt: String
+    /// The signer's certificate (PEM), so a manifest can be verified offline with only the CA.
+    public var coordinatorCertificate: String
+
+    /// Canonical bytes: sorted-key JSON. These exact bytes are what is signed and stored.
+    public func canonicalBytes() throws(TallyError) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do { return [UInt8](try encoder.encode(self)) } catch {
+            throw TallyError(.invalidArgument, "manifest cannot be encoded: \(error)")
+        }
+    }
+
+    public init(version: Int64, parent: Int64?, roundID: Int64?, modelHash: String, cohortSize: Int, contributors: Int,
+                training: TrainingSettings, metrics: [String: Double], createdAt: Date, coordinatorCertificate: String) {
+        self.version = version
+        self.parent = parent
+        self.roundID = roundID
+        self.modelHash = modelHash
+        self.cohortSize = cohortSize
+        self.contributors = contributors
+        self.training = training
+        self.metrics = metrics
+        self.createdAt = ISO8601DateFormatter().string(from: createdAt)
+        self.coordinatorCertificate = coordinatorCertificate
+    }
+
+    /// Parses manifest bytes (bounded) and checks the signature with `trust`: the embedded
+    /// certificate must chain to the federation CA, name the coordinator, and have signed them.
+    public static func verified(bytes: [UInt8], signature: [UInt8], trust: FederationTrust) async throws(TallyError) -> ModelManifest {
+        guard bytes.count <= 1 << 20 else { throw TallyError(.sizeLimitExceeded, "manifest over 1 MiB") }
+        let manifest: ModelManifest
+        do { manifest = try JSONDecoder().decode(ModelManifest.self, from: Data(bytes)) } catch {
+            throw TallyError(.malformedMessage, "manifest is not valid JSON: \(error)")
+        }
+        let (identity, key) = try await trust.verify(pem: manifest.coordinatorCertificate)
+        guard identity == .coordinator else {
+            throw TallyError(.permissionDenied, "manifest is signed by \(identity), not the coordinator")
+        }
+        do { try key.verify(signature, for: bytes) } catch {
+            throw TallyError(.badSignature, "manifest of version \(manifest.version) does not carry a valid coordinator signature")
+        }
+        return manifest
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import TallyCore
+
+/// Content-addressed model blobs: `registry/blobs/<sha256>.safetensors.zst`, plus one signed
+/// manifest per version (`registry/manifests/<version>.json` and `.sig`). The SQLite index is
+/// the source of truth for which versions are published; files are written and synced first,
+/// so a version in the index always has its files, and files without an index entry are inert.
+public struct ModelRegistry: Sendable {
+    public let directory: String
+    /// Largest model accepted on decompression.
+    public static let maxModelBytes = 512 << 20
+
+    public init(directory: String) throws(TallyError) {
+        self.directory = directory
+        for sub in ["blobs", "manifests"] {
+            do {
+                try FileManager.default.createDirectory(atPath: "\(directory)/\(sub)", withIntermediateDirectories: true)
+            } catch {
+                throw TallyError(.storageFailure, "cannot create \(directory)/\(sub): \(error)")
+            }
+        }
+    }
+
+    public func blobPath(hash: String) -> String { "\(directory)/blobs/\(hash).safetensors.zst" }
+
+    /// Stores a model (safetensors bytes) and returns its hash; idempotent.
+    @discardableResult
+    public func storeBlob(_ safetensors: [UInt8]) throws(TallyError) -> String {
+        let hash = Hex.encode(SHA256Digest.hash(safetensors))
+        let path = blobPath(hash: hash)
+        if !FileManager.default.fileExists(atPath: path) {
+            try DurableFile.write(try Zstd.compress(safetensors), to: path)
+        }
+        return hash
+    }
+
+    /// The compressed blob as stored (what is streamed to participants).
+    public func compressedBlob(hash: String) throws(TallyError) -> [UInt8] {
+        try DurableFile.read(blobPath(hash: hash), maxBytes: Self.maxModelBytes)
+    }
+
+    /// The model bytes, decompressed and checked against their hash.
+    public func blob(hash: String) throws(TallyError) -> [UInt8] {
+        let bytes = try Zstd.decompress(try compressedBlob(hash: hash), maxOutputBytes: Self.maxModelBytes)
+        guard Hex.encode(SHA256Digest.hash(bytes)) == hash else {
+            throw TallyError(.integrityFailure, "registry blob \(hash) does not match its hash (corrupted on disk)")
+        }
+        return bytes
+    }
+
+    public func storeManifest(version: Int64, manifest: [UInt8], signature: [UInt8]) throws(TallyError) {
+        try DurableFile.write(manifest, to: "\(directory)/manifests/\(version).json")
+        try DurableFile.write(signature, to: "\(directory)/manifests/\(version).sig")
+    }
+}
+
+extension TallyError.Code {
+    /// Stored data does not match its hash or signature.
+    public static let integrityFailure = Self(rawValue: "integrity-failure")
+}
+
+/// Lower-case hex.
+public enum Hex {
+    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef")
+        var out = ""
+        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return out
+    }
+}
+
+/// Files written so that a crash leaves either the old content or the new, never a torn file:
+/// write a temporary file, fsync it, rename over the target, fsync the directory.
+public enum DurableFile {
+    public static func write(_ bytes: [UInt8], to path: String) throws(TallyError) {
+        let temporary = path + ".tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw TallyError(.storageFailure, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset) }
+            guard n > 0 else {
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                unlink(temporary)
+                throw TallyError(.storageFailure, "writing \(path) failed: \(reason) (disk full?); nothing was replaced")
+            }
+            offset += n
+        }
+        guard fsync(fd) == 0 else {
+            close(fd)
+            unlink(temporary)
+            throw TallyError(.storageFailure, "syncing \(path) failed: \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw TallyError(.storageFailure, "renaming into \(path) failed: \(String(cString: strerror(errno)))")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        let dfd = open(directory.isEmpty ? "." : directory, O_RDONLY)
+        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+    }
+
+    public static func read(_ path: String, maxBytes: Int) throws(TallyError) -> [UInt8] {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let size = attributes[.size] as? Int else {
+            throw TallyError(.storageFailure, "cannot read \(path)")
+        }
+        guard size <= maxBytes else { throw TallyError(.sizeLimitExceeded, "\(path) is \(size) bytes, over the limit of \(maxBytes)") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw TallyError(.storageFailure, "cannot read \(path)") }
+        return [UInt8](data)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,288 @@
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import TallyCore
+import TallySecAgg
+import TallyWire
+
+/// Schedules rounds and runs each one: plan, model broadcast, the four secure-aggregation stages
+/// with deadlines, decoding and FedAvg, then publication to the registry — or an abort that
+/// releases nothing. Runs as a `Service`; returns when the configured number of rounds is done.
+public actor RoundEngine: Service {
+    let configuration: CoordinatorConfiguration
+    let store: CoordinatorStore
+    let registry: ModelRegistry
+    let sessions: ParticipantSessions
+    let signingKey: SigningPrivateKey
+    let certificatePEM: String
+    let evaluation: Dataset?
+    var logger: Logger
+
+    private var live: LiveRound?
+    public private(set) var releasedRounds = 0
+
+    public init(configuration: CoordinatorConfiguration, store: CoordinatorStore, registry: ModelRegistry,
+                sessions: ParticipantSessions, signingKey: SigningPrivateKey, certificatePEM: String,
+                evaluation: Dataset?, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.registry = registry
+        self.sessions = sessions
+        self.signingKey = signingKey
+        self.certificatePEM = certificatePEM
+        self.evaluation = evaluation
+        self.logger = logger
+    }
+
+    // MARK: Incoming
+
+    func receive(from id: ParticipantID, _ message: Tally_V1_ParticipantMessage) {
+        guard live != nil, live!.cohort.contains(id) else { return }
+        switch message.body {
+        case .decline(let decline) where decline.roundID == live!.id:
+            logger.info("participant declined the round", metadata: ["participant": "\(id.rawValue)", "code": "\(decline.code)", "reason": "\(decline.reason)"])
+            live!.gone.insert(id)
+        case .secagg(let chunk) where chunk.roundID == live!.id:
+            live!.bytesReceived += chunk.data.count
+            Counter(label: "tally_bytes_received_total").increment(by: chunk.data.count)
+            var assembler = live!.assemblers[id] ?? ChunkAssembler(maxTotalBytes: live!.maxPayloadBytes)
+            do {
+                if let (kind, payload) = try chunk.assemble(into: &assembler) {
+                    try live!.deliver(kind: kind, payload: payload, from: id)
+                }
+                live!.assemblers[id] = assembler
+            } catch {
+                live!.assemblers[id] = nil
+                logger.warning("refused a message", metadata: ["participant": "\(id.rawValue)", "reason": "\(error)"])
+            }
+        default:
+            logger.debug("ignored a message for another round", metadata: ["participant": "\(id.rawValue)"])
+        }
+    }
+
+    func disconnected(_ id: ParticipantID) {
+        if live?.cohort.contains(id) == true { live!.gone.insert(id) }
+    }
+
+    // MARK: Service
+
+    public func run() async throws {
+        await sessions.onDisconnect { [weak self] id in await self?.disconnected(id) }
+        let aborted = try store.abortInFlightRounds()
+        if !aborted.isEmpty {
+            logger.warning("aborted rounds left running by a previous process; nothing of them was released", metadata: ["rounds": "\(aborted)"])
+        }
+        let (model, version) = try currentModel()
+        logger.info("coordinator ready", metadata: ["version": "\(version.version)", "model": "\(version.modelHash.prefix(12))"])
+        try await cancelWhenGracefulShutdown { try await self.schedule(model: model, version: version) }
+        logger.info("stopped", metadata: ["released_rounds": "\(releasedRounds)"])
+    }
+
+    /// Starts a round whenever enough participants are connected, until the configured number of
+    /// rounds has been released.
+    private func schedule(model: LogisticRegression, version: CoordinatorStore.VersionRecord) async throws {
+        var (model, version) = (model, version)
+        var lastWaitLog = ContinuousClock.now - .seconds(60)
+        while configuration.rounds == 0 || releasedRounds < configuration.rounds {
+            try await Task.sleep(for: .seconds(configuration.roundIntervalSeconds))
+            let eligible = await sessions.eligible()
+            guard eligible.count >= configuration.minParticipants else {
+                if ContinuousClock.now - lastWaitLog > .seconds(5) {
+                    logger.info("waiting for participants", metadata: ["connected": "\(eligible.count)", "needed": "\(configuration.minParticipants)"])
+                    lastWaitLog = ContinuousClock.now
+                }
+                continue
+            }
+            var generator = SystemRandomNumberGenerator()
+            let cohort = Array(eligible.shuffled(using: &generator).prefix(configuration.maxCohort)).sorted()
+            do {
+                (model, version) = try await runRound(cohort: cohort, model: model, version: version)
+                releasedRounds += 1
+            } catch {
+                logger.warning("round aborted; nothing released", metadata: ["reason": "\(error)"])
+            }
+        }
+        logger.info("all rounds done", metadata: ["released": "\(releasedRounds)"])
+    }
+
+    /// The latest published model, or a fresh all-zero one published as version 0.
+    private func currentModel() throws -> (LogisticRegression, CoordinatorStore.VersionRecord) {
+        if let latest = try store.latestVersion() {
+            let model = try LogisticRegression(safeTensors: try SafeTensors(serialized: try registry.blob(hash: latest.modelHash)))
+            return (model, latest)
+        }
+        let model = LogisticRegression()
+        let record = try publish(model: model, parent: nil, roundID: nil, cohortSize: 0, contributors: 0)
+        try store.insertVersion(record)
+        return (model, record)
+    }
+
+    /// Writes blob and signed manifest; the caller makes it visible by committing the record.
+    private func publish(model: LogisticRegression, parent: Int64?, roundID: Int64?, cohortSize: Int, contributors: Int) throws -> CoordinatorStore.VersionRecord {
+        let blob = model.safeTensors(metadata: ["format": "tally-logistic-regression/v1"]).serialized()
+        let hash = try registry.storeBlob(blob)
+        var metrics: [String: Double] = [:]
+        if let evaluation { metrics["test_accuracy"] = try model.accuracy(on: evaluation) }
+        let version = (parent ?? -1) + 1
+        let manifest = ModelManifest(version: version, parent: parent, roundID: roundID, modelHash: hash, cohortSize: cohortSize,
+                                     contributors: contributors, training: configuration.training, metrics: metrics,
+                                     createdAt: Date(), coordinatorCertificate: certificatePEM)
+        let bytes = try manifest.canonicalBytes()
+        let signature = try signingKey.signature(for: bytes)
+        try registry.storeManifest(version: version, manifest: bytes, signature: signature)
+        return CoordinatorStore.VersionRecord(version: version, modelHash: hash, parent: parent, roundID: roundID,
+                                              createdAt: Date().timeIntervalSince1970, manifest: bytes, signature: signature,
+                                              accuracy: metrics["test_accuracy"])
+    }
+
+    // MARK: One round
+
+    private func runRound(cohort: [ParticipantID], model: LogisticRegression, version: CoordinatorStore.VersionRecord) async throws
+        -> (LogisticRegression, CoordinatorStore.VersionRecord) {
+        let started = ContinuousClock.now
+        let roundID = try store.nextRoundID()
+        let n = cohort.count
+        let parameterCount = model.parameterCount
+        let layout = try SlotLayout(slotWidth: SlotLayout.headroomWidth(valueBits: configuration.valueBits, summands: n),
+                                    count: parameterCount + 1)
+        var graph = NeighbourGraph.Kind.complete
+        var threshold = n / 2 + 1
+        if n >= 200 {
+            let choice = try SecAggPlusParameters.choose(cohortSize: n, dropoutRate: configuration.dropoutRate, corruptionRate: configuration.corruptionRate)
+            (graph, threshold) = (choice.graph, choice.threshold)
+        }
+        let certificates = await sessions.certificates(for: cohort)
+        let present = cohort.filter { certificates[$0] != nil }
+        guard present.count >= configuration.minParticipants else {
+            throw TallyError(.belowThreshold, "cohort dissolved before the round started")
+        }
+        let compressed = try registry.compressedBlob(hash: version.modelHash)
+
+        var plan = Tally_V1_RoundPlan()
+        plan.roundID = UInt64(roundID)
+        plan.modelHash = Data(Self.bytes(hex: version.modelHash))
+        plan.manifest = Data(version.manifest)
+        plan.manifestSignature = Data(version.signature)
+        plan.training = .with {
+            $0.localEpochs = UInt32(configuration.training.localEpochs)
+            $0.batchSize = UInt32(configuration.training.batchSize)
+            $0.learningRate = configuration.training.learningRate
+            $0.seed = configuration.training.seed &+ UInt64(roundID)
+        }
+        plan.cohort = cohort.map(\.rawValue)
+        plan.threshold = UInt32(threshold)
+        plan.valueBits = UInt32(configuration.valueBits)
+        plan.slotWidth = UInt32(layout.slotWidth)
+        plan.dimension = UInt64(layout.count)
+        if case .harary(let k) = graph { plan.neighbourDegree = UInt32(k) }
+        plan.clipNorm = configuration.updateRange
+        plan.noiseMultiplier = 0
+        plan.stageTimeoutMs = UInt64(configuration.stageTimeoutSeconds * 1000)
+        plan.compressedModelBytes = UInt64(compressed.count)
+        plan.cohortCertificates = cohort.map { Data((certificates[$0]?.pem ?? "").utf8) }
+        plan.planDigest = Data(SHA256Digest.hash(try plan.serializedBytes() as [UInt8]))
+
+        let secagg = try SecAggConfiguration(roundID: UInt64(roundID), cohort: cohort, threshold: threshold, layout: layout,
+                                             graph: graph, planDigest: [UInt8](plan.planDigest))
+        let identities = InMemoryIdentityDirectory(keys: certificates.mapValues(\.key))
+        try store.beginRound(id: roundID, cohort: n)
+        live = LiveRound(id: UInt64(roundID), cohort: Set(cohort), layout: layout,
+                         coordinator: try SecAggCoordinator(configuration: secagg, identities: identities))
+        var log = logger
+        log[metadataKey: "round"] = "\(roundID)"
+        log.info("round started", metadata: ["cohort": "\(n)", "threshold": "\(threshold)", "dimension": "\(layout.count)", "slot_bits": "\(layout.slotWidth)"])
+        defer { live = nil }
+
+        do {
+            // Plan and model.
+            let modelChunks = MessageChunking.split(compressed).enumerated().map { i, piece in
+                Tally_V1_CoordinatorMessage.with { m in
+                    m.model = .with { $0.roundID = UInt64(roundID); $0.index = UInt32(i); $0.count = UInt32(MessageChunking.split(compressed).count); $0.data = Data(piece) }
+                }
+            }
+            for id in cohort {
+                await sessions.send(.with { $0.plan = plan }, to: id)
+                await sessions.send(modelChunks, to: id)
+            }
+            let timeout = Duration.milliseconds(Int64(configuration.stageTimeoutSeconds * 1000))
+            // Stage 1 → 2
+            try await waitForStage("keys", timeout: timeout)
+            let directory = try live!.coordinator.closeKeyAdvertisement()
+            try store.setStage(round: roundID, "sharing")
+            let directoryChunks = Self.chunks(round: UInt64(roundID), kind: .keyDirectory, payload: directory.serialized())
+            for entry in directory.entries { await sessions.send(directoryChunks, to: entry.sender) }
+            // Stage 2 → 3
+            try await waitForStage("shares", timeout: timeout)
+            let deliveries = try live!.coordinator.closeShareKeys()
+            try store.setStage(round: roundID, "masking")
+            for delivery in deliveries {
+                await sessions.send(Self.chunks(round: UInt64(roundID), kind: .shareDelivery, payload: delivery.serialized()), to: delivery.recipient)
+            }
+            // Stage 3 → 4
+            try await waitForStage("masked-inputs", timeout: timeout)
+            let request = try live!.coordinator.closeMaskedInput()
+            try store.setStage(round: roundID, "unmasking")
+            let requestChunks = Self.chunks(round: UInt64(roundID), kind: .unmaskRequest, payload: request.serialized())
+            for id in request.survivors { await sessions.send(requestChunks, to: id) }
+            // Stage 4 → result
+            try await waitForStage("unmask", timeout: timeout)
+            let result = try live!.coordinator.finish()
+
+            // Decode Σ ω_i·Δ_i and Σ ω_i, average, apply.
+            let quantizer = try UpdateQuantizer(valueBits: configuration.valueBits, range: configuration.updateRange)
+            let sums = try quantizer.decodeSum(result.sum.unpacked(), count: result.contributors.count)
+            let totalWeight = Double(sums[parameterCount]) / configuration.updateRange
+            guard totalWeight > 1e-6 else { throw TallyError(.invalidArgument, "the aggregate carries no training weight") }
+            var parameters = model.parameters
+            for i in 0..<parameterCount { parameters[i] += Float(Double(sums[i]) / totalWeight) }
+            let newModel = try LogisticRegression(parameters: parameters)
+            let record = try publish(model: newModel, parent: version.version, roundID: roundID, cohortSize: n,
+                                     contributors: result.contributors.count)
+            try store.releaseRound(id: roundID, contributors: result.contributors.count, dropped: n - result.contributors.count, version: record)
+            let seconds = Double((ContinuousClock.now - started).components.attoseconds) * 1e-18 + Double((ContinuousClock.now - started).components.seconds)
+            Counter(label: "tally_rounds_total", dimensions: [("outcome", "released")]).increment()
+            Counter(label: "tally_dropouts_total").increment(by: n - result.contributors.count)
+            Timer(label: "tally_round_seconds").recordSeconds(seconds)
+            log.info("round released", metadata: [
+                "version": "\(record.version)", "contributors": "\(result.contributors.count)", "cohort": "\(n)",
+                "dropped": "\(n - result.contributors.count)", "accuracy": "\(record.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
+                "seconds": "\(String(format: "%.2f", seconds))",
+            ])
+            let end = Tally_V1_CoordinatorMessage.with { $0.end = .with { e in e.roundID = UInt64(roundID); e.released = true; e.newModelHash = Data(Self.bytes(hex: record.modelHash)) } }
+            for id in cohort { await sessions.send(end, to: id) }
+            return (newModel, record)
+        } catch {
+            let reason = "\(error)"
+            try? store.abortRound(id: roundID, reason: reason)
+            Counter(label: "tally_rounds_total", dimensions: [("outcome", "aborted")]).increment()
+            let end = Tally_V1_CoordinatorMessage.with { $0.end = .with { e in e.roundID = UInt64(roundID); e.released = false; e.reason = reason } }
+            for id in cohort { await sessions.send(end, to: id) }
+            throw error
+        }
+    }
+
+    /// Waits until every expected message of the stage is in, or the deadline passes.
+    private func waitForStage(_ name: String, timeout: Duration) async throws {
+        let start = ContinuousClock.now
+        let deadline = start + timeout
+        while ContinuousClock.now < deadline, let round = live, !round.outstanding.isEmpty {
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        Timer(label: "tally_stage_seconds", dimensions: [("stage", name)]).recordNanoseconds(Int64((ContinuousClock.now - start).components.attoseconds / 1_000_000_000) + (ContinuousClock.now - start).components.seconds * 1_000_000_000)
+    }
+
+    static func chunks(round: UInt64, kind: MessageKind, payload: [UInt8]) -> [Tally_V1_CoordinatorMessage] {
+        Tally_V1_SecAggMessage.chunks(round: round, kind: kind, payload: payload).map { chunk in .with { $0.secagg = chunk } }
+    }
+
+    static func bytes(hex: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex, let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) {
+            out.append(UInt8(hex[index..<next], radix: 16) ?? 0)
+            index = next
+        }
+        return out
+    }
+}

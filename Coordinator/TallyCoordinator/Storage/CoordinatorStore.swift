@@ -1,0 +1,186 @@
+import Foundation
+import GRDB
+import TallyCore
+
+/// The coordinator's durable state in SQLite (WAL, synchronous=FULL): participants, rounds and
+/// their stage, and the registry index. Everything that must survive SIGKILL is committed here
+/// before the action it records is considered done.
+public struct CoordinatorStore: Sendable {
+    public let pool: DatabasePool
+
+    public enum RoundOutcome: String, Sendable { case running, released, aborted }
+
+    public struct RoundRecord: Sendable, Hashable {
+        public let id: Int64
+        public let stage: String
+        public let outcome: String
+        public let reason: String?
+        public let cohort: Int
+        public let contributors: Int
+        public let dropped: Int
+        public let version: Int64?
+        public let seconds: Double?
+        public let startedAt: Double
+    }
+
+    public struct VersionRecord: Sendable, Hashable {
+        public let version: Int64
+        public let modelHash: String
+        public let parent: Int64?
+        public let roundID: Int64?
+        public let createdAt: Double
+        public let manifest: [UInt8]
+        public let signature: [UInt8]
+        public let accuracy: Double?
+    }
+
+    public init(path: String) throws(TallyError) {
+        do {
+            var configuration = Configuration()
+            configuration.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+            pool = try DatabasePool(path: path, configuration: configuration)
+            var migrator = DatabaseMigrator()
+            migrator.registerMigration("v1") { db in
+                try db.execute(sql: """
+                    CREATE TABLE participants (
+                        id INTEGER PRIMARY KEY, first_seen REAL NOT NULL, last_seen REAL NOT NULL,
+                        connections INTEGER NOT NULL DEFAULT 0);
+                    CREATE TABLE rounds (
+                        id INTEGER PRIMARY KEY, started_at REAL NOT NULL, ended_at REAL,
+                        stage TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT,
+                        cohort INTEGER NOT NULL, contributors INTEGER NOT NULL DEFAULT 0,
+                        dropped INTEGER NOT NULL DEFAULT 0, version INTEGER);
+                    CREATE TABLE versions (
+                        version INTEGER PRIMARY KEY, model_hash TEXT NOT NULL, parent INTEGER,
+                        round_id INTEGER, created_at REAL NOT NULL, manifest BLOB NOT NULL,
+                        signature BLOB NOT NULL, accuracy REAL);
+                    """)
+            }
+            try migrator.migrate(pool)
+        } catch {
+            throw TallyError(.storageFailure, "cannot open the coordinator database at \(path): \(error)")
+        }
+    }
+
+    private func write<T: Sendable>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(TallyError) -> T {
+        do { return try pool.write(body) } catch {
+            throw TallyError(.storageFailure, "database write (\(what)) failed: \(error)")
+        }
+    }
+
+    private func read<T: Sendable>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(TallyError) -> T {
+        do { return try pool.read(body) } catch {
+            throw TallyError(.storageFailure, "database read (\(what)) failed: \(error)")
+        }
+    }
+
+    /// At start-up: any round that was running when the process died is aborted. Nothing of it
+    /// was released (release happens in the same transaction that ends a round).
+    @discardableResult
+    public func abortInFlightRounds(reason: String = "coordinator restarted during the round") throws(TallyError) -> [Int64] {
+        try write("abort in-flight rounds") { db in
+            let ids = try Int64.fetchAll(db, sql: "SELECT id FROM rounds WHERE outcome = 'running'")
+            try db.execute(sql: "UPDATE rounds SET outcome = 'aborted', reason = ?, ended_at = ? WHERE outcome = 'running'",
+                           arguments: [reason, Date().timeIntervalSince1970])
+            return ids
+        }
+    }
+
+    public func nextRoundID() throws(TallyError) -> Int64 {
+        try read("next round id") { db in (try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM rounds") ?? 0) + 1 }
+    }
+
+    public func beginRound(id: Int64, cohort: Int) throws(TallyError) {
+        try write("begin round") { db in
+            try db.execute(sql: "INSERT INTO rounds (id, started_at, stage, outcome, cohort) VALUES (?, ?, 'planned', 'running', ?)",
+                           arguments: [id, Date().timeIntervalSince1970, cohort])
+        }
+    }
+
+    public func setStage(round id: Int64, _ stage: String) throws(TallyError) {
+        try write("round stage") { db in
+            try db.execute(sql: "UPDATE rounds SET stage = ? WHERE id = ?", arguments: [stage, id])
+        }
+    }
+
+    public func abortRound(id: Int64, reason: String, contributors: Int = 0, dropped: Int = 0) throws(TallyError) {
+        try write("abort round") { db in
+            try db.execute(sql: "UPDATE rounds SET outcome = 'aborted', reason = ?, ended_at = ?, contributors = ?, dropped = ? WHERE id = ?",
+                           arguments: [reason, Date().timeIntervalSince1970, contributors, dropped, id])
+        }
+    }
+
+    /// Publishes a version and ends its round as released, in one transaction: either both are
+    /// durable or neither is.
+    public func releaseRound(id: Int64, contributors: Int, dropped: Int, version: VersionRecord) throws(TallyError) {
+        try write("release round") { db in
+            try db.execute(sql: """
+                INSERT INTO versions (version, model_hash, parent, round_id, created_at, manifest, signature, accuracy)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [version.version, version.modelHash, version.parent, version.roundID, version.createdAt,
+                                 Data(version.manifest), Data(version.signature), version.accuracy])
+            try db.execute(sql: """
+                UPDATE rounds SET outcome = 'released', stage = 'released', ended_at = ?, contributors = ?, dropped = ?, version = ?
+                WHERE id = ?
+                """, arguments: [Date().timeIntervalSince1970, contributors, dropped, version.version, id])
+        }
+    }
+
+    /// Publishes a version outside any round (the initial model).
+    public func insertVersion(_ version: VersionRecord) throws(TallyError) {
+        try write("insert version") { db in
+            try db.execute(sql: """
+                INSERT INTO versions (version, model_hash, parent, round_id, created_at, manifest, signature, accuracy)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [version.version, version.modelHash, version.parent, version.roundID, version.createdAt,
+                                 Data(version.manifest), Data(version.signature), version.accuracy])
+        }
+    }
+
+    public func versions() throws(TallyError) -> [VersionRecord] {
+        try read("versions") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM versions ORDER BY version").map(Self.version)
+        }
+    }
+
+    public func latestVersion() throws(TallyError) -> VersionRecord? {
+        try read("latest version") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM versions ORDER BY version DESC LIMIT 1").map(Self.version)
+        }
+    }
+
+    public func rounds() throws(TallyError) -> [RoundRecord] {
+        try read("rounds") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM rounds ORDER BY id").map { row in
+                let start: Double = row["started_at"]
+                let end: Double? = row["ended_at"]
+                return RoundRecord(id: row["id"], stage: row["stage"], outcome: row["outcome"], reason: row["reason"],
+                                   cohort: row["cohort"], contributors: row["contributors"], dropped: row["dropped"],
+                                   version: row["version"], seconds: end.map { $0 - start }, startedAt: start)
+            }
+        }
+    }
+
+    public func participantConnected(_ id: UInt32) throws(TallyError) {
+        try write("participant seen") { db in
+            let now = Date().timeIntervalSince1970
+            try db.execute(sql: """
+                INSERT INTO participants (id, first_seen, last_seen, connections) VALUES (?, ?, ?, 1)
+                ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, connections = connections + 1
+                """, arguments: [Int64(id), now, now])
+        }
+    }
+
+    private static func version(_ row: Row) -> VersionRecord {
+        VersionRecord(version: row["version"], modelHash: row["model_hash"], parent: row["parent"], roundID: row["round_id"],
+                      createdAt: row["created_at"], manifest: [UInt8](row["manifest"] as Data), signature: [UInt8](row["signature"] as Data),
+                      accuracy: row["accuracy"])
+    }
+}
+
+extension TallyError.Code {
+    /// The database or the file system refused a write or a read.
+    public static let storageFailure = Self(rawValue: "storage-failure")
+}
