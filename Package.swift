@@ -98,8 +98,12 @@ let package = Package(
             path: "Coordinator/TallyCoordinator", swiftSettings: service),
         .executableTarget(
             name: "tally-coordinator",
-            dependencies: ["TallyCoordinator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Coordinator/tally-coordinator", swiftSettings: strict),
+            dependencies: [
+                "TallyCoordinator", "TallyCore", "TallyWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Coordinator/tally-coordinator", swiftSettings: service),
 
         .target(
             name: "TallyParticipant",
@@ -111,8 +115,13 @@ let package = Package(
             path: "Participant/TallyParticipant", swiftSettings: service),
         .executableTarget(
             name: "tally-participant",
-            dependencies: ["TallyParticipant", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Participant/tally-participant", swiftSettings: strict),
+            dependencies: [
+                "TallyParticipant", "TallyCore", "TallyWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Participant/tally-participant", swiftSettings: service),
 
         // Benchmarks: a separate executable, never part of the test run.
         .executableTarget(

@@ -1,11 +1,39 @@
 import ArgumentParser
+import Foundation
+import Logging
 import TallyCoordinator
+import TallyCore
 
 @main
-struct TallyCoordinatorCommand: ParsableCommand {
+struct TallyCoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally-coordinator",
         abstract: "Runs a Tally federation: schedules rounds, tallies masked sums, publishes signed model versions.",
-        discussion: "The networked service is not built yet; see docs/architecture.md for the modules that exist."
-    )
+        subcommands: [Serve.self, Registry.self, Status.self, Demo.self])
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the coordinator service (until its rounds are done or SIGTERM).")
+
+    @Option(help: "JSON configuration file.") var config: String
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func run() async throws {
+        MemoryTuning.keepLargeBuffers()
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "tally.coordinator")
+        let metrics = CoordinatorApp.bootstrapMetrics()
+        do {
+            let configuration = try CoordinatorConfiguration.load(path: config)
+            try await CoordinatorApp(configuration: configuration, logger: logger).run(metrics: metrics)
+        } catch let error as TallyError {
+            logger.error("coordinator stopped", metadata: ["error": "\(error)"])
+            throw ExitCode(2)
+        }
+    }
 }

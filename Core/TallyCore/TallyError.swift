@@ -40,4 +40,6 @@ extension TallyError.Code {
     public static let decompressionFailed = Self(rawValue: "decompression-failed")
     public static let sizeLimitExceeded = Self(rawValue: "size-limit-exceeded")
     public static let malformedMessage = Self(rawValue: "malformed-message")
+    /// Stored or received data does not match its hash or signature.
+    public static let integrityFailure = Self(rawValue: "integrity-failure")
 }

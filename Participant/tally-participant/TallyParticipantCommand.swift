@@ -1,11 +1,42 @@
 import ArgumentParser
+import Logging
+import ServiceLifecycle
+import TallyCore
 import TallyParticipant
 
 @main
-struct TallyParticipantCommand: ParsableCommand {
+struct TallyParticipantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally-participant",
-        abstract: "An organization's participant daemon: trains locally, clips, noises and masks its update.",
-        discussion: "The networked daemon is not built yet; see docs/architecture.md for the modules that exist."
-    )
+        abstract: "An organization's participant daemon: trains locally, masks its update, talks to the coordinator over mutual TLS.",
+        subcommands: [Run.self])
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the daemon until SIGTERM or SIGINT.")
+
+    @Option(help: "JSON configuration file.") var config: String
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func run() async throws {
+        MemoryTuning.keepLargeBuffers()
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "tally.participant")
+        do {
+            let configuration = try ParticipantConfiguration.load(path: config)
+            logger[metadataKey: "organization"] = "\(configuration.data.index + 1)"
+            let daemon = ParticipantDaemon(configuration: configuration, logger: logger)
+            let group = ServiceGroup(configuration: .init(services: [.init(service: daemon)],
+                                                          gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+        } catch let error as TallyError {
+            logger.error("participant stopped", metadata: ["error": "\(error)"])
+            throw ExitCode(2)
+        }
+    }
 }

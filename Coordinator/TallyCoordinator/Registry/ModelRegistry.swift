@@ -1,5 +1,6 @@
 import Foundation
 import TallyCore
+import TallyWire
 
 /// Content-addressed model blobs: `registry/blobs/<sha256>.safetensors.zst`, plus one signed
 /// manifest per version (`registry/manifests/<version>.json` and `.sig`). The SQLite index is
@@ -54,20 +55,6 @@ public struct ModelRegistry: Sendable {
     }
 }
 
-extension TallyError.Code {
-    /// Stored data does not match its hash or signature.
-    public static let integrityFailure = Self(rawValue: "integrity-failure")
-}
-
-/// Lower-case hex.
-public enum Hex {
-    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef")
-        var out = ""
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-        return out
-    }
-}
 
 /// Files written so that a crash leaves either the old content or the new, never a torn file:
 /// write a temporary file, fsync it, rename over the target, fsync the directory.

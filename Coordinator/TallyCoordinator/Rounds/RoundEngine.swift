@@ -161,7 +161,7 @@ public actor RoundEngine: Service {
 
         var plan = Tally_V1_RoundPlan()
         plan.roundID = UInt64(roundID)
-        plan.modelHash = Data(Self.bytes(hex: version.modelHash))
+        plan.modelHash = Data(Hex.decode(version.modelHash) ?? [])
         plan.manifest = Data(version.manifest)
         plan.manifestSignature = Data(version.signature)
         plan.training = .with {
@@ -169,6 +169,7 @@ public actor RoundEngine: Service {
             $0.batchSize = UInt32(configuration.training.batchSize)
             $0.learningRate = configuration.training.learningRate
             $0.seed = configuration.training.seed &+ UInt64(roundID)
+            $0.maxExamples = UInt64(configuration.maxExamplesPerParticipant)
         }
         plan.cohort = cohort.map(\.rawValue)
         plan.threshold = UInt32(threshold)
@@ -249,7 +250,7 @@ public actor RoundEngine: Service {
                 "dropped": "\(n - result.contributors.count)", "accuracy": "\(record.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
                 "seconds": "\(String(format: "%.2f", seconds))",
             ])
-            let end = Tally_V1_CoordinatorMessage.with { $0.end = .with { e in e.roundID = UInt64(roundID); e.released = true; e.newModelHash = Data(Self.bytes(hex: record.modelHash)) } }
+            let end = Tally_V1_CoordinatorMessage.with { $0.end = .with { e in e.roundID = UInt64(roundID); e.released = true; e.newModelHash = Data(Hex.decode(record.modelHash) ?? []) } }
             for id in cohort { await sessions.send(end, to: id) }
             return (newModel, record)
         } catch {
@@ -274,15 +275,5 @@ public actor RoundEngine: Service {
 
     static func chunks(round: UInt64, kind: MessageKind, payload: [UInt8]) -> [Tally_V1_CoordinatorMessage] {
         Tally_V1_SecAggMessage.chunks(round: round, kind: kind, payload: payload).map { chunk in .with { $0.secagg = chunk } }
-    }
-
-    static func bytes(hex: String) -> [UInt8] {
-        var out: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex, let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) {
-            out.append(UInt8(hex[index..<next], radix: 16) ?? 0)
-            index = next
-        }
-        return out
     }
 }

@@ -34,13 +34,19 @@ public struct CoordinatorStore: Sendable {
         public let accuracy: Double?
     }
 
-    public init(path: String) throws(TallyError) {
+    /// Opens (and migrates) the database; `readOnly` opens an existing one for inspection while
+    /// the service runs (status views, the demo's progress display).
+    public init(path: String, readOnly: Bool = false) throws(TallyError) {
         do {
             var configuration = Configuration()
-            configuration.prepareDatabase { db in
-                try db.execute(sql: "PRAGMA synchronous = FULL")
+            configuration.readonly = readOnly
+            if !readOnly {
+                configuration.prepareDatabase { db in
+                    try db.execute(sql: "PRAGMA synchronous = FULL")
+                }
             }
             pool = try DatabasePool(path: path, configuration: configuration)
+            if readOnly { return }
             var migrator = DatabaseMigrator()
             migrator.registerMigration("v1") { db in
                 try db.execute(sql: """

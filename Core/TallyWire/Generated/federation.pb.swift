@@ -312,6 +312,9 @@ public nonisolated struct Tally_V1_TrainingConfig: Sendable {
 
   public var seed: UInt64 = 0
 
+  /// Example counts are capped at this to form the FedAvg weight in [0, 1].
+  public var maxExamples: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -886,7 +889,7 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Tally_V1_TrainingConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrainingConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}local_epochs\0\u{3}batch_size\0\u{3}learning_rate\0\u{1}seed\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}local_epochs\0\u{3}batch_size\0\u{3}learning_rate\0\u{1}seed\0\u{3}max_examples\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -898,6 +901,7 @@ nonisolated extension Tally_V1_TrainingConfig: SwiftProtobuf.Message, SwiftProto
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.batchSize) }()
       case 3: try { try decoder.decodeSingularDoubleField(value: &self.learningRate) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.seed) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.maxExamples) }()
       default: break
       }
     }
@@ -916,6 +920,9 @@ nonisolated extension Tally_V1_TrainingConfig: SwiftProtobuf.Message, SwiftProto
     if self.seed != 0 {
       try visitor.visitSingularUInt64Field(value: self.seed, fieldNumber: 4)
     }
+    if self.maxExamples != 0 {
+      try visitor.visitSingularUInt64Field(value: self.maxExamples, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -924,6 +931,7 @@ nonisolated extension Tally_V1_TrainingConfig: SwiftProtobuf.Message, SwiftProto
     if lhs.batchSize != rhs.batchSize {return false}
     if lhs.learningRate != rhs.learningRate {return false}
     if lhs.seed != rhs.seed {return false}
+    if lhs.maxExamples != rhs.maxExamples {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,197 @@
+import Foundation
+import TallyCore
+import TallyWire
+
+/// A whole federation on this machine, as separate processes on loopback: a throwaway CA and
+/// certificates made with the `certs/` scripts, one coordinator and N participant daemons, each
+/// with its own configuration, data directory and log file. Used by `tally-coordinator demo`
+/// and by the multi-process tests.
+public final class LocalFederation: @unchecked Sendable {
+    // Mutable state (the processes) is only touched from the thread that drives the federation.
+
+    public struct Options: Sendable {
+        public var participants = 5
+        public var rounds = 20
+        public var directory: String
+        /// Folder holding the `tally-coordinator` and `tally-participant` executables.
+        public var executables: String
+        /// Folder holding the `certs/` scripts.
+        public var certsScripts = "certs"
+        public var port = 0
+        public var alpha = 1.0
+        public var stageTimeoutSeconds = 30.0
+        public var training = TrainingSettings(localEpochs: 1, batchSize: 32, learningRate: 0.05, seed: 1)
+        public var minParticipants: Int?
+        public var evaluation = true
+
+        public init(directory: String, executables: String) {
+            self.directory = directory
+            self.executables = executables
+        }
+    }
+
+    public let options: Options
+    public private(set) var port: Int
+    public private(set) var coordinator: Process?
+    public private(set) var participants: [Int: Process] = [:]
+
+    public init(options: Options) throws {
+        self.options = options
+        self.port = options.port == 0 ? try Self.freePort() : options.port
+        try FileManager.default.createDirectory(atPath: options.directory + "/logs", withIntermediateDirectories: true)
+    }
+
+    public var pki: String { options.directory + "/pki" }
+    public var coordinatorData: String { options.directory + "/coordinator" }
+    public var coordinatorConfig: String { options.directory + "/coordinator.json" }
+    public func participantConfig(_ i: Int) -> String { options.directory + "/participant-\(i).json" }
+    public func log(_ name: String) -> String { options.directory + "/logs/\(name).log" }
+
+    /// Federation CA, coordinator certificate and one certificate per participant (ids 1...N).
+    public func makePKI() throws {
+        try run(options.certsScripts + "/create-federation-ca.sh", [pki, "Tally demo CA", "30"])
+        try run(options.certsScripts + "/issue-certificate.sh", [pki, "coordinator"])
+        for i in 1...options.participants {
+            try run(options.certsScripts + "/issue-certificate.sh", [pki, "participant", "\(i)"])
+        }
+    }
+
+    public func writeConfigurations() throws {
+        var c = CoordinatorConfiguration()
+        c.dataDirectory = coordinatorData
+        c.port = port
+        c.tls = TLSFiles(directory: pki + "/coordinator")
+        c.revocationList = pki + "/ca/crl.pem"
+        c.minParticipants = options.minParticipants ?? options.participants
+        c.maxCohort = options.participants
+        c.rounds = options.rounds
+        c.stageTimeoutSeconds = options.stageTimeoutSeconds
+        c.training = options.training
+        c.evaluationData = options.evaluation ? FashionMNIST.defaultDirectory : nil
+        try writeJSON(c, to: coordinatorConfig)
+        for i in 1...options.participants {
+            var p = ParticipantSettings()
+            p.coordinatorPort = port
+            p.tls = TLSFiles(directory: pki + "/participant-\(i)")
+            p.dataDirectory = options.directory + "/participant-\(i)"
+            p.data = .init(organizations: options.participants, index: i - 1, alpha: options.alpha)
+            try writeJSON(p, to: participantConfig(i))
+        }
+    }
+
+    @discardableResult
+    public func startCoordinator() throws -> Process {
+        let process = try launch("tally-coordinator", ["serve", "--config", coordinatorConfig], log: "coordinator")
+        coordinator = process
+        return process
+    }
+
+    @discardableResult
+    public func startParticipant(_ i: Int, configuration: String? = nil) throws -> Process {
+        let process = try launch("tally-participant", ["run", "--config", configuration ?? participantConfig(i)], log: "participant-\(i)")
+        participants[i] = process
+        return process
+    }
+
+    /// Sends `signal` and waits up to `timeout` for the process to exit, then kills it.
+    public func stop(_ process: Process?, signal: Int32 = SIGTERM, timeout: Double = 10) {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    public func stopAll() {
+        for p in participants.values { stop(p) }
+        stop(coordinator)
+    }
+
+    deinit { stopAll() }
+
+    // MARK: Helpers
+
+    private func launch(_ executable: String, _ arguments: [String], log name: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: options.executables + "/" + executable)
+        process.arguments = arguments
+        if !FileManager.default.fileExists(atPath: log(name)) {
+            _ = FileManager.default.createFile(atPath: log(name), contents: nil)
+        }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log(name)))
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
+    }
+
+    private func run(_ script: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw TallyError(.invalidArgument, "\(script) failed: \(text)")
+        }
+    }
+
+    private func writeJSON(_ value: some Encodable, to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try encoder.encode(value).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// An unused loopback TCP port (bound and released; good enough for a local demo).
+    public static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TallyError(.invalidArgument, "cannot open a socket") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        guard bound == 0 else { throw TallyError(.invalidArgument, "cannot bind a loopback port") }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// The participant configuration as the demo writes it (mirrors TallyParticipant's, which the
+/// coordinator library does not link).
+struct ParticipantSettings: Encodable {
+    var coordinatorHost = "127.0.0.1"
+    var coordinatorPort = 7443
+    var tls = TLSFiles(directory: "")
+    var dataDirectory = ""
+    var data = DataSource()
+    var reconnectInitialSeconds = 0.2
+    var reconnectMaxSeconds = 2.0
+
+    struct DataSource: Encodable {
+        var fashionMNISTDirectory = FashionMNIST.defaultDirectory
+        var organizations = 5
+        var index = 0
+        var alpha = 1.0
+        var seed: UInt64 = 7
+        init(organizations: Int = 5, index: Int = 0, alpha: Double = 1.0) {
+            self.organizations = organizations
+            self.index = index
+            self.alpha = alpha
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

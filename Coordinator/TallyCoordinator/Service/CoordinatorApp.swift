@@ -1,0 +1,75 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import TallyCore
+import TallySecAgg
+import TallyWire
+
+/// The coordinator process: the gRPC server, the round engine and the metrics writer under one
+/// `ServiceGroup`, which stops them gracefully on SIGTERM/SIGINT. When the engine has released
+/// the configured number of rounds the whole group shuts down.
+public struct CoordinatorApp {
+    public let configuration: CoordinatorConfiguration
+    public let logger: Logger
+
+    public init(configuration: CoordinatorConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Bootstraps Prometheus metrics once per process.
+    public static func bootstrapMetrics() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }
+
+    public func run(metrics: PrometheusCollectorRegistry) async throws {
+        let c = configuration
+        try FileManager.default.createDirectory(atPath: c.dataDirectory, withIntermediateDirectories: true)
+        let store = try CoordinatorStore(path: c.dataDirectory + "/coordinator.sqlite")
+        let registry = try ModelRegistry(directory: c.dataDirectory + "/registry")
+        let keyPEM = try FederationTrust.readPEM(c.tls.privateKey, what: "coordinator private key")
+        let certificatePEM = try FederationTrust.readPEM(c.tls.certificate, what: "coordinator certificate")
+        let signingKey = try SigningPrivateKey(pem: keyPEM)
+        let trust = try FederationTrust(caFile: c.tls.certificateAuthority, crlFile: c.revocationList)
+        let (identity, _) = try await trust.verify(pem: certificatePEM)
+        guard identity == .coordinator else {
+            throw TallyError(.permissionDenied, "the configured certificate is a \(identity) certificate, not a coordinator certificate")
+        }
+        var evaluation: Dataset?
+        if let directory = c.evaluationData {
+            evaluation = try FashionMNIST.loadSplit(directory: directory, prefix: "t10k")
+        }
+        let sessions = ParticipantSessions()
+        let engine = RoundEngine(configuration: c, store: store, registry: registry, sessions: sessions, signingKey: signingKey,
+                                 certificatePEM: certificatePEM, evaluation: evaluation, logger: logger)
+        let transport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: c.host, port: c.port),
+            transportSecurity: c.tls.serverSecurity(),
+            config: .defaults { $0.rpc.maxRequestPayloadSize = c.maxMessageBytes })
+        let service = FederationService(configuration: c, sessions: sessions, engine: engine, store: store, logger: logger)
+        let server = GRPCServer(transport: transport, services: [service])
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: GRPCServerService(server: server)),
+                .init(service: engine, successTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: MetricsFileWriter(registry: metrics, path: c.dataDirectory + "/metrics.prom")),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        let log = logger
+        let dataDirectory = c.dataDirectory
+        Task { [transport] in
+            if let address = try? await transport.listeningAddress {
+                log.info("listening", metadata: ["address": "\(address)", "data": "\(dataDirectory)"])
+            }
+        }
+        try await group.run()
+    }
+}
+

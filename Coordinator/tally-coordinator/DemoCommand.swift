@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import TallyCoordinator
+import TallyCore
+import TallyWire
+
+/// README command 1: a whole federation on loopback, on real data, in one command.
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a complete local federation: throwaway CA, a coordinator and N participant processes on Fashion-MNIST.")
+
+    @Option(help: "Participants (organizations).") var participants = 5
+    @Option(help: "Rounds to run.") var rounds = 20
+    @Option(help: "Working directory (default: a fresh one under /tmp).") var directory: String?
+    @Option(help: "Dirichlet α of the non-IID split (smaller is more skewed).") var alpha = 1.0
+    @Option(help: "Folder with the certs/ scripts.") var certs = "certs"
+    @Option(help: "Local epochs per round.") var localEpochs = 1
+    @Option(help: "Local learning rate.") var learningRate = 0.05
+
+    func run() async throws {
+        MemoryTuning.keepLargeBuffers()
+        let dir = directory ?? NSTemporaryDirectory() + "tally-demo-\(ProcessInfo.processInfo.processIdentifier)"
+        let executables = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: certs + "/create-federation-ca.sh") else {
+            throw ValidationError("cannot find the certs/ scripts at \(certs) (run from the repository root or pass --certs)")
+        }
+        var options = LocalFederation.Options(directory: dir, executables: executables)
+        options.participants = participants
+        options.rounds = rounds
+        options.alpha = alpha
+        options.certsScripts = certs
+        options.training = TrainingSettings(localEpochs: localEpochs, batchSize: 32, learningRate: learningRate, seed: 1)
+        let federation = try LocalFederation(options: options)
+        print("Tally demo: \(participants) organizations, \(rounds) rounds, Fashion-MNIST split non-IID (Dirichlet α = \(alpha))")
+        print("working directory: \(dir)")
+        try federation.makePKI()
+        try federation.writeConfigurations()
+        print("federation CA and \(participants + 1) certificates issued (mTLS, ECDSA P-256); coordinator on 127.0.0.1:\(federation.port)")
+        let coordinator = try federation.startCoordinator()
+        for i in 1...participants { try federation.startParticipant(i) }
+        print("started 1 coordinator and \(participants) participant processes; logs in \(dir)/logs/\n")
+        print("round  cohort  counted  dropped  test acc.  seconds  version")
+
+        let started = Date()
+        var printed = Set<Int64>()
+        var store: CoordinatorStore?
+        while coordinator.isRunning {
+            try await Task.sleep(for: .milliseconds(300))
+            if store == nil, FileManager.default.fileExists(atPath: federation.coordinatorData + "/coordinator.sqlite") {
+                try await Task.sleep(for: .milliseconds(300))
+                store = try? CoordinatorStore(path: federation.coordinatorData + "/coordinator.sqlite", readOnly: true)
+            }
+            guard let store, let rounds = try? store.rounds(), let versions = try? store.versions() else { continue }
+            for r in rounds where r.outcome != "running" && !printed.contains(r.id) {
+                printed.insert(r.id)
+                let accuracy = versions.first { $0.version == r.version }?.accuracy
+                print(String(format: "%5lld  %6d  %7d  %7d  %9@  %7@  %@", r.id, r.cohort, r.contributors, r.dropped,
+                             accuracy.map { String(format: "%.4f", $0) } ?? "-", r.seconds.map { String(format: "%.2f", $0) } ?? "-",
+                             r.outcome == "released" ? "v\(r.version ?? 0)" : "aborted: \(r.reason ?? "")"))
+            }
+        }
+        federation.stopAll()
+        let status = coordinator.terminationStatus
+        let final = try CoordinatorStore(path: federation.coordinatorData + "/coordinator.sqlite", readOnly: true)
+        guard let latest = try final.latestVersion(), latest.version > 0 else {
+            print("\nno model version was released; see \(dir)/logs/coordinator.log")
+            throw ExitCode(1)
+        }
+        let registry = try ModelRegistry(directory: federation.coordinatorData + "/registry")
+        print("""
+
+        done in \(String(format: "%.1f", Date().timeIntervalSince(started))) s (coordinator exit status \(status)).
+        final model: version \(latest.version), test accuracy \(latest.accuracy.map { String(format: "%.4f", $0) } ?? "-")
+          blob:     \(registry.blobPath(hash: latest.modelHash))
+          manifest: \(federation.coordinatorData)/registry/manifests/\(latest.version).json (signed by the coordinator)
+        inspect:    swift run tally-coordinator registry list --data \(federation.coordinatorData)
+                    swift run tally-coordinator registry show --data \(federation.coordinatorData) --ca \(federation.pki)/ca/ca.crt
+        """)
+        if status != 0 { throw ExitCode(status) }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import TallyCore
+import TallyWire
+
+/// One organization's daemon settings, from a JSON file; absent keys take the defaults.
+public struct ParticipantConfiguration: Sendable, Codable {
+    public var coordinatorHost = "127.0.0.1"
+    public var coordinatorPort = 7443
+    /// This organization's certificate and key, and the federation CA.
+    public var tls = TLSFiles(directory: "tally-data/pki/participant-1")
+    /// Local state (logs of rounds contributed to; the privacy ledger in a later version).
+    public var dataDirectory = "tally-data/participant-1"
+    public var data = DataSource()
+    /// The privacy budget this organization allows itself (enforced once DP accounting lands).
+    public var privacyBudget = PrivacyBudget()
+    /// Reconnect backoff: first delay and cap, in seconds (with full jitter).
+    public var reconnectInitialSeconds = 0.2
+    public var reconnectMaxSeconds = 10.0
+    /// Largest message accepted from the coordinator, in bytes.
+    public var maxMessageBytes = 8 << 20
+
+    /// Where the training examples come from. The built-in source is a partition of the
+    /// Fashion-MNIST training split: `organizations` parts drawn non-IID with Dirichlet(`alpha`)
+    /// and a fixed `seed`, of which this organization holds part `index`.
+    public struct DataSource: Sendable, Codable, Hashable {
+        public var fashionMNISTDirectory = FashionMNIST.defaultDirectory
+        public var organizations = 5
+        public var index = 0
+        public var alpha = 1.0
+        public var seed: UInt64 = 7
+        public init() {}
+    }
+
+    public struct PrivacyBudget: Sendable, Codable, Hashable {
+        public var epsilon = 8.0
+        public var delta = 1e-5
+        public init() {}
+    }
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = ParticipantConfiguration()
+        coordinatorHost = try c.decodeIfPresent(String.self, forKey: .coordinatorHost) ?? d.coordinatorHost
+        coordinatorPort = try c.decodeIfPresent(Int.self, forKey: .coordinatorPort) ?? d.coordinatorPort
+        tls = try c.decodeIfPresent(TLSFiles.self, forKey: .tls) ?? d.tls
+        dataDirectory = try c.decodeIfPresent(String.self, forKey: .dataDirectory) ?? d.dataDirectory
+        data = try c.decodeIfPresent(DataSource.self, forKey: .data) ?? d.data
+        privacyBudget = try c.decodeIfPresent(PrivacyBudget.self, forKey: .privacyBudget) ?? d.privacyBudget
+        reconnectInitialSeconds = try c.decodeIfPresent(Double.self, forKey: .reconnectInitialSeconds) ?? d.reconnectInitialSeconds
+        reconnectMaxSeconds = try c.decodeIfPresent(Double.self, forKey: .reconnectMaxSeconds) ?? d.reconnectMaxSeconds
+        maxMessageBytes = try c.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? d.maxMessageBytes
+    }
+
+    public static func load(path: String) throws(TallyError) -> Self {
+        guard let bytes = FileManager.default.contents(atPath: path) else {
+            throw TallyError(.invalidArgument, "cannot read configuration file \(path)")
+        }
+        let config: Self
+        do { config = try JSONDecoder().decode(Self.self, from: bytes) } catch {
+            throw TallyError(.invalidArgument, "configuration file \(path) is not valid: \(error)")
+        }
+        guard config.data.organizations >= 1, (0..<config.data.organizations).contains(config.data.index) else {
+            throw TallyError(.invalidArgument, "data.index must be in 0..<data.organizations")
+        }
+        guard config.data.alpha > 0 else { throw TallyError(.invalidArgument, "data.alpha must be positive") }
+        try config.tls.validate()
+        return config
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import ServiceLifecycle
+import TallyCore
+import TallyWire
+
+/// The organization's daemon: keeps one outbound mTLS Session to the coordinator, reconnecting
+/// with exponential backoff and full jitter, and stops cleanly on graceful shutdown.
+public struct ParticipantDaemon: Service {
+    public let configuration: ParticipantConfiguration
+    public let logger: Logger
+
+    public init(configuration: ParticipantConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let c = configuration
+        try FileManager.default.createDirectory(atPath: c.dataDirectory, withIntermediateDirectories: true)
+        let identityKey = try SigningPrivateKey(pem: FederationTrust.readPEM(c.tls.privateKey, what: "participant private key"))
+        let trust = try FederationTrust(caFile: c.tls.certificateAuthority)
+        let data = try LocalData(source: c.data)
+        logger.info("local data loaded", metadata: ["examples": "\(data.exampleCount)", "partition": "\(c.data.index + 1)/\(c.data.organizations)"])
+
+        try await cancelWhenGracefulShutdown {
+            try await reconnectLoop(identityKey: identityKey, trust: trust, data: data)
+        }
+    }
+
+    private func reconnectLoop(identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData) async throws {
+        let c = configuration
+        var attempt = 0
+        while !Task.isCancelled {
+            let connectedAt = ContinuousClock.now
+            do {
+                try await session(identityKey: identityKey, trust: trust, data: data)
+                logger.info("session closed by the coordinator")
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("session failed", metadata: ["reason": "\(Self.describe(error))"])
+            }
+            // A session that lasted a while resets the backoff.
+            if ContinuousClock.now - connectedAt > .seconds(30) { attempt = 0 }
+            let cap = min(c.reconnectMaxSeconds, c.reconnectInitialSeconds * pow(2, Double(attempt)))
+            let delay = Double.random(in: 0...cap)
+            attempt += 1
+            logger.info("reconnecting", metadata: ["in_seconds": "\(String(format: "%.2f", delay))", "attempt": "\(attempt)"])
+            try await Task.sleep(for: .seconds(delay))
+        }
+    }
+
+    private func session(identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData) async throws {
+        let c = configuration
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .ipv4(address: c.coordinatorHost, port: c.coordinatorPort),
+            transportSecurity: c.tls.clientSecurity(),
+            config: .defaults { $0.http2.maxFrameSize = 1 << 20 })
+        try await withGRPCClient(transport: transport) { client in
+            let federation = Tally_V1_Federation.Client(wrapping: client)
+            let (outbound, continuation) = AsyncStream.makeStream(of: Tally_V1_ParticipantMessage.self)
+            defer { continuation.finish() }
+            let handler = RoundHandler(configuration: c, identityKey: identityKey, trust: trust, data: data, logger: logger) { message in
+                continuation.yield(message)
+            }
+            continuation.yield(.with {
+                $0.hello = .with { h in
+                    h.protocolVersion = 1
+                    h.software = "tally-participant"
+                    h.exampleCount = UInt64(data.exampleCount)
+                    h.epsilonRemaining = c.privacyBudget.epsilon
+                }
+            })
+            var options = CallOptions.defaults
+            options.maxResponseMessageBytes = c.maxMessageBytes
+            options.maxRequestMessageBytes = c.maxMessageBytes
+            try await federation.session(options: options) { writer in
+                for await message in outbound { try await writer.write(message) }
+            } onResponse: { response in
+                for try await message in response.messages { await handler.handle(message) }
+            }
+        }
+    }
+
+    /// Turns transport errors into one clear line (TLS refusals included).
+    static func describe(_ error: any Error) -> String {
+        if let rpc = error as? RPCError {
+            var text = "[\(rpc.code)] \(rpc.message)"
+            if let cause = rpc.cause { text += " — \(cause)" }
+            return text
+        }
+        return "\(error)"
+    }
+}

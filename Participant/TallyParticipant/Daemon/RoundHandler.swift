@@ -1,0 +1,227 @@
+import Foundation
+import Logging
+import TallyCore
+import TallySecAgg
+import TallyWire
+
+/// Handles the coordinator's messages for one participant: checks each round plan, receives and
+/// verifies the model, trains on local data (concurrently with the key exchange), and drives the
+/// secure-aggregation state machine. Only the masked input derived from the data ever leaves.
+actor RoundHandler {
+    let configuration: ParticipantConfiguration
+    let identityKey: SigningPrivateKey
+    let trust: FederationTrust
+    let data: LocalData
+    var logger: Logger
+    let send: @Sendable (Tally_V1_ParticipantMessage) -> Void
+
+    private struct Round {
+        let plan: Tally_V1_RoundPlan
+        var modelAssembler: ChunkAssembler
+        var secagg: SecAggParticipant?
+        var training: Task<PackedVector, any Error>?
+        var assembler: ChunkAssembler
+        var identities: InMemoryIdentityDirectory?
+    }
+    private var round: Round?
+
+    init(configuration: ParticipantConfiguration, identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData,
+         logger: Logger, send: @escaping @Sendable (Tally_V1_ParticipantMessage) -> Void) {
+        self.configuration = configuration
+        self.identityKey = identityKey
+        self.trust = trust
+        self.data = data
+        self.logger = logger
+        self.send = send
+    }
+
+    func handle(_ message: Tally_V1_CoordinatorMessage) async {
+        switch message.body {
+        case .welcome(let welcome):
+            logger.info("joined the federation", metadata: ["as": "\(welcome.participantID)"])
+        case .plan(let plan):
+            startRound(plan)
+        case .model(let chunk):
+            await receiveModel(chunk)
+        case .secagg(let chunk):
+            await receiveSecAgg(chunk)
+        case .end(let end):
+            guard round?.plan.roundID == end.roundID else { return }
+            round?.training?.cancel()
+            round = nil
+            if end.released {
+                logger.info("round released", metadata: ["round": "\(end.roundID)", "model": "\(Hex.encode(end.newModelHash).prefix(12))"])
+            } else {
+                logger.info("round aborted by the coordinator; nothing was released", metadata: ["round": "\(end.roundID)", "reason": "\(end.reason)"])
+            }
+        case nil:
+            break
+        }
+    }
+
+    private func decline(_ roundID: UInt64, _ error: TallyError) {
+        logger.warning("declining round", metadata: ["round": "\(roundID)", "reason": "\(error)"])
+        send(.with { $0.decline = .with { d in d.roundID = roundID; d.code = error.code.rawValue; d.reason = error.message } })
+        if round?.plan.roundID == roundID {
+            round?.training?.cancel()
+            round = nil
+        }
+    }
+
+    private func startRound(_ plan: Tally_V1_RoundPlan) {
+        round?.training?.cancel()
+        let maxModel = Int(min(plan.compressedModelBytes, UInt64(512 << 20)))
+        round = Round(plan: plan, modelAssembler: ChunkAssembler(maxTotalBytes: maxModel),
+                      assembler: ChunkAssembler(maxTotalBytes: configuration.maxMessageBytes * 8))
+        logger.info("round planned", metadata: ["round": "\(plan.roundID)", "cohort": "\(plan.cohort.count)", "threshold": "\(plan.threshold)"])
+    }
+
+    private func receiveModel(_ chunk: Tally_V1_ModelChunk) async {
+        guard var current = round, current.plan.roundID == chunk.roundID else { return }
+        let plan = current.plan
+        do {
+            guard let compressed = try current.modelAssembler.add(round: chunk.roundID, kind: 0, index: chunk.index, count: chunk.count, data: [UInt8](chunk.data)) else {
+                round = current
+                return
+            }
+            // The model: decompress under a cap, check its hash against the plan and the signed
+            // manifest, then train on it — never on anything unverified.
+            let manifest = try await ModelManifest.verified(bytes: [UInt8](plan.manifest), signature: [UInt8](plan.manifestSignature), trust: trust)
+            let blob = try Zstd.decompress(compressed, maxOutputBytes: 512 << 20)
+            let hash = SHA256Digest.hash(blob)
+            guard hash == [UInt8](plan.modelHash), Hex.encode(hash) == manifest.modelHash else {
+                throw TallyError(.integrityFailure, "the model received does not match the signed manifest")
+            }
+            let model = try LogisticRegression(safeTensors: try SafeTensors(serialized: blob))
+            let configurationForRound = try await secAggConfiguration(plan, model: model)
+            current.identities = configurationForRound.1
+            current.secagg = try SecAggParticipant(id: ParticipantID(currentID(plan)), configuration: configurationForRound.0,
+                                                   identityKey: identityKey, identities: configurationForRound.1)
+            let training = makeTraining(plan: plan, model: model, layout: configurationForRound.0.layout)
+            current.training = training
+            let advertisement = try current.secagg!.advertiseKeys()
+            round = current
+            sendSecAgg(round: plan.roundID, kind: .keyAdvertisement, payload: advertisement.serialized())
+            logger.info("model verified; training and advertising keys", metadata: ["round": "\(plan.roundID)", "version": "\(manifest.version)"])
+        } catch let error as TallyError {
+            decline(chunk.roundID, error)
+        } catch {
+            decline(chunk.roundID, TallyError(.malformedMessage, "\(error)"))
+        }
+    }
+
+    /// The participant's own id is whatever its certificate says; the plan must include it.
+    private func currentID(_ plan: Tally_V1_RoundPlan) throws(TallyError) -> UInt32 {
+        guard let own = try? PeerIdentity(certificate: .init(pemEncoded: FederationTrust.readPEM(configuration.tls.certificate, what: "certificate"))),
+              case .participant(let id) = own else {
+            throw TallyError(.permissionDenied, "this daemon's certificate is not a participant certificate")
+        }
+        guard plan.cohort.contains(id.rawValue) else { throw TallyError(.notInCohort, "round plan does not include this participant") }
+        return id.rawValue
+    }
+
+    /// Checks the plan and turns it into the secure-aggregation configuration plus the cohort's
+    /// identity keys (each certificate verified against the CA and matched to its cohort id).
+    private func secAggConfiguration(_ plan: Tally_V1_RoundPlan, model: LogisticRegression) async throws(TallyError) -> (SecAggConfiguration, InMemoryIdentityDirectory) {
+        var unsigned = plan
+        unsigned.planDigest = Data()
+        let unsignedBytes: [UInt8]
+        do { unsignedBytes = try unsigned.serializedBytes() } catch { throw TallyError(.malformedMessage, "round plan cannot be encoded") }
+        guard SHA256Digest.hash(unsignedBytes) == [UInt8](plan.planDigest) else {
+            throw TallyError(.integrityFailure, "round plan digest does not match its contents")
+        }
+        let n = plan.cohort.count
+        guard plan.cohortCertificates.count == n, n >= 2, n <= SecAggConfiguration.maxCohort else {
+            throw TallyError(.malformedMessage, "round plan has \(n) cohort members and \(plan.cohortCertificates.count) certificates")
+        }
+        let valueBits = Int(plan.valueBits)
+        guard (2...30).contains(valueBits), Int(plan.slotWidth) == SlotLayout.headroomWidth(valueBits: valueBits, summands: n) else {
+            throw TallyError(.invalidArgument, "round plan's slot width \(plan.slotWidth) does not give \(valueBits)-bit values headroom for \(n) summands")
+        }
+        guard plan.dimension == UInt64(model.parameterCount + 1) else {
+            throw TallyError(.sizeMismatch, "round plan dimension \(plan.dimension) does not fit the model (\(model.parameterCount) + 1)")
+        }
+        var keys: [ParticipantID: SigningPublicKey] = [:]
+        for (id, pemData) in zip(plan.cohort, plan.cohortCertificates) {
+            guard pemData.count <= 16 << 10 else { throw TallyError(.sizeLimitExceeded, "cohort certificate over 16 KiB") }
+            let (identity, key) = try await trust.verify(pem: String(decoding: pemData, as: UTF8.self))
+            guard identity == .participant(ParticipantID(id)) else {
+                throw TallyError(.permissionDenied, "the certificate given for participant \(id) belongs to \(identity)")
+            }
+            keys[ParticipantID(id)] = key
+        }
+        let graph: NeighbourGraph.Kind = plan.neighbourDegree == 0 ? .complete : .harary(degree: Int(plan.neighbourDegree))
+        let configuration = try SecAggConfiguration(
+            roundID: plan.roundID, cohort: plan.cohort.map { ParticipantID($0) }, threshold: Int(plan.threshold),
+            layout: try SlotLayout(slotWidth: Int(plan.slotWidth), count: Int(plan.dimension)), graph: graph,
+            planDigest: [UInt8](plan.planDigest))
+        return (configuration, InMemoryIdentityDirectory(keys: keys))
+    }
+
+    /// Local training and encoding, off the actor: Δ = trained − global, weighted by ω = n_i/max,
+    /// with ω·R appended; each coordinate quantized to b bits with randomized rounding.
+    private func makeTraining(plan: Tally_V1_RoundPlan, model: LogisticRegression, layout: SlotLayout) -> Task<PackedVector, any Error> {
+        let data = self.data
+        let logger = self.logger
+        return Task.detached(priority: .userInitiated) {
+            let start = ContinuousClock.now
+            var local = model
+            try local.train(on: data.train, indices: data.indices, epochs: Int(plan.training.localEpochs),
+                            batchSize: Int(plan.training.batchSize), learningRate: Float(plan.training.learningRate),
+                            seed: plan.training.seed)
+            let range = plan.clipNorm
+            let weight = min(1.0, Double(data.exampleCount) / Double(max(plan.training.maxExamples, 1)))
+            var update = [Float](repeating: 0, count: model.parameterCount + 1)
+            for i in 0..<model.parameterCount {
+                update[i] = Float(weight) * (local.parameters[i] - model.parameters[i])
+            }
+            update[model.parameterCount] = Float(weight * range)
+            let quantizer = try UpdateQuantizer(valueBits: Int(plan.valueBits), range: range)
+            let (values, clamped) = try quantizer.encode(update, random: SystemRandom())
+            logger.info("trained locally", metadata: [
+                "round": "\(plan.roundID)", "examples": "\(data.exampleCount)", "clamped": "\(clamped)",
+                "seconds": "\(String(format: "%.2f", Double((ContinuousClock.now - start).components.attoseconds) * 1e-18 + Double((ContinuousClock.now - start).components.seconds)))",
+            ])
+            return try PackedVector(packing: values, slotWidth: layout.slotWidth)
+        }
+    }
+
+    private func receiveSecAgg(_ chunk: Tally_V1_SecAggMessage) async {
+        guard var current = round, current.plan.roundID == chunk.roundID, current.secagg != nil else { return }
+        do {
+            guard let (kind, payload) = try chunk.assemble(into: &current.assembler) else {
+                round = current
+                return
+            }
+            round = current
+            switch kind {
+            case .keyDirectory:
+                let shares = try round!.secagg!.shareKeys(KeyDirectory(serialized: payload))
+                sendSecAgg(round: chunk.roundID, kind: .encryptedShares, payload: shares.serialized())
+            case .shareDelivery:
+                let delivery = try ShareDelivery(serialized: payload)
+                guard let training = round?.training else { throw TallyError(.unexpectedMessage, "share delivery before training started") }
+                let input = try await training.value
+                // The round may have ended while training finished.
+                guard round?.plan.roundID == chunk.roundID else { return }
+                let masked = try round!.secagg!.maskInput(delivery, input: input)
+                sendSecAgg(round: chunk.roundID, kind: .maskedInput, payload: masked.serialized())
+            case .unmaskRequest:
+                let response = try round!.secagg!.unmask(UnmaskRequest(serialized: payload))
+                sendSecAgg(round: chunk.roundID, kind: .unmaskResponse, payload: response.serialized())
+            default:
+                throw TallyError(.unexpectedMessage, "the coordinator sent a participant-only message (\(kind))")
+            }
+        } catch {
+            logger.warning("refused a round message; leaving the round", metadata: ["round": "\(chunk.roundID)", "reason": "\(error)"])
+            round?.training?.cancel()
+            round = nil
+        }
+    }
+
+    private func sendSecAgg(round: UInt64, kind: MessageKind, payload: [UInt8]) {
+        for chunk in Tally_V1_SecAggMessage.chunks(round: round, kind: kind, payload: payload) {
+            send(.with { $0.secagg = chunk })
+        }
+    }
+}
