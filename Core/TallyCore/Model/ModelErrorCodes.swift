@@ -1,0 +1,13 @@
+extension TallyError.Code {
+    // Model files and training data (Core/TallyCore/Model). Prefixed so they cannot collide
+    // with codes other parts of the package add.
+
+    /// A safetensors file whose header or data layout breaks the format's rules.
+    public static let malformedSafeTensors = Self(rawValue: "model-malformed-safetensors")
+    /// A dataset file (IDX) with a wrong magic number, size or label.
+    public static let malformedDataset = Self(rawValue: "model-malformed-dataset")
+    /// A dataset that is not installed where it was looked for.
+    public static let datasetNotFound = Self(rawValue: "model-dataset-not-found")
+    /// A file that does not exist or cannot be read.
+    public static let fileReadFailed = Self(rawValue: "model-file-read-failed")
+}
