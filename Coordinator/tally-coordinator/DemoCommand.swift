@@ -19,6 +19,7 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         MemoryTuning.keepLargeBuffers()
+        ConsoleOutput.lineBuffered()
         let dir = directory ?? NSTemporaryDirectory() + "tally-demo-\(ProcessInfo.processInfo.processIdentifier)"
         let executables = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
         guard FileManager.default.fileExists(atPath: certs + "/create-federation-ca.sh") else {

@@ -10,4 +10,6 @@ static inline void tally_keep_large_buffers(void) {
 #else
 static inline void tally_keep_large_buffers(void) {}
 #endif
+#include <stdio.h>
+static inline void tally_line_buffer_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }
 #endif

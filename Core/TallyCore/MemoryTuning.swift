@@ -11,3 +11,11 @@ public enum MemoryTuning {
         tally_keep_large_buffers()
     }
 }
+
+/// Standard output settings for the command-line tools.
+public enum ConsoleOutput {
+    /// Line-buffers stdout so progress lines appear as they happen, even when piped to a file.
+    public static func lineBuffered() {
+        tally_line_buffer_stdout()
+    }
+}

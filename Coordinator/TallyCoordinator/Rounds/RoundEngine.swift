@@ -75,7 +75,11 @@ public actor RoundEngine: Service {
         }
         let (model, version) = try currentModel()
         logger.info("coordinator ready", metadata: ["version": "\(version.version)", "model": "\(version.modelHash.prefix(12))"])
-        try await cancelWhenGracefulShutdown { try await self.schedule(model: model, version: version) }
+        do {
+            try await cancelWhenGracefulShutdown { try await self.schedule(model: model, version: version) }
+        } catch is CancellationError {
+            // Graceful shutdown: a round in flight was abandoned; it is aborted at next start-up.
+        }
         logger.info("stopped", metadata: ["released_rounds": "\(releasedRounds)"])
     }
 

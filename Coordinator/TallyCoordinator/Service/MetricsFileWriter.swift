@@ -11,7 +11,7 @@ struct MetricsFileWriter: Service {
     var interval: Duration = .seconds(2)
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 write()
                 try await Task.sleep(for: interval)

@@ -25,8 +25,12 @@ public struct ParticipantDaemon: Service {
         let data = try LocalData(source: c.data)
         logger.info("local data loaded", metadata: ["examples": "\(data.exampleCount)", "partition": "\(c.data.index + 1)/\(c.data.organizations)"])
 
-        try await cancelWhenGracefulShutdown {
-            try await reconnectLoop(identityKey: identityKey, trust: trust, data: data)
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await reconnectLoop(identityKey: identityKey, trust: trust, data: data)
+            }
+        } catch is CancellationError {
+            logger.info("stopped")
         }
     }
 
