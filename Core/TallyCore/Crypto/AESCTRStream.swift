@@ -31,7 +31,7 @@ final class AESCTRStream {
             throw TallyError(.invalidArgument, "AES-128-CTR needs a 16-byte key and a 16-byte IV")
         }
         guard let ctx = EVP_CIPHER_CTX_new() else { throw OpenSSL.failure("cipher context") }
-        guard EVP_EncryptInit_ex(ctx, EVP_aes_128_ctr(), nil, key, iv) == 1 else {
+        guard EVP_EncryptInit_ex2(ctx, Self.cipher, key, iv, nil) == 1 else {
             EVP_CIPHER_CTX_free(ctx)
             throw OpenSSL.failure("AES-128-CTR init")
         }
@@ -39,6 +39,13 @@ final class AESCTRStream {
     }
 
     deinit { EVP_CIPHER_CTX_free(context) }
+
+    /// Fetched once: OpenSSL 3's implicit fetch behind `EVP_aes_128_ctr()` costs microseconds
+    /// per context, which shows on masks of a few hundred kilobytes.
+    nonisolated(unsafe) private static let cipher: OpaquePointer = {
+        guard let cipher = EVP_CIPHER_fetch(nil, "AES-128-CTR", nil) else { fatalError("libcrypto has no AES-128-CTR") }
+        return cipher
+    }()
 
     /// Writes the next `out.count` keystream bytes into `out`.
     func keystream(into out: UnsafeMutableRawBufferPointer) {

@@ -1,4 +1,7 @@
 internal import CLibCrypto
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// SHA-256 (libcrypto one-shot).
 public enum SHA256Digest {
@@ -16,8 +19,19 @@ public enum SHA256Digest {
     }
 }
 
-/// HKDF-SHA256 (RFC 5869) through libcrypto's EVP_PKEY HKDF.
+/// HKDF-SHA256 (RFC 5869) through libcrypto's EVP_KDF, with the algorithm fetched once.
 public enum HKDF {
+    nonisolated(unsafe) private static let kdf: OpaquePointer = {
+        guard let kdf = EVP_KDF_fetch(nil, "HKDF", nil) else { fatalError("libcrypto has no HKDF") }
+        return kdf
+    }()
+
+    /// OSSL_PARAM keeps the key pointers it is given, so they must outlive the call: C strings
+    /// allocated once, never freed.
+    nonisolated(unsafe) private static let names: (digest: UnsafeMutablePointer<CChar>, salt: UnsafeMutablePointer<CChar>,
+                                                    key: UnsafeMutablePointer<CChar>, info: UnsafeMutablePointer<CChar>) =
+        (strdup("digest")!, strdup("salt")!, strdup("key")!, strdup("info")!)
+
     /// Derives `length` bytes from input keying material, an optional salt and a context label
     /// (`info`). Every derived key in Tally carries a label naming its purpose and session.
     public static func deriveKey(
@@ -26,20 +40,34 @@ public enum HKDF {
         guard length > 0, length <= 255 * 32 else {
             throw TallyError(.invalidArgument, "HKDF-SHA256 output must be 1...\(255 * 32) bytes, got \(length)")
         }
-        guard let ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nil) else { throw OpenSSL.failure("HKDF context") }
-        defer { EVP_PKEY_CTX_free(ctx) }
-        try OpenSSL.check(EVP_PKEY_derive_init(ctx), "HKDF init")
-        try OpenSSL.check(EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()), "HKDF digest")
-        // An empty salt means "HashLen zeros" per RFC 5869; libcrypto needs a non-null pointer.
-        let saltBytes = salt.isEmpty ? [UInt8](repeating: 0, count: 32) : salt
-        try OpenSSL.check(EVP_PKEY_CTX_set1_hkdf_salt(ctx, saltBytes, Int32(saltBytes.count)), "HKDF salt")
-        try OpenSSL.check(EVP_PKEY_CTX_set1_hkdf_key(ctx, ikm, Int32(ikm.count)), "HKDF key")
-        if !info.isEmpty {
-            try OpenSSL.check(EVP_PKEY_CTX_add1_hkdf_info(ctx, info, Int32(info.count)), "HKDF info")
-        }
+        guard let ctx = EVP_KDF_CTX_new(kdf) else { throw OpenSSL.failure("HKDF context") }
+        defer { EVP_KDF_CTX_free(ctx) }
+        // An empty salt means "HashLen zeros" per RFC 5869.
+        var saltBytes = salt.isEmpty ? [UInt8](repeating: 0, count: 32) : salt
+        var key = ikm.isEmpty ? [0] : ikm
+        let keyLength = ikm.count
+        var infoBytes = info.isEmpty ? [0] : info
+        let infoLength = info.count
+        var digest = Array("SHA256".utf8CString)
         var out = [UInt8](repeating: 0, count: length)
-        var outLength = length
-        try OpenSSL.check(EVP_PKEY_derive(ctx, &out, &outLength), "HKDF derive")
+        let ok = digest.withUnsafeMutableBufferPointer { d in
+            saltBytes.withUnsafeMutableBytes { s in
+                key.withUnsafeMutableBytes { k in
+                    infoBytes.withUnsafeMutableBytes { i in
+                        var params = [
+                            OSSL_PARAM_construct_utf8_string(Self.names.digest, d.baseAddress, 0),
+                            OSSL_PARAM_construct_octet_string(Self.names.salt, s.baseAddress, s.count),
+                            OSSL_PARAM_construct_octet_string(Self.names.key, k.baseAddress, keyLength),
+                            OSSL_PARAM_construct_octet_string(Self.names.info, i.baseAddress, infoLength),
+                            OSSL_PARAM_construct_end(),
+                        ]
+                        return EVP_KDF_derive(ctx, &out, length, &params)
+                    }
+                }
+            }
+        }
+        OpenSSL.cleanse(&key)
+        try OpenSSL.check(ok, "HKDF derive")
         return out
     }
 }
