@@ -14,7 +14,7 @@ struct SecAggBenchmark: AsyncParsableCommand {
     @Option(help: "Dimension d.") var dimension = 100_000
     @Option(help: "Fraction of participants that drop after sharing keys, before sending their masked input.") var dropout = 0.0
     @Option(help: "Bits per input coordinate b (slot width is b + ⌈log2 n⌉).") var valueBits = 16
-    @Option(help: "Graph: complete, or auto (SecAgg+ parameters from n, the dropout rate and --corruption).") var graph = "auto"
+    @Option(help: "Graph: complete (default, as Flower's comparison needs), or auto (SecAgg+ parameters from n, the dropout rate and --corruption).") var graph = "complete"
     @Option(help: "Fraction of participants assumed to collude with the coordinator (for --graph auto).") var corruption = 0.05
     @Option(help: "Participants simulated concurrently.") var parallelism = 2
 
