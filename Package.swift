@@ -132,6 +132,15 @@ let package = Package(
             ],
             path: "Tests/tally-bench", exclude: ["flower"], swiftSettings: strict),
 
+        // Multi-process end-to-end tests: real coordinator and participant processes on loopback.
+        .testTarget(
+            name: "TallyFederationTests",
+            dependencies: [
+                "TallyCoordinator", "TallyWire", "TallyCore", "tally-coordinator", "tally-participant",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ],
+            path: "Tests/TallyFederationTests", swiftSettings: service),
         .testTarget(
             name: "TallySecAggTests", dependencies: ["TallySecAgg", "TallyCore"],
             path: "Tests/TallySecAggTests", swiftSettings: strict),

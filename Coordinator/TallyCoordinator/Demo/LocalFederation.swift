@@ -87,8 +87,9 @@ public final class LocalFederation: @unchecked Sendable {
     }
 
     @discardableResult
-    public func startParticipant(_ i: Int, configuration: String? = nil) throws -> Process {
-        let process = try launch("tally-participant", ["run", "--config", configuration ?? participantConfig(i)], log: "participant-\(i)")
+    public func startParticipant(_ i: Int, configuration: String? = nil, environment: [String: String] = [:]) throws -> Process {
+        let process = try launch("tally-participant", ["run", "--config", configuration ?? participantConfig(i)], log: "participant-\(i)",
+                                 environment: environment)
         participants[i] = process
         return process
     }
@@ -114,8 +115,11 @@ public final class LocalFederation: @unchecked Sendable {
 
     // MARK: Helpers
 
-    private func launch(_ executable: String, _ arguments: [String], log name: String) throws -> Process {
+    private func launch(_ executable: String, _ arguments: [String], log name: String, environment: [String: String] = [:]) throws -> Process {
         let process = Process()
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.executableURL = URL(fileURLWithPath: options.executables + "/" + executable)
         process.arguments = arguments
         if !FileManager.default.fileExists(atPath: log(name)) {

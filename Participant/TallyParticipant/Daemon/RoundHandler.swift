@@ -204,6 +204,10 @@ actor RoundHandler {
                 let input = try await training.value
                 // The round may have ended while training finished.
                 guard round?.plan.roundID == chunk.roundID else { return }
+                if FaultInjection.current == .exitBeforeMaskedInput {
+                    logger.warning("fault injection: exiting before sending the masked input")
+                    exit(86)
+                }
                 let masked = try round!.secagg!.maskInput(delivery, input: input)
                 sendSecAgg(round: chunk.roundID, kind: .maskedInput, payload: masked.serialized())
             case .unmaskRequest:
@@ -224,4 +228,13 @@ actor RoundHandler {
             send(.with { $0.secagg = chunk })
         }
     }
+}
+
+/// Test-only faults, chosen with the TALLY_FAULT_INJECTION environment variable, so that the
+/// multi-process tests can make a participant vanish at an exact protocol step. Unset in
+/// production; a value the daemon does not know is ignored.
+enum FaultInjection: String {
+    case exitBeforeMaskedInput = "exit-before-masked-input"
+
+    static let current = ProcessInfo.processInfo.environment["TALLY_FAULT_INJECTION"].flatMap(FaultInjection.init(rawValue:))
 }

@@ -1,0 +1,163 @@
+import Foundation
+import Testing
+import TallyCoordinator
+import TallyCore
+import TallyWire
+
+/// Real processes, real mutual TLS on loopback, real Fashion-MNIST. Every process started is
+/// stopped (the federation's deinit and explicit stops); every wait is bounded.
+@Suite(.serialized) struct FederationEndToEndTests {
+    @Test func fullRoundOverMutualTLSPublishesAVerifiedVersion() async throws {
+        let federation = try makeFederation("full", participants: 3, rounds: 1)
+        defer { federation.stopAll() }
+        let coordinator = try federation.startCoordinator()
+        for i in 1...3 { try federation.startParticipant(i) }
+        #expect(waitForExit(coordinator, seconds: 120), "the coordinator should finish its one round")
+        #expect(coordinator.terminationStatus == 0, "coordinator log:\n\(readLog(federation, "coordinator"))")
+
+        let store = try #require(openStore(federation))
+        let rounds = try store.rounds()
+        #expect(rounds.count == 1 && rounds[0].outcome == "released" && rounds[0].contributors == 3)
+        let latest = try #require(try store.latestVersion())
+        #expect(latest.version == 1)
+        // The registry verifies: blob matches its hash, manifest signed by the coordinator.
+        let registry = try ModelRegistry(directory: federation.coordinatorData + "/registry")
+        let blob = try registry.blob(hash: latest.modelHash)
+        let trust = try FederationTrust(caFile: federation.pki + "/ca/ca.crt")
+        let manifest = try await ModelManifest.verified(bytes: latest.manifest, signature: latest.signature, trust: trust)
+        #expect(manifest.modelHash == latest.modelHash && manifest.contributors == 3)
+        let model = try LogisticRegression(safeTensors: SafeTensors(serialized: blob))
+        #expect(model.parameters.contains { $0 != 0 }, "the released model must have moved from the all-zero start")
+        // A tampered manifest byte breaks the signature.
+        var tampered = latest.manifest
+        tampered[tampered.count / 2] ^= 1
+        await #expect(throws: TallyError.self) { _ = try await ModelManifest.verified(bytes: tampered, signature: latest.signature, trust: trust) }
+    }
+
+    @Test func badCertificatesAreRefusedWithAClearError() async throws {
+        let federation = try makeFederation("certs", participants: 2, rounds: 1)
+        defer { federation.stopAll() }
+        let coordinator = try federation.startCoordinator()
+        #expect(waitUntil(30) { readLog(federation, "coordinator").contains("listening") })
+        let port = federation.port
+
+        // Positive control: a good participant certificate is admitted.
+        #expect(await attemptSession(port: port, tls: TLSFiles(directory: federation.pki + "/participant-1")) == "welcome")
+
+        // A certificate from another CA.
+        let other = federation.options.directory + "/other-ca"
+        try run(federation.options.certsScripts + "/create-federation-ca.sh", [other])
+        try run(federation.options.certsScripts + "/issue-certificate.sh", [other, "participant", "1"])
+        var foreign = TLSFiles(directory: other + "/participant-1")
+        foreign.certificateAuthority = federation.pki + "/ca/ca.crt"
+        let foreignResult = await attemptSession(port: port, tls: foreign)
+        #expect(foreignResult.hasPrefix("error"), "foreign CA: \(foreignResult)")
+
+        // An expired certificate from the right CA.
+        let expired = try issueExpiredParticipant(federation, id: 2)
+        let expiredResult = await attemptSession(port: port, tls: expired)
+        #expect(expiredResult.hasPrefix("error"), "expired: \(expiredResult)")
+
+        // A revoked one: TLS succeeds, the coordinator refuses by the CRL.
+        try run(federation.options.certsScripts + "/revoke-certificate.sh", [federation.pki, federation.pki + "/participant-2/cert.pem"])
+        let revokedResult = await attemptSession(port: port, tls: TLSFiles(directory: federation.pki + "/participant-2"))
+        #expect(revokedResult.contains("permissionDenied") || revokedResult.contains("permission"), "revoked: \(revokedResult)")
+        #expect(revokedResult.contains("revoked"), "the refusal should say why: \(revokedResult)")
+
+        // A coordinator certificate cannot join as a participant.
+        let asParticipant = await attemptSession(port: port, tls: TLSFiles(directory: federation.pki + "/coordinator"))
+        #expect(asParticipant.contains("cannot join as a participant"), "coordinator cert as participant: \(asParticipant)")
+        federation.stop(coordinator)
+
+        // A participant certificate presented as the coordinator: the coordinator refuses to
+        // start with it, and a participant would refuse it anyway (no coordinator name in it).
+        var config = try CoordinatorConfiguration.load(path: federation.coordinatorConfig)
+        config.tls = TLSFiles(directory: federation.pki + "/participant-1")
+        config.dataDirectory = federation.options.directory + "/impostor"
+        let impostorConfig = federation.options.directory + "/impostor.json"
+        try JSONEncoder().encode(config).write(to: URL(fileURLWithPath: impostorConfig))
+        let impostor = Process()
+        impostor.executableURL = URL(fileURLWithPath: executablesDirectory() + "/tally-coordinator")
+        impostor.arguments = ["serve", "--config", impostorConfig]
+        let pipe = Pipe()
+        impostor.standardError = pipe
+        impostor.standardOutput = pipe
+        try impostor.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        impostor.waitUntilExit()
+        #expect(impostor.terminationStatus != 0)
+        #expect(output.contains("not a coordinator certificate"), "impostor output: \(output)")
+    }
+
+    @Test func participantKilledBeforeMaskingLeavesTheSurvivorsSum() async throws {
+        let federation = try makeFederation("dropout", participants: 4, rounds: 1)
+        defer { federation.stopAll() }
+        let coordinator = try federation.startCoordinator()
+        for i in 1...3 { try federation.startParticipant(i) }
+        try federation.startParticipant(4, environment: ["TALLY_FAULT_INJECTION": "exit-before-masked-input"])
+        #expect(waitForExit(coordinator, seconds: 120))
+        let store = try #require(openStore(federation))
+        let round = try #require(try store.rounds().first)
+        #expect(round.outcome == "released", "coordinator log:\n\(readLog(federation, "coordinator"))")
+        #expect(round.contributors == 3 && round.dropped == 1)
+        #expect(federation.participants[4]?.isRunning == false)
+    }
+
+    @Test func coordinatorKilledMidRoundRestartsConsistently() async throws {
+        let federation = try makeFederation("sigkill", participants: 3, rounds: 2, stageTimeout: 20)
+        defer { federation.stopAll() }
+        var coordinator = try federation.startCoordinator()
+        for i in 1...3 { try federation.startParticipant(i) }
+        // Kill it with SIGKILL while round 1 is past key advertisement.
+        let midRound = waitUntil(90) {
+            guard let store = openStore(federation), let rounds = try? store.rounds(), let first = rounds.first else { return false }
+            return first.outcome == "running" && ["sharing", "masking", "unmasking"].contains(first.stage)
+        }
+        #expect(midRound, "round 1 should reach the middle of the protocol")
+        kill(coordinator.processIdentifier, SIGKILL)
+        coordinator.waitUntilExit()
+        let before = try #require(openStore(federation))
+        #expect(try before.rounds().first?.outcome == "running", "the killed round is left running on disk")
+        #expect(try before.latestVersion()?.version == 0, "nothing of the killed round was published")
+
+        // Restart on the same data directory: the round is aborted, and the next completes.
+        coordinator = try federation.startCoordinator()
+        #expect(waitForExit(coordinator, seconds: 150), "the restarted coordinator should release its rounds")
+        #expect(coordinator.terminationStatus == 0)
+        let store = try #require(openStore(federation))
+        let rounds = try store.rounds()
+        #expect(rounds.first?.outcome == "aborted" && rounds.first?.reason?.contains("restarted") == true)
+        #expect(rounds.filter { $0.outcome == "released" }.count == 2)
+        let registry = try ModelRegistry(directory: federation.coordinatorData + "/registry")
+        let trust = try FederationTrust(caFile: federation.pki + "/ca/ca.crt")
+        for version in try store.versions() {
+            _ = try registry.blob(hash: version.modelHash)
+            _ = try await ModelManifest.verified(bytes: version.manifest, signature: version.signature, trust: trust)
+        }
+    }
+
+    private func run(_ script: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TallyError(.invalidArgument, "\(script) failed") }
+    }
+
+    /// A participant certificate from the federation CA whose validity ended in 2020.
+    private func issueExpiredParticipant(_ federation: LocalFederation, id: Int) throws -> TLSFiles {
+        let dir = federation.options.directory + "/expired"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", dir + "/key.sec1"], in: federation.pki)
+        try openssl(["pkcs8", "-topk8", "-nocrypt", "-in", dir + "/key.sec1", "-out", dir + "/key.pem"], in: federation.pki)
+        try openssl(["req", "-new", "-key", dir + "/key.pem", "-subj", "/O=Tally/CN=expired", "-out", dir + "/req.csr"], in: federation.pki)
+        try openssl(["ca", "-batch", "-notext", "-config", "ca/openssl.cnf", "-extensions", "participant_ext",
+                     "-startdate", "20200101000000Z", "-enddate", "20200201000000Z", "-in", dir + "/req.csr", "-out", dir + "/cert.pem"],
+                    in: federation.pki, environment: ["TALLY_SAN": "URI:tally://participant/\(id)"])
+        try FileManager.default.copyItem(atPath: federation.pki + "/ca/ca.crt", toPath: dir + "/ca.crt")
+        return TLSFiles(directory: dir)
+    }
+}
