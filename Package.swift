@@ -127,7 +127,7 @@ let package = Package(
         .executableTarget(
             name: "tally-bench",
             dependencies: [
-                "TallyCore", "TallySecAgg", "CGMP", "CLibCrypto",
+                "TallyCore", "TallySecAgg", "TallyCoordinator", "CGMP", "CLibCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tests/tally-bench", exclude: ["flower"], swiftSettings: strict),

@@ -42,6 +42,9 @@ public struct CoordinatorConfiguration: Sendable, Codable {
     public var maxMessageBytes = 8 << 20
     /// Benchmark-only: participants send unmasked inputs. Never set in a real federation.
     public var insecureDisableMasking = false
+    /// Benchmark-only: the model is a plain vector of this many parameters (participants run
+    /// the no-op trainer); nil trains logistic regression on Fashion-MNIST.
+    public var syntheticDimension: Int?
 
     public init() {}
 
@@ -68,6 +71,7 @@ public struct CoordinatorConfiguration: Sendable, Codable {
         corruptionRate = try c.decodeIfPresent(Double.self, forKey: .corruptionRate) ?? d.corruptionRate
         maxMessageBytes = try c.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? d.maxMessageBytes
         insecureDisableMasking = try c.decodeIfPresent(Bool.self, forKey: .insecureDisableMasking) ?? d.insecureDisableMasking
+        syntheticDimension = try c.decodeIfPresent(Int.self, forKey: .syntheticDimension)
     }
 
     /// Loads and checks a JSON configuration file.

@@ -23,6 +23,10 @@ public final class LocalFederation: @unchecked Sendable {
         public var training = TrainingSettings(localEpochs: 1, batchSize: 32, learningRate: 0.05, seed: 1)
         public var minParticipants: Int?
         public var evaluation = true
+        /// Round benchmark: a flat model of this size and no-op trainers.
+        public var syntheticDimension: Int?
+        /// Round benchmark: the same round without secure aggregation.
+        public var insecureDisableMasking = false
 
         public init(directory: String, executables: String) {
             self.directory = directory
@@ -67,7 +71,10 @@ public final class LocalFederation: @unchecked Sendable {
         c.rounds = options.rounds
         c.stageTimeoutSeconds = options.stageTimeoutSeconds
         c.training = options.training
-        c.evaluationData = options.evaluation ? FashionMNIST.defaultDirectory : nil
+        c.evaluationData = options.evaluation && options.syntheticDimension == nil ? FashionMNIST.defaultDirectory : nil
+        c.syntheticDimension = options.syntheticDimension
+        c.insecureDisableMasking = options.insecureDisableMasking
+        c.roundIntervalSeconds = 0.05
         try writeJSON(c, to: coordinatorConfig)
         for i in 1...options.participants {
             var p = ParticipantSettings()
@@ -75,6 +82,7 @@ public final class LocalFederation: @unchecked Sendable {
             p.tls = TLSFiles(directory: pki + "/participant-\(i)")
             p.dataDirectory = options.directory + "/participant-\(i)"
             p.data = .init(organizations: options.participants, index: i - 1, alpha: options.alpha)
+            p.trainer = options.syntheticDimension == nil ? "logistic-regression" : "noop"
             try writeJSON(p, to: participantConfig(i))
         }
     }
@@ -179,6 +187,7 @@ struct ParticipantSettings: Encodable {
     var tls = TLSFiles(directory: "")
     var dataDirectory = ""
     var data = DataSource()
+    var trainer = "logistic-regression"
     var reconnectInitialSeconds = 0.2
     var reconnectMaxSeconds = 2.0
 

@@ -9,13 +9,20 @@ struct LiveRound {
     let cohort: Set<ParticipantID>
     let layout: SlotLayout
     var coordinator: SecAggCoordinator
+    /// Benchmark-only unmasked mode: inputs are summed as they come, no key exchange.
+    let unmasked: Bool
+    var plainSum: PackedVector
+    var plainContributors: Set<ParticipantID> = []
     var assemblers: [ParticipantID: ChunkAssembler] = [:]
     /// Declined the round or disconnected: no point waiting for them.
     var gone: Set<ParticipantID> = []
     var bytesReceived = 0
 
     /// Participants the current stage still waits for.
-    var outstanding: [ParticipantID] { coordinator.awaiting.filter { !gone.contains($0) } }
+    var outstanding: [ParticipantID] {
+        if unmasked { return cohort.filter { !plainContributors.contains($0) && !gone.contains($0) } }
+        return coordinator.awaiting.filter { !gone.contains($0) }
+    }
 
     /// Largest reassembled payload accepted from one participant: its masked input plus slack
     /// for headers, or the share messages of the whole cohort.
@@ -38,6 +45,11 @@ struct LiveRound {
             let m = try EncryptedShares(serialized: payload)
             try requireSender(m.sender)
             try coordinator.receive(m)
+        case .maskedInput where unmasked:
+            let m = try MaskedInput(serialized: payload, layout: layout)
+            try requireSender(m.sender)
+            guard plainContributors.insert(m.sender).inserted else { throw TallyError(.duplicateMessage, "\(sender) sent two inputs") }
+            try plainSum.add(m.vector)
         case .maskedInput:
             let m = try MaskedInput(serialized: payload, layout: layout)
             try requireSender(m.sender)

@@ -85,7 +85,7 @@ public actor RoundEngine: Service {
 
     /// Starts a round whenever enough participants are connected, until the configured number of
     /// rounds has been released.
-    private func schedule(model: LogisticRegression, version: CoordinatorStore.VersionRecord) async throws {
+    private func schedule(model: ModelState, version: CoordinatorStore.VersionRecord) async throws {
         var (model, version) = (model, version)
         var lastWaitLog = ContinuousClock.now - .seconds(60)
         while configuration.rounds == 0 || releasedRounds < configuration.rounds {
@@ -111,23 +111,22 @@ public actor RoundEngine: Service {
     }
 
     /// The latest published model, or a fresh all-zero one published as version 0.
-    private func currentModel() throws -> (LogisticRegression, CoordinatorStore.VersionRecord) {
+    private func currentModel() throws -> (ModelState, CoordinatorStore.VersionRecord) {
         if let latest = try store.latestVersion() {
-            let model = try LogisticRegression(safeTensors: try SafeTensors(serialized: try registry.blob(hash: latest.modelHash)))
-            return (model, latest)
+            return (try ModelState(safeTensors: try SafeTensors(serialized: try registry.blob(hash: latest.modelHash))), latest)
         }
-        let model = LogisticRegression()
+        let model = ModelState.initial(syntheticDimension: configuration.syntheticDimension)
         let record = try publish(model: model, parent: nil, roundID: nil, cohortSize: 0, contributors: 0)
         try store.insertVersion(record)
         return (model, record)
     }
 
     /// Writes blob and signed manifest; the caller makes it visible by committing the record.
-    private func publish(model: LogisticRegression, parent: Int64?, roundID: Int64?, cohortSize: Int, contributors: Int) throws -> CoordinatorStore.VersionRecord {
-        let blob = model.safeTensors(metadata: ["format": "tally-logistic-regression/v1"]).serialized()
+    private func publish(model: ModelState, parent: Int64?, roundID: Int64?, cohortSize: Int, contributors: Int) throws -> CoordinatorStore.VersionRecord {
+        let blob = try model.safeTensors().serialized()
         let hash = try registry.storeBlob(blob)
         var metrics: [String: Double] = [:]
-        if let evaluation { metrics["test_accuracy"] = try model.accuracy(on: evaluation) }
+        if let evaluation, let accuracy = try model.accuracy(on: evaluation) { metrics["test_accuracy"] = accuracy }
         let version = (parent ?? -1) + 1
         let manifest = ModelManifest(version: version, parent: parent, roundID: roundID, modelHash: hash, cohortSize: cohortSize,
                                      contributors: contributors, training: configuration.training, metrics: metrics,
@@ -142,8 +141,8 @@ public actor RoundEngine: Service {
 
     // MARK: One round
 
-    private func runRound(cohort: [ParticipantID], model: LogisticRegression, version: CoordinatorStore.VersionRecord) async throws
-        -> (LogisticRegression, CoordinatorStore.VersionRecord) {
+    private func runRound(cohort: [ParticipantID], model: ModelState, version: CoordinatorStore.VersionRecord) async throws
+        -> (ModelState, CoordinatorStore.VersionRecord) {
         let started = ContinuousClock.now
         let roundID = try store.nextRoundID()
         let n = cohort.count
@@ -186,6 +185,7 @@ public actor RoundEngine: Service {
         plan.stageTimeoutMs = UInt64(configuration.stageTimeoutSeconds * 1000)
         plan.compressedModelBytes = UInt64(compressed.count)
         plan.cohortCertificates = cohort.map { Data((certificates[$0]?.pem ?? "").utf8) }
+        plan.insecureUnmasked = configuration.insecureDisableMasking
         plan.planDigest = Data(SHA256Digest.hash(try plan.serializedBytes() as [UInt8]))
 
         let secagg = try SecAggConfiguration(roundID: UInt64(roundID), cohort: cohort, threshold: threshold, layout: layout,
@@ -193,7 +193,8 @@ public actor RoundEngine: Service {
         let identities = InMemoryIdentityDirectory(keys: certificates.mapValues(\.key))
         try store.beginRound(id: roundID, cohort: n)
         live = LiveRound(id: UInt64(roundID), cohort: Set(cohort), layout: layout,
-                         coordinator: try SecAggCoordinator(configuration: secagg, identities: identities))
+                         coordinator: try SecAggCoordinator(configuration: secagg, identities: identities),
+                         unmasked: configuration.insecureDisableMasking, plainSum: PackedVector(zeros: layout))
         var log = logger
         log[metadataKey: "round"] = "\(roundID)"
         log.info("round started", metadata: ["cohort": "\(n)", "threshold": "\(threshold)", "dimension": "\(layout.count)", "slot_bits": "\(layout.slotWidth)"])
@@ -211,47 +212,37 @@ public actor RoundEngine: Service {
                 await sessions.send(modelChunks, to: id)
             }
             let timeout = Duration.milliseconds(Int64(configuration.stageTimeoutSeconds * 1000))
-            // Stage 1 → 2
-            try await waitForStage("keys", timeout: timeout)
-            let directory = try live!.coordinator.closeKeyAdvertisement()
-            try store.setStage(round: roundID, "sharing")
-            let directoryChunks = Self.chunks(round: UInt64(roundID), kind: .keyDirectory, payload: directory.serialized())
-            for entry in directory.entries { await sessions.send(directoryChunks, to: entry.sender) }
-            // Stage 2 → 3
-            try await waitForStage("shares", timeout: timeout)
-            let deliveries = try live!.coordinator.closeShareKeys()
-            try store.setStage(round: roundID, "masking")
-            for delivery in deliveries {
-                await sessions.send(Self.chunks(round: UInt64(roundID), kind: .shareDelivery, payload: delivery.serialized()), to: delivery.recipient)
+            let sum: PackedVector
+            let contributors: [ParticipantID]
+            if configuration.insecureDisableMasking {
+                // Benchmark-only: the same round without secure aggregation.
+                try await waitForStage("plain-inputs", timeout: timeout)
+                contributors = live!.plainContributors.sorted()
+                guard contributors.count >= threshold else { throw TallyError(.belowThreshold, "only \(contributors.count) inputs") }
+                sum = live!.plainSum
+            } else {
+                let result = try await secureAggregation(roundID: roundID, timeout: timeout)
+                (sum, contributors) = (result.sum, result.contributors)
             }
-            // Stage 3 → 4
-            try await waitForStage("masked-inputs", timeout: timeout)
-            let request = try live!.coordinator.closeMaskedInput()
-            try store.setStage(round: roundID, "unmasking")
-            let requestChunks = Self.chunks(round: UInt64(roundID), kind: .unmaskRequest, payload: request.serialized())
-            for id in request.survivors { await sessions.send(requestChunks, to: id) }
-            // Stage 4 → result
-            try await waitForStage("unmask", timeout: timeout)
-            let result = try live!.coordinator.finish()
 
             // Decode Σ ω_i·Δ_i and Σ ω_i, average, apply.
             let quantizer = try UpdateQuantizer(valueBits: configuration.valueBits, range: configuration.updateRange)
-            let sums = try quantizer.decodeSum(result.sum.unpacked(), count: result.contributors.count)
+            let sums = try quantizer.decodeSum(sum.unpacked(), count: contributors.count)
             let totalWeight = Double(sums[parameterCount]) / configuration.updateRange
             guard totalWeight > 1e-6 else { throw TallyError(.invalidArgument, "the aggregate carries no training weight") }
             var parameters = model.parameters
             for i in 0..<parameterCount { parameters[i] += Float(Double(sums[i]) / totalWeight) }
-            let newModel = try LogisticRegression(parameters: parameters)
+            let newModel = ModelState(kind: model.kind, parameters: parameters)
             let record = try publish(model: newModel, parent: version.version, roundID: roundID, cohortSize: n,
-                                     contributors: result.contributors.count)
-            try store.releaseRound(id: roundID, contributors: result.contributors.count, dropped: n - result.contributors.count, version: record)
+                                     contributors: contributors.count)
+            try store.releaseRound(id: roundID, contributors: contributors.count, dropped: n - contributors.count, version: record)
             let seconds = Double((ContinuousClock.now - started).components.attoseconds) * 1e-18 + Double((ContinuousClock.now - started).components.seconds)
             Counter(label: "tally_rounds_total", dimensions: [("outcome", "released")]).increment()
-            Counter(label: "tally_dropouts_total").increment(by: n - result.contributors.count)
+            Counter(label: "tally_dropouts_total").increment(by: n - contributors.count)
             Timer(label: "tally_round_seconds").recordSeconds(seconds)
             log.info("round released", metadata: [
-                "version": "\(record.version)", "contributors": "\(result.contributors.count)", "cohort": "\(n)",
-                "dropped": "\(n - result.contributors.count)", "accuracy": "\(record.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
+                "version": "\(record.version)", "contributors": "\(contributors.count)", "cohort": "\(n)",
+                "dropped": "\(n - contributors.count)", "accuracy": "\(record.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
                 "seconds": "\(String(format: "%.2f", seconds))",
             ])
             let end = Tally_V1_CoordinatorMessage.with { $0.end = .with { e in e.roundID = UInt64(roundID); e.released = true; e.newModelHash = Data(Hex.decode(record.modelHash) ?? []) } }
@@ -265,6 +256,33 @@ public actor RoundEngine: Service {
             for id in cohort { await sessions.send(end, to: id) }
             throw error
         }
+    }
+
+    /// The four secure-aggregation stages, each closed when every expected message is in or at
+    /// its deadline, with the stage recorded durably before the next begins.
+    private func secureAggregation(roundID: Int64, timeout: Duration) async throws -> AggregationResult {
+        // Stage 1 → 2
+        try await waitForStage("keys", timeout: timeout)
+        let directory = try live!.coordinator.closeKeyAdvertisement()
+        try store.setStage(round: roundID, "sharing")
+        let directoryChunks = Self.chunks(round: UInt64(roundID), kind: .keyDirectory, payload: directory.serialized())
+        for entry in directory.entries { await sessions.send(directoryChunks, to: entry.sender) }
+        // Stage 2 → 3
+        try await waitForStage("shares", timeout: timeout)
+        let deliveries = try live!.coordinator.closeShareKeys()
+        try store.setStage(round: roundID, "masking")
+        for delivery in deliveries {
+            await sessions.send(Self.chunks(round: UInt64(roundID), kind: .shareDelivery, payload: delivery.serialized()), to: delivery.recipient)
+        }
+        // Stage 3 → 4
+        try await waitForStage("masked-inputs", timeout: timeout)
+        let request = try live!.coordinator.closeMaskedInput()
+        try store.setStage(round: roundID, "unmasking")
+        let requestChunks = Self.chunks(round: UInt64(roundID), kind: .unmaskRequest, payload: request.serialized())
+        for id in request.survivors { await sessions.send(requestChunks, to: id) }
+        // Stage 4 → result
+        try await waitForStage("unmask", timeout: timeout)
+        return try live!.coordinator.finish()
     }
 
     /// Waits until every expected message of the stage is in, or the deadline passes.

@@ -292,6 +292,14 @@ public nonisolated struct Tally_V1_RoundPlan: @unchecked Sendable {
     set {_uniqueStorage()._planDigest = newValue}
   }
 
+  /// Benchmark-only: participants send their packed update unmasked and no key exchange happens.
+  /// Only a coordinator started with insecureDisableMasking sets it; it exists to measure what
+  /// secure aggregation costs.
+  public var insecureUnmasked: Bool {
+    get {_storage._insecureUnmasked}
+    set {_uniqueStorage()._insecureUnmasked = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -707,7 +715,7 @@ nonisolated extension Tally_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RoundPlan"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}round_id\0\u{3}model_hash\0\u{1}manifest\0\u{3}manifest_signature\0\u{1}training\0\u{1}cohort\0\u{1}threshold\0\u{3}value_bits\0\u{3}slot_width\0\u{1}dimension\0\u{3}neighbour_degree\0\u{3}clip_norm\0\u{3}noise_multiplier\0\u{3}stage_timeout_ms\0\u{3}compressed_model_bytes\0\u{3}cohort_certificates\0\u{3}plan_digest\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}round_id\0\u{3}model_hash\0\u{1}manifest\0\u{3}manifest_signature\0\u{1}training\0\u{1}cohort\0\u{1}threshold\0\u{3}value_bits\0\u{3}slot_width\0\u{1}dimension\0\u{3}neighbour_degree\0\u{3}clip_norm\0\u{3}noise_multiplier\0\u{3}stage_timeout_ms\0\u{3}compressed_model_bytes\0\u{3}cohort_certificates\0\u{3}plan_digest\0\u{3}insecure_unmasked\0")
 
   fileprivate class _StorageClass {
     var _roundID: UInt64 = 0
@@ -727,6 +735,7 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
     var _compressedModelBytes: UInt64 = 0
     var _cohortCertificates: [Data] = []
     var _planDigest: Data = Data()
+    var _insecureUnmasked: Bool = false
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -754,6 +763,7 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
       _compressedModelBytes = source._compressedModelBytes
       _cohortCertificates = source._cohortCertificates
       _planDigest = source._planDigest
+      _insecureUnmasked = source._insecureUnmasked
     }
   }
 
@@ -789,6 +799,7 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
         case 15: try { try decoder.decodeSingularUInt64Field(value: &_storage._compressedModelBytes) }()
         case 16: try { try decoder.decodeRepeatedBytesField(value: &_storage._cohortCertificates) }()
         case 17: try { try decoder.decodeSingularBytesField(value: &_storage._planDigest) }()
+        case 18: try { try decoder.decodeSingularBoolField(value: &_storage._insecureUnmasked) }()
         default: break
         }
       }
@@ -852,6 +863,9 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
       if !_storage._planDigest.isEmpty {
         try visitor.visitSingularBytesField(value: _storage._planDigest, fieldNumber: 17)
       }
+      if _storage._insecureUnmasked != false {
+        try visitor.visitSingularBoolField(value: _storage._insecureUnmasked, fieldNumber: 18)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -878,6 +892,7 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
         if _storage._compressedModelBytes != rhs_storage._compressedModelBytes {return false}
         if _storage._cohortCertificates != rhs_storage._cohortCertificates {return false}
         if _storage._planDigest != rhs_storage._planDigest {return false}
+        if _storage._insecureUnmasked != rhs_storage._insecureUnmasked {return false}
         return true
       }
       if !storagesAreEqual {return false}

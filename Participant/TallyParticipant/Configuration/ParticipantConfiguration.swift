@@ -11,6 +11,9 @@ public struct ParticipantConfiguration: Sendable, Codable {
     /// Local state (logs of rounds contributed to; the privacy ledger in a later version).
     public var dataDirectory = "tally-data/participant-1"
     public var data = DataSource()
+    /// `logistic-regression` (trains on `data`) or `noop` (benchmark: sends a zero update of the
+    /// model's size without loading any data).
+    public var trainer = "logistic-regression"
     /// The privacy budget this organization allows itself (enforced once DP accounting lands).
     public var privacyBudget = PrivacyBudget()
     /// Reconnect backoff: first delay and cap, in seconds (with full jitter).
@@ -47,6 +50,7 @@ public struct ParticipantConfiguration: Sendable, Codable {
         tls = try c.decodeIfPresent(TLSFiles.self, forKey: .tls) ?? d.tls
         dataDirectory = try c.decodeIfPresent(String.self, forKey: .dataDirectory) ?? d.dataDirectory
         data = try c.decodeIfPresent(DataSource.self, forKey: .data) ?? d.data
+        trainer = try c.decodeIfPresent(String.self, forKey: .trainer) ?? d.trainer
         privacyBudget = try c.decodeIfPresent(PrivacyBudget.self, forKey: .privacyBudget) ?? d.privacyBudget
         reconnectInitialSeconds = try c.decodeIfPresent(Double.self, forKey: .reconnectInitialSeconds) ?? d.reconnectInitialSeconds
         reconnectMaxSeconds = try c.decodeIfPresent(Double.self, forKey: .reconnectMaxSeconds) ?? d.reconnectMaxSeconds
@@ -65,6 +69,9 @@ public struct ParticipantConfiguration: Sendable, Codable {
             throw TallyError(.invalidArgument, "data.index must be in 0..<data.organizations")
         }
         guard config.data.alpha > 0 else { throw TallyError(.invalidArgument, "data.alpha must be positive") }
+        guard ["logistic-regression", "noop"].contains(config.trainer) else {
+            throw TallyError(.invalidArgument, "trainer must be logistic-regression or noop, got \(config.trainer)")
+        }
         try config.tls.validate()
         return config
     }

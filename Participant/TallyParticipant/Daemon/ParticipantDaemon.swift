@@ -22,7 +22,7 @@ public struct ParticipantDaemon: Service {
         try FileManager.default.createDirectory(atPath: c.dataDirectory, withIntermediateDirectories: true)
         let identityKey = try SigningPrivateKey(pem: FederationTrust.readPEM(c.tls.privateKey, what: "participant private key"))
         let trust = try FederationTrust(caFile: c.tls.certificateAuthority)
-        let data = try LocalData(source: c.data)
+        let data = c.trainer == "noop" ? LocalData.none : try LocalData(source: c.data)
         logger.info("local data loaded", metadata: ["examples": "\(data.exampleCount)", "partition": "\(c.data.index + 1)/\(c.data.organizations)"])
 
         do {

@@ -92,13 +92,24 @@ actor RoundHandler {
             guard hash == [UInt8](plan.modelHash), Hex.encode(hash) == manifest.modelHash else {
                 throw TallyError(.integrityFailure, "the model received does not match the signed manifest")
             }
-            let model = try LogisticRegression(safeTensors: try SafeTensors(serialized: blob))
+            let model = try ModelState(safeTensors: try SafeTensors(serialized: blob))
             let configurationForRound = try await secAggConfiguration(plan, model: model)
-            current.identities = configurationForRound.1
-            current.secagg = try SecAggParticipant(id: ParticipantID(currentID(plan)), configuration: configurationForRound.0,
-                                                   identityKey: identityKey, identities: configurationForRound.1)
             let training = makeTraining(plan: plan, model: model, layout: configurationForRound.0.layout)
             current.training = training
+            let me = ParticipantID(try currentID(plan))
+            if plan.insecureUnmasked {
+                // Benchmark-only mode set by the coordinator: no masking at all.
+                round = current
+                logger.warning("round runs WITHOUT secure aggregation (benchmark mode)", metadata: ["round": "\(plan.roundID)"])
+                let input = try await training.value
+                let session = try SessionID(bytes: [UInt8](repeating: 0, count: 32))
+                sendSecAgg(round: plan.roundID, kind: .maskedInput,
+                           payload: MaskedInput(roundID: plan.roundID, session: session, sender: me, vector: input).serialized())
+                return
+            }
+            current.identities = configurationForRound.1
+            current.secagg = try SecAggParticipant(id: me, configuration: configurationForRound.0,
+                                                   identityKey: identityKey, identities: configurationForRound.1)
             let advertisement = try current.secagg!.advertiseKeys()
             round = current
             sendSecAgg(round: plan.roundID, kind: .keyAdvertisement, payload: advertisement.serialized())
@@ -122,7 +133,7 @@ actor RoundHandler {
 
     /// Checks the plan and turns it into the secure-aggregation configuration plus the cohort's
     /// identity keys (each certificate verified against the CA and matched to its cohort id).
-    private func secAggConfiguration(_ plan: Tally_V1_RoundPlan, model: LogisticRegression) async throws(TallyError) -> (SecAggConfiguration, InMemoryIdentityDirectory) {
+    private func secAggConfiguration(_ plan: Tally_V1_RoundPlan, model: ModelState) async throws(TallyError) -> (SecAggConfiguration, InMemoryIdentityDirectory) {
         var unsigned = plan
         unsigned.planDigest = Data()
         let unsignedBytes: [UInt8]
@@ -160,15 +171,14 @@ actor RoundHandler {
 
     /// Local training and encoding, off the actor: Δ = trained − global, weighted by ω = n_i/max,
     /// with ω·R appended; each coordinate quantized to b bits with randomized rounding.
-    private func makeTraining(plan: Tally_V1_RoundPlan, model: LogisticRegression, layout: SlotLayout) -> Task<PackedVector, any Error> {
+    private func makeTraining(plan: Tally_V1_RoundPlan, model: ModelState, layout: SlotLayout) -> Task<PackedVector, any Error> {
         let data = self.data
         let logger = self.logger
         return Task.detached(priority: .userInitiated) {
             let start = ContinuousClock.now
-            var local = model
-            try local.train(on: data.train, indices: data.indices, epochs: Int(plan.training.localEpochs),
-                            batchSize: Int(plan.training.batchSize), learningRate: Float(plan.training.learningRate),
-                            seed: plan.training.seed)
+            let local = try model.trained(on: data.train, indices: data.indices, epochs: Int(plan.training.localEpochs),
+                                          batchSize: Int(plan.training.batchSize), learningRate: Float(plan.training.learningRate),
+                                          seed: plan.training.seed)
             let range = plan.clipNorm
             let weight = min(1.0, Double(data.exampleCount) / Double(max(plan.training.maxExamples, 1)))
             var update = [Float](repeating: 0, count: model.parameterCount + 1)

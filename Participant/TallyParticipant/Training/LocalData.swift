@@ -2,8 +2,19 @@ import TallyCore
 
 /// This organization's training examples: its Dirichlet partition of Fashion-MNIST.
 public struct LocalData: Sendable {
-    public let train: Dataset
+    /// nil for the no-op trainer, which uses no data.
+    public let train: Dataset?
     public let indices: [Int]
+    /// What the no-op trainer reports as its example count.
+    static let noopExamples = 1 << 30
+
+    /// No data (the no-op trainer of the round benchmark).
+    public static let none = LocalData()
+
+    private init() {
+        train = nil
+        indices = []
+    }
 
     public init(source: ParticipantConfiguration.DataSource) throws(TallyError) {
         let train = try FashionMNIST.loadSplit(directory: source.fashionMNISTDirectory, prefix: "train")
@@ -13,5 +24,5 @@ public struct LocalData: Sendable {
         self.indices = partition.indices[source.index]
     }
 
-    public var exampleCount: Int { indices.count }
+    public var exampleCount: Int { train == nil ? Self.noopExamples : indices.count }
 }

@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import TallyCoordinator
+import TallyCore
+
+/// `tally-bench round --participants 10 --dimension 1000000 --json`: end-to-end rounds on loopback
+/// with real processes and mTLS, no-op trainers, with secure aggregation and then the same rounds
+/// with masking switched off; the difference is what secure aggregation costs per round.
+/// Needs `swift build -c release` (all products) so the executables sit beside this one.
+struct RoundBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "round",
+        abstract: "End-to-end rounds on loopback (processes, mTLS), with and without secure aggregation.")
+
+    @Flag(help: "Print JSON (the only output format).") var json = false
+    @Option(help: "Participant processes.") var participants = 10
+    @Option(help: "Model dimension d.") var dimension = 1_000_000
+    @Option(help: "Rounds per mode (the first is a warm-up and not counted).") var rounds = 4
+    @Option(help: "Folder with the certs/ scripts.") var certs = "certs"
+
+    struct ModeResult: Encodable {
+        let masking: Bool
+        let roundSeconds: [Double]
+        let medianRoundSeconds: Double
+    }
+
+    struct Report: Encodable {
+        let benchmark = "round"
+        let machine = MachineInfo()
+        let participants: Int, dimension: Int, roundsMeasured: Int
+        let secure: ModeResult, unmasked: ModeResult
+        let secureAggregationOverheadSeconds: Double
+        let secureOverUnmaskedRatio: Double
+        let rawAESCTRGBps: Double
+        /// Mask bytes one participant expands per round (self + n − 1 pairwise), and the raw
+        /// keystream time for them: the floor of the masking work.
+        let maskBytesPerParticipant: Int
+        let rawKeystreamSecondsPerParticipant: Double
+    }
+
+    func run() async throws {
+        let executables = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        for name in ["tally-coordinator", "tally-participant"] where !FileManager.default.isExecutableFile(atPath: executables + "/" + name) {
+            throw ValidationError("\(executables)/\(name) is missing: run `swift build -c release` first")
+        }
+        let secure = try measure(masking: true, executables: executables)
+        let plain = try measure(masking: false, executables: executables)
+        let width = SlotLayout.headroomWidth(valueBits: 16, summands: participants)
+        let layout = try SlotLayout(slotWidth: width, count: dimension + 1)
+        var buffer = [UInt8](repeating: 0, count: layout.limbCount * 8)
+        let rawPerMask = buffer.withUnsafeMutableBytes { MachineLimits.aesCTRSeconds(into: $0, repetitions: 5) }
+        try Measure.printJSON(Report(
+            participants: participants, dimension: dimension, roundsMeasured: rounds - 1,
+            secure: secure, unmasked: plain,
+            secureAggregationOverheadSeconds: secure.medianRoundSeconds - plain.medianRoundSeconds,
+            secureOverUnmaskedRatio: secure.medianRoundSeconds / plain.medianRoundSeconds,
+            rawAESCTRGBps: Double(buffer.count) / rawPerMask / 1e9,
+            maskBytesPerParticipant: buffer.count * participants,
+            rawKeystreamSecondsPerParticipant: rawPerMask * Double(participants)))
+    }
+
+    private func measure(masking: Bool, executables: String) throws -> ModeResult {
+        let directory = NSTemporaryDirectory() + "tally-bench-round-\(masking ? "secure" : "plain")-\(ProcessInfo.processInfo.processIdentifier)"
+        var options = LocalFederation.Options(directory: directory, executables: executables)
+        options.participants = participants
+        options.rounds = rounds
+        options.certsScripts = certs
+        options.syntheticDimension = dimension
+        options.insecureDisableMasking = !masking
+        options.stageTimeoutSeconds = 60
+        let federation = try LocalFederation(options: options)
+        defer { federation.stopAll() }
+        try federation.makePKI()
+        try federation.writeConfigurations()
+        for i in 1...participants { try federation.startParticipant(i) }
+        let coordinator = try federation.startCoordinator()
+        let deadline = Date().addingTimeInterval(600)
+        while coordinator.isRunning && Date() < deadline { usleep(100_000) }
+        guard !coordinator.isRunning, coordinator.terminationStatus == 0 else {
+            throw ValidationError("coordinator did not finish cleanly; see \(federation.log("coordinator"))")
+        }
+        let store = try CoordinatorStore(path: federation.coordinatorData + "/coordinator.sqlite", readOnly: true)
+        let seconds = try store.rounds().filter { $0.outcome == "released" }.compactMap(\.seconds)
+        guard seconds.count == rounds else { throw ValidationError("only \(seconds.count) of \(rounds) rounds released") }
+        let measured = Array(seconds.dropFirst()).sorted()
+        return ModeResult(masking: masking, roundSeconds: Array(seconds), medianRoundSeconds: measured[measured.count / 2])
+    }
+}
