@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TallyCoordinator
 import TallyCore
+import TallyWire
 
 @main
 struct TallyCoordinatorCommand: AsyncParsableCommand {
@@ -19,13 +20,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func run() async throws {
-        MemoryTuning.keepLargeBuffers()
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        ProcessSetup.daemon(logLevel: logLevel)
         let logger = Logger(label: "tally.coordinator")
         let metrics = CoordinatorApp.bootstrapMetrics()
         do {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import ServiceLifecycle
 import TallyCore
+import TallyWire
 import TallyParticipant
 
 @main
@@ -19,13 +20,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func run() async throws {
-        MemoryTuning.keepLargeBuffers()
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        ProcessSetup.daemon(logLevel: logLevel)
         var logger = Logger(label: "tally.participant")
         do {
             let configuration = try ParticipantConfiguration.load(path: config)

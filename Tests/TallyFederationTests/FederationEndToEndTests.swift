@@ -46,8 +46,8 @@ import TallyWire
 
         // A certificate from another CA.
         let other = federation.options.directory + "/other-ca"
-        try run(federation.options.certsScripts + "/create-federation-ca.sh", [other])
-        try run(federation.options.certsScripts + "/issue-certificate.sh", [other, "participant", "1"])
+        try federation.runScript(federation.options.certsScripts + "/create-federation-ca.sh", [other])
+        try federation.runScript(federation.options.certsScripts + "/issue-certificate.sh", [other, "participant", "1"])
         var foreign = TLSFiles(directory: other + "/participant-1")
         foreign.certificateAuthority = federation.pki + "/ca/ca.crt"
         let foreignResult = await attemptSession(port: port, tls: foreign)
@@ -59,7 +59,7 @@ import TallyWire
         #expect(expiredResult.hasPrefix("error"), "expired: \(expiredResult)")
 
         // A revoked one: TLS succeeds, the coordinator refuses by the CRL.
-        try run(federation.options.certsScripts + "/revoke-certificate.sh", [federation.pki, federation.pki + "/participant-2/cert.pem"])
+        try federation.runScript(federation.options.certsScripts + "/revoke-certificate.sh", [federation.pki, federation.pki + "/participant-2/cert.pem"])
         let revokedResult = await attemptSession(port: port, tls: TLSFiles(directory: federation.pki + "/participant-2"))
         #expect(revokedResult.contains("permissionDenied") || revokedResult.contains("permission"), "revoked: \(revokedResult)")
         #expect(revokedResult.contains("revoked"), "the refusal should say why: \(revokedResult)")
@@ -134,17 +134,6 @@ import TallyWire
             _ = try registry.blob(hash: version.modelHash)
             _ = try await ModelManifest.verified(bytes: version.manifest, signature: version.signature, trust: trust)
         }
-    }
-
-    private func run(_ script: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script] + arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TallyError(.invalidArgument, "\(script) failed") }
     }
 
     /// A participant certificate from the federation CA whose validity ended in 2020.

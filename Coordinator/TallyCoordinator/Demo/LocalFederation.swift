@@ -53,10 +53,10 @@ public final class LocalFederation: @unchecked Sendable {
 
     /// Federation CA, coordinator certificate and one certificate per participant (ids 1...N).
     public func makePKI() throws {
-        try run(options.certsScripts + "/create-federation-ca.sh", [pki, "Tally demo CA", "30"])
-        try run(options.certsScripts + "/issue-certificate.sh", [pki, "coordinator"])
+        try runScript(options.certsScripts + "/create-federation-ca.sh", [pki, "Tally demo CA", "30"])
+        try runScript(options.certsScripts + "/issue-certificate.sh", [pki, "coordinator"])
         for i in 1...options.participants {
-            try run(options.certsScripts + "/issue-certificate.sh", [pki, "participant", "\(i)"])
+            try runScript(options.certsScripts + "/issue-certificate.sh", [pki, "participant", "\(i)"])
         }
     }
 
@@ -141,7 +141,8 @@ public final class LocalFederation: @unchecked Sendable {
         return process
     }
 
-    private func run(_ script: String, _ arguments: [String]) throws {
+    /// Runs one of the certs/ scripts (or any script) with bash; its output becomes the error.
+    public func runScript(_ script: String, _ arguments: [String]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [script] + arguments
