@@ -28,8 +28,7 @@ extension ShareKeysStage {
         // input + self mask + Σ ± pairwise masks with every neighbour in U2, in one pass.
         var terms = [MaskGenerator.Term(seed: selfMaskSeed, label: SessionKeys.selfMaskLabel(session: session, owner: context.id))]
         for peer in received.keys.sorted() {
-            let seed = try SessionKeys.pairwiseSeed(keys.maskingKey, peerKey: neighbourKeys[peer]!.maskingKey, session: session, context.id, peer)
-            terms.append(SessionKeys.pairwiseTerm(seed: seed, session: session, owner: context.id, peer: peer))
+            terms.append(SessionKeys.pairwiseTerm(seed: pairwiseSeeds[peer]!, session: session, owner: context.id, peer: peer))
         }
         try MaskGenerator.apply(terms, to: &vector)
         return (MaskedInputStage(shared: self, received: received),

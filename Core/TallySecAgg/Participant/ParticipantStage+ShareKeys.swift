@@ -13,6 +13,10 @@ public struct ShareKeysStage: Sendable {
     /// AEAD keys agreed with each neighbour, kept to open their shares at unmask time without
     /// a second key agreement.
     let shareKeys: [ParticipantID: [UInt8]]
+    /// Pairwise mask seeds with each neighbour, agreed here while the coordinator collects shares
+    /// so that the masking stage is only AES and additions. Used only for neighbours that turn
+    /// out to be in U2.
+    let pairwiseSeeds: [ParticipantID: [UInt8]]
 }
 
 extension AdvertiseKeysStage {
@@ -61,16 +65,20 @@ extension AdvertiseKeysStage {
         var ciphertexts: [AddressedCiphertext] = []
         ciphertexts.reserveCapacity(recipients.count)
         var aeadKeys: [ParticipantID: [UInt8]] = [:]
+        var seeds: [ParticipantID: [UInt8]] = [:]
         for (i, recipient) in recipients.enumerated() {
             let key = try SessionKeys.shareEncryptionKey(encryptionKey, peerKey: neighbourKeys[recipient]!.encryptionKey,
                                                          session: session, context.id, recipient)
             aeadKeys[recipient] = key
+            seeds[recipient] = try SessionKeys.pairwiseSeed(maskingKey, peerKey: neighbourKeys[recipient]!.maskingKey,
+                                                            session: session, context.id, recipient)
             let plaintext = SessionKeys.sharePlaintext(from: context.id, to: recipient, seedShare: seedShares[i].y, keyShare: keyShares[i].y)
             let sealed = try AES256GCM.seal(plaintext, key: key, associatedData: SessionKeys.shareAssociatedData(session: session, from: context.id, to: recipient), random: random)
             ciphertexts.append(AddressedCiphertext(peer: recipient, ciphertext: sealed))
         }
         let stage = ShareKeysStage(keys: self, session: session, neighbourKeys: neighbourKeys, selfMaskSeed: selfMaskSeed,
-                                   ownSeedShare: seedShares.last!.y, ownKeyShare: keyShares.last!.y, shareKeys: aeadKeys)
+                                   ownSeedShare: seedShares.last!.y, ownKeyShare: keyShares.last!.y, shareKeys: aeadKeys,
+                                   pairwiseSeeds: seeds)
         return (stage, EncryptedShares(roundID: context.roundID, session: session, sender: context.id, shares: ciphertexts))
     }
 }
