@@ -76,3 +76,17 @@ import Testing
         #expect(SHA256Digest.hash(Array("abc".utf8)).hex == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 }
+
+@Suite struct RevocationListTests {
+    /// Serials are compared in OpenSSL's BN_bn2hex form; a first byte below 0x10 keeps its
+    /// leading zero nibble (the case that once let a revoked certificate through 1 time in 16).
+    @Test func serialFormMatchesOpenSSL() {
+        let list = RevocationList(revokedSerials: ["0A1B2C", "8F00", "0"])
+        #expect(list.isRevoked(serialNumber: [0x0A, 0x1B, 0x2C]))
+        #expect(list.isRevoked(serialNumber: [0x00, 0x0A, 0x1B, 0x2C]))  // ASN.1 leading zero
+        #expect(list.isRevoked(serialNumber: [0x8F, 0x00]))
+        #expect(list.isRevoked(serialNumber: [0x00]))
+        #expect(!list.isRevoked(serialNumber: [0x0A, 0x1B]))
+        #expect(!list.isRevoked(serialNumber: [0xA1, 0xB2, 0xC0]))
+    }
+}

@@ -32,10 +32,15 @@ public struct RevocationList: Sendable, Hashable {
 
     /// True if the certificate with this serial (big-endian bytes) is revoked.
     public func isRevoked(serialNumber bytes: [UInt8]) -> Bool {
-        let hex = bytes.drop { $0 == 0 }.map { String($0, radix: 16, uppercase: true) }
-        var text = hex.enumerated().map { $0.offset == 0 ? $0.element : ($0.element.count == 1 ? "0" + $0.element : $0.element) }.joined()
-        if text.isEmpty { text = "0" }
-        return revokedSerials.contains(text)
+        // BN_bn2hex's form: two upper-case digits per byte (a leading 0 nibble kept), leading
+        // zero bytes dropped, and "0" for zero.
+        let digits = Array("0123456789ABCDEF")
+        var text = ""
+        for byte in bytes.drop(while: { $0 == 0 }) {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 15)])
+        }
+        return revokedSerials.contains(text.isEmpty ? "0" : text)
     }
 
     private static func read(_ pem: String, _ parse: (OpaquePointer) -> OpaquePointer?) throws(TallyError) -> OpaquePointer {
