@@ -33,33 +33,11 @@ public struct EncryptedShares: Sendable, Hashable {
     }
 
     public func serialized() -> [UInt8] {
-        var w = WireWriter(capacity: 64 + (8 + AddressedCiphertext.ciphertextBytes) * shares.count)
-        w.writeHeader(.encryptedShares, round: roundID)
-        w.write(fixed: session.bytes)
-        w.write(sender.rawValue)
-        w.write(UInt32(shares.count))
-        for s in shares { w.write(s.peer.rawValue); w.write(bytes: s.ciphertext) }
-        return w.bytes
+        ShareListCoding.serialize(.encryptedShares, round: roundID, session: session, party: sender, shares: shares)
     }
 
     public init(serialized bytes: [UInt8], limits: WireLimits = WireLimits()) throws(TallyError) {
-        var r = WireReader(bytes, context: "encrypted shares")
-        roundID = try r.readHeader(.encryptedShares)
-        session = try r.readSession()
-        sender = try r.readParticipant()
-        shares = try Self.readCiphertexts(&r, limits: limits)
-        try r.finish()
-    }
-
-    static func readCiphertexts(_ r: inout WireReader, limits: WireLimits) throws(TallyError) -> [AddressedCiphertext] {
-        let count = try r.readCount(max: limits.maxCohort, minimumItemBytes: 8)
-        var out: [AddressedCiphertext] = []
-        out.reserveCapacity(count)
-        for _ in 0..<count {
-            let peer = try r.readParticipant()
-            out.append(AddressedCiphertext(peer: peer, ciphertext: try r.readBytes(maxLength: AddressedCiphertext.ciphertextBytes)))
-        }
-        return out
+        (roundID, session, sender, shares) = try ShareListCoding.decode(.encryptedShares, bytes, context: "encrypted shares", limits: limits)
     }
 }
 
@@ -80,21 +58,42 @@ public struct ShareDelivery: Sendable, Hashable {
     }
 
     public func serialized() -> [UInt8] {
+        ShareListCoding.serialize(.shareDelivery, round: roundID, session: session, party: recipient, shares: shares)
+    }
+
+    public init(serialized bytes: [UInt8], limits: WireLimits = WireLimits()) throws(TallyError) {
+        (roundID, session, recipient, shares) = try ShareListCoding.decode(.shareDelivery, bytes, context: "share delivery", limits: limits)
+    }
+}
+
+/// The one layout both share messages use: header, session, the party they concern (sender or
+/// recipient), then the addressed ciphertexts, each length-checked before it is read.
+enum ShareListCoding {
+    static func serialize(_ kind: MessageKind, round: UInt64, session: SessionID, party: ParticipantID,
+                          shares: [AddressedCiphertext]) -> [UInt8] {
         var w = WireWriter(capacity: 64 + (8 + AddressedCiphertext.ciphertextBytes) * shares.count)
-        w.writeHeader(.shareDelivery, round: roundID)
+        w.writeHeader(kind, round: round)
         w.write(fixed: session.bytes)
-        w.write(recipient.rawValue)
+        w.write(party.rawValue)
         w.write(UInt32(shares.count))
         for s in shares { w.write(s.peer.rawValue); w.write(bytes: s.ciphertext) }
         return w.bytes
     }
 
-    public init(serialized bytes: [UInt8], limits: WireLimits = WireLimits()) throws(TallyError) {
-        var r = WireReader(bytes, context: "share delivery")
-        roundID = try r.readHeader(.shareDelivery)
-        session = try r.readSession()
-        recipient = try r.readParticipant()
-        shares = try EncryptedShares.readCiphertexts(&r, limits: limits)
+    static func decode(_ kind: MessageKind, _ bytes: [UInt8], context: String, limits: WireLimits) throws(TallyError)
+        -> (UInt64, SessionID, ParticipantID, [AddressedCiphertext]) {
+        var r = WireReader(bytes, context: context)
+        let round = try r.readHeader(kind)
+        let session = try r.readSession()
+        let party = try r.readParticipant()
+        let count = try r.readCount(max: limits.maxCohort, minimumItemBytes: 8)
+        var shares: [AddressedCiphertext] = []
+        shares.reserveCapacity(count)
+        for _ in 0..<count {
+            let peer = try r.readParticipant()
+            shares.append(AddressedCiphertext(peer: peer, ciphertext: try r.readBytes(maxLength: AddressedCiphertext.ciphertextBytes)))
+        }
         try r.finish()
+        return (round, session, party, shares)
     }
 }
