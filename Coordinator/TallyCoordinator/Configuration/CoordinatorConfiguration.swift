@@ -76,9 +76,7 @@ public struct CoordinatorConfiguration: Sendable, Codable {
 
     /// Loads and checks a JSON configuration file.
     public static func load(path: String) throws(TallyError) -> Self {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw TallyError(.invalidArgument, "cannot read configuration file \(path)")
-        }
+        let data = Data(try BoundedFile.read(path, maxBytes: 1 << 20, what: "configuration"))
         let config: Self
         do { config = try JSONDecoder().decode(Self.self, from: data) } catch {
             throw TallyError(.invalidArgument, "configuration file \(path) is not valid: \(error)")

@@ -90,13 +90,7 @@ public enum DurableFile {
     }
 
     public static func read(_ path: String, maxBytes: Int) throws(TallyError) -> [UInt8] {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              let size = attributes[.size] as? Int else {
-            throw TallyError(.storageFailure, "cannot read \(path)")
-        }
-        guard size <= maxBytes else { throw TallyError(.sizeLimitExceeded, "\(path) is \(size) bytes, over the limit of \(maxBytes)") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw TallyError(.storageFailure, "cannot read \(path)") }
-        return [UInt8](data)
+        try BoundedFile.read(path, maxBytes: maxBytes, what: "registry")
     }
 }
 

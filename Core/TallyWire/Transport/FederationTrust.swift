@@ -67,10 +67,7 @@ public struct FederationTrust: Sendable {
     }
 
     static func readText(_ path: String, what: String) throws(TallyError) -> String {
-        guard let data = FileManager.default.contents(atPath: path), data.count <= 1 << 20 else {
-            throw TallyError(.invalidArgument, "cannot read the \(what) file \(path) (missing, unreadable or over 1 MiB)")
-        }
-        return String(decoding: data, as: UTF8.self)
+        String(decoding: try BoundedFile.read(path, maxBytes: 1 << 20, what: what), as: UTF8.self)
     }
 }
 

@@ -58,9 +58,7 @@ public struct ParticipantConfiguration: Sendable, Codable {
     }
 
     public static func load(path: String) throws(TallyError) -> Self {
-        guard let bytes = FileManager.default.contents(atPath: path) else {
-            throw TallyError(.invalidArgument, "cannot read configuration file \(path)")
-        }
+        let bytes = Data(try BoundedFile.read(path, maxBytes: 1 << 20, what: "configuration"))
         let config: Self
         do { config = try JSONDecoder().decode(Self.self, from: bytes) } catch {
             throw TallyError(.invalidArgument, "configuration file \(path) is not valid: \(error)")
