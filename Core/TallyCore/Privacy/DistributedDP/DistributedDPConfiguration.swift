@@ -1,0 +1,148 @@
+#if canImport(Glibc)
+internal import Glibc
+#elseif canImport(Musl)
+internal import Musl
+#elseif canImport(Darwin)
+internal import Darwin
+#endif
+
+/// The numbers that fix one round's distributed-DP encoding — integer scale, noise share,
+/// sensitivity, headroom — derived deterministically from round-plan fields, so that the
+/// coordinator and every participant compute exactly the same ones without sending them.
+///
+/// Units: a participant's clipped update (ℓ2 norm ≤ C) is rotated, multiplied by ``scale`` and
+/// randomly rounded to integers ("scaled units"). Conditional randomized rounding keeps the
+/// rounded vector's norm at most ``l2Sensitivity`` (Kairouz–Liu–Steinke 2021, §4.1 and Lemma 26
+/// with β = e^{−1/2}):
+///
+///     Δ₂² = min{ c² + d/4 + √(2 ln 1/β)·(c + √d/2),  (c + √d)² },   c = scale·C.
+///
+/// Each participant adds a discrete Gaussian share with σ² = z²·Δ₂²/t, so any sum of at least t
+/// shares — every sum the coordinator can unmask — carries noise of variance ≥ (z·Δ₂)².
+///
+/// Headroom: a participant's coordinate is (rotated signal) + (rounding, < 1) + (noise share).
+/// The rotated signal exceeds k·c/√d with probability ≤ 2e^{−k²/2} (Hoeffding over the random
+/// signs), and a discrete Gaussian exceeds kσ with probability ≤ 2e^{−k²/2} (it is σ-subgaussian:
+/// Canonne–Kamath–Steinke 2020, Proposition 25). The scale is the largest one for which
+/// k·c/√d + 1 + k·σ fits in [−(2^{b−1}−1), 2^{b−1}−1]; anything beyond is clamped, and the
+/// probability that any coordinate of any participant is clamped in the round is at most
+/// ``deltaClamp`` = n·d·4·e^{−k²/2}, which the ledger adds to δ.
+public struct DistributedDPConfiguration: Sendable, Hashable {
+    /// The mechanism name written to the privacy ledger.
+    public static let mechanism = "distributed-discrete-gaussian"
+    /// Conditional-rounding failure probability per attempt (KLS use e^{−1/2}).
+    public static let roundingBeta = exp(-0.5)
+
+    public let parameterCount: Int
+    /// C: the ℓ2 clip norm of one participant's update, in model units.
+    public let clipNorm: Double
+    /// z: noise standard deviation over Δ₂ in any sum of ≥ threshold shares; 0 turns noise off.
+    public let noiseMultiplier: Double
+    /// b: bits of one participant's encoded coordinate.
+    public let valueBits: Int
+    /// t: the secure-aggregation threshold, the fewest shares any unmasked sum can contain.
+    public let threshold: Int
+    /// n: the cohort size.
+    public let cohortSize: Int
+    /// Whether to apply the randomized Hadamard rotation.
+    public let rotate: Bool
+
+    /// d: the encoded dimension (parameterCount padded to a power of two when rotating).
+    public let dimension: Int
+    /// k: headroom in standard deviations.
+    public let headroomSigmas: Double
+    /// Integer units per model unit.
+    public let scale: Double
+    /// Δ₂ in scaled units: the ℓ2 norm of any participant's rounded contribution is at most this.
+    public let l2Sensitivity: Double
+    /// The exact sampler for one participant's share; nil when z = 0 (no noise: no privacy).
+    public let noise: DiscreteGaussianSampler?
+    /// Upper bound on the probability that any coordinate of any participant is clamped.
+    public let deltaClamp: Double
+
+    /// - Parameter clampProbability: the δ_clamp to aim for; k is chosen from it.
+    public init(parameterCount: Int, clipNorm: Double, noiseMultiplier: Double, valueBits: Int, threshold: Int,
+                cohortSize: Int, rotate: Bool = true, clampProbability: Double = 1e-9) throws(TallyError) {
+        guard parameterCount >= 1 else { throw TallyError(.invalidArgument, "parameter count must be at least 1") }
+        guard clipNorm.isFinite, clipNorm > 0 else { throw TallyError(.invalidArgument, "clip norm C must be positive and finite, got \(clipNorm)") }
+        guard noiseMultiplier.isFinite, noiseMultiplier >= 0 else {
+            throw TallyError(.invalidArgument, "noise multiplier z must be finite and ≥ 0, got \(noiseMultiplier)")
+        }
+        guard (2...30).contains(valueBits) else { throw TallyError(.invalidArgument, "value bits must be 2...30, got \(valueBits)") }
+        guard cohortSize >= 1, (1...cohortSize).contains(threshold) else {
+            throw TallyError(.invalidArgument, "threshold \(threshold) must be in 1...\(cohortSize)")
+        }
+        guard clampProbability > 0, clampProbability < 1 else {
+            throw TallyError(.invalidArgument, "clamp probability must be in (0, 1), got \(clampProbability)")
+        }
+        self.parameterCount = parameterCount
+        self.clipNorm = clipNorm
+        self.noiseMultiplier = noiseMultiplier
+        self.valueBits = valueBits
+        self.threshold = threshold
+        self.cohortSize = cohortSize
+        self.rotate = rotate
+        let d = rotate ? RandomizedHadamard.paddedDimension(parameterCount) : parameterCount
+        dimension = d
+
+        // Tail events per participant-coordinate: rotation and noise, each ≤ 2e^{−k²/2}.
+        let tails = 2.0 * ((rotate ? 1 : 0) + (noiseMultiplier > 0 ? 1 : 0))
+        let events = Double(cohortSize) * Double(d) * tails
+        let k = tails > 0 ? (2 * log(events / clampProbability)).squareRoot() : 0
+        headroomSigmas = k
+        deltaClamp = tails > 0 ? min(1, events * exp(-k * k / 2)) : 0
+
+        let bound = Double((Int64(1) << (valueBits - 1)) - 1)
+        let rootD = Double(d).squareRoot()
+        let z = noiseMultiplier, rootT = Double(threshold).squareRoot()
+        func sensitivity(_ c: Double) -> Double {
+            let conditional = c * c + Double(d) / 4 + (2 * log(1 / Self.roundingBeta)).squareRoot() * (c + rootD / 2)
+            return min(conditional, (c + rootD) * (c + rootD)).squareRoot()
+        }
+        func extent(_ c: Double) -> Double {
+            (rotate ? k * c / rootD : c) + 1 + k * z * sensitivity(c) / rootT
+        }
+        guard extent(1) <= bound else {
+            throw TallyError(.invalidArgument, "\(valueBits) value bits leave no room for the noise at z = \(z), t = \(threshold) and d = \(d); raise valueBits")
+        }
+        // Largest c (scaled clip norm) whose extent fits: bisection on a monotone function.
+        var low = 1.0, high = 2.0
+        while extent(high) <= bound { low = high; high *= 2 }
+        for _ in 0..<200 {
+            let mid = (low + high) / 2
+            if extent(mid) <= bound { low = mid } else { high = mid }
+            if high - low <= low * 1e-12 { break }
+        }
+        scale = low / clipNorm
+        l2Sensitivity = sensitivity(low)
+        if z > 0 {
+            let sigma = z * l2Sensitivity / rootT
+            let sampler = try DiscreteGaussianSampler(sigma: sigma)
+            // Rounding σ² up to the sampler's rational grid may nudge the extent; re-check it.
+            guard (rotate ? k * low / rootD : low) + 1 + k * sampler.sigmaSquared.squareRoot() <= bound + 1e-6 else {
+                throw TallyError(.invalidArgument, "the noise share does not fit \(valueBits) value bits")
+            }
+            noise = sampler
+        } else {
+            noise = nil
+        }
+    }
+
+    /// σ² of one participant's noise share (0 without noise).
+    public var shareSigmaSquared: Double { noise?.sigmaSquared ?? 0 }
+    /// The largest magnitude a participant's coordinate may take before the offset.
+    public var clampBound: Int64 { (Int64(1) << (valueBits - 1)) - 1 }
+    /// Added to each coordinate so that encodings are in [0, 2^b).
+    public var offset: UInt64 { UInt64(1) << UInt64(valueBits - 1) }
+
+    /// The noise multiplier actually present in a sum of `shares` noise shares: √(shares·σ²)/Δ₂.
+    public func effectiveNoiseMultiplier(shares: Int) -> Double {
+        (Double(shares) * shareSigmaSquared).squareRoot() / l2Sensitivity
+    }
+
+    /// The per-round seed of the shared rotation, from the round plan's digest (public, fixed
+    /// before anyone trains, so it is independent of every update).
+    public static func rotationSeed(planDigest: [UInt8]) -> [UInt8] {
+        SHA256Digest.hash(Array("tally/dp/rotation/v1".utf8) + planDigest)
+    }
+}

@@ -1,0 +1,90 @@
+/// A participant's side of the distributed discrete Gaussian mechanism: turns its model update
+/// into the b-bit integers that are packed and masked.
+///
+/// flatten → clip to ℓ2 norm C → rotate (randomized Hadamard) → scale → conditional randomized
+/// rounding (norm ≤ Δ₂) → add this participant's exact discrete Gaussian share → clamp to the
+/// slot range → offset into [0, 2^b). See ``DistributedDPConfiguration`` for why each step is
+/// sized as it is. The noise comes from a cryptographically secure source and never leaves this
+/// function except inside the encoding.
+public struct DistributedDPEncoder: Sendable {
+    public let configuration: DistributedDPConfiguration
+    let rotation: RandomizedHadamard?
+
+    /// Conditional rounding gives up after this many attempts (each succeeds with probability
+    /// ≥ 1 − e^{−1/2} ≈ 0.39, so reaching it means something is wrong, not bad luck).
+    public static let maxRoundingAttempts = 200
+
+    /// What the encoding did, for logs. Carries nothing about the noise.
+    public struct Encoding: Sendable {
+        public let values: [UInt64]
+        /// ‖update‖₂ before clipping.
+        public let norm: Double
+        public let clipped: Bool
+        public let roundingAttempts: Int
+        /// Coordinates that had to be clamped (expected 0; the chance of any is ≤ δ_clamp).
+        public let clampedCount: Int
+    }
+
+    public init(configuration: DistributedDPConfiguration, rotationSeed: [UInt8]) throws(TallyError) {
+        self.configuration = configuration
+        rotation = configuration.rotate ? try RandomizedHadamard(dimension: configuration.dimension, seed: rotationSeed) : nil
+    }
+
+    public func encode(_ update: [Float], random: some CryptoRandomSource) throws(TallyError) -> Encoding {
+        let c = configuration
+        guard update.count == c.parameterCount else {
+            throw TallyError(.sizeMismatch, "update has \(update.count) coordinates, the round expects \(c.parameterCount)")
+        }
+        var x = [Double](repeating: 0, count: c.dimension)
+        var squared = 0.0
+        for i in 0..<update.count {
+            let v = Double(update[i])
+            guard v.isFinite else { throw TallyError(.invalidArgument, "update coordinate \(i) is not finite") }
+            x[i] = v
+            squared += v * v
+        }
+        let norm = squared.squareRoot()
+        let factor = (norm > c.clipNorm ? c.clipNorm / norm : 1) * c.scale
+        for i in 0..<update.count { x[i] *= factor }
+        rotation?.rotate(&x)
+
+        // Conditional randomized rounding: unbiased per coordinate, retried until ‖x̃‖₂ ≤ Δ₂.
+        let limit = c.l2Sensitivity * c.l2Sensitivity
+        var words = RandomWords(random)
+        var rounded = [Int64](repeating: 0, count: c.dimension)
+        var attempts = 0
+        while true {
+            attempts += 1
+            var sum = 0.0
+            for i in 0..<c.dimension {
+                let floor = x[i].rounded(.down)
+                let uniform = Double(words.next() >> 11) * 0x1p-53
+                let r = floor + (uniform < x[i] - floor ? 1 : 0)
+                rounded[i] = Int64(r)
+                sum += r * r
+            }
+            if sum <= limit { break }
+            guard attempts < Self.maxRoundingAttempts else {
+                throw TallyError(.valueOutOfRange, "conditional rounding failed \(attempts) times; the encoding parameters are inconsistent")
+            }
+        }
+
+        let bound = c.clampBound, offset = Int64(c.offset)
+        var values = [UInt64](repeating: 0, count: c.dimension)
+        var clamped = 0
+        if let noise = c.noise {
+            for i in 0..<c.dimension {
+                var v = rounded[i] + noise.sample(using: &words)
+                if v > bound { v = bound; clamped += 1 } else if v < -bound { v = -bound; clamped += 1 }
+                values[i] = UInt64(v + offset)
+            }
+        } else {
+            for i in 0..<c.dimension {
+                var v = rounded[i]
+                if v > bound { v = bound; clamped += 1 } else if v < -bound { v = -bound; clamped += 1 }
+                values[i] = UInt64(v + offset)
+            }
+        }
+        return Encoding(values: values, norm: norm, clipped: norm > c.clipNorm, roundingAttempts: attempts, clampedCount: clamped)
+    }
+}
