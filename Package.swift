@@ -18,6 +18,7 @@ let package = Package(
     products: [
         .library(name: "TallyCore", targets: ["TallyCore"]),
         .library(name: "TallySecAgg", targets: ["TallySecAgg"]),
+        .library(name: "TallyLedger", targets: ["TallyLedger"]),
         .executable(name: "tally-coordinator", targets: ["tally-coordinator"]),
         .executable(name: "tally-participant", targets: ["tally-participant"]),
         .executable(name: "tally-audit", targets: ["tally-audit"]),
@@ -64,10 +65,14 @@ let package = Package(
         .target(
             name: "TallySecAgg", dependencies: ["TallyCore"],
             path: "Core/TallySecAgg", swiftSettings: strict),
+        // The tamper-evident privacy ledger: signed, hash-chained round entries and the report on them.
+        .target(
+            name: "TallyLedger", dependencies: ["TallyCore", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Core/TallyLedger", swiftSettings: strict),
         // The audit CLI lives under Core/: both sides of a federation run it, and it only reads.
         .executableTarget(
             name: "tally-audit",
-            dependencies: ["TallyCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["TallyCore", "TallyLedger", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Core/tally-audit", swiftSettings: strict),
 
         // The wire protocol: protobuf schemas and their committed generated code (see
@@ -88,7 +93,7 @@ let package = Package(
         .target(
             name: "TallyCoordinator",
             dependencies: [
-                "TallyCore", "TallySecAgg", "TallyWire",
+                "TallyCore", "TallySecAgg", "TallyWire", "TallyLedger",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -108,7 +113,7 @@ let package = Package(
         .target(
             name: "TallyParticipant",
             dependencies: [
-                "TallyCore", "TallySecAgg", "TallyWire",
+                "TallyCore", "TallySecAgg", "TallyWire", "TallyLedger",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -136,7 +141,8 @@ let package = Package(
         .testTarget(
             name: "TallyFederationTests",
             dependencies: [
-                "TallyCoordinator", "TallyWire", "TallyCore", "tally-coordinator", "tally-participant",
+                "TallyCoordinator", "TallyWire", "TallyCore", "TallyLedger", "tally-coordinator", "tally-participant", "tally-audit",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],
@@ -144,6 +150,10 @@ let package = Package(
         .testTarget(
             name: "TallySecAggTests", dependencies: ["TallySecAgg", "TallyCore"],
             path: "Tests/TallySecAggTests", swiftSettings: strict),
+        .testTarget(
+            name: "TallyLedgerTests",
+            dependencies: ["TallyLedger", "TallyCore", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Tests/TallyLedgerTests", swiftSettings: strict),
         .testTarget(
             name: "TallyCoreTests", dependencies: ["TallyCore", "CGMP"],
             path: "Tests/TallyCoreTests", exclude: ["Vectors/generate_dp_accounting.py"], swiftSettings: strict),

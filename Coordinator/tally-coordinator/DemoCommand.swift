@@ -9,8 +9,12 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a complete local federation: throwaway CA, a coordinator and N participant processes on Fashion-MNIST.")
 
-    @Option(help: "Participants (organizations).") var participants = 5
-    @Option(help: "Rounds to run.") var rounds = 20
+    @Option(help: "Participants (organizations). Participant-level DP needs many: the noise is the same whatever n, the signal grows with n.") var participants = 20
+    @Option(help: "Rounds to run.") var rounds = 10
+    @Option(help: "Target ε over all rounds (participant-level DP); the noise multiplier is calibrated to it.") var epsilon = 10.0
+    @Option(help: "Target δ.") var delta = 1e-5
+    @Option(help: "ℓ2 clip norm C of each organization's update.") var clipNorm = 0.5
+    @Option(help: "Each organization's own ε budget (rounds that would exceed it are declined).") var budgetEpsilon = 15.0
     @Option(help: "Working directory (default: a fresh one under /tmp).") var directory: String?
     @Option(help: "Dirichlet α of the non-IID split (smaller is more skewed).") var alpha = 1.0
     @Option(help: "Folder with the certs/ scripts.") var certs = "certs"
@@ -31,8 +35,15 @@ struct Demo: AsyncParsableCommand {
         options.alpha = alpha
         options.certsScripts = certs
         options.training = TrainingSettings(localEpochs: localEpochs, batchSize: 32, learningRate: learningRate, seed: 1)
+        options.privacy = PrivacySettings(targetEpsilon: epsilon, delta: delta)
+        options.clipNorm = clipNorm
+        options.participantBudgetEpsilon = budgetEpsilon
+        options.participantBudgetDelta = delta
+        try Self.ensureExecutables(["tally-participant", "tally-audit"], in: executables)
         let federation = try LocalFederation(options: options)
+        let z = try options.privacy.resolvedNoiseMultiplier(rounds: rounds, deltaClampPerRound: DistributedDPConfiguration.clampProbability)
         print("Tally demo: \(participants) organizations, \(rounds) rounds, Fashion-MNIST split non-IID (Dirichlet α = \(alpha))")
+        print("differential privacy: target (ε = \(epsilon), δ = \(delta)) per organization over \(rounds) rounds → noise multiplier z = \(String(format: "%.3f", z)), clip C = \(clipNorm); each organization's budget ε = \(budgetEpsilon)")
         print("working directory: \(dir)")
         try federation.makePKI()
         try federation.writeConfigurations()
@@ -77,6 +88,41 @@ struct Demo: AsyncParsableCommand {
         inspect:    swift run tally-coordinator registry list --data \(federation.coordinatorData)
                     swift run tally-coordinator registry show --data \(federation.coordinatorData) --ca \(federation.pki)/ca/ca.crt
         """)
+        print("\nprivacy ledger: \(federation.coordinatorLedger) (one signed, hash-chained entry per release)\n")
+        let audit = executables + "/tally-audit"
+        let verified = try Self.runAndPrint(audit, ["verify", federation.coordinatorLedger, "--ca", federation.pki + "/ca/ca.crt"])
+        try Self.runAndPrint(audit, ["report", federation.coordinatorLedger, "--delta", "\(delta)", "--budget-epsilon", "\(budgetEpsilon)",
+                                     "--plot", dir + "/epsilon.svg"])
+        print("""
+
+        ε over rounds plotted to \(dir)/epsilon.svg; each organization's own ledger, e.g.:
+                    swift run tally-audit report \(federation.participantLedger(1))
+        """)
         if status != 0 { throw ExitCode(status) }
+        if verified != 0 { throw ExitCode(verified) }
+    }
+
+    /// `swift run tally-coordinator` builds only this product; the demo also needs its siblings.
+    static func ensureExecutables(_ names: [String], in folder: String) throws {
+        let missing = names.filter { !FileManager.default.isExecutableFile(atPath: folder + "/" + $0) }
+        guard !missing.isEmpty else { return }
+        let configuration = folder.hasSuffix("/release") ? "release" : "debug"
+        for name in missing {
+            print("building \(name) (\(configuration))…")
+            guard try runAndPrint("/usr/bin/env", ["swift", "build", "-c", configuration, "--product", name], quiet: true) == 0 else {
+                throw ValidationError("could not build \(name); run `swift build` first")
+            }
+        }
+    }
+
+    @discardableResult
+    static func runAndPrint(_ executable: String, _ arguments: [String], quiet: Bool = false) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if quiet { process.standardOutput = FileHandle.nullDevice }
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
     }
 }

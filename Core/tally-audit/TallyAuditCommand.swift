@@ -5,9 +5,9 @@ import TallyCore
 struct TallyAuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally-audit",
-        abstract: "The privacy officer's tool: ε for planned training, and (in progress) ledger verification and reports.",
-        discussion: "`verify` and `report` on privacy ledgers are not built yet; `epsilon` and `calibrate` plan a federation's privacy cost.",
-        subcommands: [Epsilon.self, Calibrate.self])
+        abstract: "The privacy officer's tool: verify privacy ledgers, report ε, plan training.",
+        discussion: "`verify` and `report` read a coordinator's or a participant's privacy ledger, offline; `epsilon` and `calibrate` plan a federation's privacy cost.",
+        subcommands: [Verify.self, Report.self, Epsilon.self, Calibrate.self])
 }
 
 enum AccountantChoice: String, ExpressibleByArgument, CaseIterable {

@@ -27,10 +27,10 @@ public struct CoordinatorConfiguration: Sendable, Codable {
     public var roundIntervalSeconds = 0.2
     /// Bits per quantized update coordinate (b); slots are b + ⌈log2 n⌉ bits.
     public var valueBits = 16
-    /// Per-coordinate clamp of a weighted update before quantization.
-    public var updateRange = 0.5
-    /// Example counts are capped at this to form FedAvg weights in [0, 1].
-    public var maxExamplesPerParticipant = 20_000
+    /// C: every participant clips its update to this ℓ2 norm (the DP sensitivity, model units).
+    public var clipNorm = 0.5
+    /// Noise: a target (ε, δ) or an explicit noise multiplier. DP is on by default.
+    public var privacy = PrivacySettings()
     /// Local training every participant runs.
     public var training = TrainingSettings()
     /// Fashion-MNIST directory whose test split scores each new version; nil skips evaluation.
@@ -63,8 +63,8 @@ public struct CoordinatorConfiguration: Sendable, Codable {
         stageTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .stageTimeoutSeconds) ?? d.stageTimeoutSeconds
         roundIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .roundIntervalSeconds) ?? d.roundIntervalSeconds
         valueBits = try c.decodeIfPresent(Int.self, forKey: .valueBits) ?? d.valueBits
-        updateRange = try c.decodeIfPresent(Double.self, forKey: .updateRange) ?? d.updateRange
-        maxExamplesPerParticipant = try c.decodeIfPresent(Int.self, forKey: .maxExamplesPerParticipant) ?? d.maxExamplesPerParticipant
+        clipNorm = try c.decodeIfPresent(Double.self, forKey: .clipNorm) ?? d.clipNorm
+        privacy = try c.decodeIfPresent(PrivacySettings.self, forKey: .privacy) ?? d.privacy
         training = try c.decodeIfPresent(TrainingSettings.self, forKey: .training) ?? d.training
         evaluationData = c.contains(.evaluationData) ? try c.decodeIfPresent(String.self, forKey: .evaluationData) : d.evaluationData
         dropoutRate = try c.decodeIfPresent(Double.self, forKey: .dropoutRate) ?? d.dropoutRate
@@ -91,9 +91,10 @@ public struct CoordinatorConfiguration: Sendable, Codable {
             throw TallyError(.invalidArgument, "need 2 ≤ minParticipants ≤ maxCohort (got \(minParticipants), \(maxCohort))")
         }
         guard (2...30).contains(valueBits) else { throw TallyError(.invalidArgument, "valueBits must be 2...30") }
-        guard updateRange > 0, stageTimeoutSeconds > 0, maxExamplesPerParticipant > 0 else {
-            throw TallyError(.invalidArgument, "updateRange, stageTimeoutSeconds and maxExamplesPerParticipant must be positive")
+        guard clipNorm > 0, clipNorm.isFinite, stageTimeoutSeconds > 0 else {
+            throw TallyError(.invalidArgument, "clipNorm and stageTimeoutSeconds must be positive")
         }
+        guard privacy.delta > 0, privacy.delta < 1 else { throw TallyError(.invalidArgument, "privacy.delta must be in (0, 1)") }
         guard rounds >= 0 else { throw TallyError(.invalidArgument, "rounds must be ≥ 0") }
         try tls.validate()
     }

@@ -27,6 +27,12 @@ public final class LocalFederation: @unchecked Sendable {
         public var syntheticDimension: Int?
         /// Round benchmark: the same round without secure aggregation.
         public var insecureDisableMasking = false
+        /// The coordinator's noise: a target (ε, δ) over `rounds`, or an explicit multiplier.
+        public var privacy = PrivacySettings()
+        public var clipNorm = 0.5
+        /// Every organization's own budget (ε, δ); a round that would exceed it is declined.
+        public var participantBudgetEpsilon = 15.0
+        public var participantBudgetDelta = 1e-5
 
         public init(directory: String, executables: String) {
             self.directory = directory
@@ -50,6 +56,10 @@ public final class LocalFederation: @unchecked Sendable {
     public var coordinatorConfig: String { options.directory + "/coordinator.json" }
     public func participantConfig(_ i: Int) -> String { options.directory + "/participant-\(i).json" }
     public func log(_ name: String) -> String { options.directory + "/logs/\(name).log" }
+
+    /// The coordinator's privacy ledger and participant `i`'s local one.
+    public var coordinatorLedger: String { coordinatorData + "/" + CoordinatorApp.ledgerFileName }
+    public func participantLedger(_ i: Int) -> String { options.directory + "/participant-\(i)/privacy-ledger.sqlite" }
 
     /// Federation CA, coordinator certificate and one certificate per participant (ids 1...N).
     public func makePKI() throws {
@@ -75,6 +85,8 @@ public final class LocalFederation: @unchecked Sendable {
         c.syntheticDimension = options.syntheticDimension
         c.insecureDisableMasking = options.insecureDisableMasking
         c.roundIntervalSeconds = 0.05
+        c.privacy = options.privacy
+        c.clipNorm = options.clipNorm
         try writeJSON(c, to: coordinatorConfig)
         for i in 1...options.participants {
             var p = ParticipantSettings()
@@ -83,6 +95,7 @@ public final class LocalFederation: @unchecked Sendable {
             p.dataDirectory = options.directory + "/participant-\(i)"
             p.data = .init(organizations: options.participants, index: i - 1, alpha: options.alpha)
             p.trainer = options.syntheticDimension == nil ? "logistic-regression" : "noop"
+            p.privacyBudget = .init(epsilon: options.participantBudgetEpsilon, delta: options.participantBudgetDelta)
             try writeJSON(p, to: participantConfig(i))
         }
     }
@@ -191,6 +204,12 @@ struct ParticipantSettings: Encodable {
     var trainer = "logistic-regression"
     var reconnectInitialSeconds = 0.2
     var reconnectMaxSeconds = 2.0
+    var privacyBudget = PrivacyBudget(epsilon: 8, delta: 1e-5)
+
+    struct PrivacyBudget: Encodable {
+        var epsilon: Double
+        var delta: Double
+    }
 
     struct DataSource: Encodable {
         var fashionMNISTDirectory = FashionMNIST.defaultDirectory

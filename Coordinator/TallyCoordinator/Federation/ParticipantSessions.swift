@@ -12,6 +12,8 @@ public actor ParticipantSessions {
         let signingKey: SigningPublicKey
         let outbound: AsyncStream<Tally_V1_CoordinatorMessage>.Continuation
         var hello: Tally_V1_Hello?
+        /// Declined a round for lack of privacy budget; not scheduled again on this stream.
+        var budgetExhausted = false
     }
 
     private var sessions: [ParticipantID: Session] = [:]
@@ -43,9 +45,14 @@ public actor ParticipantSessions {
         sessions[id]?.hello = hello
     }
 
-    /// Connected participants that said hello (and so are ready for work), sorted.
+    /// Connected participants that said hello (and so are ready for work) and still have privacy
+    /// budget, sorted.
     public func eligible() -> [ParticipantID] {
-        sessions.filter { $0.value.hello != nil }.keys.sorted()
+        sessions.filter { $0.value.hello != nil && !$0.value.budgetExhausted && $0.value.hello!.epsilonRemaining > 0 }.keys.sorted()
+    }
+
+    func markBudgetExhausted(_ id: ParticipantID) {
+        sessions[id]?.budgetExhausted = true
     }
 
     public var connectedCount: Int { sessions.count }

@@ -3,12 +3,13 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import TallyCore
+import TallyLedger
 import TallySecAgg
 import TallyWire
 
 /// Schedules rounds and runs each one: plan, model broadcast, the four secure-aggregation stages
-/// with deadlines, decoding and FedAvg, then publication to the registry — or an abort that
-/// releases nothing. Runs as a `Service`; returns when the configured number of rounds is done.
+/// with deadlines, decoding and FedAvg, a signed privacy-ledger entry, then publication to the
+/// registry — or an abort that releases nothing. Runs as a `Service`; returns when the configured number of rounds is done.
 public actor RoundEngine: Service {
     let configuration: CoordinatorConfiguration
     let store: CoordinatorStore
@@ -17,14 +18,17 @@ public actor RoundEngine: Service {
     let signingKey: SigningPrivateKey
     let certificatePEM: String
     let evaluation: Dataset?
+    let ledger: PrivacyLedger
     var logger: Logger
+    /// z of every round, resolved from the privacy settings when the service starts.
+    private var noiseMultiplier = 0.0
 
     private var live: LiveRound?
     public private(set) var releasedRounds = 0
 
     public init(configuration: CoordinatorConfiguration, store: CoordinatorStore, registry: ModelRegistry,
                 sessions: ParticipantSessions, signingKey: SigningPrivateKey, certificatePEM: String,
-                evaluation: Dataset?, logger: Logger) {
+                evaluation: Dataset?, ledger: PrivacyLedger, logger: Logger) {
         self.configuration = configuration
         self.store = store
         self.registry = registry
@@ -32,6 +36,7 @@ public actor RoundEngine: Service {
         self.signingKey = signingKey
         self.certificatePEM = certificatePEM
         self.evaluation = evaluation
+        self.ledger = ledger
         self.logger = logger
     }
 
@@ -43,6 +48,10 @@ public actor RoundEngine: Service {
         case .decline(let decline) where decline.roundID == live!.id:
             logger.info("participant declined the round", metadata: ["participant": "\(id.rawValue)", "code": "\(decline.code)", "reason": "\(decline.reason)"])
             live!.gone.insert(id)
+            if decline.code == TallyError.Code.privacyBudgetExhausted.rawValue {
+                // It will decline every later round too: stop scheduling it until it reconnects.
+                Task { await sessions.markBudgetExhausted(id) }
+            }
         case .secagg(let chunk) where chunk.roundID == live!.id:
             live!.bytesReceived += chunk.data.count
             Counter(label: "tally_bytes_received_total").increment(by: chunk.data.count)
@@ -72,6 +81,16 @@ public actor RoundEngine: Service {
         let aborted = try store.abortInFlightRounds()
         if !aborted.isEmpty {
             logger.warning("aborted rounds left running by a previous process; nothing of them was released", metadata: ["rounds": "\(aborted)"])
+        }
+        noiseMultiplier = try configuration.privacy.resolvedNoiseMultiplier(
+            rounds: configuration.rounds, deltaClampPerRound: DistributedDPConfiguration.clampProbability)
+        if noiseMultiplier == 0 {
+            logger.warning("differential privacy is OFF (noise multiplier 0): released models are not private")
+        } else {
+            logger.info("differential privacy", metadata: [
+                "noise_multiplier": "\(String(format: "%.4f", noiseMultiplier))", "clip_norm": "\(configuration.clipNorm)",
+                "target": "\(configuration.privacy.noiseMultiplier == nil ? "ε=\(configuration.privacy.targetEpsilon ?? 0), δ=\(configuration.privacy.delta) over \(configuration.rounds) rounds" : "explicit z")",
+            ])
         }
         let (model, version) = try currentModel()
         logger.info("coordinator ready", metadata: ["version": "\(version.version)", "model": "\(version.modelHash.prefix(12))"])
@@ -147,14 +166,18 @@ public actor RoundEngine: Service {
         let roundID = try store.nextRoundID()
         let n = cohort.count
         let parameterCount = model.parameterCount
-        let layout = try SlotLayout(slotWidth: SlotLayout.headroomWidth(valueBits: configuration.valueBits, summands: n),
-                                    count: parameterCount + 1)
         var graph = NeighbourGraph.Kind.complete
         var threshold = n / 2 + 1
         if n >= 200 {
             let choice = try SecAggPlusParameters.choose(cohortSize: n, dropoutRate: configuration.dropoutRate, corruptionRate: configuration.corruptionRate)
             (graph, threshold) = (choice.graph, choice.threshold)
         }
+        // Every participant derives the same encoding from the plan's fields.
+        let privacy = try DistributedDPConfiguration(parameterCount: parameterCount, clipNorm: configuration.clipNorm,
+                                                     noiseMultiplier: noiseMultiplier, valueBits: configuration.valueBits,
+                                                     threshold: threshold, cohortSize: n)
+        let layout = try SlotLayout(slotWidth: SlotLayout.headroomWidth(valueBits: configuration.valueBits, summands: n),
+                                    count: privacy.dimension)
         let certificates = await sessions.certificates(for: cohort)
         let present = cohort.filter { certificates[$0] != nil }
         guard present.count >= configuration.minParticipants else {
@@ -172,7 +195,6 @@ public actor RoundEngine: Service {
             $0.batchSize = UInt32(configuration.training.batchSize)
             $0.learningRate = configuration.training.learningRate
             $0.seed = configuration.training.seed &+ UInt64(roundID)
-            $0.maxExamples = UInt64(configuration.maxExamplesPerParticipant)
         }
         plan.cohort = cohort.map(\.rawValue)
         plan.threshold = UInt32(threshold)
@@ -180,8 +202,8 @@ public actor RoundEngine: Service {
         plan.slotWidth = UInt32(layout.slotWidth)
         plan.dimension = UInt64(layout.count)
         if case .harary(let k) = graph { plan.neighbourDegree = UInt32(k) }
-        plan.clipNorm = configuration.updateRange
-        plan.noiseMultiplier = 0
+        plan.clipNorm = configuration.clipNorm
+        plan.noiseMultiplier = noiseMultiplier
         plan.stageTimeoutMs = UInt64(configuration.stageTimeoutSeconds * 1000)
         plan.compressedModelBytes = UInt64(compressed.count)
         plan.cohortCertificates = cohort.map { Data((certificates[$0]?.pem ?? "").utf8) }
@@ -225,14 +247,25 @@ public actor RoundEngine: Service {
                 (sum, contributors) = (result.sum, result.contributors)
             }
 
-            // Decode Σ ω_i·Δ_i and Σ ω_i, average, apply.
-            let quantizer = try UpdateQuantizer(valueBits: configuration.valueBits, range: configuration.updateRange)
-            let sums = try quantizer.decodeSum(sum.unpacked(), count: contributors.count)
-            let totalWeight = Double(sums[parameterCount]) / configuration.updateRange
-            guard totalWeight > 1e-6 else { throw TallyError(.invalidArgument, "the aggregate carries no training weight") }
+            // Decode Σ clip(Δ_i) + noise and average over the m contributors (a public count: equal
+            // weights, as participant-level DP-FedAvg needs; data sizes would leak through weights).
+            let decoder = try DistributedDPDecoder(configuration: privacy,
+                                                   rotationSeed: DistributedDPConfiguration.rotationSeed(planDigest: [UInt8](plan.planDigest)))
+            let sums = try decoder.decodeSum(sum.unpacked(), contributors: contributors.count)
             var parameters = model.parameters
-            for i in 0..<parameterCount { parameters[i] += Float(Double(sums[i]) / totalWeight) }
+            let m = Double(contributors.count)
+            for i in 0..<parameterCount { parameters[i] += Float(sums[i] / m) }
             let newModel = ModelState(kind: model.kind, parameters: parameters)
+            // The privacy cost is on disk, signed and synced, before anything is published.
+            let entry = LedgerEntry(
+                roundID: UInt64(roundID), modelVersion: version.version + 1,
+                modelHash: Hex.encode(SHA256Digest.hash(try newModel.safeTensors().serialized())),
+                participants: contributors.map(\.rawValue).sorted(), cohortSize: n, samplingRate: 1,
+                clipNorm: privacy.clipNorm, noiseMultiplier: privacy.noiseMultiplier, mechanism: DistributedDPConfiguration.mechanism,
+                shareSigmaSquared: privacy.shareSigmaSquared, noiseShares: contributors.count, threshold: threshold,
+                l2Sensitivity: privacy.l2Sensitivity, dimension: privacy.dimension, deltaClamp: privacy.deltaClamp,
+                recordedAt: Date().timeIntervalSince1970)
+            try ledger.append(entry)
             let record = try publish(model: newModel, parent: version.version, roundID: roundID, cohortSize: n,
                                      contributors: contributors.count)
             try store.releaseRound(id: roundID, contributors: contributors.count, dropped: n - contributors.count, version: record)
@@ -242,7 +275,7 @@ public actor RoundEngine: Service {
             Timer(label: "tally_round_seconds").recordSeconds(seconds)
             log.info("round released", metadata: [
                 "version": "\(record.version)", "contributors": "\(contributors.count)", "cohort": "\(n)",
-                "dropped": "\(n - contributors.count)", "accuracy": "\(record.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
+                "dropped": "\(n - contributors.count)", "noise_multiplier": "\(String(format: "%.3f", privacy.effectiveNoiseMultiplier(shares: contributors.count)))", "accuracy": "\(record.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
                 "seconds": "\(String(format: "%.2f", seconds))",
             ])
             let end = Tally_V1_CoordinatorMessage.with { $0.end = .with { e in e.roundID = UInt64(roundID); e.released = true; e.newModelHash = Data(Hex.decode(record.modelHash) ?? []) } }

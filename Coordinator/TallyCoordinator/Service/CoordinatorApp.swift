@@ -6,6 +6,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 import TallyCore
+import TallyLedger
 import TallySecAgg
 import TallyWire
 
@@ -28,6 +29,9 @@ public struct CoordinatorApp {
         return registry
     }
 
+    /// The privacy ledger's file inside the data directory (`tally-audit verify|report` read it).
+    public static let ledgerFileName = "privacy-ledger.sqlite"
+
     public func run(metrics: PrometheusCollectorRegistry) async throws {
         let c = configuration
         try FileManager.default.createDirectory(atPath: c.dataDirectory, withIntermediateDirectories: true)
@@ -45,9 +49,11 @@ public struct CoordinatorApp {
         if let directory = c.evaluationData {
             evaluation = try FashionMNIST.loadSplit(directory: directory, prefix: "t10k")
         }
+        let ledger = try PrivacyLedger(path: c.dataDirectory + "/" + Self.ledgerFileName, role: .coordinator,
+                                       signingKey: signingKey, certificatePEM: certificatePEM)
         let sessions = ParticipantSessions()
         let engine = RoundEngine(configuration: c, store: store, registry: registry, sessions: sessions, signingKey: signingKey,
-                                 certificatePEM: certificatePEM, evaluation: evaluation, logger: logger)
+                                 certificatePEM: certificatePEM, evaluation: evaluation, ledger: ledger, logger: logger)
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: c.host, port: c.port),
             transportSecurity: c.tls.serverSecurity(),

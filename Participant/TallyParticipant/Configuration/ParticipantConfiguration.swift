@@ -8,13 +8,14 @@ public struct ParticipantConfiguration: Sendable, Codable {
     public var coordinatorPort = 7443
     /// This organization's certificate and key, and the federation CA.
     public var tls = TLSFiles(directory: "tally-data/pki/participant-1")
-    /// Local state (logs of rounds contributed to; the privacy ledger in a later version).
+    /// Local state: the privacy ledger of the rounds this organization contributed to.
     public var dataDirectory = "tally-data/participant-1"
     public var data = DataSource()
     /// `logistic-regression` (trains on `data`) or `noop` (benchmark: sends a zero update of the
     /// model's size without loading any data).
     public var trainer = "logistic-regression"
-    /// The privacy budget this organization allows itself (enforced once DP accounting lands).
+    /// The privacy budget this organization allows itself: the daemon declines any round that
+    /// would take its ε (RDP bound, at this δ) past it.
     public var privacyBudget = PrivacyBudget()
     /// Reconnect backoff: first delay and cap, in seconds (with full jitter).
     public var reconnectInitialSeconds = 0.2

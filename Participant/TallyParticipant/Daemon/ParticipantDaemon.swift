@@ -4,6 +4,7 @@ import GRPCNIOTransportHTTP2
 import Logging
 import ServiceLifecycle
 import TallyCore
+import TallyLedger
 import TallyWire
 
 /// The organization's daemon: keeps one outbound mTLS Session to the coordinator, reconnecting
@@ -22,25 +23,37 @@ public struct ParticipantDaemon: Service {
         try FileManager.default.createDirectory(atPath: c.dataDirectory, withIntermediateDirectories: true)
         let identityKey = try SigningPrivateKey(pem: FederationTrust.readPEM(c.tls.privateKey, what: "participant private key"))
         let trust = try FederationTrust(caFile: c.tls.certificateAuthority)
+        let certificatePEM = try FederationTrust.readPEM(c.tls.certificate, what: "participant certificate")
+        guard case .participant(let me) = try PeerIdentity(certificate: .init(pemEncoded: certificatePEM)) else {
+            throw TallyError(.permissionDenied, "the configured certificate is not a participant certificate")
+        }
+        let budget = try BudgetGuard(directory: c.dataDirectory, participant: me.rawValue, signingKey: identityKey,
+                                     certificatePEM: certificatePEM,
+                                     budget: PrivacyBudget(epsilon: c.privacyBudget.epsilon, delta: c.privacyBudget.delta))
+        let spent = try budget.spent()
+        logger.info("privacy budget", metadata: [
+            "epsilon": "\(c.privacyBudget.epsilon)", "delta": "\(c.privacyBudget.delta)",
+            "spent": "\(String(format: "%.3f", spent))", "ledger": "\(c.dataDirectory)/\(BudgetGuard.fileName)",
+        ])
         let data = c.trainer == "noop" ? LocalData.none : try LocalData(source: c.data)
         logger.info("local data loaded", metadata: ["examples": "\(data.exampleCount)", "partition": "\(c.data.index + 1)/\(c.data.organizations)"])
 
         do {
             try await cancelWhenGracefulShutdown {
-                try await reconnectLoop(identityKey: identityKey, trust: trust, data: data)
+                try await reconnectLoop(identityKey: identityKey, trust: trust, data: data, budget: budget)
             }
         } catch is CancellationError {
             logger.info("stopped")
         }
     }
 
-    private func reconnectLoop(identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData) async throws {
+    private func reconnectLoop(identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData, budget: BudgetGuard) async throws {
         let c = configuration
         var attempt = 0
         while !Task.isCancelled {
             let connectedAt = ContinuousClock.now
             do {
-                try await session(identityKey: identityKey, trust: trust, data: data)
+                try await session(identityKey: identityKey, trust: trust, data: data, budget: budget)
                 logger.info("session closed by the coordinator")
             } catch is CancellationError {
                 return
@@ -57,7 +70,7 @@ public struct ParticipantDaemon: Service {
         }
     }
 
-    private func session(identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData) async throws {
+    private func session(identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData, budget: BudgetGuard) async throws {
         let c = configuration
         let transport = try HTTP2ClientTransport.Posix(
             target: .ipv4(address: c.coordinatorHost, port: c.coordinatorPort),
@@ -67,15 +80,17 @@ public struct ParticipantDaemon: Service {
             let federation = Tally_V1_Federation.Client(wrapping: client)
             let (outbound, continuation) = AsyncStream.makeStream(of: Tally_V1_ParticipantMessage.self)
             defer { continuation.finish() }
-            let handler = RoundHandler(configuration: c, identityKey: identityKey, trust: trust, data: data, logger: logger) { message in
+            let handler = RoundHandler(configuration: c, identityKey: identityKey, trust: trust, data: data, budget: budget, logger: logger) { message in
                 continuation.yield(message)
             }
+            let remaining = try budget.remaining()
+            if remaining <= 0 { logger.warning("privacy budget spent: this organization will decline every round", metadata: ["epsilon_budget": "\(c.privacyBudget.epsilon)"]) }
             continuation.yield(.with {
                 $0.hello = .with { h in
                     h.protocolVersion = 1
                     h.software = "tally-participant"
                     h.exampleCount = UInt64(data.exampleCount)
-                    h.epsilonRemaining = c.privacyBudget.epsilon
+                    h.epsilonRemaining = remaining
                 }
             })
             var options = CallOptions.defaults

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TallyCore
+import TallyLedger
 import TallySecAgg
 import TallyWire
 
@@ -12,6 +13,7 @@ actor RoundHandler {
     let identityKey: SigningPrivateKey
     let trust: FederationTrust
     let data: LocalData
+    let budget: BudgetGuard
     var logger: Logger
     let send: @Sendable (Tally_V1_ParticipantMessage) -> Void
 
@@ -22,15 +24,18 @@ actor RoundHandler {
         var training: Task<PackedVector, any Error>?
         var assembler: ChunkAssembler
         var identities: InMemoryIdentityDirectory?
+        /// This round's privacy cost, admitted by the budget; recorded before the masked input leaves.
+        var cost: LedgerEntry?
     }
     private var round: Round?
 
     init(configuration: ParticipantConfiguration, identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData,
-         logger: Logger, send: @escaping @Sendable (Tally_V1_ParticipantMessage) -> Void) {
+         budget: BudgetGuard, logger: Logger, send: @escaping @Sendable (Tally_V1_ParticipantMessage) -> Void) {
         self.configuration = configuration
         self.identityKey = identityKey
         self.trust = trust
         self.data = data
+        self.budget = budget
         self.logger = logger
         self.send = send
     }
@@ -94,14 +99,25 @@ actor RoundHandler {
             }
             let model = try ModelState(safeTensors: try SafeTensors(serialized: blob))
             let configurationForRound = try await secAggConfiguration(plan, model: model)
-            let training = makeTraining(plan: plan, model: model, layout: configurationForRound.0.layout)
-            current.training = training
             let me = ParticipantID(try currentID(plan))
+            // The budget first: a round that would overspend is declined before any work.
+            let privacy = configurationForRound.2
+            let cost = LedgerEntry(
+                roundID: plan.roundID, modelVersion: nil, modelHash: Hex.encode(plan.modelHash), participants: [me.rawValue],
+                cohortSize: plan.cohort.count, samplingRate: 1, clipNorm: privacy.clipNorm, noiseMultiplier: privacy.noiseMultiplier,
+                mechanism: DistributedDPConfiguration.mechanism, shareSigmaSquared: privacy.shareSigmaSquared,
+                noiseShares: privacy.threshold, threshold: privacy.threshold, l2Sensitivity: privacy.l2Sensitivity,
+                dimension: privacy.dimension, deltaClamp: privacy.deltaClamp, recordedAt: Date().timeIntervalSince1970)
+            let epsilonAfter = try budget.admit(cost)
+            current.cost = cost
+            let training = makeTraining(plan: plan, model: model, layout: configurationForRound.0.layout, privacy: privacy)
+            current.training = training
             if plan.insecureUnmasked {
                 // Benchmark-only mode set by the coordinator: no masking at all.
                 round = current
                 logger.warning("round runs WITHOUT secure aggregation (benchmark mode)", metadata: ["round": "\(plan.roundID)"])
                 let input = try await training.value
+                try budget.record(cost)
                 let session = try SessionID(bytes: [UInt8](repeating: 0, count: 32))
                 sendSecAgg(round: plan.roundID, kind: .maskedInput,
                            payload: MaskedInput(roundID: plan.roundID, session: session, sender: me, vector: input).serialized())
@@ -113,7 +129,10 @@ actor RoundHandler {
             let advertisement = try current.secagg!.advertiseKeys()
             round = current
             sendSecAgg(round: plan.roundID, kind: .keyAdvertisement, payload: advertisement.serialized())
-            logger.info("model verified; training and advertising keys", metadata: ["round": "\(plan.roundID)", "version": "\(manifest.version)"])
+            logger.info("model verified; training and advertising keys", metadata: [
+                "round": "\(plan.roundID)", "version": "\(manifest.version)", "noise_multiplier": "\(String(format: "%.3f", plan.noiseMultiplier))",
+                "epsilon_after_round": "\(String(format: "%.3f", epsilonAfter))", "epsilon_budget": "\(budget.budget.epsilon)",
+            ])
         } catch let error as TallyError {
             decline(chunk.roundID, error)
         } catch {
@@ -133,7 +152,8 @@ actor RoundHandler {
 
     /// Checks the plan and turns it into the secure-aggregation configuration plus the cohort's
     /// identity keys (each certificate verified against the CA and matched to its cohort id).
-    private func secAggConfiguration(_ plan: Tally_V1_RoundPlan, model: ModelState) async throws(TallyError) -> (SecAggConfiguration, InMemoryIdentityDirectory) {
+    private func secAggConfiguration(_ plan: Tally_V1_RoundPlan, model: ModelState) async throws(TallyError)
+        -> (SecAggConfiguration, InMemoryIdentityDirectory, DistributedDPConfiguration) {
         var unsigned = plan
         unsigned.planDigest = Data()
         let unsignedBytes: [UInt8]
@@ -149,8 +169,12 @@ actor RoundHandler {
         guard (2...30).contains(valueBits), Int(plan.slotWidth) == SlotLayout.headroomWidth(valueBits: valueBits, summands: n) else {
             throw TallyError(.invalidArgument, "round plan's slot width \(plan.slotWidth) does not give \(valueBits)-bit values headroom for \(n) summands")
         }
-        guard plan.dimension == UInt64(model.parameterCount + 1) else {
-            throw TallyError(.sizeMismatch, "round plan dimension \(plan.dimension) does not fit the model (\(model.parameterCount) + 1)")
+        // The DP encoding follows from the plan's fields; the coordinator derived the same one.
+        let privacy = try DistributedDPConfiguration(
+            parameterCount: model.parameterCount, clipNorm: plan.clipNorm, noiseMultiplier: plan.noiseMultiplier,
+            valueBits: valueBits, threshold: Int(plan.threshold), cohortSize: n)
+        guard plan.dimension == UInt64(privacy.dimension) else {
+            throw TallyError(.sizeMismatch, "round plan dimension \(plan.dimension) does not fit the model's encoding (\(privacy.dimension))")
         }
         var keys: [ParticipantID: SigningPublicKey] = [:]
         for (id, pemData) in zip(plan.cohort, plan.cohortCertificates) {
@@ -166,12 +190,13 @@ actor RoundHandler {
             roundID: plan.roundID, cohort: plan.cohort.map { ParticipantID($0) }, threshold: Int(plan.threshold),
             layout: try SlotLayout(slotWidth: Int(plan.slotWidth), count: Int(plan.dimension)), graph: graph,
             planDigest: [UInt8](plan.planDigest))
-        return (configuration, InMemoryIdentityDirectory(keys: keys))
+        return (configuration, InMemoryIdentityDirectory(keys: keys), privacy)
     }
 
-    /// Local training and encoding, off the actor: Δ = trained − global, weighted by ω = n_i/max,
-    /// with ω·R appended; each coordinate quantized to b bits with randomized rounding.
-    private func makeTraining(plan: Tally_V1_RoundPlan, model: ModelState, layout: SlotLayout) -> Task<PackedVector, any Error> {
+    /// Local training and encoding, off the actor: Δ = trained − global, then the distributed-DP
+    /// encoding (clip, rotate, scale, round, this participant's noise share, clamp).
+    private func makeTraining(plan: Tally_V1_RoundPlan, model: ModelState, layout: SlotLayout,
+                              privacy: DistributedDPConfiguration) -> Task<PackedVector, any Error> {
         let data = self.data
         let logger = self.logger
         return Task.detached(priority: .userInitiated) {
@@ -179,20 +204,17 @@ actor RoundHandler {
             let local = try model.trained(on: data.train, indices: data.indices, epochs: Int(plan.training.localEpochs),
                                           batchSize: Int(plan.training.batchSize), learningRate: Float(plan.training.learningRate),
                                           seed: plan.training.seed)
-            let range = plan.clipNorm
-            let weight = min(1.0, Double(data.exampleCount) / Double(max(plan.training.maxExamples, 1)))
-            var update = [Float](repeating: 0, count: model.parameterCount + 1)
-            for i in 0..<model.parameterCount {
-                update[i] = Float(weight) * (local.parameters[i] - model.parameters[i])
-            }
-            update[model.parameterCount] = Float(weight * range)
-            let quantizer = try UpdateQuantizer(valueBits: Int(plan.valueBits), range: range)
-            let (values, clamped) = try quantizer.encode(update, random: SystemRandom())
+            var update = [Float](repeating: 0, count: model.parameterCount)
+            for i in 0..<model.parameterCount { update[i] = local.parameters[i] - model.parameters[i] }
+            let encoder = try DistributedDPEncoder(configuration: privacy,
+                                                   rotationSeed: DistributedDPConfiguration.rotationSeed(planDigest: [UInt8](plan.planDigest)))
+            let encoding = try encoder.encode(update, random: SystemRandom())
             logger.info("trained locally", metadata: [
-                "round": "\(plan.roundID)", "examples": "\(data.exampleCount)", "clamped": "\(clamped)",
+                "round": "\(plan.roundID)", "examples": "\(data.exampleCount)", "update_norm": "\(String(format: "%.4f", encoding.norm))",
+                "clipped": "\(encoding.clipped)", "clamped": "\(encoding.clampedCount)",
                 "seconds": "\(String(format: "%.2f", Double((ContinuousClock.now - start).components.attoseconds) * 1e-18 + Double((ContinuousClock.now - start).components.seconds)))",
             ])
-            return try PackedVector(packing: values, slotWidth: layout.slotWidth)
+            return try PackedVector(packing: encoding.values, slotWidth: layout.slotWidth)
         }
     }
 
@@ -218,6 +240,8 @@ actor RoundHandler {
                     logger.warning("fault injection: exiting before sending the masked input")
                     exit(86)
                 }
+                // The cost goes on the local ledger (synced) before the input can be used.
+                if let cost = round?.cost { try budget.record(cost) }
                 let masked = try round!.secagg!.maskInput(delivery, input: input)
                 sendSecAgg(round: chunk.roundID, kind: .maskedInput, payload: masked.serialized())
             case .unmaskRequest:

@@ -32,6 +32,8 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
     public static let mechanism = "distributed-discrete-gaussian"
     /// Conditional-rounding failure probability per attempt (KLS use e^{−1/2}).
     public static let roundingBeta = exp(-0.5)
+    /// The δ_clamp every round aims for: a protocol constant, so both sides derive the same k.
+    public static let clampProbability = 1e-9
 
     public let parameterCount: Int
     /// C: the ℓ2 clip norm of one participant's update, in model units.
@@ -62,7 +64,7 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
 
     /// - Parameter clampProbability: the δ_clamp to aim for; k is chosen from it.
     public init(parameterCount: Int, clipNorm: Double, noiseMultiplier: Double, valueBits: Int, threshold: Int,
-                cohortSize: Int, rotate: Bool = true, clampProbability: Double = 1e-9) throws(TallyError) {
+                cohortSize: Int, rotate: Bool = true, clampProbability: Double = Self.clampProbability) throws(TallyError) {
         guard parameterCount >= 1 else { throw TallyError(.invalidArgument, "parameter count must be at least 1") }
         guard clipNorm.isFinite, clipNorm > 0 else { throw TallyError(.invalidArgument, "clip norm C must be positive and finite, got \(clipNorm)") }
         guard noiseMultiplier.isFinite, noiseMultiplier >= 0 else {

@@ -1,0 +1,133 @@
+internal import Foundation
+public import TallyCore
+
+/// One released round as the privacy ledger records it: who is in the released sum and the noise
+/// that is actually in it. The accountant (``PrivacyReport``) needs nothing else.
+///
+/// The coordinator writes one entry per released round; a participant writes one to its own ledger
+/// for every round it sends a masked input to, before sending it.
+public struct LedgerEntry: Codable, Sendable, Hashable {
+    /// The mechanism every entry uses today: each participant adds a discrete Gaussian share and
+    /// only the sum of the survivors' shares is released (Kairouz, Liu, Steinke 2021).
+    public static let distributedDiscreteGaussian = "distributed-discrete-gaussian"
+
+    public var roundID: UInt64
+    /// The released model version; nil in a participant's local ledger (not known yet).
+    public var modelVersion: Int64?
+    /// Hex SHA-256 of the released (coordinator) or base (participant) model.
+    public var modelHash: String
+    /// Participants whose input is in the released sum, ascending.
+    public var participants: [UInt32]
+    public var cohortSize: Int
+    /// q in (0, 1]: the probability a participant is in a round's cohort.
+    public var samplingRate: Double
+    /// C, in model units.
+    public var clipNorm: Double
+    /// The planned z: the guarantee the round was calibrated for with `threshold` shares.
+    public var noiseMultiplier: Double
+    /// ``distributedDiscreteGaussian``.
+    public var mechanism: String
+    /// σ² of each participant's discrete Gaussian share, in scaled integer units.
+    public var shareSigmaSquared: Double
+    /// Noise shares actually present in the released sum (the survivors), never the cohort size.
+    public var noiseShares: Int
+    public var threshold: Int
+    /// Δ₂ in scaled integer units (after conditional randomized rounding).
+    public var l2Sensitivity: Double
+    /// d of the released (padded) vector.
+    public var dimension: Int
+    /// Probability bound of any clamping in this round; added to δ.
+    public var deltaClamp: Double
+    /// Unix seconds.
+    public var recordedAt: Double
+
+    public init(
+        roundID: UInt64, modelVersion: Int64?, modelHash: String, participants: [UInt32], cohortSize: Int,
+        samplingRate: Double, clipNorm: Double, noiseMultiplier: Double, mechanism: String, shareSigmaSquared: Double,
+        noiseShares: Int, threshold: Int, l2Sensitivity: Double, dimension: Int, deltaClamp: Double, recordedAt: Double
+    ) {
+        self.roundID = roundID
+        self.modelVersion = modelVersion
+        self.modelHash = modelHash
+        self.participants = participants
+        self.cohortSize = cohortSize
+        self.samplingRate = samplingRate
+        self.clipNorm = clipNorm
+        self.noiseMultiplier = noiseMultiplier
+        self.mechanism = mechanism
+        self.shareSigmaSquared = shareSigmaSquared
+        self.noiseShares = noiseShares
+        self.threshold = threshold
+        self.l2Sensitivity = l2Sensitivity
+        self.dimension = dimension
+        self.deltaClamp = deltaClamp
+        self.recordedAt = recordedAt
+    }
+
+    /// The noise multiplier of the sum that was released: √(n·σ²)/Δ₂ with n the shares present.
+    public var effectiveNoiseMultiplier: Double {
+        (Double(noiseShares) * shareSigmaSquared).squareRoot() / l2Sensitivity
+    }
+
+    /// True when the released sum carries no noise (no shares, σ² = 0 or z = 0): ε is +∞.
+    public var isNoiseless: Bool {
+        noiseShares == 0 || shareSigmaSquared == 0 || noiseMultiplier == 0
+    }
+
+    /// The bytes that are hashed and signed: JSON with sorted keys and no whitespace. Records keep
+    /// these bytes verbatim, so verification never depends on re-encoding.
+    public func canonicalBytes() throws(TallyError) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        do {
+            return [UInt8](try encoder.encode(self))
+        } catch {
+            throw TallyError(.invalidArgument, "ledger entry for round \(roundID) cannot be encoded: \(error)")
+        }
+    }
+
+    /// Decodes an entry from a record's body.
+    static func decode(_ body: [UInt8]) throws(TallyError) -> LedgerEntry {
+        do {
+            return try JSONDecoder().decode(LedgerEntry.self, from: Data(body))
+        } catch {
+            throw TallyError(.ledgerMalformed, "a ledger record's body is not a ledger entry: \(error)")
+        }
+    }
+
+    /// Checks that the entry can be accounted for; ``PrivacyLedger/append(_:)`` refuses any other.
+    public func validate() throws(TallyError) {
+        func fail(_ what: String) -> TallyError {
+            TallyError(.invalidArgument, "ledger entry for round \(roundID): \(what)")
+        }
+        guard mechanism == Self.distributedDiscreteGaussian else {
+            throw fail("unknown mechanism \"\(mechanism)\" (only \(Self.distributedDiscreteGaussian) can be accounted for)")
+        }
+        guard zip(participants, participants.dropFirst()).allSatisfy({ $0 < $1 }) else {
+            throw fail("participants must be ascending and distinct")
+        }
+        guard cohortSize >= participants.count else {
+            throw fail("cohort size \(cohortSize) is smaller than the \(participants.count) participants in the sum")
+        }
+        guard samplingRate.isFinite, samplingRate > 0, samplingRate <= 1 else {
+            throw fail("sampling rate must be in (0, 1], got \(samplingRate)")
+        }
+        guard clipNorm.isFinite, clipNorm > 0 else { throw fail("clip norm must be positive and finite, got \(clipNorm)") }
+        guard noiseMultiplier.isFinite, noiseMultiplier >= 0 else {
+            throw fail("noise multiplier must be non-negative and finite, got \(noiseMultiplier)")
+        }
+        guard shareSigmaSquared.isFinite, shareSigmaSquared == 0 || shareSigmaSquared >= 0.25 else {
+            throw fail("share σ² must be 0 (no noise) or at least 1/4 (Kairouz–Liu–Steinke need σ ≥ 1/2), got \(shareSigmaSquared)")
+        }
+        guard noiseShares >= 0 else { throw fail("noise shares must be non-negative, got \(noiseShares)") }
+        guard threshold >= 1 else { throw fail("threshold must be at least 1, got \(threshold)") }
+        guard l2Sensitivity.isFinite, l2Sensitivity > 0 else {
+            throw fail("ℓ2 sensitivity must be positive and finite, got \(l2Sensitivity)")
+        }
+        guard dimension >= 1 else { throw fail("dimension must be at least 1, got \(dimension)") }
+        guard deltaClamp.isFinite, deltaClamp >= 0, deltaClamp <= 1 else {
+            throw fail("clamping probability must be in [0, 1], got \(deltaClamp)")
+        }
+        guard recordedAt.isFinite else { throw fail("recording time must be finite") }
+    }
+}

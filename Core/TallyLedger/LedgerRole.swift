@@ -1,0 +1,43 @@
+/// Whose ledger it is: the coordinator's (every released round) or one participant's (the rounds
+/// it contributed to, written before its masked input leaves the machine).
+public enum LedgerRole: Sendable, Hashable, CustomStringConvertible {
+    case coordinator
+    case participant(UInt32)
+
+    public var description: String {
+        switch self {
+        case .coordinator: "coordinator"
+        case .participant(let id): "participant \(id)"
+        }
+    }
+
+    /// The form kept in the ledger's meta table: `coordinator` or `participant:ID`.
+    var storageValue: String {
+        switch self {
+        case .coordinator: "coordinator"
+        case .participant(let id): "participant:\(id)"
+        }
+    }
+
+    init?(storageValue: String) {
+        if storageValue == "coordinator" {
+            self = .coordinator
+        } else if storageValue.hasPrefix("participant:"), let id = UInt32(storageValue.dropFirst("participant:".count)), id > 0 {
+            self = .participant(id)
+        } else {
+            return nil
+        }
+    }
+
+    /// The role a certificate's `tally://coordinator` or `tally://participant/ID` URI SAN names
+    /// (as written by `certs/issue-certificate.sh`).
+    init?(uri: String) {
+        if uri == "tally://coordinator" {
+            self = .coordinator
+        } else if uri.hasPrefix("tally://participant/"), let id = UInt32(uri.dropFirst("tally://participant/".count)), id > 0 {
+            self = .participant(id)
+        } else {
+            return nil
+        }
+    }
+}

@@ -1,0 +1,199 @@
+internal import Foundation
+public import TallyCore
+
+/// ε per participant and for the federation, from a ledger's entries.
+///
+/// **Privacy unit**: one participant's whole contribution to a round. A participant's ε composes
+/// only the entries whose `participants` contain it. The federation row composes every entry: the
+/// worst case, what a participant that took part in every round would pay.
+///
+/// **δ**: the δ asked for is the total. Each entry's `deltaClamp` (the probability that any
+/// coordinate was clamped into its slot, which breaks the mechanism's guarantee) is taken out of
+/// it, and ε is computed at δ_mech = δ − Σ δ_clamp of the composed entries. Rows report both.
+///
+/// **ε (RDP)**, the bound budgets are enforced with: for each entry, the Rényi DP of the
+/// distributed discrete Gaussian with the shares actually present (Kairouz, Liu, Steinke, ICML
+/// 2021, Prop. 14; Poisson subsampling by Zhu–Wang), at every order of
+/// `RDPConversion.defaultOrders`, summed over entries (RDP composes additively) and converted to
+/// (ε, δ_mech) (Canonne–Kamath–Steinke 2020, Prop. 12). This bound has a proof for the sum that is
+/// released.
+///
+/// **ε (PLD)**, a tight estimate, reported but never enforced: the Gaussian privacy-loss
+/// distribution at each entry's effective noise multiplier √(n·σ²)/Δ₂ and sampling rate, composed
+/// over entries. Why it is a fair estimate, and when: the sum of n discrete Gaussian shares
+/// N_ℤ(0, σ²) is within Rényi divergence τ·d (all orders) of a single discrete Gaussian
+/// N_ℤ(0, nσ²) (Kairouz–Liu–Steinke, the τ·d term of Prop. 14), and a discrete Gaussian with σ ≫ 1
+/// has, up to terms of order e^{−2π²σ²}, the privacy curve of the continuous Gaussian with the same σ
+/// (Canonne–Kamath–Steinke 2020, §2). When τ·d < 10⁻¹² for every composed entry these gaps are far
+/// below anything the report prints, so the Gaussian PLD describes the released sum; otherwise
+/// (few shares, small σ², e.g. σ² = 0.3) the PLD is not reported (nil) and only the RDP bound applies.
+/// Neither gap is added to the PLD ε, which is why it is an estimate and RDP is the guarantee.
+///
+/// **+∞**: an entry without noise (σ² = 0, no shares, or z = 0) makes ε = +∞ for every series
+/// containing it. In JSON (``encodeJSON(_:)``) +∞ is the string `"inf"`; a PLD ε that does not
+/// apply, or was not computed for a point of the curve, is `null`.
+public struct PrivacyReport: Sendable, Codable {
+    public struct Row: Sendable, Codable {
+        /// nil: the federation row (the worst case, every entry composed).
+        public let participant: UInt32?
+        public let rounds: Int
+        public let epsilonRDP: Double
+        /// nil when τ·d is not negligible for some composed entry: only the RDP bound applies.
+        public let epsilonPLD: Double?
+        /// The total δ.
+        public let delta: Double
+        /// Σ δ_clamp of the composed entries (part of ``delta``).
+        public let deltaClamp: Double
+        public let budgetEpsilon: Double?
+        /// budget ε − ε (RDP), with ε (RDP) taken at the budget's δ.
+        public let budgetLeft: Double?
+
+        public init(participant: UInt32?, rounds: Int, epsilonRDP: Double, epsilonPLD: Double?, delta: Double,
+                    deltaClamp: Double, budgetEpsilon: Double?, budgetLeft: Double?) {
+            self.participant = participant
+            self.rounds = rounds
+            self.epsilonRDP = epsilonRDP
+            self.epsilonPLD = epsilonPLD
+            self.delta = delta
+            self.deltaClamp = deltaClamp
+            self.budgetEpsilon = budgetEpsilon
+            self.budgetLeft = budgetLeft
+        }
+
+        /// Encodes nil as `null` (not an absent key), so every row has every column.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(participant, forKey: .participant)
+            try c.encode(rounds, forKey: .rounds)
+            try c.encode(epsilonRDP, forKey: .epsilonRDP)
+            try c.encode(epsilonPLD, forKey: .epsilonPLD)
+            try c.encode(delta, forKey: .delta)
+            try c.encode(deltaClamp, forKey: .deltaClamp)
+            try c.encode(budgetEpsilon, forKey: .budgetEpsilon)
+            try c.encode(budgetLeft, forKey: .budgetLeft)
+        }
+    }
+
+    /// Cumulative ε of one series after one of its entries.
+    public struct Point: Sendable, Codable {
+        public let roundID: UInt64
+        /// nil: the federation.
+        public let participant: UInt32?
+        public let epsilonRDP: Double
+        /// nil when the PLD does not apply to the series, or was not computed at this point (long
+        /// series get about ``PrivacyReport/pldCurvePoints`` PLD points, always including the last).
+        public let epsilonPLD: Double?
+
+        public init(roundID: UInt64, participant: UInt32?, epsilonRDP: Double, epsilonPLD: Double?) {
+            self.roundID = roundID
+            self.participant = participant
+            self.epsilonRDP = epsilonRDP
+            self.epsilonPLD = epsilonPLD
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(roundID, forKey: .roundID)
+            try c.encode(participant, forKey: .participant)
+            try c.encode(epsilonRDP, forKey: .epsilonRDP)
+            try c.encode(epsilonPLD, forKey: .epsilonPLD)
+        }
+    }
+
+    /// The PLD is reported only when every composed entry's τ·d is below this.
+    public static let negligibleTauTimesDimension = 1e-12
+    /// About how many PLD points each series of the curve gets.
+    public static let pldCurvePoints = 50
+
+    /// The total δ.
+    public let delta: Double
+    /// The federation row first, then one row per participant, ascending.
+    public let rows: [Row]
+    /// Cumulative ε after each entry, in entry order: the federation's point, then those of the
+    /// entry's participants.
+    public let curve: [Point]
+
+    /// - Parameters:
+    ///   - entries: in ledger order; every entry must pass ``LedgerEntry/validate()``.
+    ///   - delta: the total δ, in (0, 1).
+    ///   - budget: when given, each row gets budget ε and what is left of it (ε taken at the budget's δ).
+    public init(entries: [LedgerEntry], delta: Double, budget: PrivacyBudget?) throws(TallyError) {
+        guard delta.isFinite, delta > 0, delta < 1 else { throw TallyError(.invalidArgument, "δ must be in (0, 1), got \(delta)") }
+        if let budget {
+            guard budget.epsilon.isFinite, budget.epsilon >= 0, budget.delta.isFinite, budget.delta > 0, budget.delta < 1 else {
+                throw TallyError(.invalidArgument, "a budget needs ε ≥ 0 and δ in (0, 1), got (\(budget.epsilon), \(budget.delta))")
+            }
+        }
+        var accountant = LedgerAccountant()
+        var totals: [UInt32: Int] = [:]
+        for entry in entries {
+            try entry.validate()
+            for participant in entry.participants { totals[participant, default: 0] += 1 }
+        }
+        let orders = accountant.orders.count
+        var federation = LedgerSeries(participant: nil, totalRounds: entries.count, orders: orders)
+        var series: [UInt32: LedgerSeries] = [:]
+        var curve: [Point] = []
+        for entry in entries {
+            try federation.add(entry, accountant: &accountant)
+            curve.append(try Self.point(federation, roundID: entry.roundID, delta: delta, accountant: &accountant))
+            for participant in entry.participants {
+                var s = series[participant] ?? LedgerSeries(participant: participant, totalRounds: totals[participant]!, orders: orders)
+                try s.add(entry, accountant: &accountant)
+                curve.append(try Self.point(s, roundID: entry.roundID, delta: delta, accountant: &accountant))
+                series[participant] = s
+            }
+        }
+        var rows: [Row] = []
+        if !entries.isEmpty {
+            for s in [federation] + series.keys.sorted().map({ series[$0]! }) {
+                let epsilon = try s.epsilonRDP(delta: delta, accountant: accountant)
+                var left: Double?
+                if let budget {
+                    let atBudget = budget.delta == delta ? epsilon
+                        : (s.mechanismDelta(budget.delta) > 0 ? try s.epsilonRDP(delta: budget.delta, accountant: accountant) : .infinity)
+                    left = budget.epsilon - atBudget
+                }
+                rows.append(Row(participant: s.participant, rounds: s.rounds, epsilonRDP: epsilon,
+                                epsilonPLD: try s.epsilonPLD(delta: delta, accountant: &accountant), delta: delta,
+                                deltaClamp: s.deltaClamp, budgetEpsilon: budget?.epsilon, budgetLeft: left))
+            }
+        }
+        self.delta = delta
+        self.rows = rows
+        self.curve = curve
+    }
+
+    /// ε (RDP, sound for the distributed discrete Gaussian) of `entries` composed, at total δ: what
+    /// a participant would have after adding the next round to its history (pass history + [next]).
+    /// 0 for no entries.
+    public static func epsilonRDP(entries: [LedgerEntry], delta: Double) throws(TallyError) -> Double {
+        guard delta.isFinite, delta > 0, delta < 1 else { throw TallyError(.invalidArgument, "δ must be in (0, 1), got \(delta)") }
+        guard !entries.isEmpty else { return 0 }
+        var accountant = LedgerAccountant()
+        var series = LedgerSeries(participant: nil, totalRounds: entries.count, orders: accountant.orders.count)
+        for entry in entries {
+            try entry.validate()
+            try series.add(entry, accountant: &accountant)
+        }
+        return try series.epsilonRDP(delta: delta, accountant: accountant)
+    }
+
+    /// JSON with the report's conventions: sorted keys, +∞ as `"inf"` (−∞ `"-inf"`), absent
+    /// values as `null`.
+    public static func encodeJSON(_ value: some Encodable) throws(TallyError) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do {
+            return [UInt8](try encoder.encode(value))
+        } catch {
+            throw TallyError(.invalidArgument, "cannot encode the report as JSON: \(error)")
+        }
+    }
+
+    private static func point(_ s: LedgerSeries, roundID: UInt64, delta: Double, accountant: inout LedgerAccountant) throws(TallyError) -> Point {
+        let pld = s.wantsPLDPoint ? try s.epsilonPLD(delta: delta, accountant: &accountant) : nil
+        return Point(roundID: roundID, participant: s.participant, epsilonRDP: try s.epsilonRDP(delta: delta, accountant: accountant), epsilonPLD: pld)
+    }
+}

@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import TallyCore
+import TallyLedger
+
+enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, json, csv
+}
+
+/// `tally-audit report LEDGER`: ε per participant and for the federation, from a verified ledger.
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "ε per participant and for the federation from a privacy ledger (verified first).",
+        discussion: """
+            ε (RDP) is the proven bound for the distributed discrete Gaussian (Kairouz–Liu–Steinke 2021) \
+            and the one budgets are enforced with; ε (PLD) is a tight estimate, shown only when the sum of \
+            shares is provably close to a single discrete Gaussian. The federation row composes every round: \
+            the worst case, a participant that took part in all of them. δ is the total: each round's \
+            clamping probability is taken out of it before ε is computed.
+
+            Exit status: 0 reported, 1 ledger altered (see --allow-altered), 2 cannot read or account.
+            """)
+
+    @Argument(help: "The ledger file (coordinator's or a participant's).") var ledger: String
+    @Option(help: "Total δ (default: the ledger's stored budget δ, else 1e-5).") var delta: Double?
+    @Option(help: "Budget ε to compare with (default: the ledger's stored budget, if any).") var budgetEpsilon: Double?
+    @Option(help: "Output: table, json or csv.") var format: ReportFormat = .table
+    @Option(help: "Also write an SVG plot of cumulative ε to this file.") var plot: String?
+    @Flag(help: "Report on a ledger that fails verification (figures come from untrustworthy records).") var allowAltered = false
+
+    func run() throws {
+        let outcome: AuditOutcome
+        do {
+            outcome = try AuditOutcome(path: ledger, caPath: nil, head: nil)
+        } catch {
+            printError("tally-audit report: \(error)")
+            throw ExitCode(2)
+        }
+        if !outcome.isIntact {
+            printError(outcome.summary().joined(separator: "\n"))
+            guard allowAltered else {
+                printError("tally-audit report: refusing to report on an altered ledger (pass --allow-altered to report anyway)")
+                throw ExitCode(1)
+            }
+            printError("WARNING: the ledger is altered; the figures below come from records that failed verification")
+        }
+        let stored = outcome.ledger.budget
+        let delta = self.delta ?? stored?.delta ?? 1e-5
+        let budget: PrivacyBudget? = self.budgetEpsilon.map { PrivacyBudget(epsilon: $0, delta: stored?.delta ?? delta) } ?? stored
+        let report: PrivacyReport
+        var skipped = 0
+        do {
+            var entries: [LedgerEntry] = []
+            for record in try outcome.ledger.records() {
+                do { entries.append(try record.entry()) } catch {
+                    guard allowAltered else { throw error }
+                    skipped += 1
+                }
+            }
+            report = try PrivacyReport(entries: entries, delta: delta, budget: budget)
+        } catch {
+            printError("tally-audit report: \(error)")
+            throw ExitCode(2)
+        }
+        if skipped > 0 { printError("WARNING: \(skipped) records are not entries and were left out") }
+
+        switch format {
+        case .table: print(Self.table(report, ledger: outcome.ledger, records: outcome.verification.records))
+        case .csv: print(Self.csv(report), terminator: "")
+        case .json:
+            let document = ReportDocument(ledger: outcome.ledger.path, role: "\(outcome.ledger.role)", records: outcome.verification.records,
+                                          intact: outcome.isIntact, headHash: outcome.verification.headHash.map(hex), report: report)
+            do {
+                print(String(decoding: try PrivacyReport.encodeJSON(document), as: UTF8.self))
+            } catch {
+                printError("tally-audit report: \(error)")
+                throw ExitCode(2)
+            }
+        }
+        if let plot {
+            let title = "Cumulative ε, \(outcome.ledger.role) ledger"
+            do {
+                try Data(EpsilonPlot(report: report, title: title).svg().utf8).write(to: URL(fileURLWithPath: plot), options: .atomic)
+            } catch {
+                printError("tally-audit report: cannot write the plot to \(plot): \(error.localizedDescription)")
+                throw ExitCode(2)
+            }
+            if format == .table { print("plot: \(plot)") }
+        }
+    }
+
+    /// ε with 4 decimals, +∞ as "inf", absent as "—".
+    static func number(_ value: Double?, table: Bool = true) -> String {
+        guard let value else { return table ? "—" : "" }
+        if value == .infinity { return "inf" }
+        if value == -.infinity { return "-inf" }
+        return String(format: "%.4f", value)
+    }
+
+    static func small(_ value: Double) -> String { String(format: "%.3g", value) }
+
+    static func who(_ participant: UInt32?) -> String {
+        participant.map { "participant \($0)" } ?? "federation (worst case: every round)"
+    }
+
+    static func table(_ report: PrivacyReport, ledger: PrivacyLedger, records: Int) -> String {
+        var out = ["privacy report: \(ledger.path) (\(ledger.role) ledger, \(records) records, verified)"]
+        guard !report.rows.isEmpty else { return (out + ["no rounds recorded"]).joined(separator: "\n") }
+        let header = ["", "rounds", "ε (RDP)", "ε (PLD)", "δ", "Σδ_clamp", "budget ε", "left"]
+        let rows = report.rows.map { row in
+            [who(row.participant), "\(row.rounds)", number(row.epsilonRDP), number(row.epsilonPLD), small(row.delta),
+             small(row.deltaClamp), number(row.budgetEpsilon), number(row.budgetLeft)]
+        }
+        let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                let pad = String(repeating: " ", count: widths[index] - cell.count)
+                return index == 0 ? cell + pad : pad + cell
+            }.joined(separator: "  ")
+        }
+        out.append(line(header))
+        out += rows.map(line)
+        out.append("ε (RDP): proven bound (Kairouz–Liu–Steinke 2021), the one budgets are enforced with.")
+        if report.rows.contains(where: { $0.epsilonPLD == nil }) {
+            out.append("ε (PLD) —: only the RDP bound applies (the sum of shares is not provably close to one discrete Gaussian: τ·d ≥ 1e-12).")
+        } else {
+            out.append("ε (PLD): tight estimate (Gaussian PLD at the effective noise multiplier), reported, not enforced.")
+        }
+        if report.rows.contains(where: { $0.budgetLeft.map { $0 < 0 } ?? false }) {
+            out.append("OVER BUDGET: a negative 'left' means that participant's ε exceeds the budget.")
+        }
+        return out.joined(separator: "\n")
+    }
+
+    static func csv(_ report: PrivacyReport) -> String {
+        var out = "participant,rounds,epsilon_rdp,epsilon_pld,delta,delta_clamp,budget_epsilon,budget_left\n"
+        for row in report.rows {
+            let cells = [row.participant.map { "\($0)" } ?? "federation", "\(row.rounds)", number(row.epsilonRDP, table: false),
+                         number(row.epsilonPLD, table: false), "\(row.delta)", "\(row.deltaClamp)",
+                         number(row.budgetEpsilon, table: false), number(row.budgetLeft, table: false)]
+            out += cells.joined(separator: ",") + "\n"
+        }
+        return out
+    }
+}

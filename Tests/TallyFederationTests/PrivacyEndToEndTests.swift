@@ -1,0 +1,88 @@
+import Foundation
+import GRDB
+import Testing
+import TallyCoordinator
+import TallyCore
+import TallyLedger
+import TallyWire
+
+/// Differential privacy across real processes: the coordinator's ledger, the participants' own
+/// ledgers, a participant that runs out of budget, and the auditor's CLI on the results.
+extension FederationEndToEndTests {
+    @Test func budgetExhaustedParticipantDeclinesAndLedgersAudit() async throws {
+        let federation = try makeFederation("budget", participants: 5, rounds: 2, minParticipants: 4)
+        defer { federation.stopAll() }
+        // Participant 5 allows itself less than one round costs (the target is ε = 10 over 2 rounds).
+        let path = federation.participantConfig(5)
+        var settings = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        settings["privacyBudget"] = ["epsilon": 1.0, "delta": 1e-5]
+        try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: path))
+
+        // 5 connects first so that it is in round 1's cohort; it declines, and round 2 skips it.
+        let coordinator = try federation.startCoordinator()
+        try federation.startParticipant(5)
+        #expect(waitUntil(90) { readLog(federation, "coordinator").split(separator: "\n").contains { $0.contains("participant connected") && $0.contains("participant=5") } })
+        for i in 1...4 { try federation.startParticipant(i) }
+        #expect(waitForExit(coordinator, seconds: 150), "the coordinator should finish both rounds")
+        #expect(coordinator.terminationStatus == 0, "coordinator log:\n\(readLog(federation, "coordinator"))")
+
+        let store = try #require(openStore(federation))
+        let rounds = try store.rounds().filter { $0.outcome == "released" }
+        #expect(rounds.map(\.contributors) == [3, 4], "round 1 without 5, round 2 with all of 1–4")
+        #expect(rounds.map(\.cohort) == [4, 4], "round 2's cohort leaves out the exhausted participant")
+        let declined = readLog(federation, "participant-5")
+        #expect(declined.contains("declining round") && declined.contains(TallyError.Code.privacyBudgetExhausted.rawValue), "participant 5 log:\n\(declined)")
+        #expect(readLog(federation, "coordinator").contains("participant declined the round"))
+
+        // The coordinator's ledger: one entry per release, before publication, never counting 5.
+        let ledger = try PrivacyLedger.openForAudit(path: federation.coordinatorLedger)
+        #expect(try ledger.verify().isIntact)
+        let entries = try ledger.entries()
+        #expect(entries.count == 2)
+        let versions = try store.versions()
+        for entry in entries {
+            #expect(!entry.participants.contains(5) && entry.noiseShares == entry.participants.count && entry.participants.count >= 3)
+            #expect(entry.noiseMultiplier > 0 && entry.effectiveNoiseMultiplier >= entry.noiseMultiplier)
+            #expect(versions.contains { $0.version == entry.modelVersion && $0.modelHash == entry.modelHash })
+        }
+        let report = try PrivacyReport(entries: entries, delta: 1e-5, budget: nil)
+        let federationEpsilon = try #require(report.rows.first { $0.participant == nil }?.epsilonRDP)
+        #expect(federationEpsilon > 0 && federationEpsilon <= 10, "ε after the planned rounds stays within the target")
+
+        // Each participant's own ledger holds exactly the rounds it was counted in; 5's is empty.
+        for i in 1...4 {
+            let own = try PrivacyLedger.openForAudit(path: federation.participantLedger(i))
+            #expect(try own.verify().isIntact)
+            let counted = entries.filter { $0.participants.contains(UInt32(i)) }.map(\.roundID)
+            #expect(try own.entries().map(\.roundID).sorted() == counted.sorted())
+        }
+        #expect(try PrivacyLedger.openForAudit(path: federation.participantLedger(5)).entries().isEmpty)
+
+        // The auditor's CLI: intact → 0; one byte changed in a copy → non-zero.
+        let audit = executablesDirectory() + "/tally-audit"
+        #expect(try run(audit, ["verify", federation.coordinatorLedger, "--ca", federation.pki + "/ca/ca.crt"]) == 0)
+        #expect(try run(audit, ["report", federation.coordinatorLedger, "--format", "json"]) == 0)
+        let copy = federation.options.directory + "/tampered-ledger.sqlite"
+        try FileManager.default.copyItem(atPath: federation.coordinatorLedger, toPath: copy)
+        try await DatabaseQueue(path: copy).write { db in
+            let table = try String.fetchOne(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%body%'")!
+            try db.execute(sql: "UPDATE \(table) SET body = CAST(REPLACE(CAST(body AS TEXT), '\"cohortSize\":4', '\"cohortSize\":3') AS BLOB)")
+            #expect(db.changesCount > 0)
+        }
+        #expect(try run(audit, ["verify", copy]) != 0)
+    }
+
+    private func run(_ executable: String, _ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
