@@ -5,7 +5,9 @@ import TallyCore
 
 /// `tally-bench round --participants 10 --dimension 1000000 --json`: end-to-end rounds on loopback
 /// with real processes and mTLS, no-op trainers, with secure aggregation and then the same rounds
-/// with masking switched off; the difference is what secure aggregation costs per round.
+/// with masking switched off; the difference is what secure aggregation costs per round. Both
+/// modes run the full DP pipeline (each participant's noise share, the ledger entry before
+/// publication), so the DP encoding's own cost is measured separately in the same run.
 /// Needs `swift build -c release` (all products) so the executables sit beside this one.
 struct RoundBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,6 +38,12 @@ struct RoundBenchmark: AsyncParsableCommand {
         /// keystream time for them: the floor of the masking work.
         let maskBytesPerParticipant: Int
         let rawKeystreamSecondsPerParticipant: Double
+        /// One participant's DP encoding of a d-vector (clip, rotate, round, exact noise share, clamp),
+        /// measured in this process; it runs in both modes, concurrently with the key exchange.
+        let dpEncodeSecondsPerParticipant: Double
+        /// (secure − unmasked) + one DP encoding, over the unmasked round: an upper bound on what
+        /// secure aggregation and DP add to a round without either.
+        let secureAndDPOverheadSeconds: Double
     }
 
     func run() async throws {
@@ -46,7 +54,13 @@ struct RoundBenchmark: AsyncParsableCommand {
         let secure = try measure(masking: true, executables: executables)
         let plain = try measure(masking: false, executables: executables)
         let width = SlotLayout.headroomWidth(valueBits: 16, summands: participants)
-        let layout = try SlotLayout(slotWidth: width, count: dimension + 1)
+        let layout = try SlotLayout(slotWidth: width, count: RandomizedHadamard.paddedDimension(dimension))
+        let dp = try DistributedDPConfiguration(parameterCount: dimension, clipNorm: 0.5, noiseMultiplier: 1, valueBits: 16,
+                                                threshold: participants / 2 + 1, cohortSize: participants)
+        let encoder = try DistributedDPEncoder(configuration: dp, rotationSeed: [UInt8](repeating: 1, count: 32))
+        let zeros = [Float](repeating: 0, count: dimension)
+        let source = SystemRandom()
+        let dpEncode = try Measure.best(repetitions: 3) { _ = try encoder.encode(zeros, random: source) }
         var buffer = [UInt8](repeating: 0, count: layout.limbCount * 8)
         let rawPerMask = buffer.withUnsafeMutableBytes { MachineLimits.aesCTRSeconds(into: $0, repetitions: 5) }
         try Measure.printJSON(Report(
@@ -56,7 +70,9 @@ struct RoundBenchmark: AsyncParsableCommand {
             secureOverUnmaskedRatio: secure.medianRoundSeconds / plain.medianRoundSeconds,
             rawAESCTRGBps: Double(buffer.count) / rawPerMask / 1e9,
             maskBytesPerParticipant: buffer.count * participants,
-            rawKeystreamSecondsPerParticipant: rawPerMask * Double(participants)))
+            rawKeystreamSecondsPerParticipant: rawPerMask * Double(participants),
+            dpEncodeSecondsPerParticipant: dpEncode,
+            secureAndDPOverheadSeconds: secure.medianRoundSeconds - plain.medianRoundSeconds + dpEncode))
     }
 
     private func measure(masking: Bool, executables: String) throws -> ModeResult {

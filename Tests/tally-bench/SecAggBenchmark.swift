@@ -41,6 +41,12 @@ struct SecAggBenchmark: AsyncParsableCommand {
         let maskingBreakdownSeconds: [String: Double]
         /// Bytes of a plaintext int64 vector (Flower's encoding) over our upload.
         let int64UploadOverOurs: Double
+        /// The distributed-DP encoding of one participant's update (clip, rotate, scale, round,
+        /// clamp) with and without its exact discrete Gaussian noise share (z = 1, this t and n).
+        let dpEncodeSeconds: Double, dpEncodeWithoutNoiseSeconds: Double
+        /// (DP encode with noise + pack + all masks) over the raw keystream for the mask bytes:
+        /// the brief's "participant masking" ratio with the noise included.
+        let encodeNoisePackMasksToKeystreamRatio: Double
     }
 
     func run() async throws {
@@ -103,6 +109,18 @@ struct SecAggBenchmark: AsyncParsableCommand {
         let serializeSeconds = Measure.best { _ = MaskedInput(roundID: 1, session: result.session, sender: cohort[0], vector: scratch).serialized() }
         let breakdown = ["pack": packSeconds, "allMasks": maskSeconds, "serialize": serializeSeconds]
 
+        // The DP encoding that produces those values in a real round.
+        let update = (0..<dimension).map { _ in Float(Double(random.nextWord() >> 11) * 0x1p-53 - 0.5) }
+        func encodeSeconds(z: Double) throws -> Double {
+            let dp = try DistributedDPConfiguration(parameterCount: dimension, clipNorm: 1, noiseMultiplier: z, valueBits: valueBits,
+                                                    threshold: threshold, cohortSize: n)
+            let encoder = try DistributedDPEncoder(configuration: dp, rotationSeed: random.bytes(32))
+            let source = SystemRandom()
+            return try Measure.best(repetitions: 3) { _ = try encoder.encode(update, random: source) }
+        }
+        let dpEncode = try encodeSeconds(z: 1)
+        let dpEncodePlain = try encodeSeconds(z: 0)
+
         let degree: Int
         switch kind { case .complete: degree = n - 1; case .harary(let k): degree = k }
         try Measure.printJSON(Report(
@@ -119,6 +137,8 @@ struct SecAggBenchmark: AsyncParsableCommand {
             rawKeystreamSecondsForParticipantMaskBytes: rawKeystream,
             maskingToKeystreamRatio: masking / rawKeystream,
             maskingBreakdownSeconds: breakdown,
-            int64UploadOverOurs: Double(8 * dimension) / upload))
+            int64UploadOverOurs: Double(8 * dimension) / upload,
+            dpEncodeSeconds: dpEncode, dpEncodeWithoutNoiseSeconds: dpEncodePlain,
+            encodeNoisePackMasksToKeystreamRatio: (dpEncode + packSeconds + maskSeconds) / rawKeystream))
     }
 }
