@@ -12,7 +12,7 @@ import TallyWire
         defer { federation.stopAll() }
         let coordinator = try federation.startCoordinator()
         for i in 1...3 { try federation.startParticipant(i) }
-        #expect(waitForExit(coordinator, seconds: 120), "the coordinator should finish its one round")
+        try #require(waitForExit(coordinator, seconds: 120), "the coordinator should finish its one round")
         #expect(coordinator.terminationStatus == 0, "coordinator log:\n\(readLog(federation, "coordinator"))")
 
         let store = try #require(openStore(federation))
@@ -95,7 +95,7 @@ import TallyWire
         let coordinator = try federation.startCoordinator()
         for i in 1...3 { try federation.startParticipant(i) }
         try federation.startParticipant(4, environment: ["TALLY_FAULT_INJECTION": "exit-before-masked-input"])
-        #expect(waitForExit(coordinator, seconds: 120))
+        try #require(waitForExit(coordinator, seconds: 120))
         let store = try #require(openStore(federation))
         let round = try #require(try store.rounds().first)
         #expect(round.outcome == "released", "coordinator log:\n\(readLog(federation, "coordinator"))")
@@ -122,7 +122,7 @@ import TallyWire
 
         // Restart on the same data directory: the round is aborted, and the next completes.
         coordinator = try federation.startCoordinator()
-        #expect(waitForExit(coordinator, seconds: 150), "the restarted coordinator should release its rounds")
+        try #require(waitForExit(coordinator, seconds: 150), "the restarted coordinator should release its rounds")
         #expect(coordinator.terminationStatus == 0)
         let store = try #require(openStore(federation))
         let rounds = try store.rounds()

@@ -13,17 +13,14 @@ extension FederationEndToEndTests {
         let federation = try makeFederation("budget", participants: 5, rounds: 2, minParticipants: 4)
         defer { federation.stopAll() }
         // Participant 5 allows itself less than one round costs (the target is ε = 10 over 2 rounds).
-        let path = federation.participantConfig(5)
-        var settings = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
-        settings["privacyBudget"] = ["epsilon": 1.0, "delta": 1e-5]
-        try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: path))
+        try setBudget(federation, participant: 5, epsilon: 1)
 
         // 5 connects first so that it is in round 1's cohort; it declines, and round 2 skips it.
         let coordinator = try federation.startCoordinator()
         try federation.startParticipant(5)
         #expect(waitUntil(90) { readLog(federation, "coordinator").split(separator: "\n").contains { $0.contains("participant connected") && $0.contains("participant=5") } })
         for i in 1...4 { try federation.startParticipant(i) }
-        #expect(waitForExit(coordinator, seconds: 150), "the coordinator should finish both rounds")
+        try #require(waitForExit(coordinator, seconds: 150), "the coordinator should finish both rounds")
         #expect(coordinator.terminationStatus == 0, "coordinator log:\n\(readLog(federation, "coordinator"))")
 
         let store = try #require(openStore(federation))
@@ -70,6 +67,42 @@ extension FederationEndToEndTests {
             #expect(db.changesCount > 0)
         }
         #expect(try run(audit, ["verify", copy]) != 0)
+    }
+
+    /// Killed after the ledger entry and before publication: the ledger over-counts (an entry for
+    /// a version never published), which is safe; every published version has its entry.
+    @Test func crashBetweenLedgerAndPublishOverCountsButNeverUnderCounts() async throws {
+        let federation = try makeFederation("ledger-crash", participants: 3, rounds: 1)
+        defer { federation.stopAll() }
+        // Room for the crashed round and its retry: each participant charged itself for both.
+        for i in 1...3 { try setBudget(federation, participant: i, epsilon: 100) }
+        var coordinator = try federation.startCoordinator(environment: ["TALLY_FAULT_INJECTION": "exit-after-ledger-append"])
+        for i in 1...3 { try federation.startParticipant(i) }
+        try #require(waitForExit(coordinator, seconds: 120))
+        #expect(coordinator.terminationStatus == 87, "coordinator log:\n\(readLog(federation, "coordinator"))")
+        let before = try #require(openStore(federation))
+        #expect(try before.latestVersion()?.version == 0, "nothing was published")
+        #expect(try PrivacyLedger.openForAudit(path: federation.coordinatorLedger).entries().count == 1)
+
+        coordinator = try federation.startCoordinator()
+        try #require(waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
+        #expect(coordinator.terminationStatus == 0, "coordinator log:\n\(readLog(federation, "coordinator"))")
+        let store = try #require(openStore(federation))
+        let ledger = try PrivacyLedger.openForAudit(path: federation.coordinatorLedger)
+        #expect(try ledger.verify().isIntact, "the chain continues across the crash")
+        let entries = try ledger.entries()
+        let published = try store.versions().filter { $0.version > 0 }
+        #expect(published.count == 1 && entries.count == 2)
+        for version in published {
+            #expect(entries.contains { $0.modelHash == version.modelHash && $0.modelVersion == version.version })
+        }
+    }
+
+    private func setBudget(_ federation: LocalFederation, participant: Int, epsilon: Double) throws {
+        let path = federation.participantConfig(participant)
+        var settings = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        settings["privacyBudget"] = ["epsilon": epsilon, "delta": 1e-5]
+        try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: path))
     }
 
     private func run(_ executable: String, _ arguments: [String]) throws -> Int32 {

@@ -101,8 +101,8 @@ public final class LocalFederation: @unchecked Sendable {
     }
 
     @discardableResult
-    public func startCoordinator() throws -> Process {
-        let process = try launch("tally-coordinator", ["serve", "--config", coordinatorConfig], log: "coordinator")
+    public func startCoordinator(environment: [String: String] = [:]) throws -> Process {
+        let process = try launch("tally-coordinator", ["serve", "--config", coordinatorConfig], log: "coordinator", environment: environment)
         coordinator = process
         return process
     }

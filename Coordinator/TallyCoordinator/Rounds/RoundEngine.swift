@@ -266,6 +266,10 @@ public actor RoundEngine: Service {
                 l2Sensitivity: privacy.l2Sensitivity, dimension: privacy.dimension, deltaClamp: privacy.deltaClamp,
                 recordedAt: Date().timeIntervalSince1970)
             try ledger.append(entry)
+            if CoordinatorFaultInjection.current == .exitAfterLedgerAppend {
+                log.warning("fault injection: exiting between the ledger entry and publication")
+                exit(87)
+            }
             let record = try publish(model: newModel, parent: version.version, roundID: roundID, cohortSize: n,
                                      contributors: contributors.count)
             try store.releaseRound(id: roundID, contributors: contributors.count, dropped: n - contributors.count, version: record)
