@@ -17,7 +17,7 @@ public struct LedgerCertificate: Sendable, Hashable {
     /// The role the `tally://coordinator` or `tally://participant/ID` URI SAN names; nil when the
     /// certificate names none (e.g. a test certificate).
     public let tallyRole: LedgerRole?
-    /// notBefore and notAfter as written (UTCTime `YYMMDDhhmmssZ` or GeneralizedTime), for display.
+    /// notBefore and notAfter, as `YYYY-MM-DD hh:mm:ss UTC` (for display).
     public let notBefore: String
     public let notAfter: String
 
@@ -137,12 +137,25 @@ public struct LedgerCertificate: Sendable, Hashable {
     /// The common name, or the role, for messages.
     public var displayName: String {
         if let subjectCommonName { return "\"\(subjectCommonName)\"" }
-        if let tallyRole { return "of the \(tallyRole)" }
+        if let tallyRole { return "of \(tallyRole.noun)" }
         return "(no common name)"
     }
 
+    /// UTCTime (`YYMMDDhhmmssZ`, years 1950–2049 per RFC 5280) or GeneralizedTime
+    /// (`YYYYMMDDhhmmssZ`) as `YYYY-MM-DD hh:mm:ss UTC`; anything else as written.
     private static func time(_ element: DERReader.Element) -> String {
-        String(decoding: element.content, as: UTF8.self)
+        let raw = String(decoding: element.content, as: UTF8.self)
+        let digits = Array(raw.utf8.dropLast())
+        guard raw.hasSuffix("Z"), digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return raw }
+        let text = String(decoding: digits, as: UTF8.self)
+        let full: String
+        switch (element.tag, digits.count) {
+        case (0x17, 12): full = (Int(text.prefix(2))! >= 50 ? "19" : "20") + text
+        case (0x18, 14): full = text
+        default: return raw
+        }
+        let c = Array(full)
+        return "\(String(c[0..<4]))-\(String(c[4..<6]))-\(String(c[6..<8])) \(String(c[8..<10])):\(String(c[10..<12])):\(String(c[12..<14])) UTC"
     }
 
     /// The first CN in a Name (SEQUENCE OF SET OF AttributeTypeAndValue).

@@ -11,6 +11,14 @@ public enum LedgerRole: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// "the coordinator" or "participant ID", for messages.
+    public var noun: String {
+        switch self {
+        case .coordinator: "the coordinator"
+        case .participant(let id): "participant \(id)"
+        }
+    }
+
     /// The form kept in the ledger's meta table: `coordinator` or `participant:ID`.
     var storageValue: String {
         switch self {

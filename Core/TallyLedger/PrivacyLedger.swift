@@ -42,7 +42,7 @@ public final class PrivacyLedger: Sendable {
             throw TallyError(.invalidArgument, "the ledger's certificate \(certificate.displayName) is not the signing key's certificate")
         }
         if let named = certificate.tallyRole, named != role {
-            throw TallyError(.invalidArgument, "a certificate of the \(named) cannot sign the \(role)'s ledger")
+            throw TallyError(.invalidArgument, "a certificate of \(named.noun) cannot sign \(role.noun)'s ledger")
         }
         if case .participant(0) = role { throw TallyError(.invalidArgument, "participant ids start at 1") }
         if let budget { try Self.check(budget) }
@@ -226,7 +226,7 @@ public final class PrivacyLedger: Sendable {
                     let certificate = try LedgerCertificate(pem: pem)
                     parsed[pem] = .success((certificate, try certificate.publicKey()))
                     if certificate.tallyRole == nil {
-                        notes.append("signer certificate \(certificate.displayName) names no Tally role, so its role could not be checked against the \(role)'s ledger")
+                        notes.append("signer certificate \(certificate.displayName) names no Tally role, so its role could not be checked against \(role.noun)'s ledger")
                     }
                 } catch {
                     parsed[pem] = .failure(error)
@@ -242,7 +242,7 @@ public final class PrivacyLedger: Sendable {
                     problems.append("\(name): its signature does not verify under its certificate \(certificate.displayName)")
                 }
                 if let named = certificate.tallyRole, named != role {
-                    problems.append("\(name) is signed by a certificate of the \(named), but this is the \(role)'s ledger")
+                    problems.append("\(name) is signed by a certificate of \(named.noun), but this is \(role.noun)'s ledger")
                 }
             }
             do {
@@ -290,7 +290,7 @@ public final class PrivacyLedger: Sendable {
             }
             let (stored, _) = try read(meta: meta, path: path)
             guard stored == role else {
-                throw TallyError(.invalidArgument, "the ledger at \(path) is the \(stored)'s, not the \(role)'s")
+                throw TallyError(.invalidArgument, "the ledger at \(path) is \(stored.noun)'s, not \(role.noun)'s")
             }
         }
         if let budget {

@@ -15,7 +15,9 @@ import TallyCore
         let plain = try LedgerCertificate(pem: try pki.plain.certificatePEM)
         #expect(plain.tallyRole == nil)
         #expect(plain.subjectCommonName == "test")
-        #expect(!plain.notBefore.isEmpty && !plain.notAfter.isEmpty)
+        // Valid for 2 days from today, shown as dates.
+        #expect(plain.notBefore.count == 23 && plain.notBefore.hasSuffix(" UTC") && plain.notBefore.hasPrefix("20"))
+        #expect(plain.notAfter > plain.notBefore)
     }
 
     @Test func issuerCheck() throws {

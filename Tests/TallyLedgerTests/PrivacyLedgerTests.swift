@@ -209,7 +209,7 @@ import TallyCore
                            arguments: [Data(last.hash), Data(body), Data(hash), Data(signature), coordinator.certificatePEM])
         }
         let verification = try PrivacyLedger.openForAudit(path: path).verify()
-        #expect(verification.problems == ["record 4 is signed by a certificate of the coordinator, but this is the participant 1's ledger"])
+        #expect(verification.problems == ["record 4 is signed by a certificate of the coordinator, but this is participant 1's ledger"])
         #expect(verification.signerCertificates == [participant.certificatePEM, coordinator.certificatePEM])
     }
 
