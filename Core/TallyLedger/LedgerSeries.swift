@@ -4,10 +4,8 @@ import TallyCore
 /// participant (the entries whose sum contains it).
 struct LedgerSeries {
     let participant: UInt32?
-    /// Entries in the series so far.
-    private(set) var rounds = 0
-    /// Entries the series will have in all (to space out the PLD points of the curve).
-    let totalRounds: Int
+    /// Indices (in the report's entries) of the entries in the series so far.
+    private(set) var entries: [Int] = []
     /// Σ RDP at each order.
     private(set) var rdp: [Double]
     private(set) var deltaClamp = 0.0
@@ -18,31 +16,33 @@ struct LedgerSeries {
     /// True once an entry without noise is in: ε = +∞.
     private(set) var noiseless = false
 
-    init(participant: UInt32?, totalRounds: Int, orders: Int) {
+    init(participant: UInt32?, orders: Int) {
         self.participant = participant
-        self.totalRounds = totalRounds
         rdp = [Double](repeating: 0, count: orders)
     }
 
-    mutating func add(_ entry: LedgerEntry, accountant: inout LedgerAccountant) throws(TallyError) {
+    var rounds: Int { entries.count }
+
+    mutating func add(_ entry: LedgerEntry, index: Int, accountant: inout LedgerAccountant) throws(TallyError) {
         let curve = try accountant.rdpCurve(entry)
         for i in rdp.indices { rdp[i] += curve[i] }
-        rounds += 1
+        entries.append(index)
         deltaClamp += entry.deltaClamp
         if entry.isNoiseless {
             noiseless = true
         } else {
             if try accountant.tauTimesDimension(entry) >= PrivacyReport.negligibleTauTimesDimension { pldApplies = false }
-            groups[LedgerAccountant.GroupKey(noiseMultiplier: entry.effectiveNoiseMultiplier, samplingRate: entry.samplingRate), default: 0] += 1
+            groups[Self.group(entry), default: 0] += 1
         }
     }
 
-    /// δ left for the mechanism once the clamping probabilities are taken out of `delta`.
-    func mechanismDelta(_ delta: Double) -> Double { delta - deltaClamp }
+    static func group(_ entry: LedgerEntry) -> LedgerAccountant.GroupKey {
+        LedgerAccountant.GroupKey(noiseMultiplier: entry.effectiveNoiseMultiplier, samplingRate: entry.samplingRate)
+    }
 
     /// ε (RDP) at total δ; throws if the clamping probabilities use up δ.
     func epsilonRDP(delta: Double, accountant: LedgerAccountant) throws(TallyError) -> Double {
-        let mechanismDelta = mechanismDelta(delta)
+        let mechanismDelta = delta - deltaClamp
         guard mechanismDelta > 0 else {
             throw TallyError(.invalidArgument, "δ = \(delta) is used up by the clamping probabilities of \(name)'s \(rounds) rounds (Σδ_clamp = \(deltaClamp)); report at a larger δ")
         }
@@ -50,20 +50,40 @@ struct LedgerSeries {
         return try accountant.epsilonRDP(curve: rdp, delta: mechanismDelta)
     }
 
-    /// ε (PLD estimate) at total δ, nil when it does not apply.
+    /// ε (PLD estimate, fine grid) at total δ, nil when it does not apply.
     func epsilonPLD(delta: Double, accountant: inout LedgerAccountant) throws(TallyError) -> Double? {
-        guard pldApplies else { return nil }
-        let mechanismDelta = mechanismDelta(delta)
-        guard mechanismDelta > 0 else { return nil }
+        guard pldApplies, delta - deltaClamp > 0 else { return nil }
         if noiseless { return .infinity }
-        return try accountant.epsilonPLD(groups: groups, delta: mechanismDelta)
+        return try accountant.epsilonPLD(groups: groups, delta: delta - deltaClamp)
     }
 
-    /// Whether the curve gets a PLD point after the current entry: every entry for short series,
-    /// about 50 evenly spaced points (and always the last) for long ones.
-    var wantsPLDPoint: Bool {
-        let stride = max(1, (totalRounds + PrivacyReport.pldCurvePoints - 1) / PrivacyReport.pldCurvePoints)
-        return rounds % stride == 0 || rounds == totalRounds
+    /// PLD ε after about `points` evenly spaced entries of the series (always excluding the last,
+    /// which is the row's value), on the coarse grid, composing the rounds since the previous
+    /// point onto a running distribution: one series' distribution in memory at a time.
+    /// Keys are positions in ``entries``.
+    func curvePLD(_ all: [LedgerEntry], delta: Double, points: Int, accountant: inout LedgerAccountant) throws(TallyError) -> [Int: Double] {
+        guard pldApplies, rounds > 1 else { return [:] }
+        let stride = max(1, (rounds + points - 1) / points)
+        var values: [Int: Double] = [:]
+        var running: PrivacyLossDistribution?
+        var pending: [LedgerAccountant.GroupKey: Int] = [:]
+        var clamp = 0.0, infinite = false
+        for position in 0..<(rounds - 1) {
+            let entry = all[entries[position]]
+            clamp += entry.deltaClamp
+            if entry.isNoiseless { infinite = true } else { pending[Self.group(entry), default: 0] += 1 }
+            guard (position + 1) % stride == 0, delta - clamp > 0 else { continue }
+            if infinite {
+                values[position] = .infinity
+                continue
+            }
+            if let segment = try accountant.composition(pending, fine: false) {
+                running = try running.map { (r) throws(TallyError) -> PrivacyLossDistribution in try r.composed(with: segment) } ?? segment
+            }
+            pending = [:]
+            values[position] = try running?.epsilon(delta: delta - clamp) ?? 0
+        }
+        return values
     }
 
     var name: String { participant.map { "participant \($0)" } ?? "the federation" }

@@ -80,8 +80,10 @@ public struct PrivacyReport: Sendable, Codable {
         /// nil: the federation.
         public let participant: UInt32?
         public let epsilonRDP: Double
-        /// nil when the PLD does not apply to the series, or was not computed at this point (long
-        /// series get about ``PrivacyReport/pldCurvePoints`` PLD points, always including the last).
+        /// nil when the PLD does not apply to the series, or was not computed at this point: each
+        /// series gets about ``PrivacyReport/pldCurvePoints`` PLD points, on a 10⁻³ grid (ten times
+        /// cheaper, pessimistic like any connect-the-dots grid), and its last point is the row's
+        /// value (10⁻⁴ grid).
         public let epsilonPLD: Double?
 
         public init(roundID: UInt64, participant: UInt32?, epsilonRDP: Double, epsilonPLD: Double?) {
@@ -103,7 +105,7 @@ public struct PrivacyReport: Sendable, Codable {
     /// The PLD is reported only when every composed entry's τ·d is below this.
     public static let negligibleTauTimesDimension = 1e-12
     /// About how many PLD points each series of the curve gets.
-    public static let pldCurvePoints = 50
+    public static let pldCurvePoints = 25
 
     /// The total δ.
     public let delta: Double
@@ -125,39 +127,47 @@ public struct PrivacyReport: Sendable, Codable {
             }
         }
         var accountant = LedgerAccountant()
-        var totals: [UInt32: Int] = [:]
-        for entry in entries {
-            try entry.validate()
-            for participant in entry.participants { totals[participant, default: 0] += 1 }
-        }
+        for entry in entries { try entry.validate() }
         let orders = accountant.orders.count
-        var federation = LedgerSeries(participant: nil, totalRounds: entries.count, orders: orders)
+        var federation = LedgerSeries(participant: nil, orders: orders)
         var series: [UInt32: LedgerSeries] = [:]
-        var curve: [Point] = []
-        for entry in entries {
-            try federation.add(entry, accountant: &accountant)
-            curve.append(try Self.point(federation, roundID: entry.roundID, delta: delta, accountant: &accountant))
+        // RDP, entry by entry: every point of the curve.
+        var rdpPoints: [(entry: Int, participant: UInt32?, epsilon: Double)] = []
+        for (index, entry) in entries.enumerated() {
+            try federation.add(entry, index: index, accountant: &accountant)
+            rdpPoints.append((index, nil, try federation.epsilonRDP(delta: delta, accountant: accountant)))
             for participant in entry.participants {
-                var s = series[participant] ?? LedgerSeries(participant: participant, totalRounds: totals[participant]!, orders: orders)
-                try s.add(entry, accountant: &accountant)
-                curve.append(try Self.point(s, roundID: entry.roundID, delta: delta, accountant: &accountant))
+                var s = series[participant] ?? LedgerSeries(participant: participant, orders: orders)
+                try s.add(entry, index: index, accountant: &accountant)
+                rdpPoints.append((index, participant, try s.epsilonRDP(delta: delta, accountant: accountant)))
                 series[participant] = s
             }
         }
+        // Rows, and the PLD points of the curve one series at a time.
         var rows: [Row] = []
-        if !entries.isEmpty {
-            for s in [federation] + series.keys.sorted().map({ series[$0]! }) {
-                let epsilon = try s.epsilonRDP(delta: delta, accountant: accountant)
-                var left: Double?
-                if let budget {
-                    let atBudget = budget.delta == delta ? epsilon
-                        : (s.mechanismDelta(budget.delta) > 0 ? try s.epsilonRDP(delta: budget.delta, accountant: accountant) : .infinity)
-                    left = budget.epsilon - atBudget
-                }
-                rows.append(Row(participant: s.participant, rounds: s.rounds, epsilonRDP: epsilon,
-                                epsilonPLD: try s.epsilonPLD(delta: delta, accountant: &accountant), delta: delta,
-                                deltaClamp: s.deltaClamp, budgetEpsilon: budget?.epsilon, budgetLeft: left))
+        var pldPoints: [PointKey: Double] = [:]
+        let all = entries.isEmpty ? [] : [federation] + series.keys.sorted().map { series[$0]! }
+        for s in all {
+            let epsilon = try s.epsilonRDP(delta: delta, accountant: accountant)
+            let pld = try s.epsilonPLD(delta: delta, accountant: &accountant)
+            var left: Double?
+            if let budget {
+                let atBudget = budget.delta == delta ? epsilon
+                    : (budget.delta - s.deltaClamp > 0 ? try s.epsilonRDP(delta: budget.delta, accountant: accountant) : .infinity)
+                left = budget.epsilon - atBudget
             }
+            rows.append(Row(participant: s.participant, rounds: s.rounds, epsilonRDP: epsilon, epsilonPLD: pld, delta: delta,
+                            deltaClamp: s.deltaClamp, budgetEpsilon: budget?.epsilon, budgetLeft: left))
+            if let pld {
+                for (position, value) in try s.curvePLD(entries, delta: delta, points: Self.pldCurvePoints, accountant: &accountant) {
+                    pldPoints[PointKey(entry: s.entries[position], participant: s.participant)] = value
+                }
+                pldPoints[PointKey(entry: s.entries.last!, participant: s.participant)] = pld
+            }
+        }
+        let curve = rdpPoints.map { point in
+            Point(roundID: entries[point.entry].roundID, participant: point.participant, epsilonRDP: point.epsilon,
+                  epsilonPLD: pldPoints[PointKey(entry: point.entry, participant: point.participant)])
         }
         self.delta = delta
         self.rows = rows
@@ -171,10 +181,10 @@ public struct PrivacyReport: Sendable, Codable {
         guard delta.isFinite, delta > 0, delta < 1 else { throw TallyError(.invalidArgument, "δ must be in (0, 1), got \(delta)") }
         guard !entries.isEmpty else { return 0 }
         var accountant = LedgerAccountant()
-        var series = LedgerSeries(participant: nil, totalRounds: entries.count, orders: accountant.orders.count)
-        for entry in entries {
+        var series = LedgerSeries(participant: nil, orders: accountant.orders.count)
+        for (index, entry) in entries.enumerated() {
             try entry.validate()
-            try series.add(entry, accountant: &accountant)
+            try series.add(entry, index: index, accountant: &accountant)
         }
         return try series.epsilonRDP(delta: delta, accountant: accountant)
     }
@@ -183,7 +193,7 @@ public struct PrivacyReport: Sendable, Codable {
     /// values as `null`.
     public static func encodeJSON(_ value: some Encodable) throws(TallyError) -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         do {
             return [UInt8](try encoder.encode(value))
@@ -192,8 +202,8 @@ public struct PrivacyReport: Sendable, Codable {
         }
     }
 
-    private static func point(_ s: LedgerSeries, roundID: UInt64, delta: Double, accountant: inout LedgerAccountant) throws(TallyError) -> Point {
-        let pld = s.wantsPLDPoint ? try s.epsilonPLD(delta: delta, accountant: &accountant) : nil
-        return Point(roundID: roundID, participant: s.participant, epsilonRDP: try s.epsilonRDP(delta: delta, accountant: accountant), epsilonPLD: pld)
+    private struct PointKey: Hashable {
+        let entry: Int
+        let participant: UInt32?
     }
 }

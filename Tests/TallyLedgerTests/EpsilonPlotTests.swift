@@ -64,7 +64,10 @@ final class XMLCollector: NSObject, XMLParserDelegate {
     }
 
     @Test func manyParticipantsShowTheHighest() throws {
-        let entries = (1...12).map { round in entry(round: UInt64(round), participants: Array(UInt32(1)...UInt32(round + 2))) }
+        // σ² = 0.3: only RDP (no PLD), which keeps the test fast.
+        let entries = (1...12).map { round in
+            entry(round: UInt64(round), participants: Array(UInt32(1)...UInt32(round + 2)), shareSigmaSquared: 0.3, l2Sensitivity: 1)
+        }
         let report = try PrivacyReport(entries: entries, delta: 1e-5, budget: nil)
         let xml = try parse(EpsilonPlot(report: report, title: "many").svg())
         #expect(xml.text.contains("10 of 14 participants shown"))

@@ -61,7 +61,7 @@ import TallyCore
         #expect(abs(row.epsilonRDP - atMechanismDelta) <= 1e-12 * atMechanismDelta)
         #expect(row.epsilonRDP > ignoringClamps)
         // When the clamps use up δ there is no ε to report.
-        #expect(throws: TallyError.self) { try PrivacyReport(entries: entries, delta: 5e-6, budget: nil) }
+        #expect(throws: TallyError.self) { try PrivacyReport(entries: entries, delta: 4.5e-6, budget: nil) }
         #expect(throws: TallyError.self) { try PrivacyReport.epsilonRDP(entries: entries, delta: 4e-6) }
     }
 
@@ -145,14 +145,21 @@ import TallyCore
         #expect(decoded.curve.count == report.curve.count)
     }
 
-    @Test func longLedgersGetAboutFiftyPLDPointsPerSeries() throws {
-        let entries = (1...120).map { entry(round: UInt64($0), participants: [1]) }
+    @Test func longLedgersGetAboutTwentyFivePLDPointsPerSeries() throws {
+        let entries = (1...60).map { entry(round: UInt64($0), participants: [1]) }
         let report = try PrivacyReport(entries: entries, delta: 1e-5, budget: nil)
         let federation = report.curve.filter { $0.participant == nil }
-        #expect(federation.count == 120)
+        #expect(federation.count == 60)
         let withPLD = federation.filter { $0.epsilonPLD != nil }
-        #expect(withPLD.count >= 40 && withPLD.count <= 61)
-        #expect(federation.last!.epsilonPLD != nil)
+        #expect(withPLD.count >= 15 && withPLD.count <= 30)
+        // The last point is the row's value; the others come from a coarser grid, close to it.
+        #expect(federation.last!.epsilonPLD == report.rows[0].epsilonPLD)
+        let point = try #require(withPLD.dropLast().last)
+        let coarse = try #require(point.epsilonPLD)
+        let rounds = Int(point.roundID)  // rounds 1, 2, 3, …: the id is the count
+        let fine = try PLDAccountant().epsilon(noiseMultiplier: entries[0].effectiveNoiseMultiplier, samplingRate: 1,
+                                               steps: rounds, delta: 1e-5 - Double(rounds) * 1e-10)
+        #expect(coarse >= fine * (1 - 1e-9) && coarse <= fine * 1.001, "coarse \(coarse), fine \(fine)")
         #expect(zip(withPLD, withPLD.dropFirst()).allSatisfy { $0.epsilonPLD! <= $1.epsilonPLD! })
         #expect(withPLD.allSatisfy { $0.epsilonPLD! <= $0.epsilonRDP })
     }
