@@ -65,7 +65,7 @@ struct Report: ParsableCommand {
         if skipped > 0 { printError("WARNING: \(skipped) records are not entries and were left out") }
 
         switch format {
-        case .table: print(Self.table(report, ledger: outcome.ledger, records: outcome.verification.records))
+        case .table: print(Self.table(report, ledger: outcome.ledger, records: outcome.verification.records, intact: outcome.isIntact))
         case .csv: print(Self.csv(report), terminator: "")
         case .json:
             let document = ReportDocument(ledger: outcome.ledger.path, role: "\(outcome.ledger.role)", records: outcome.verification.records,
@@ -78,7 +78,7 @@ struct Report: ParsableCommand {
             }
         }
         if let plot {
-            let title = "Cumulative ε, \(outcome.ledger.role) ledger"
+            let title = "Cumulative ε — \(outcome.ledger.role.noun)'s ledger"
             do {
                 try Data(EpsilonPlot(report: report, title: title).svg().utf8).write(to: URL(fileURLWithPath: plot), options: .atomic)
             } catch {
@@ -103,8 +103,8 @@ struct Report: ParsableCommand {
         participant.map { "participant \($0)" } ?? "federation (worst case: every round)"
     }
 
-    static func table(_ report: PrivacyReport, ledger: PrivacyLedger, records: Int) -> String {
-        var out = ["privacy report: \(ledger.path) (\(ledger.role) ledger, \(records) records, verified)"]
+    static func table(_ report: PrivacyReport, ledger: PrivacyLedger, records: Int, intact: Bool) -> String {
+        var out = ["privacy report: \(ledger.path) (\(ledger.role.noun)'s ledger, \(records) records, \(intact ? "verified intact" : "ALTERED"))"]
         guard !report.rows.isEmpty else { return (out + ["no rounds recorded"]).joined(separator: "\n") }
         let header = ["", "rounds", "ε (RDP)", "ε (PLD)", "δ", "Σδ_clamp", "budget ε", "left"]
         let rows = report.rows.map { row in
