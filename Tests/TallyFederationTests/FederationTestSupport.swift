@@ -15,7 +15,8 @@ func repositoryRoot() -> String {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 }
 
-func makeFederation(_ name: String, participants: Int, rounds: Int, stageTimeout: Double = 20, minParticipants: Int? = nil) throws -> LocalFederation {
+func makeFederation(_ name: String, participants: Int, rounds: Int, stageTimeout: Double = 20, minParticipants: Int? = nil,
+                    insecure: Bool = false) throws -> LocalFederation {
     let directory = NSTemporaryDirectory() + "tally-test-\(name)-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
     var options = LocalFederation.Options(directory: directory, executables: executablesDirectory())
     options.participants = participants
@@ -25,6 +26,7 @@ func makeFederation(_ name: String, participants: Int, rounds: Int, stageTimeout
     options.evaluation = false
     options.minParticipants = minParticipants
     options.training = TrainingSettings(localEpochs: 1, batchSize: 64, learningRate: 0.05, seed: 1)
+    options.insecureDisableMasking = insecure
     let federation = try LocalFederation(options: options)
     try federation.makePKI()
     try federation.writeConfigurations()

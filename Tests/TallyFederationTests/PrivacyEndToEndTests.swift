@@ -98,6 +98,25 @@ extension FederationEndToEndTests {
         }
     }
 
+    /// A coordinator that asks for unmasked or noise-free updates gets them only from daemons
+    /// configured for benchmarks; a daemon on real data declines.
+    @Test func participantRefusesUnmaskedPlansUnlessConfiguredForBenchmarks() async throws {
+        let federation = try makeFederation("insecure", participants: 3, rounds: 1, minParticipants: 3, insecure: true)
+        defer { federation.stopAll() }
+        let path = federation.participantConfig(3)
+        var settings = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        #expect(settings["allowInsecureBenchmarkRounds"] as? Bool == true)
+        settings["allowInsecureBenchmarkRounds"] = false
+        try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: path))
+        let coordinator = try federation.startCoordinator()
+        for i in 1...3 { try federation.startParticipant(i) }
+        try #require(waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
+        let log = readLog(federation, "participant-3")
+        #expect(log.contains("declining round") && log.contains("without masking"), "participant 3 log:\n\(log)")
+        let released = try #require(openStore(federation)).rounds().filter { $0.outcome == "released" }
+        #expect(released.count == 1 && released[0].contributors == 2, "the two benchmark daemons still complete the round")
+    }
+
     private func setBudget(_ federation: LocalFederation, participant: Int, epsilon: Double) throws {
         let path = federation.participantConfig(participant)
         var settings = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])

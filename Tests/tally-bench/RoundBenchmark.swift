@@ -4,10 +4,10 @@ import TallyCoordinator
 import TallyCore
 
 /// `tally-bench round --participants 10 --dimension 1000000 --json`: end-to-end rounds on loopback
-/// with real processes and mTLS, no-op trainers, with secure aggregation and then the same rounds
-/// with masking switched off; the difference is what secure aggregation costs per round. Both
-/// modes run the full DP pipeline (each participant's noise share, the ledger entry before
-/// publication), so the DP encoding's own cost is measured separately in the same run.
+/// with real processes and mTLS, no-op trainers, in three modes: the product (secure aggregation
+/// and DP noise), DP without masking, and a plain round with neither (benchmark-only coordinator
+/// settings that participants accept only with allowInsecureBenchmarkRounds). The differences are
+/// what secure aggregation, and secure aggregation plus DP, cost per round.
 /// Needs `swift build -c release` (all products) so the executables sit beside this one.
 struct RoundBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -22,6 +22,7 @@ struct RoundBenchmark: AsyncParsableCommand {
 
     struct ModeResult: Encodable {
         let masking: Bool
+        let noise: Bool
         let roundSeconds: [Double]
         let medianRoundSeconds: Double
     }
@@ -30,7 +31,8 @@ struct RoundBenchmark: AsyncParsableCommand {
         let benchmark = "round"
         let machine = MachineInfo()
         let participants: Int, dimension: Int, roundsMeasured: Int
-        let secure: ModeResult, unmasked: ModeResult
+        /// Secure aggregation + DP (the product); DP without masking; neither (a plain FedAvg round).
+        let secure: ModeResult, unmasked: ModeResult, plain: ModeResult
         let secureAggregationOverheadSeconds: Double
         let secureOverUnmaskedRatio: Double
         let rawAESCTRGBps: Double
@@ -41,9 +43,9 @@ struct RoundBenchmark: AsyncParsableCommand {
         /// One participant's DP encoding of a d-vector (clip, rotate, round, exact noise share, clamp),
         /// measured in this process; it runs in both modes, concurrently with the key exchange.
         let dpEncodeSecondsPerParticipant: Double
-        /// (secure − unmasked) + one DP encoding, over the unmasked round: an upper bound on what
-        /// secure aggregation and DP add to a round without either.
+        /// Measured: secure + DP round minus the plain round (no masking, no noise), and the ratio.
         let secureAndDPOverheadSeconds: Double
+        let secureAndDPOverPlainRatio: Double
     }
 
     func run() async throws {
@@ -51,8 +53,9 @@ struct RoundBenchmark: AsyncParsableCommand {
         for name in ["tally-coordinator", "tally-participant"] where !FileManager.default.isExecutableFile(atPath: executables + "/" + name) {
             throw ValidationError("\(executables)/\(name) is missing: run `swift build -c release` first")
         }
-        let secure = try measure(masking: true, executables: executables)
-        let plain = try measure(masking: false, executables: executables)
+        let secure = try measure(masking: true, noise: true, executables: executables)
+        let unmasked = try measure(masking: false, noise: true, executables: executables)
+        let plain = try measure(masking: false, noise: false, executables: executables)
         let width = SlotLayout.headroomWidth(valueBits: 16, summands: participants)
         let layout = try SlotLayout(slotWidth: width, count: RandomizedHadamard.paddedDimension(dimension))
         let dp = try DistributedDPConfiguration(parameterCount: dimension, clipNorm: 0.5, noiseMultiplier: 1, valueBits: 16,
@@ -65,24 +68,26 @@ struct RoundBenchmark: AsyncParsableCommand {
         let rawPerMask = buffer.withUnsafeMutableBytes { MachineLimits.aesCTRSeconds(into: $0, repetitions: 5) }
         try Measure.printJSON(Report(
             participants: participants, dimension: dimension, roundsMeasured: rounds - 1,
-            secure: secure, unmasked: plain,
-            secureAggregationOverheadSeconds: secure.medianRoundSeconds - plain.medianRoundSeconds,
-            secureOverUnmaskedRatio: secure.medianRoundSeconds / plain.medianRoundSeconds,
+            secure: secure, unmasked: unmasked, plain: plain,
+            secureAggregationOverheadSeconds: secure.medianRoundSeconds - unmasked.medianRoundSeconds,
+            secureOverUnmaskedRatio: secure.medianRoundSeconds / unmasked.medianRoundSeconds,
             rawAESCTRGBps: Double(buffer.count) / rawPerMask / 1e9,
             maskBytesPerParticipant: buffer.count * participants,
             rawKeystreamSecondsPerParticipant: rawPerMask * Double(participants),
             dpEncodeSecondsPerParticipant: dpEncode,
-            secureAndDPOverheadSeconds: secure.medianRoundSeconds - plain.medianRoundSeconds + dpEncode))
+            secureAndDPOverheadSeconds: secure.medianRoundSeconds - plain.medianRoundSeconds,
+            secureAndDPOverPlainRatio: secure.medianRoundSeconds / plain.medianRoundSeconds))
     }
 
-    private func measure(masking: Bool, executables: String) throws -> ModeResult {
-        let directory = NSTemporaryDirectory() + "tally-bench-round-\(masking ? "secure" : "plain")-\(ProcessInfo.processInfo.processIdentifier)"
+    private func measure(masking: Bool, noise: Bool, executables: String) throws -> ModeResult {
+        let directory = NSTemporaryDirectory() + "tally-bench-round-\(masking ? "secure" : "unmasked")-\(noise ? "dp" : "nodp")-\(ProcessInfo.processInfo.processIdentifier)"
         var options = LocalFederation.Options(directory: directory, executables: executables)
         options.participants = participants
         options.rounds = rounds
         options.certsScripts = certs
         options.syntheticDimension = dimension
         options.insecureDisableMasking = !masking
+        if !noise { options.privacy = PrivacySettings(noiseMultiplier: 0) }
         options.stageTimeoutSeconds = 60
         let federation = try LocalFederation(options: options)
         defer { federation.stopAll() }
@@ -99,6 +104,6 @@ struct RoundBenchmark: AsyncParsableCommand {
         let seconds = try store.rounds().filter { $0.outcome == "released" }.compactMap(\.seconds)
         guard seconds.count == rounds else { throw ValidationError("only \(seconds.count) of \(rounds) rounds released") }
         let measured = Array(seconds.dropFirst()).sorted()
-        return ModeResult(masking: masking, roundSeconds: Array(seconds), medianRoundSeconds: measured[measured.count / 2])
+        return ModeResult(masking: masking, noise: noise, roundSeconds: Array(seconds), medianRoundSeconds: measured[measured.count / 2])
     }
 }

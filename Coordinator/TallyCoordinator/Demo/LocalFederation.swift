@@ -96,6 +96,7 @@ public final class LocalFederation: @unchecked Sendable {
             p.data = .init(organizations: options.participants, index: i - 1, alpha: options.alpha)
             p.trainer = options.syntheticDimension == nil ? "logistic-regression" : "noop"
             p.privacyBudget = .init(epsilon: options.participantBudgetEpsilon, delta: options.participantBudgetDelta)
+            p.allowInsecureBenchmarkRounds = options.insecureDisableMasking || options.privacy.noiseMultiplier == 0
             try writeJSON(p, to: participantConfig(i))
         }
     }
@@ -205,6 +206,7 @@ struct ParticipantSettings: Encodable {
     var reconnectInitialSeconds = 0.2
     var reconnectMaxSeconds = 2.0
     var privacyBudget = PrivacyBudget(epsilon: 8, delta: 1e-5)
+    var allowInsecureBenchmarkRounds = false
 
     struct PrivacyBudget: Encodable {
         var epsilon: Double

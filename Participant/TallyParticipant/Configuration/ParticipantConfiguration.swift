@@ -22,6 +22,10 @@ public struct ParticipantConfiguration: Sendable, Codable {
     public var reconnectMaxSeconds = 10.0
     /// Largest message accepted from the coordinator, in bytes.
     public var maxMessageBytes = 8 << 20
+    /// Benchmark-only: take part in rounds the coordinator runs without masking or without noise
+    /// (and charge nothing for noise-free ones). Off by default: a daemon on real data declines
+    /// any plan that asks for its update unmasked or un-noised.
+    public var allowInsecureBenchmarkRounds = false
 
     /// Where the training examples come from. The built-in source is a partition of the
     /// Fashion-MNIST training split: `organizations` parts drawn non-IID with Dirichlet(`alpha`)
@@ -56,6 +60,7 @@ public struct ParticipantConfiguration: Sendable, Codable {
         reconnectInitialSeconds = try c.decodeIfPresent(Double.self, forKey: .reconnectInitialSeconds) ?? d.reconnectInitialSeconds
         reconnectMaxSeconds = try c.decodeIfPresent(Double.self, forKey: .reconnectMaxSeconds) ?? d.reconnectMaxSeconds
         maxMessageBytes = try c.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? d.maxMessageBytes
+        allowInsecureBenchmarkRounds = try c.decodeIfPresent(Bool.self, forKey: .allowInsecureBenchmarkRounds) ?? d.allowInsecureBenchmarkRounds
     }
 
     public static func load(path: String) throws(TallyError) -> Self {

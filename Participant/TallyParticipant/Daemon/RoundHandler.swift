@@ -100,16 +100,29 @@ actor RoundHandler {
             let model = try ModelState(safeTensors: try SafeTensors(serialized: blob))
             let configurationForRound = try await secAggConfiguration(plan, model: model)
             let me = ParticipantID(try currentID(plan))
-            // The budget first: a round that would overspend is declined before any work.
+            // Benchmark-only plans are refused unless this daemon was configured for benchmarks.
             let privacy = configurationForRound.2
+            let benchmarkOnly = plan.insecureUnmasked || privacy.noise == nil
+            if benchmarkOnly && !configuration.allowInsecureBenchmarkRounds {
+                throw TallyError(.permissionDenied, "the plan asks for an update \(plan.insecureUnmasked ? "without masking" : "without noise"); this daemon only allows that with allowInsecureBenchmarkRounds")
+            }
+            // The budget first: a round that would overspend is declined before any work.
             let cost = LedgerEntry(
                 roundID: plan.roundID, modelVersion: nil, modelHash: Hex.encode(plan.modelHash), participants: [me.rawValue],
                 cohortSize: plan.cohort.count, samplingRate: 1, clipNorm: privacy.clipNorm, noiseMultiplier: privacy.noiseMultiplier,
                 mechanism: DistributedDPConfiguration.mechanism, shareSigmaSquared: privacy.shareSigmaSquared,
                 noiseShares: privacy.threshold, threshold: privacy.threshold, l2Sensitivity: privacy.l2Sensitivity,
                 dimension: privacy.dimension, deltaClamp: privacy.deltaClamp, recordedAt: Date().timeIntervalSince1970)
-            let epsilonAfter = try budget.admit(cost)
-            current.cost = cost
+            let epsilonAfter: Double
+            if privacy.noise == nil {
+                // Benchmark round without noise (allowed above only for a daemon configured for
+                // benchmarks, whose data is not private): nothing is charged, the log says so.
+                logger.warning("round runs WITHOUT differential privacy noise (benchmark mode)", metadata: ["round": "\(plan.roundID)"])
+                epsilonAfter = try budget.spent()
+            } else {
+                epsilonAfter = try budget.admit(cost)
+                current.cost = cost
+            }
             let training = makeTraining(plan: plan, model: model, layout: configurationForRound.0.layout, privacy: privacy)
             current.training = training
             if plan.insecureUnmasked {
@@ -117,7 +130,7 @@ actor RoundHandler {
                 round = current
                 logger.warning("round runs WITHOUT secure aggregation (benchmark mode)", metadata: ["round": "\(plan.roundID)"])
                 let input = try await training.value
-                try budget.record(cost)
+                if let cost = current.cost { try budget.record(cost) }
                 let session = try SessionID(bytes: [UInt8](repeating: 0, count: 32))
                 sendSecAgg(round: plan.roundID, kind: .maskedInput,
                            payload: MaskedInput(roundID: plan.roundID, session: session, sender: me, vector: input).serialized())
