@@ -90,7 +90,9 @@ public final class PrivacyLedger: Sendable {
 
     /// Read-only open for auditing: never creates or modifies the file. Throws
     /// `ledger-storage-failure` if the file is missing or unreadable and `ledger-malformed` if it
-    /// is not a privacy ledger.
+    /// is not a privacy ledger. Works while the owner appends (each read is a consistent snapshot,
+    /// including records still in the write-ahead log). As for any reader of a WAL database, SQLite
+    /// may create the `-wal` and `-shm` companion files (its shared-memory index) next to it.
     public static func openForAudit(path: String) throws(TallyError) -> PrivacyLedger {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {

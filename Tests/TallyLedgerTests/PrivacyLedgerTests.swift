@@ -58,6 +58,7 @@ import TallyCore
             #expect(record.sequence == 6)
             for round in 7...10 { try ledger.append(entry(round: UInt64(round), participants: [1])) }
         }
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
         let audit = try PrivacyLedger.openForAudit(path: path)
         #expect(audit.role == .participant(1))
         #expect(audit.budget == budget)
@@ -66,6 +67,7 @@ import TallyCore
         #expect(verification.records == 10)
         #expect(try audit.entries().map(\.roundID) == Array(1...10))
         #expect(throws: TallyError.self) { try audit.append(entry(round: 11, participants: [1])) }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before, "an audit must not write to the ledger")
         // Another role cannot take the ledger over.
         let other = try TestPKI.shared.participant(2)
         #expect(throws: TallyError.self) {
@@ -75,6 +77,19 @@ import TallyCore
         let raised = PrivacyBudget(epsilon: 10, delta: 1e-6)
         _ = try PrivacyLedger(path: path, role: .participant(1), signingKey: identity.key, certificatePEM: identity.certificatePEM, budget: raised)
         #expect(try PrivacyLedger.openForAudit(path: path).budget == raised)
+    }
+
+    @Test func anAuditorReadsWhileTheOwnerAppends() throws {
+        let path = try temporaryLedgerPath()
+        let identity = try TestPKI.shared.coordinator
+        let ledger = try PrivacyLedger(path: path, role: .coordinator, signingKey: identity.key, certificatePEM: identity.certificatePEM)
+        for round in 1...3 { try ledger.append(entry(round: UInt64(round))) }
+        let audit = try PrivacyLedger.openForAudit(path: path)
+        #expect(try audit.verify().records == 3)
+        try ledger.append(entry(round: 4))
+        let verification = try audit.verify()
+        #expect(verification.isIntact && verification.records == 4)
+        #expect(verification.headHash == (try ledger.records().last?.hash))
     }
 
     @Test func certificateMustBelongToTheKeyAndTheRole() throws {
