@@ -67,8 +67,20 @@ func run(_ executable: String, _ arguments: [String]) throws {
     }
 }
 
+/// One directory per test process; directories left by earlier processes that have exited are
+/// removed when the first test asks for one.
+let testRoot: String = {
+    let temporary = NSTemporaryDirectory(), prefix = "tally-ledger-tests-run-"
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(prefix) {
+        if let pid = Int32(name.dropFirst(prefix.count)), kill(pid, 0) != 0, errno == ESRCH {
+            try? FileManager.default.removeItem(atPath: temporary + "/" + name)
+        }
+    }
+    return temporary + "/" + prefix + "\(getpid())"
+}()
+
 func temporaryDirectory(_ label: String) throws -> String {
-    let path = NSTemporaryDirectory() + "tally-ledger-tests-\(label)-\(UUID().uuidString)"
+    let path = testRoot + "/\(label)-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
 }
