@@ -56,8 +56,9 @@ public final class SystemRandom: CryptoRandomSource {
     }
 }
 
-/// A deterministic AES-128-CTR stream from a 32-byte seed: for reproducible tests and
-/// simulations only. Never seed it from anything guessable in production.
+/// A deterministic AES-128-CTR stream from a 32-byte seed. With a fixed seed: reproducible
+/// tests and simulations. Seeded with 32 fresh bytes from ``SystemRandom`` it is a fast CSPRNG
+/// for bulk sampling (the DP encoder's noise) — never seed it from anything guessable.
 public final class SeededRandom: CryptoRandomSource {
     private let stream: AESCTRStream
     private var buffer = [UInt64](repeating: 0, count: 512)

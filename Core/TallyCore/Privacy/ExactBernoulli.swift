@@ -28,10 +28,11 @@ enum ExactBernoulli {
         return bernoulliExpMinusAtMostOne(numerator: numerator - whole * denominator, denominator: denominator, using: &random)
     }
 
-    /// Bernoulli(exp(−1)): the k-loop below with γ = 1, in 64-bit arithmetic.
+    /// Bernoulli(exp(−1)): the k-loop below with γ = 1, in 64-bit arithmetic. Its first trial,
+    /// Bernoulli(1/1), always succeeds, so the loop starts at k = 2 without drawing for it.
     @inline(__always)
     static func bernoulliExpMinusOne(using random: inout RandomWords) -> Bool {
-        var k: UInt64 = 1
+        var k: UInt64 = 2
         while random.uniform(below: k) == 0 { k &+= 1 }  // Bernoulli(1/k)
         return k & 1 == 1
     }

@@ -49,8 +49,11 @@ public struct DistributedDPEncoder: Sendable {
         rotation?.rotate(&x)
 
         // Conditional randomized rounding: unbiased per coordinate, retried until ‖x̃‖₂ ≤ Δ₂.
+        // The bulk randomness (~20 words per noise sample) is an AES-128-CTR keystream keyed with
+        // 32 fresh bytes from `random` — the construction of NIST's CTR-DRBG, at AES-NI speed
+        // instead of one DRBG call per 2 KiB.
         let limit = c.l2Sensitivity * c.l2Sensitivity
-        var words = RandomWords(random)
+        var words = RandomWords(SeededRandom(seed: random.bytes(32), label: "tally/dp/encoding-randomness/v1"), bufferWords: 4096)
         var rounded = [Int64](repeating: 0, count: c.dimension)
         var attempts = 0
         while true {
