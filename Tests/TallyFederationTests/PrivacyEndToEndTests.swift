@@ -25,10 +25,14 @@ extension FederationEndToEndTests {
 
         let store = try #require(openStore(federation))
         let rounds = try store.rounds().filter { $0.outcome == "released" }
-        #expect(rounds.map(\.contributors) == [3, 4], "round 1 without 5, round 2 with all of 1–4")
-        #expect(rounds.map(\.cohort) == [4, 4], "round 2's cohort leaves out the exhausted participant")
+        // Round 1's cohort holds 5 (and 3 or 4 of the others, depending on who had connected):
+        // 5 declines and is not counted. Round 2's cohort leaves 5 out, so nobody declines.
+        try #require(rounds.count == 2)
+        #expect(rounds[0].contributors == rounds[0].cohort - 1, "5 declined round 1")
+        #expect(rounds[1].contributors == rounds[1].cohort && rounds[1].cohort <= 4, "round 2 was not offered to 5")
         let declined = readLog(federation, "participant-5")
-        #expect(declined.contains("declining round") && declined.contains(TallyError.Code.privacyBudgetExhausted.rawValue), "participant 5 log:\n\(declined)")
+        #expect(declined.contains(TallyError.Code.privacyBudgetExhausted.rawValue), "participant 5 log:\n\(declined)")
+        #expect(declined.components(separatedBy: "declining round").count == 2, "5 declined exactly once; the coordinator skipped it afterwards")
         #expect(readLog(federation, "coordinator").contains("participant declined the round"))
 
         // The coordinator's ledger: one entry per release, before publication, never counting 5.
