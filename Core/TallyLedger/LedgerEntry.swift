@@ -9,7 +9,7 @@ public import TallyCore
 public struct LedgerEntry: Codable, Sendable, Hashable {
     /// The mechanism every entry uses today: each participant adds a discrete Gaussian share and
     /// only the sum of the survivors' shares is released (Kairouz, Liu, Steinke 2021).
-    public static let distributedDiscreteGaussian = "distributed-discrete-gaussian"
+    public static let distributedDiscreteGaussian = DistributedDPConfiguration.mechanism
 
     public var roundID: UInt64
     /// The released model version; nil in a participant's local ledger (not known yet).

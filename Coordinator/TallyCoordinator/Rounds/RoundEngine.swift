@@ -135,14 +135,14 @@ public actor RoundEngine: Service {
             return (try ModelState(safeTensors: try SafeTensors(serialized: try registry.blob(hash: latest.modelHash))), latest)
         }
         let model = ModelState.initial(syntheticDimension: configuration.syntheticDimension)
-        let record = try publish(model: model, parent: nil, roundID: nil, cohortSize: 0, contributors: 0)
+        let record = try publish(model: model, blob: try model.safeTensors().serialized(), parent: nil, roundID: nil, cohortSize: 0, contributors: 0)
         try store.insertVersion(record)
         return (model, record)
     }
 
-    /// Writes blob and signed manifest; the caller makes it visible by committing the record.
-    private func publish(model: ModelState, parent: Int64?, roundID: Int64?, cohortSize: Int, contributors: Int) throws -> CoordinatorStore.VersionRecord {
-        let blob = try model.safeTensors().serialized()
+    /// Writes blob (`model` serialized as safetensors) and signed manifest; the caller makes it
+    /// visible by committing the record.
+    private func publish(model: ModelState, blob: [UInt8], parent: Int64?, roundID: Int64?, cohortSize: Int, contributors: Int) throws -> CoordinatorStore.VersionRecord {
         let hash = try registry.storeBlob(blob)
         var metrics: [String: Double] = [:]
         if let evaluation, let accuracy = try model.accuracy(on: evaluation) { metrics["test_accuracy"] = accuracy }
@@ -256,21 +256,17 @@ public actor RoundEngine: Service {
             let m = Double(contributors.count)
             for i in 0..<parameterCount { parameters[i] += Float(sums[i] / m) }
             let newModel = ModelState(kind: model.kind, parameters: parameters)
+            let blob = try newModel.safeTensors().serialized()
             // The privacy cost is on disk, signed and synced, before anything is published.
-            let entry = LedgerEntry(
-                roundID: UInt64(roundID), modelVersion: version.version + 1,
-                modelHash: Hex.encode(SHA256Digest.hash(try newModel.safeTensors().serialized())),
-                participants: contributors.map(\.rawValue).sorted(), cohortSize: n, samplingRate: 1,
-                clipNorm: privacy.clipNorm, noiseMultiplier: privacy.noiseMultiplier, mechanism: DistributedDPConfiguration.mechanism,
-                shareSigmaSquared: privacy.shareSigmaSquared, noiseShares: contributors.count, threshold: threshold,
-                l2Sensitivity: privacy.l2Sensitivity, dimension: privacy.dimension, deltaClamp: privacy.deltaClamp,
-                recordedAt: Date().timeIntervalSince1970)
-            try ledger.append(entry)
+            try ledger.append(LedgerEntry(
+                roundID: UInt64(roundID), modelVersion: version.version + 1, modelHash: Hex.encode(SHA256Digest.hash(blob)),
+                participants: contributors.map(\.rawValue).sorted(), noiseShares: contributors.count, privacy: privacy,
+                recordedAt: Date().timeIntervalSince1970))
             if CoordinatorFaultInjection.current == .exitAfterLedgerAppend {
                 log.warning("fault injection: exiting between the ledger entry and publication")
                 exit(87)
             }
-            let record = try publish(model: newModel, parent: version.version, roundID: roundID, cohortSize: n,
+            let record = try publish(model: newModel, blob: blob, parent: version.version, roundID: roundID, cohortSize: n,
                                      contributors: contributors.count)
             try store.releaseRound(id: roundID, contributors: contributors.count, dropped: n - contributors.count, version: record)
             let seconds = Double((ContinuousClock.now - started).components.attoseconds) * 1e-18 + Double((ContinuousClock.now - started).components.seconds)

@@ -107,12 +107,10 @@ actor RoundHandler {
                 throw TallyError(.permissionDenied, "the plan asks for an update \(plan.insecureUnmasked ? "without masking" : "without noise"); this daemon only allows that with allowInsecureBenchmarkRounds")
             }
             // The budget first: a round that would overspend is declined before any work.
-            let cost = LedgerEntry(
-                roundID: plan.roundID, modelVersion: nil, modelHash: Hex.encode(plan.modelHash), participants: [me.rawValue],
-                cohortSize: plan.cohort.count, samplingRate: 1, clipNorm: privacy.clipNorm, noiseMultiplier: privacy.noiseMultiplier,
-                mechanism: DistributedDPConfiguration.mechanism, shareSigmaSquared: privacy.shareSigmaSquared,
-                noiseShares: privacy.threshold, threshold: privacy.threshold, l2Sensitivity: privacy.l2Sensitivity,
-                dimension: privacy.dimension, deltaClamp: privacy.deltaClamp, recordedAt: Date().timeIntervalSince1970)
+            // Charged at the plan's guarantee: t shares, whoever else survives.
+            let cost = LedgerEntry(roundID: plan.roundID, modelVersion: nil, modelHash: Hex.encode(plan.modelHash),
+                                   participants: [me.rawValue], noiseShares: privacy.threshold, privacy: privacy,
+                                   recordedAt: Date().timeIntervalSince1970)
             let epsilonAfter: Double
             if privacy.noise == nil {
                 // Benchmark round without noise (allowed above only for a daemon configured for
