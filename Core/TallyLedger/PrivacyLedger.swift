@@ -175,7 +175,7 @@ public final class PrivacyLedger: Sendable {
     public func records() throws(TallyError) -> [LedgerRecord] {
         try storedRows().map { (row) throws(TallyError) -> LedgerRecord in
             guard let record = row.record else {
-                throw TallyError(.ledgerMalformed, "record \(row.sequence.map(String.init) ?? "?") of the ledger at \(path) has a missing or mistyped column")
+                throw TallyError(.ledgerMalformed, "record \(row.sequence.map(String.init) ?? "?") of the ledger at \(path) has a missing, mistyped or oversized column")
             }
             return record
         }
@@ -204,7 +204,8 @@ public final class PrivacyLedger: Sendable {
         for (index, row) in rows.enumerated() {
             let name = row.sequence.map { "record \($0)" } ?? "row \(index + 1)"
             guard let record = row.record else {
-                problems.append("\(name): a column is missing or has the wrong type")
+                problems.append(row.oversized ? "\(name): a column is over its size limit and was not read"
+                                              : "\(name): a column is missing or has the wrong type")
                 previous = row.hash
                 if let sequence = row.sequence { expected = sequence + 1 }
                 continue

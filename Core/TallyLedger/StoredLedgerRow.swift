@@ -2,17 +2,35 @@ import Foundation
 import GRDB
 
 /// A `ledger_records` row as found in the file. Every column is optional: the file may have been
-/// edited by hand, and verification must report that, not trap on it.
+/// edited by hand, and verification must report that, not trap on it. Columns over their size
+/// limit are not loaded at all (an audited file may be hostile): they read as missing and the row
+/// is marked ``oversized``.
 struct StoredLedgerRow {
+    /// Largest body, signature and certificate a genuine record has room for. A body lists the
+    /// counted participants (a few bytes each), so 1 MiB holds any cohort the protocol allows.
+    static let maxBodyBytes = 1 << 20
+    static let maxSignatureBytes = 1 << 10
+    static let maxCertificateBytes = 64 << 10
+
     let sequence: Int64?
     let previousHash: [UInt8]?
     let body: [UInt8]?
     let hash: [UInt8]?
     let signature: [UInt8]?
     let certificatePEM: String?
+    /// A column was over its limit and left unread.
+    let oversized: Bool
 
     static let selectAll = """
-        SELECT sequence, previous_hash, body, hash, signature, signer_certificate FROM ledger_records ORDER BY sequence
+        SELECT sequence,
+               CASE WHEN length(previous_hash) <= 64 THEN previous_hash END,
+               CASE WHEN length(body) <= \(maxBodyBytes) THEN body END,
+               CASE WHEN length(hash) <= 64 THEN hash END,
+               CASE WHEN length(signature) <= \(maxSignatureBytes) THEN signature END,
+               CASE WHEN length(signer_certificate) <= \(maxCertificateBytes) THEN signer_certificate END,
+               length(previous_hash) > 64 OR length(body) > \(maxBodyBytes) OR length(hash) > 64
+                   OR length(signature) > \(maxSignatureBytes) OR length(signer_certificate) > \(maxCertificateBytes)
+        FROM ledger_records ORDER BY sequence
         """
 
     init(_ row: Row) {
@@ -22,6 +40,7 @@ struct StoredLedgerRow {
         hash = Data.fromDatabaseValue(row[3]).map { [UInt8]($0) }
         signature = Data.fromDatabaseValue(row[4]).map { [UInt8]($0) }
         certificatePEM = String.fromDatabaseValue(row[5])
+        oversized = Bool.fromDatabaseValue(row[6]) ?? false
     }
 
     /// The record, if every column is present.

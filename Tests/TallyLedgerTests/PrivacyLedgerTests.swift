@@ -148,6 +148,19 @@ import TallyCore
         #expect(try ledger.entries()[6].noiseShares == 4)
     }
 
+    /// A hostile file with a huge column: the auditor neither loads it nor trusts the record.
+    @Test func anOversizedColumnIsReportedNotLoaded() throws {
+        let path = try coordinatorLedger(entries: 5)
+        try tamper(path) { db in
+            try db.execute(sql: "UPDATE ledger_records SET body = zeroblob(?) WHERE sequence = 3", arguments: [StoredLedgerRow.maxBodyBytes + 1])
+        }
+        let ledger = try PrivacyLedger.openForAudit(path: path)
+        let verification = try ledger.verify()
+        #expect(!verification.isIntact)
+        #expect(verification.problems.contains("record 3: a column is over its size limit and was not read"))
+        #expect(throws: TallyError.self) { try ledger.entries() }
+    }
+
     @Test func aDeletedRecordIsDetected() throws {
         let path = try coordinatorLedger(entries: 20)
         try tamper(path) { db in try db.execute(sql: "DELETE FROM ledger_records WHERE sequence = 5") }
