@@ -12,6 +12,11 @@ public struct SecAggConfiguration: Sendable, Hashable {
     /// Shares needed to reconstruct a secret (per neighbourhood); also the fewest participants
     /// with which a stage may proceed.
     public var threshold: Int
+    /// c: how many colluding cohort members (sybils of the coordinator, or organizations working
+    /// with it) the round tolerates. The threshold must satisfy 2t > m + c (m = neighbourhood
+    /// size), so two groups shown different survivor lists cannot both reach t signatures even
+    /// with the colluders signing both; any unmasked sum then holds at least t − c honest inputs.
+    public var collusionMargin: Int
     /// Slot width and dimension of the packed input vectors.
     public var layout: SlotLayout
     /// Who masks with whom and shares secrets with whom.
@@ -22,7 +27,7 @@ public struct SecAggConfiguration: Sendable, Hashable {
 
     public static let maxCohort = 1 << 16
 
-    public init(roundID: UInt64, cohort: [ParticipantID], threshold: Int, layout: SlotLayout,
+    public init(roundID: UInt64, cohort: [ParticipantID], threshold: Int, collusionMargin: Int = 0, layout: SlotLayout,
                 graph: NeighbourGraph.Kind = .complete, planDigest: [UInt8] = [UInt8](repeating: 0, count: 32)) throws(TallyError) {
         let sorted = cohort.sorted()
         guard sorted.count >= 2, sorted.count <= Self.maxCohort else {
@@ -31,17 +36,32 @@ public struct SecAggConfiguration: Sendable, Hashable {
         guard Set(sorted).count == sorted.count else { throw TallyError(.invalidArgument, "the cohort lists a participant twice") }
         guard planDigest.count == 32 else { throw TallyError(.invalidArgument, "the plan digest is 32 bytes") }
         let neighbourhood = graph.neighbourhoodSize(cohortSize: sorted.count)
-        // t > n/2 of each neighbourhood keeps a coordinator from obtaining t shares of a
-        // participant's self-mask seed *and* t of its key from two disjoint honest halves.
-        guard threshold > neighbourhood / 2, threshold <= neighbourhood else {
-            throw TallyError(.invalidArgument, "threshold must be in \(neighbourhood / 2 + 1)...\(neighbourhood) for neighbourhoods of \(neighbourhood), got \(threshold)")
-        }
+        try Self.checkThreshold(threshold, collusionMargin: collusionMargin, neighbourhood: neighbourhood)
         self.roundID = roundID
         self.cohort = sorted
         self.threshold = threshold
+        self.collusionMargin = collusionMargin
         self.layout = layout
         self.graph = graph
         self.planDigest = planDigest
+    }
+
+    /// The smallest threshold that tolerates `collusionMargin` colluders in neighbourhoods of m:
+    /// ⌊(m + c)/2⌋ + 1.
+    public static func minimumThreshold(neighbourhood m: Int, collusionMargin c: Int) -> Int { (m + c) / 2 + 1 }
+
+    /// 2t > m + c and t ≤ m: two sets of t signers over different lists would need more than m
+    /// members even with c colluders in both, and the cohort can still reach t. Together they
+    /// imply t > c: every unmasked sum holds at least one honest input and noise share.
+    public static func checkThreshold(_ t: Int, collusionMargin c: Int, neighbourhood m: Int) throws(TallyError) {
+        guard c >= 0 else { throw TallyError(.invalidArgument, "the collusion margin c must be ≥ 0, got \(c)") }
+        let lowest = minimumThreshold(neighbourhood: m, collusionMargin: c)
+        guard lowest <= m else {
+            throw TallyError(.invalidArgument, "a neighbourhood of \(m) cannot tolerate \(c) colluders: it needs t > (m + c)/2 = \(Double(m + c) / 2) and t ≤ m")
+        }
+        guard (lowest...m).contains(t) else {
+            throw TallyError(.invalidArgument, "threshold must be in \(lowest)...\(m) for neighbourhoods of \(m) and \(c) tolerated colluders (t > (m + c)/2), got \(t)")
+        }
     }
 
     /// The Shamir evaluation point of `id`, or nil if it is not in the cohort.
@@ -62,6 +82,7 @@ public struct SecAggConfiguration: Sendable, Hashable {
         w.write(fixed: Array(SecAggLabels.protocolVersion.utf8))
         w.write(roundID)
         w.write(UInt32(threshold))
+        w.write(UInt32(collusionMargin))
         w.write(UInt32(layout.slotWidth))
         w.write(UInt64(layout.count))
         switch graph {

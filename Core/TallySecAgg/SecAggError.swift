@@ -18,6 +18,9 @@ extension TallyError.Code {
     public static let inconsistentUnmaskRequest = Self(rawValue: "secagg-inconsistent-unmask-request")
     /// A key advertisement whose signature does not verify against the sender's identity key.
     public static let badKeySignature = Self(rawValue: "secagg-bad-key-signature")
+    /// The consistency check failed: a surviving neighbour did not mask with the peers the lists
+    /// imply, or fewer than t participants signed the lists this one signed.
+    public static let consistencyCheckFailed = Self(rawValue: "secagg-consistency-check-failed")
     /// The round was aborted earlier; no further messages are processed.
     public static let roundAborted = Self(rawValue: "secagg-round-aborted")
 }

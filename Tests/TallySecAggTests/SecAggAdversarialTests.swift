@@ -12,16 +12,20 @@ import TallyCore
         let deliveries = try round.share(try round.advertise())
         let onTime = config.cohort.filter { $0 != late }
         _ = try round.mask(deliveries, onTime)
-        let request = try round.coordinator.closeMaskedInput()
-        #expect(request.dropped == [late])
-        #expect(!request.survivors.contains(late))
+        let requests = try round.coordinator.closeMaskedInput()
+        #expect(requests.map(\.recipient) == onTime)
+        #expect(requests.allSatisfy { $0.dropped == [late] && !$0.survivors.contains(late) })
 
         // Its input now arrives: refused, state unchanged.
         let lateInput = try round.participants[late]!.maskInput(deliveries[late]!, input: inputs.vector(late))
         #expect(code { try round.coordinator.receive(lateInput) } == .unexpectedMessage)
-        // It is not asked to unmask; if it were, it would refuse (it is named as dropped).
-        #expect(code { _ = try round.participants[late]!.unmask(request) } == .inconsistentUnmaskRequest)
+        // It is not asked to sign; if it were, it would refuse (it is named as dropped).
+        let toLate = ConsistencyRequest(roundID: 1, session: requests[0].session, recipient: late, survivors: requests[0].survivors,
+                                        dropped: requests[0].dropped, maskedWith: requests[0].maskedWith)
+        #expect(code { _ = try round.participants[late]!.checkConsistency(toLate) } == .inconsistentUnmaskRequest)
 
+        for request in requests { try round.coordinator.receive(round.participants[request.recipient]!.checkConsistency(request)) }
+        let request = try round.coordinator.closeConsistencyCheck()
         var revealedSeedOwners = Set<ParticipantID>(), revealedKeyOwners = Set<ParticipantID>()
         for id in onTime {
             let response = try round.participants[id]!.unmask(request)
@@ -37,29 +41,31 @@ import TallyCore
         #expect(result.sum.unpacked() == inputs.sum(of: onTime))
     }
 
-    /// A request that would reveal both secrets of one participant, or that contradicts what a
-    /// participant saw, is refused.
-    @Test func participantsRefuseInconsistentUnmaskRequests() throws {
+    /// Lists that would reveal both secrets of one participant, or that contradict what a
+    /// participant saw, are refused before anything is signed.
+    @Test func participantsRefuseInconsistentLists() throws {
         let (config, inputs) = try configuration(n: 5)
         let ids = config.cohort
         var base = try ManualRound(config: config, inputs: inputs)
         _ = try base.mask(try base.share(try base.advertise()))
-        let session = try #require({ if case .maskedInput(let s) = base.participants[ids[0]]!.state { return s.session } else { return nil } }())
-        let bad: [UnmaskRequest] = [
-            UnmaskRequest(roundID: 1, session: session, survivors: ids, dropped: [ids[1]]),            // both
-            UnmaskRequest(roundID: 1, session: session, survivors: Array(ids.dropLast()), dropped: []), // omits one
-            UnmaskRequest(roundID: 1, session: session, survivors: Array(ids.dropFirst()), dropped: [ids[0]]), // calls me dropped
-            UnmaskRequest(roundID: 1, session: session, survivors: ids + [ParticipantID(999)], dropped: []), // a stranger
+        let honest = try #require(try base.coordinator.closeMaskedInput().first { $0.recipient == ids[0] })
+        func lists(_ survivors: [ParticipantID], _ dropped: [ParticipantID]) -> ConsistencyRequest {
+            ConsistencyRequest(roundID: 1, session: honest.session, recipient: ids[0], survivors: survivors, dropped: dropped, maskedWith: honest.maskedWith)
+        }
+        let bad: [ConsistencyRequest] = [
+            lists(ids, [ids[1]]),                             // both
+            lists(Array(ids.dropLast()), []),                 // omits one
+            lists(Array(ids.dropFirst()), [ids[0]]),          // calls me dropped
+            lists(ids + [ParticipantID(999)], []),            // a stranger
         ]
         for request in bad {
             var participant = base.participants[ids[0]]!
-            #expect(code { _ = try participant.unmask(request) } == .inconsistentUnmaskRequest)
+            #expect(code { _ = try participant.checkConsistency(request) } == .inconsistentUnmaskRequest)
             guard case .aborted = participant.state else { Issue.record("participant must abort"); continue }
         }
-        // The honest request is answered.
+        // The honest lists are signed.
         var participant = base.participants[ids[0]]!
-        let good = UnmaskRequest(roundID: 1, session: session, survivors: ids, dropped: [])
-        #expect(try participant.unmask(good).selfMaskSeedShares.count == 5)
+        #expect(try participant.checkConsistency(honest).sender == ids[0])
     }
 
     /// Curious coordinator colluding with participants against one target. With the shares of
@@ -162,7 +168,7 @@ import TallyCore
         items[0] = AddressedCiphertext(peer: items[0].peer, ciphertext: bytes)
         deliveries[victim] = ShareDelivery(roundID: 1, session: original.session, recipient: victim, shares: items)
         _ = try round.mask(deliveries)
-        let request = try round.coordinator.closeMaskedInput()
+        let request = try round.check()
         for id in config.cohort {
             if id == victim {
                 #expect(code { _ = try round.participants[id]!.unmask(request) } == .authenticationFailed)
@@ -206,9 +212,7 @@ import TallyCore
         #expect(code { _ = try round2.participants[p]!.maskInput(stale, input: inputs.vector(p)) } == .wrongSession)
         // …and the refusals changed nothing: round 2 still completes.
         _ = try round2.mask(deliveries2)
-        let request = try round2.coordinator.closeMaskedInput()
-        for other in request.survivors { try round2.coordinator.receive(round2.participants[other]!.unmask(request)) }
-        let result = try round2.coordinator.finish()
+        let result = try round2.unmask(try round2.check())
         #expect(result.sum.unpacked() == inputs.sum(of: Array(config2.cohort.dropFirst())))
     }
 

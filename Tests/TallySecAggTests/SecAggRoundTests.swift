@@ -27,8 +27,8 @@ import TallyCore
                 let outcome = await simulator.run(input: inputs.vector, drops: Dictionary(uniqueKeysWithValues: dropped.map { ($0, stage) }))
                 if dropCount <= n - t {
                     let result = try outcome.result.get()
-                    // Dropping before unmasking happens after the input was sent: it is counted.
-                    let counted = stage == .beforeUnmasking ? config.cohort : config.cohort.filter { !dropped.contains($0) }
+                    // Dropping after the masked input was sent: the input is counted.
+                    let counted = stage > .beforeMaskedInput ? config.cohort : config.cohort.filter { !dropped.contains($0) }
                     #expect(result.contributors == counted, "n=\(n) stage=\(stage) drop=\(dropCount)")
                     #expect(result.sum.unpacked() == inputs.sum(of: counted))
                     #expect(result.dropped == (stage == .beforeMaskedInput ? dropped : []))
@@ -64,11 +64,11 @@ import TallyCore
         }
         // Drop every fifth participant at different stages.
         var drops: [ParticipantID: RoundSimulator.DropStage] = [:]
-        for (i, id) in config.cohort.enumerated() where i % 5 == 0 { drops[id] = RoundSimulator.DropStage.allCases[(i / 5) % 4] }
+        for (i, id) in config.cohort.enumerated() where i % 5 == 0 { drops[id] = RoundSimulator.DropStage.allCases[(i / 5) % RoundSimulator.DropStage.allCases.count] }
         let outcome = try await RoundSimulator(configuration: config, seed: [4]).run(input: inputs.vector, drops: drops)
         let result = try outcome.result.get()
         #expect(result.sum.unpacked() == inputs.sum(of: result.contributors))
-        #expect(result.contributors.count == n - drops.values.filter { $0 < .beforeUnmasking }.count)
+        #expect(result.contributors.count == n - drops.values.filter { $0 <= .beforeMaskedInput }.count)
     }
 
     @Test func parametersForLargeCohorts() throws {

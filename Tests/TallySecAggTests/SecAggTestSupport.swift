@@ -26,12 +26,13 @@ struct Inputs: Sendable {
 
 func cohort(_ n: Int) -> [ParticipantID] { (1...n).map { ParticipantID(UInt32($0 * 7)) } }
 
-func configuration(n: Int, threshold: Int? = nil, dimension: Int = 500, valueBits: Int = 16,
+func configuration(n: Int, threshold: Int? = nil, collusionMargin: Int = 0, dimension: Int = 500, valueBits: Int = 16,
                    graph: NeighbourGraph.Kind = .complete, round: UInt64 = 1) throws -> (SecAggConfiguration, Inputs) {
     let width = SlotLayout.headroomWidth(valueBits: valueBits, summands: n)
     let layout = try SlotLayout(slotWidth: width, count: dimension)
     let m = graph.neighbourhoodSize(cohortSize: n)
-    let config = try SecAggConfiguration(roundID: round, cohort: cohort(n), threshold: threshold ?? (m / 2 + 1),
+    let t = threshold ?? SecAggConfiguration.minimumThreshold(neighbourhood: m, collusionMargin: collusionMargin)
+    let config = try SecAggConfiguration(roundID: round, cohort: cohort(n), threshold: t, collusionMargin: collusionMargin,
                                          layout: layout, graph: graph, planDigest: SHA256Digest.hash(Array("plan".utf8)))
     return (config, Inputs(layout: layout, valueBits: valueBits, seed: round &+ UInt64(n)))
 }
@@ -47,16 +48,25 @@ struct ManualRound {
     let config: SecAggConfiguration
     let inputs: Inputs
 
-    init(config: SecAggConfiguration, inputs: Inputs, seed: UInt8 = 1) throws {
+    /// Identity keys by participant (the test PKI), for tests that play a colluding participant.
+    let identityKeys: [ParticipantID: SigningPrivateKey]
+
+    /// `checksConsistency: false` builds participants without the consistency check: the
+    /// positive control of the attacks it stops.
+    init(config: SecAggConfiguration, inputs: Inputs, seed: UInt8 = 1, checksConsistency: Bool = true) throws {
         let simulator = try RoundSimulator(configuration: config, seed: [seed])
         self.config = config
         self.inputs = inputs
         coordinator = try SecAggCoordinator(configuration: config, identities: simulator.identities)
         participants = [:]
+        var keys: [ParticipantID: SigningPrivateKey] = [:]
         for party in simulator.parties {
             participants[party.id] = try SecAggParticipant(id: party.id, configuration: config, identityKey: party.identityKey,
-                                                           identities: simulator.identities, randomness: .seeded([seed, UInt8(party.id.rawValue & 0xff)]))
+                                                           identities: simulator.identities, randomness: .seeded([seed, UInt8(party.id.rawValue & 0xff)]),
+                                                           checksConsistency: checksConsistency)
+            keys[party.id] = party.identityKey
         }
+        identityKeys = keys
     }
 
     var ids: [ParticipantID] { config.cohort }
@@ -80,5 +90,19 @@ struct ManualRound {
             try coordinator.receive(message)
         }
         return sent
+    }
+
+    /// Closes stage 3, lets `who` (default: every survivor) check and sign the lists, and closes
+    /// the consistency check: the unmask request.
+    mutating func check(_ who: [ParticipantID]? = nil) throws -> UnmaskRequest {
+        let requests = Dictionary(uniqueKeysWithValues: try coordinator.closeMaskedInput().map { ($0.recipient, $0) })
+        for id in who ?? requests.keys.sorted() { try coordinator.receive(participants[id]!.checkConsistency(requests[id]!)) }
+        return try coordinator.closeConsistencyCheck()
+    }
+
+    /// Lets `who` (default: every signer) answer `request` and finishes the round.
+    mutating func unmask(_ request: UnmaskRequest, _ who: [ParticipantID]? = nil) throws -> AggregationResult {
+        for id in who ?? request.signers { try coordinator.receive(participants[id]!.unmask(request)) }
+        return try coordinator.finish()
     }
 }

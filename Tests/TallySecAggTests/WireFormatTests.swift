@@ -15,19 +15,27 @@ import TallyCore
         for m in masked.values {
             let bytes = m.serialized()
             #expect(try MaskedInput(serialized: bytes, layout: config.layout) == m)
-            // Upload size: the packed vector (⌈w·d/8⌉ bytes) plus a fixed header.
-            #expect(bytes.count == config.layout.byteCount + 1 + 8 + 32 + 4 + 4)
+            // Upload size: the packed vector (⌈w·d/8⌉ bytes), a fixed header and the masked-with signature.
+            #expect(bytes.count == config.layout.byteCount + 1 + 8 + 32 + 4 + 4 + 4 + m.maskedWithSignature.count)
             // A vector for another layout, a truncated one, and trailing junk are all refused.
             #expect(code { _ = try MaskedInput(serialized: bytes, layout: try SlotLayout(slotWidth: config.layout.slotWidth, count: 51)) } == .sizeMismatch)
             #expect(code { _ = try MaskedInput(serialized: Array(bytes.dropLast()), layout: config.layout) } == .malformedMessage)
             #expect(code { _ = try MaskedInput(serialized: bytes + [0], layout: config.layout) } == .malformedMessage)
         }
-        let request = try round.coordinator.closeMaskedInput()
+        let requests = try round.coordinator.closeMaskedInput()
+        for r in requests { #expect(try ConsistencyRequest(serialized: r.serialized()) == r) }
+        for r in requests {
+            let signature = try round.participants[r.recipient]!.checkConsistency(r)
+            #expect(try ConsistencySignature(serialized: signature.serialized()) == signature)
+            try round.coordinator.receive(signature)
+        }
+        let request = try round.coordinator.closeConsistencyCheck()
         #expect(try UnmaskRequest(serialized: request.serialized()) == request)
         let response = try round.participants[config.cohort[0]]!.unmask(request)
         #expect(try UnmaskResponse(serialized: response.serialized()) == response)
         // Wrong kind byte.
         #expect(code { _ = try UnmaskRequest(serialized: response.serialized()) } == .malformedMessage)
+        #expect(code { _ = try ConsistencyRequest(serialized: request.serialized()) } == .malformedMessage)
     }
 
     /// A forged count or length cannot drive an allocation: it is checked against the bytes

@@ -89,6 +89,8 @@ struct RoundBenchmark: AsyncParsableCommand {
         options.insecureDisableMasking = !masking
         if !noise { options.privacy = PrivacySettings(noiseMultiplier: 0) }
         options.stageTimeoutSeconds = 60
+        // The protocol's cost, not the privacy setting that holds inputs back (0 sends at once).
+        options.maskedInputDelaySeconds = 0
         let federation = try LocalFederation(options: options)
         defer { federation.stopAll() }
         try federation.makePKI()

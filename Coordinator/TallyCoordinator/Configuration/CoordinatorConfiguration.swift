@@ -1,5 +1,6 @@
 import Foundation
 import TallyCore
+import TallySecAgg
 import TallyWire
 
 /// Everything the coordinator service needs, with embedded defaults: SQLite and local files under
@@ -21,6 +22,14 @@ public struct CoordinatorConfiguration: Sendable, Codable {
     public var maxCohort = 100
     /// Rounds to run before stopping; 0 runs until stopped.
     public var rounds = 20
+    /// c: colluding participants (or coordinator sybils) every round tolerates. Thresholds are
+    /// set to t = ⌊(m + c)/2⌋ + 1 and noise shares sized for t − c honest ones; participants
+    /// decline plans whose c is below their own minimum.
+    public var collusionMargin = 1
+    /// Participants hold their masked input until this long after the plan arrives, so when it
+    /// arrives does not reveal how long they trained (their data size). Set it above the slowest
+    /// organization's training time; 0 sends as soon as training ends.
+    public var maskedInputDelaySeconds = 1.0
     /// Deadline of each protocol stage; who has not answered by then has dropped.
     public var stageTimeoutSeconds = 30.0
     /// Pause between rounds, and before retrying after an aborted round.
@@ -60,6 +69,8 @@ public struct CoordinatorConfiguration: Sendable, Codable {
         minParticipants = try c.decodeIfPresent(Int.self, forKey: .minParticipants) ?? d.minParticipants
         maxCohort = try c.decodeIfPresent(Int.self, forKey: .maxCohort) ?? d.maxCohort
         rounds = try c.decodeIfPresent(Int.self, forKey: .rounds) ?? d.rounds
+        collusionMargin = try c.decodeIfPresent(Int.self, forKey: .collusionMargin) ?? d.collusionMargin
+        maskedInputDelaySeconds = try c.decodeIfPresent(Double.self, forKey: .maskedInputDelaySeconds) ?? d.maskedInputDelaySeconds
         stageTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .stageTimeoutSeconds) ?? d.stageTimeoutSeconds
         roundIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .roundIntervalSeconds) ?? d.roundIntervalSeconds
         valueBits = try c.decodeIfPresent(Int.self, forKey: .valueBits) ?? d.valueBits
@@ -96,6 +107,12 @@ public struct CoordinatorConfiguration: Sendable, Codable {
         }
         guard privacy.delta > 0, privacy.delta < 1 else { throw TallyError(.invalidArgument, "privacy.delta must be in (0, 1)") }
         guard rounds >= 0 else { throw TallyError(.invalidArgument, "rounds must be ≥ 0") }
+        guard collusionMargin >= 0, SecAggConfiguration.minimumThreshold(neighbourhood: minParticipants, collusionMargin: collusionMargin) <= minParticipants else {
+            throw TallyError(.invalidArgument, "collusionMargin must be ≥ 0 and leave a threshold for the smallest cohort: \(minParticipants) participants cannot tolerate \(collusionMargin) colluders (t > (n + c)/2 and t ≤ n)")
+        }
+        guard maskedInputDelaySeconds >= 0, maskedInputDelaySeconds < stageTimeoutSeconds else {
+            throw TallyError(.invalidArgument, "maskedInputDelaySeconds must be in [0, stageTimeoutSeconds)")
+        }
         try tls.validate()
     }
 }

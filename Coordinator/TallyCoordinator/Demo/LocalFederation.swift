@@ -30,6 +30,9 @@ public final class LocalFederation: @unchecked Sendable {
         /// The coordinator's noise: a target (ε, δ) over `rounds`, or an explicit multiplier.
         public var privacy = PrivacySettings()
         public var clipNorm = 0.5
+        /// c, and how long participants hold their masked input (see ``CoordinatorConfiguration``).
+        public var collusionMargin = CoordinatorConfiguration().collusionMargin
+        public var maskedInputDelaySeconds = CoordinatorConfiguration().maskedInputDelaySeconds
         /// Every organization's own budget (ε, δ); a round that would exceed it is declined.
         public var participantBudgetEpsilon = 15.0
         public var participantBudgetDelta = 1e-5
@@ -87,6 +90,8 @@ public final class LocalFederation: @unchecked Sendable {
         c.roundIntervalSeconds = 0.05
         c.privacy = options.privacy
         c.clipNorm = options.clipNorm
+        c.collusionMargin = options.collusionMargin
+        c.maskedInputDelaySeconds = options.maskedInputDelaySeconds
         try writeJSON(c, to: coordinatorConfig)
         for i in 1...options.participants {
             var p = ParticipantSettings()

@@ -6,6 +6,8 @@ import Foundation
 enum CoordinatorFaultInjection: String {
     /// Exit after the ledger entry is synced and before the model is published.
     case exitAfterLedgerAppend = "exit-after-ledger-append"
+    /// Abort the first round right after the sum is unmasked (before decoding and the ledger).
+    case abortAfterUnmask = "abort-after-unmask"
 
     static let current = ProcessInfo.processInfo.environment["TALLY_FAULT_INJECTION"].flatMap(Self.init(rawValue:))
 }

@@ -54,11 +54,15 @@ struct LiveRound {
             let m = try MaskedInput(serialized: payload, layout: layout)
             try requireSender(m.sender)
             try coordinator.receive(m)
+        case .consistencySignature:
+            let m = try ConsistencySignature(serialized: payload)
+            try requireSender(m.sender)
+            try coordinator.receive(m)
         case .unmaskResponse:
             let m = try UnmaskResponse(serialized: payload)
             try requireSender(m.sender)
             try coordinator.receive(m)
-        case .keyDirectory, .shareDelivery, .unmaskRequest:
+        case .keyDirectory, .shareDelivery, .consistencyRequest, .unmaskRequest:
             throw TallyError(.unexpectedMessage, "\(sender) sent a coordinator-only message (\(kind))")
         }
     }

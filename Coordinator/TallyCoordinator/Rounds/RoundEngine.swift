@@ -160,17 +160,26 @@ public actor RoundEngine: Service {
 
     // MARK: One round
 
-    private func runRound(cohort: [ParticipantID], model: ModelState, version: CoordinatorStore.VersionRecord) async throws
+    private func runRound(cohort chosen: [ParticipantID], model: ModelState, version: CoordinatorStore.VersionRecord) async throws
         -> (ModelState, CoordinatorStore.VersionRecord) {
         let started = ContinuousClock.now
+        // Only members still connected (with a certificate to show the others) are planned: one
+        // that left between scheduling and planning would make every participant decline.
+        let certificates = await sessions.certificates(for: chosen)
+        let cohort = chosen.filter { certificates[$0] != nil }
+        guard cohort.count >= configuration.minParticipants else {
+            throw TallyError(.belowThreshold, "cohort dissolved before the round started")
+        }
         let roundID = try store.nextRoundID()
         let n = cohort.count
         let parameterCount = model.parameterCount
+        let collusionMargin = configuration.collusionMargin
         var graph = NeighbourGraph.Kind.complete
-        var threshold = n / 2 + 1
+        var threshold = SecAggConfiguration.minimumThreshold(neighbourhood: n, collusionMargin: collusionMargin)
         if n >= 200 {
             let choice = try SecAggPlusParameters.choose(cohortSize: n, dropoutRate: configuration.dropoutRate, corruptionRate: configuration.corruptionRate)
-            (graph, threshold) = (choice.graph, choice.threshold)
+            let m = choice.graph.neighbourhoodSize(cohortSize: n)
+            (graph, threshold) = (choice.graph, max(choice.threshold, SecAggConfiguration.minimumThreshold(neighbourhood: m, collusionMargin: collusionMargin)))
         }
         // Every participant derives the same encoding from the plan's fields.
         let privacy = try DistributedDPConfiguration(parameterCount: parameterCount, clipNorm: configuration.clipNorm,
@@ -178,11 +187,6 @@ public actor RoundEngine: Service {
                                                      threshold: threshold, cohortSize: n)
         let layout = try SlotLayout(slotWidth: SlotLayout.headroomWidth(valueBits: configuration.valueBits, summands: n),
                                     count: privacy.dimension)
-        let certificates = await sessions.certificates(for: cohort)
-        let present = cohort.filter { certificates[$0] != nil }
-        guard present.count >= configuration.minParticipants else {
-            throw TallyError(.belowThreshold, "cohort dissolved before the round started")
-        }
         let compressed = try registry.compressedBlob(hash: version.modelHash)
 
         var plan = Tally_V1_RoundPlan()
@@ -198,6 +202,8 @@ public actor RoundEngine: Service {
         }
         plan.cohort = cohort.map(\.rawValue)
         plan.threshold = UInt32(threshold)
+        plan.collusionMargin = UInt32(collusionMargin)
+        plan.maskedInputDelayMs = configuration.insecureDisableMasking ? 0 : UInt64(configuration.maskedInputDelaySeconds * 1000)
         plan.valueBits = UInt32(configuration.valueBits)
         plan.slotWidth = UInt32(layout.slotWidth)
         plan.dimension = UInt64(layout.count)
@@ -206,12 +212,12 @@ public actor RoundEngine: Service {
         plan.noiseMultiplier = noiseMultiplier
         plan.stageTimeoutMs = UInt64(configuration.stageTimeoutSeconds * 1000)
         plan.compressedModelBytes = UInt64(compressed.count)
-        plan.cohortCertificates = cohort.map { Data((certificates[$0]?.pem ?? "").utf8) }
+        plan.cohortCertificates = cohort.map { Data(certificates[$0]!.pem.utf8) }
         plan.insecureUnmasked = configuration.insecureDisableMasking
         plan.planDigest = Data(SHA256Digest.hash(try plan.serializedBytes() as [UInt8]))
 
-        let secagg = try SecAggConfiguration(roundID: UInt64(roundID), cohort: cohort, threshold: threshold, layout: layout,
-                                             graph: graph, planDigest: [UInt8](plan.planDigest))
+        let secagg = try SecAggConfiguration(roundID: UInt64(roundID), cohort: cohort, threshold: threshold, collusionMargin: collusionMargin,
+                                             layout: layout, graph: graph, planDigest: [UInt8](plan.planDigest))
         let identities = InMemoryIdentityDirectory(keys: certificates.mapValues(\.key))
         try store.beginRound(id: roundID, cohort: n)
         live = LiveRound(id: UInt64(roundID), cohort: Set(cohort), layout: layout,
@@ -221,6 +227,10 @@ public actor RoundEngine: Service {
         log[metadataKey: "round"] = "\(roundID)"
         log.info("round started", metadata: ["cohort": "\(n)", "threshold": "\(threshold)", "dimension": "\(layout.count)", "slot_bits": "\(layout.slotWidth)"])
         defer { live = nil }
+        // Set once the coordinator holds the unmasked sum: from then on whatever it learned is
+        // charged to the ledger, whether or not the round goes on to publish.
+        var learned: [ParticipantID]?
+        var charged = false
 
         do {
             // Plan and model.
@@ -236,6 +246,9 @@ public actor RoundEngine: Service {
             let timeout = Duration.milliseconds(Int64(configuration.stageTimeoutSeconds * 1000))
             let sum: PackedVector
             let contributors: [ParticipantID]
+            // The rotation's seed: the session id, fixed only after every participant committed
+            // its keys (the plan digest when there is no key exchange, in benchmark rounds).
+            var rotationBytes = [UInt8](plan.planDigest)
             if configuration.insecureDisableMasking {
                 // Benchmark-only: the same round without secure aggregation.
                 try await waitForStage("plain-inputs", timeout: timeout)
@@ -245,12 +258,17 @@ public actor RoundEngine: Service {
             } else {
                 let result = try await secureAggregation(roundID: roundID, timeout: timeout)
                 (sum, contributors) = (result.sum, result.contributors)
+                rotationBytes = result.session.bytes
+            }
+            learned = contributors
+            if CoordinatorFaultInjection.current == .abortAfterUnmask, roundID == 1 {
+                throw TallyError(.integrityFailure, "fault injection: aborting after the sum was unmasked")
             }
 
             // Decode Σ clip(Δ_i) + noise and average over the m contributors (a public count: equal
             // weights, as participant-level DP-FedAvg needs; data sizes would leak through weights).
             let decoder = try DistributedDPDecoder(configuration: privacy,
-                                                   rotationSeed: DistributedDPConfiguration.rotationSeed(planDigest: [UInt8](plan.planDigest)))
+                                                   rotationSeed: DistributedDPConfiguration.rotationSeed(planDigest: rotationBytes))
             let sums = try decoder.decodeSum(sum.unpacked(), contributors: contributors.count)
             var parameters = model.parameters
             let m = Double(contributors.count)
@@ -262,6 +280,7 @@ public actor RoundEngine: Service {
                 roundID: UInt64(roundID), modelVersion: version.version + 1, modelHash: Hex.encode(SHA256Digest.hash(blob)),
                 participants: contributors.map(\.rawValue).sorted(), noiseShares: contributors.count, privacy: privacy,
                 recordedAt: Date().timeIntervalSince1970))
+            charged = true
             if CoordinatorFaultInjection.current == .exitAfterLedgerAppend {
                 log.warning("fault injection: exiting between the ledger entry and publication")
                 exit(87)
@@ -283,6 +302,19 @@ public actor RoundEngine: Service {
             return (newModel, record)
         } catch {
             let reason = "\(error)"
+            if let learned, !charged {
+                // Aborted after unmasking: nothing is published, but the sum was seen. Charged
+                // against the base model, with no version.
+                do {
+                    try ledger.append(LedgerEntry(
+                        roundID: UInt64(roundID), modelVersion: nil, modelHash: version.modelHash,
+                        participants: learned.map(\.rawValue).sorted(), noiseShares: learned.count, privacy: privacy,
+                        recordedAt: Date().timeIntervalSince1970))
+                    log.warning("round aborted after the sum was unmasked; its privacy cost is in the ledger", metadata: ["reason": "\(reason)"])
+                } catch let ledgerError {
+                    log.critical("round aborted after unmasking and its privacy cost could not be written", metadata: ["reason": "\(ledgerError)"])
+                }
+            }
             try? store.abortRound(id: roundID, reason: reason)
             Counter(label: "tally_rounds_total", dimensions: [("outcome", "aborted")]).increment()
             let end = Tally_V1_CoordinatorMessage.with { $0.end = .with { e in e.roundID = UInt64(roundID); e.released = false; e.reason = reason } }
@@ -307,13 +339,20 @@ public actor RoundEngine: Service {
         for delivery in deliveries {
             await sessions.send(Self.chunks(round: UInt64(roundID), kind: .shareDelivery, payload: delivery.serialized()), to: delivery.recipient)
         }
-        // Stage 3 → 4
+        // Stage 3 → 4a: each survivor checks and signs the survivor lists.
         try await waitForStage("masked-inputs", timeout: timeout)
-        let request = try live!.coordinator.closeMaskedInput()
+        let consistency = try live!.coordinator.closeMaskedInput()
+        try store.setStage(round: roundID, "consistency")
+        for request in consistency {
+            await sessions.send(Self.chunks(round: UInt64(roundID), kind: .consistencyRequest, payload: request.serialized()), to: request.recipient)
+        }
+        // Stage 4a → 4b: the signatures go to every signer, who checks t of them before revealing.
+        try await waitForStage("consistency", timeout: timeout)
+        let request = try live!.coordinator.closeConsistencyCheck()
         try store.setStage(round: roundID, "unmasking")
         let requestChunks = Self.chunks(round: UInt64(roundID), kind: .unmaskRequest, payload: request.serialized())
-        for id in request.survivors { await sessions.send(requestChunks, to: id) }
-        // Stage 4 → result
+        for id in request.signers { await sessions.send(requestChunks, to: id) }
+        // Stage 4b → result
         try await waitForStage("unmask", timeout: timeout)
         return try live!.coordinator.finish()
     }

@@ -71,7 +71,8 @@ public struct ShareCollectionStage: Sendable {
             ShareDelivery(roundID: context.roundID, session: session, recipient: id,
                           shares: (inbox[id] ?? []).sorted { $0.peer < $1.peer })
         }
-        let next = MaskedInputCollectionStage(directory: directory, session: session, expected: u2,
+        let delivered = Dictionary(uniqueKeysWithValues: deliveries.map { ($0.recipient, $0.shares.map(\.peer)) })
+        let next = MaskedInputCollectionStage(directory: directory, session: session, expected: u2, delivered: delivered,
                                               sum: PackedVector(zeros: context.configuration.layout))
         return (next, deliveries)
     }

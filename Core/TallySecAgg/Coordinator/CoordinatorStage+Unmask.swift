@@ -1,19 +1,22 @@
 import TallyCore
 
-/// Stage 4: unmask responses from survivors; at the end, reconstruction and mask removal.
+/// Stage 4b: unmask responses from the survivors that signed the lists; at the end,
+/// reconstruction and mask removal.
 public struct UnmaskCollectionStage: Sendable {
     let directory: KeyDirectory
     let session: SessionID
     /// U3 and U2 \ U3, sorted.
     let survivors: [ParticipantID]
     let dropped: [ParticipantID]
+    /// The survivors whose consistency signatures were forwarded (U4), sorted.
+    let responders: [ParticipantID]
     let sum: PackedVector
     var responses: [ParticipantID: UnmaskResponse] = [:]
 
     mutating func receive(_ response: UnmaskResponse, _ context: CoordinatorContext) throws(TallyError) {
         try context.checkEnvelope(round: response.roundID, session: response.session, expected: session, sender: response.sender)
-        guard survivors.contains(response.sender) else {
-            throw TallyError(.unexpectedMessage, "round \(context.roundID): unmask response from \(response.sender), who is not a survivor")
+        guard responders.contains(response.sender) else {
+            throw TallyError(.unexpectedMessage, "round \(context.roundID): unmask response from \(response.sender), who did not sign the survivor lists")
         }
         guard responses[response.sender] == nil else {
             throw TallyError(.duplicateMessage, "round \(context.roundID): \(response.sender) already answered")

@@ -16,6 +16,7 @@ public struct SecAggCoordinator: Sendable {
         case collectingKeys(KeyCollectionStage)
         case collectingShares(ShareCollectionStage)
         case collectingMaskedInputs(MaskedInputCollectionStage)
+        case collectingConsistencySignatures(ConsistencyCollectionStage)
         case collectingUnmaskResponses(UnmaskCollectionStage)
         case finished(AggregationResult)
         case aborted(TallyError)
@@ -25,6 +26,7 @@ public struct SecAggCoordinator: Sendable {
             case .collectingKeys: "collecting-keys"
             case .collectingShares: "collecting-shares"
             case .collectingMaskedInputs: "collecting-masked-inputs"
+            case .collectingConsistencySignatures: "collecting-consistency-signatures"
             case .collectingUnmaskResponses: "collecting-unmask-responses"
             case .finished: "finished"
             case .aborted: "aborted"
@@ -49,7 +51,8 @@ public struct SecAggCoordinator: Sendable {
         case .collectingKeys(let s): return context.configuration.cohort.filter { s.advertisements[$0] == nil }
         case .collectingShares(let s): return s.expected.filter { s.received[$0] == nil }
         case .collectingMaskedInputs(let s): return s.expected.filter { !s.received.contains($0) }
-        case .collectingUnmaskResponses(let s): return s.survivors.filter { s.responses[$0] == nil }
+        case .collectingConsistencySignatures(let s): return s.survivors.filter { s.signatures[$0] == nil }
+        case .collectingUnmaskResponses(let s): return s.responders.filter { s.responses[$0] == nil }
         case .finished, .aborted: return []
         }
     }
@@ -99,16 +102,33 @@ public struct SecAggCoordinator: Sendable {
         try stage.receive(input, context)
     }
 
-    /// Ends stage 3: the request to send to every survivor.
-    public mutating func closeMaskedInput() throws(TallyError) -> UnmaskRequest {
+    /// Ends stage 3: one consistency request per survivor.
+    public mutating func closeMaskedInput() throws(TallyError) -> [ConsistencyRequest] {
         guard case .collectingMaskedInputs(let stage) = state else { throw unexpected("closing masked input") }
+        let context = self.context
+        let (next, requests) = try transition { () throws(TallyError) in try stage.close(context) }
+        state = .collectingConsistencySignatures(next)
+        return requests
+    }
+
+    // MARK: Stage 4a — consistency check
+
+    public mutating func receive(_ signature: ConsistencySignature) throws(TallyError) {
+        guard case .collectingConsistencySignatures(var stage) = state else { throw unexpected("consistency signature from \(signature.sender)") }
+        try stage.receive(signature, context)
+        state = .collectingConsistencySignatures(stage)
+    }
+
+    /// Ends stage 4a: the unmask request, to send to every survivor that signed.
+    public mutating func closeConsistencyCheck() throws(TallyError) -> UnmaskRequest {
+        guard case .collectingConsistencySignatures(let stage) = state else { throw unexpected("closing the consistency check") }
         let context = self.context
         let (next, request) = try transition { () throws(TallyError) in try stage.close(context) }
         state = .collectingUnmaskResponses(next)
         return request
     }
 
-    // MARK: Stage 4 — unmasking
+    // MARK: Stage 4b — unmasking
 
     public mutating func receive(_ response: UnmaskResponse) throws(TallyError) {
         guard case .collectingUnmaskResponses(var stage) = state else { throw unexpected("unmask response from \(response.sender)") }

@@ -9,6 +9,8 @@ public enum MessageKind: UInt8, Sendable {
     case maskedInput = 5
     case unmaskRequest = 6
     case unmaskResponse = 7
+    case consistencyRequest = 8
+    case consistencySignature = 9
 }
 
 /// Limits applied while decoding, so nothing read from the wire can force a large allocation.

@@ -10,6 +10,10 @@ struct ParticipantContext: Sendable {
     let identityKey: SigningPrivateKey
     let identities: any IdentityVerifier
     let randomness: RandomnessSource
+    /// Whether the consistency check (masked-with statements, t signatures over identical lists)
+    /// guards unmasking. Always true in the product; false only in tests, as the positive control
+    /// that shows the attacks the check stops do succeed without it.
+    let checksConsistency: Bool
 
     var roundID: UInt64 { configuration.roundID }
     var threshold: Int { configuration.threshold }

@@ -31,7 +31,10 @@ extension ShareKeysStage {
             terms.append(SessionKeys.pairwiseTerm(seed: pairwiseSeeds[peer]!, session: session, owner: context.id, peer: peer))
         }
         try MaskGenerator.apply(terms, to: &vector)
+        // Whom it masked with, signed: the holders of its shares check this before revealing them.
+        let statement = SignedStatements.maskedWith(session: session, owner: context.id, peers: Array(received.keys))
+        let signature = try context.identityKey.signature(for: statement)
         return (MaskedInputStage(shared: self, received: received),
-                MaskedInput(roundID: context.roundID, session: session, sender: context.id, vector: vector))
+                MaskedInput(roundID: context.roundID, session: session, sender: context.id, vector: vector, maskedWithSignature: signature))
     }
 }

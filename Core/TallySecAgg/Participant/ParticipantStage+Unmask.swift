@@ -1,42 +1,19 @@
 import TallyCore
 
-extension MaskedInputStage {
+extension ConsistencyStage {
+    /// Reveals shares once at least t participants of each secret's neighbourhood are shown to
+    /// have signed exactly the lists this participant signed.
     func unmask(_ request: UnmaskRequest, _ context: ParticipantContext) throws(TallyError) -> UnmaskResponse {
-        let survivors = Set(request.survivors), dropped = Set(request.dropped)
-        guard survivors.count == request.survivors.count, dropped.count == request.dropped.count else {
-            throw context.abort(.inconsistentUnmaskRequest, "unmask request lists a participant twice")
+        // The secrets this participant holds shares of and would reveal: its own and those of
+        // every neighbour that shared keys with it.
+        let owners = [context.id] + masked.received.keys.sorted()
+        if context.checksConsistency {
+            try verifySigners(request, owners: owners, context)
         }
-        // The one rule that keeps every input private: never reveal both the self-mask seed and
-        // the masking key of the same participant.
-        if let both = survivors.intersection(dropped).first {
-            throw context.abort(.inconsistentUnmaskRequest, "unmask request names \(both) as both survivor and dropped")
-        }
-        if let stranger = survivors.union(dropped).first(where: { !context.configuration.contains($0) }) {
-            throw context.abort(.inconsistentUnmaskRequest, "unmask request names \(stranger), who is not in the cohort")
-        }
-        guard survivors.contains(context.id) else {
-            throw context.abort(.inconsistentUnmaskRequest, "unmask request does not count this participant as a survivor, yet asks it to unmask")
-        }
-        // Consistency with what this participant saw: every neighbour that shared keys with it
-        // is either a survivor or dropped, and nobody else from its neighbourhood is named.
-        for peer in context.neighbours {
-            let sharedWithMe = received[peer] != nil
-            let named = survivors.contains(peer) || dropped.contains(peer)
-            guard sharedWithMe == named else {
-                throw context.abort(.inconsistentUnmaskRequest, sharedWithMe
-                    ? "unmask request omits \(peer), who shared keys in this round"
-                    : "unmask request names \(peer), who never shared keys with this participant")
-            }
-        }
-        let survivingNeighbourhood = 1 + received.keys.filter { survivors.contains($0) }.count
-        guard survivingNeighbourhood >= context.threshold else {
-            throw context.abort(.belowThreshold, "only \(survivingNeighbourhood) of this neighbourhood survived; threshold is \(context.threshold)")
-        }
-
-        var seedShares = [RevealedShare(owner: context.id, value: shared.ownSeedShare)]
+        var seedShares = [RevealedShare(owner: context.id, value: masked.shared.ownSeedShare)]
         var keyShares: [RevealedShare] = []
-        for peer in received.keys.sorted() {
-            let (seedShare, keyShare) = try open(from: peer, context)
+        for peer in owners.dropFirst() {
+            let (seedShare, keyShare) = try masked.open(from: peer, context)
             if survivors.contains(peer) {
                 seedShares.append(RevealedShare(owner: peer, value: seedShare))
             } else {
@@ -47,6 +24,34 @@ extension MaskedInputStage {
                               selfMaskSeedShares: seedShares, maskingKeyShares: keyShares)
     }
 
+    /// At least t valid signatures over this participant's own statement from distinct survivors
+    /// in the neighbourhood (itself included) of every owner whose share it reveals. Any signature
+    /// that does not verify means the coordinator forged or replayed it: abort.
+    private func verifySigners(_ request: UnmaskRequest, owners: [ParticipantID], _ context: ParticipantContext) throws(TallyError) {
+        var verified = Set<ParticipantID>()
+        for item in request.signatures {
+            guard survivors.contains(item.participant) else {
+                throw context.abort(.consistencyCheckFailed, "the unmask request carries a signature of \(item.participant), who is not a survivor")
+            }
+            guard verified.insert(item.participant).inserted else {
+                throw context.abort(.consistencyCheckFailed, "the unmask request carries two signatures of \(item.participant)")
+            }
+            do {
+                try context.identities.identityKey(of: item.participant).verify(item.signature, for: statement)
+            } catch {
+                throw context.abort(.consistencyCheckFailed, "\(item.participant)'s consistency signature is not over the lists this participant signed (different lists, another session, or forged): nothing is revealed")
+            }
+        }
+        for owner in owners {
+            let holders = verified.filter { $0 == owner || context.graph.areNeighbours($0, owner) }.count
+            guard holders >= context.threshold else {
+                throw context.abort(.consistencyCheckFailed, "only \(holders) holders of \(owner)'s shares signed the same lists; \(context.threshold) needed before anything is revealed")
+            }
+        }
+    }
+}
+
+extension MaskedInputStage {
     /// Decrypts the share pair `peer` sent, checking it names the right sender and recipient.
     func open(from peer: ParticipantID, _ context: ParticipantContext) throws(TallyError) -> ([UInt8], [UInt8]) {
         let key = shared.shareKeys[peer]!

@@ -3,7 +3,8 @@ public import TallyCore
 /// The participant side of a secure-aggregation round, as a state machine fed messages and
 /// returning messages. It does no I/O: the daemon, the tests and the simulator drive it.
 ///
-/// advertise keys → share keys → masked input → unmask → finished, or aborted at any point.
+/// advertise keys → share keys → masked input → consistency check → unmask → finished, or
+/// aborted at any point.
 /// A message for another round or session is refused with an error and leaves the state as it
 /// was; a message that shows the coordinator or a peer misbehaving aborts the round.
 public struct SecAggParticipant: Sendable {
@@ -12,6 +13,7 @@ public struct SecAggParticipant: Sendable {
         case advertised(AdvertiseKeysStage)
         case sharedKeys(ShareKeysStage)
         case maskedInput(MaskedInputStage)
+        case checkedConsistency(ConsistencyStage)
         case finished
         case aborted(TallyError)
 
@@ -21,6 +23,7 @@ public struct SecAggParticipant: Sendable {
             case .advertised: "advertised-keys"
             case .sharedKeys: "shared-keys"
             case .maskedInput: "sent-masked-input"
+            case .checkedConsistency: "signed-consistency"
             case .finished: "finished"
             case .aborted: "aborted"
             }
@@ -33,13 +36,31 @@ public struct SecAggParticipant: Sendable {
 
     public init(id: ParticipantID, configuration: SecAggConfiguration, identityKey: SigningPrivateKey,
                 identities: any IdentityVerifier, randomness: RandomnessSource = .system) throws(TallyError) {
+        try self.init(id: id, configuration: configuration, identityKey: identityKey, identities: identities,
+                      randomness: randomness, checksConsistency: true)
+    }
+
+    /// `checksConsistency: false` exists for tests only (the positive controls of the attacks the
+    /// consistency check stops); it is deliberately not public.
+    init(id: ParticipantID, configuration: SecAggConfiguration, identityKey: SigningPrivateKey,
+         identities: any IdentityVerifier, randomness: RandomnessSource, checksConsistency: Bool) throws(TallyError) {
         guard let index = configuration.shareIndex(of: id) else {
             throw TallyError(.notInCohort, "\(id) is not in the cohort of round \(configuration.roundID)")
         }
         let graph = try NeighbourGraph(configuration: configuration)
         context = ParticipantContext(id: id, shareIndex: index, configuration: configuration, graph: graph,
                                      neighbours: Set(graph.neighbours(of: id)), identityKey: identityKey,
-                                     identities: identities, randomness: randomness)
+                                     identities: identities, randomness: randomness, checksConsistency: checksConsistency)
+    }
+
+    /// The session id, once the key directory is known (it fixes the round's public seeds).
+    public var session: SessionID? {
+        switch state {
+        case .ready, .advertised, .finished, .aborted: nil
+        case .sharedKeys(let s): s.session
+        case .maskedInput(let s): s.session
+        case .checkedConsistency(let s): s.session
+        }
     }
 
     /// Stage 1: fresh round keys, signed.
@@ -79,10 +100,22 @@ public struct SecAggParticipant: Sendable {
         return message
     }
 
-    /// Stage 4: reveal the shares the coordinator needs, refusing any request that would
-    /// reveal both secrets of one participant or contradicts what this participant saw.
+    /// Stage 4a: check the survivor and dropped lists against what this participant saw and
+    /// against its surviving neighbours' masked-with statements, and sign them. Refuses any lists
+    /// that would reveal both secrets of one participant.
+    public mutating func checkConsistency(_ request: ConsistencyRequest) throws(TallyError) -> ConsistencySignature {
+        guard case .maskedInput(let stage) = state else { throw unexpected("consistency request") }
+        try context.checkEnvelope(round: request.roundID, session: request.session, expected: stage.session)
+        let context = self.context
+        let (next, message) = try transition { () throws(TallyError) in try stage.checkConsistency(request, context) }
+        state = .checkedConsistency(next)
+        return message
+    }
+
+    /// Stage 4b: reveal the shares the coordinator needs, once at least t participants are shown
+    /// to have signed the same lists.
     public mutating func unmask(_ request: UnmaskRequest) throws(TallyError) -> UnmaskResponse {
-        guard case .maskedInput(let stage) = state else { throw unexpected("unmask request") }
+        guard case .checkedConsistency(let stage) = state else { throw unexpected("unmask request") }
         try context.checkEnvelope(round: request.roundID, session: request.session, expected: stage.session)
         let context = self.context
         let message = try transition { () throws(TallyError) in try stage.unmask(request, context) }

@@ -7,7 +7,7 @@ public import TallyCore
 public struct RoundSimulator: Sendable {
     /// Where a participant vanishes: it sends nothing from that stage on.
     public enum DropStage: Int, Sendable, Hashable, CaseIterable, Comparable {
-        case beforeAdvertisingKeys, beforeSharingKeys, beforeMaskedInput, beforeUnmasking
+        case beforeAdvertisingKeys, beforeSharingKeys, beforeMaskedInput, beforeConsistencyCheck, beforeUnmasking
         public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
     }
 
@@ -148,12 +148,22 @@ public struct RoundSimulator: Sendable {
             let masked = await stage("maskedInput", maskers) { p throws(TallyError) in
                 try p.maskInput(ShareDelivery(serialized: deliveryFor[p.id]!), input: input(p.id)).serialized()
             }
-            let requestBytes = try coordinatorStep("sumMaskedInputs") { () throws(TallyError) in
+            let consistencyRequests = try coordinatorStep("sumMaskedInputs") { () throws(TallyError) in
                 for (_, bytes) in masked { try? coordinator.receive(MaskedInput(serialized: bytes, layout: layout)) }
-                return try coordinator.closeMaskedInput().serialized()
+                return Dictionary(uniqueKeysWithValues: try coordinator.closeMaskedInput().map { ($0.recipient, $0.serialized()) })
             }
-            // Stage 4
-            let survivors = try UnmaskRequest(serialized: requestBytes).survivors.filter { alive($0, at: .beforeUnmasking) }
+            // Stage 4a
+            let checkers = consistencyRequests.keys.sorted().filter { alive($0, at: .beforeConsistencyCheck) }
+            for id in checkers { reports[id]!.bytesReceived += consistencyRequests[id]!.count }
+            let signatures = await stage("consistencyCheck", checkers) { p throws(TallyError) in
+                try p.checkConsistency(ConsistencyRequest(serialized: consistencyRequests[p.id]!)).serialized()
+            }
+            let requestBytes = try coordinatorStep("collectSignatures") { () throws(TallyError) in
+                for (_, bytes) in signatures { try? coordinator.receive(ConsistencySignature(serialized: bytes)) }
+                return try coordinator.closeConsistencyCheck().serialized()
+            }
+            // Stage 4b
+            let survivors = try UnmaskRequest(serialized: requestBytes).signers.filter { alive($0, at: .beforeUnmasking) }
             for id in survivors { reports[id]!.bytesReceived += requestBytes.count }
             let responses = await stage("unmask", survivors) { p throws(TallyError) in
                 try p.unmask(UnmaskRequest(serialized: requestBytes)).serialized()

@@ -300,6 +300,21 @@ public nonisolated struct Tally_V1_RoundPlan: @unchecked Sendable {
     set {_uniqueStorage()._insecureUnmasked = newValue}
   }
 
+  /// c: colluding cohort members the round tolerates. The threshold satisfies 2t > m + c and each
+  /// noise share is sized so that any t − c honest shares carry the full noise. Each participant
+  /// checks it against its own minimum.
+  public var collusionMargin: UInt32 {
+    get {_storage._collusionMargin}
+    set {_uniqueStorage()._collusionMargin = newValue}
+  }
+
+  /// Participants send their masked input no earlier than this many milliseconds after the plan
+  /// arrived, whatever their training time, so its arrival says nothing about their data size.
+  public var maskedInputDelayMs: UInt64 {
+    get {_storage._maskedInputDelayMs}
+    set {_uniqueStorage()._maskedInputDelayMs = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -715,7 +730,7 @@ nonisolated extension Tally_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RoundPlan"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}round_id\0\u{3}model_hash\0\u{1}manifest\0\u{3}manifest_signature\0\u{1}training\0\u{1}cohort\0\u{1}threshold\0\u{3}value_bits\0\u{3}slot_width\0\u{1}dimension\0\u{3}neighbour_degree\0\u{3}clip_norm\0\u{3}noise_multiplier\0\u{3}stage_timeout_ms\0\u{3}compressed_model_bytes\0\u{3}cohort_certificates\0\u{3}plan_digest\0\u{3}insecure_unmasked\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}round_id\0\u{3}model_hash\0\u{1}manifest\0\u{3}manifest_signature\0\u{1}training\0\u{1}cohort\0\u{1}threshold\0\u{3}value_bits\0\u{3}slot_width\0\u{1}dimension\0\u{3}neighbour_degree\0\u{3}clip_norm\0\u{3}noise_multiplier\0\u{3}stage_timeout_ms\0\u{3}compressed_model_bytes\0\u{3}cohort_certificates\0\u{3}plan_digest\0\u{3}insecure_unmasked\0\u{3}collusion_margin\0\u{3}masked_input_delay_ms\0")
 
   fileprivate class _StorageClass {
     var _roundID: UInt64 = 0
@@ -736,6 +751,8 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
     var _cohortCertificates: [Data] = []
     var _planDigest: Data = Data()
     var _insecureUnmasked: Bool = false
+    var _collusionMargin: UInt32 = 0
+    var _maskedInputDelayMs: UInt64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -764,6 +781,8 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
       _cohortCertificates = source._cohortCertificates
       _planDigest = source._planDigest
       _insecureUnmasked = source._insecureUnmasked
+      _collusionMargin = source._collusionMargin
+      _maskedInputDelayMs = source._maskedInputDelayMs
     }
   }
 
@@ -800,6 +819,8 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
         case 16: try { try decoder.decodeRepeatedBytesField(value: &_storage._cohortCertificates) }()
         case 17: try { try decoder.decodeSingularBytesField(value: &_storage._planDigest) }()
         case 18: try { try decoder.decodeSingularBoolField(value: &_storage._insecureUnmasked) }()
+        case 19: try { try decoder.decodeSingularUInt32Field(value: &_storage._collusionMargin) }()
+        case 20: try { try decoder.decodeSingularUInt64Field(value: &_storage._maskedInputDelayMs) }()
         default: break
         }
       }
@@ -866,6 +887,12 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
       if _storage._insecureUnmasked != false {
         try visitor.visitSingularBoolField(value: _storage._insecureUnmasked, fieldNumber: 18)
       }
+      if _storage._collusionMargin != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._collusionMargin, fieldNumber: 19)
+      }
+      if _storage._maskedInputDelayMs != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._maskedInputDelayMs, fieldNumber: 20)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -893,6 +920,8 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
         if _storage._cohortCertificates != rhs_storage._cohortCertificates {return false}
         if _storage._planDigest != rhs_storage._planDigest {return false}
         if _storage._insecureUnmasked != rhs_storage._insecureUnmasked {return false}
+        if _storage._collusionMargin != rhs_storage._collusionMargin {return false}
+        if _storage._maskedInputDelayMs != rhs_storage._maskedInputDelayMs {return false}
         return true
       }
       if !storagesAreEqual {return false}

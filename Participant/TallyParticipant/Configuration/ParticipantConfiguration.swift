@@ -1,5 +1,6 @@
 import Foundation
 import TallyCore
+import TallySecAgg
 import TallyWire
 
 /// One organization's daemon settings, from a JSON file; absent keys take the defaults.
@@ -17,6 +18,9 @@ public struct ParticipantConfiguration: Sendable, Codable {
     /// The privacy budget this organization allows itself: the daemon declines any round that
     /// would take its ε (RDP bound, at this δ) past it.
     public var privacyBudget = PrivacyBudget()
+    /// This organization's own minimums for any round (collusion margin, cohort size, threshold,
+    /// allowed peers): plans below them are declined, whoever runs the coordinator and the CA.
+    public var roundRequirements = RoundRequirements()
     /// Reconnect backoff: first delay and cap, in seconds (with full jitter).
     public var reconnectInitialSeconds = 0.2
     public var reconnectMaxSeconds = 10.0
@@ -57,6 +61,7 @@ public struct ParticipantConfiguration: Sendable, Codable {
         data = try c.decodeIfPresent(DataSource.self, forKey: .data) ?? d.data
         trainer = try c.decodeIfPresent(String.self, forKey: .trainer) ?? d.trainer
         privacyBudget = try c.decodeIfPresent(PrivacyBudget.self, forKey: .privacyBudget) ?? d.privacyBudget
+        roundRequirements = try c.decodeIfPresent(RoundRequirements.self, forKey: .roundRequirements) ?? d.roundRequirements
         reconnectInitialSeconds = try c.decodeIfPresent(Double.self, forKey: .reconnectInitialSeconds) ?? d.reconnectInitialSeconds
         reconnectMaxSeconds = try c.decodeIfPresent(Double.self, forKey: .reconnectMaxSeconds) ?? d.reconnectMaxSeconds
         maxMessageBytes = try c.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? d.maxMessageBytes

@@ -19,9 +19,17 @@ actor RoundHandler {
 
     private struct Round {
         let plan: Tally_V1_RoundPlan
+        /// When the plan arrived: the masked input leaves no earlier than this plus the plan's delay.
+        let arrived = ContinuousClock.now
         var modelAssembler: ChunkAssembler
         var secagg: SecAggParticipant?
-        var training: Task<PackedVector, any Error>?
+        /// Local training: the model update Δ = trained − global.
+        var training: Task<[Float], any Error>?
+        /// The update's distributed-DP encoding, started once the session id (which seeds the
+        /// rotation) is known.
+        var encoding: Task<PackedVector, any Error>?
+        var privacy: DistributedDPConfiguration?
+        var layout: SlotLayout?
         var assembler: ChunkAssembler
         var identities: InMemoryIdentityDirectory?
         /// This round's privacy cost, admitted by the budget; recorded before the masked input leaves.
@@ -53,6 +61,7 @@ actor RoundHandler {
         case .end(let end):
             guard round?.plan.roundID == end.roundID else { return }
             round?.training?.cancel()
+            round?.encoding?.cancel()
             round = nil
             if end.released {
                 logger.info("round released", metadata: ["round": "\(end.roundID)", "model": "\(Hex.encode(end.newModelHash).prefix(12))"])
@@ -69,12 +78,14 @@ actor RoundHandler {
         send(.with { $0.decline = .with { d in d.roundID = roundID; d.code = error.code.rawValue; d.reason = error.message } })
         if round?.plan.roundID == roundID {
             round?.training?.cancel()
+            round?.encoding?.cancel()
             round = nil
         }
     }
 
     private func startRound(_ plan: Tally_V1_RoundPlan) {
         round?.training?.cancel()
+        round?.encoding?.cancel()
         let maxModel = Int(min(plan.compressedModelBytes, UInt64(512 << 20)))
         round = Round(plan: plan, modelAssembler: ChunkAssembler(maxTotalBytes: maxModel),
                       assembler: ChunkAssembler(maxTotalBytes: configuration.maxMessageBytes * 8))
@@ -98,8 +109,8 @@ actor RoundHandler {
                 throw TallyError(.integrityFailure, "the model received does not match the signed manifest")
             }
             let model = try ModelState(safeTensors: try SafeTensors(serialized: blob))
-            let configurationForRound = try await secAggConfiguration(plan, model: model)
             let me = ParticipantID(try currentID(plan))
+            let configurationForRound = try await secAggConfiguration(plan, model: model, me: me)
             // Benchmark-only plans are refused unless this daemon was configured for benchmarks.
             let privacy = configurationForRound.2
             let benchmarkOnly = plan.insecureUnmasked || privacy.noise == nil
@@ -107,12 +118,19 @@ actor RoundHandler {
                 throw TallyError(.permissionDenied, "the plan asks for an update \(plan.insecureUnmasked ? "without masking" : "without noise"); this daemon only allows that with allowInsecureBenchmarkRounds")
             }
             // The budget first: a round that would overspend is declined before any work.
-            // Charged at the plan's guarantee: t shares, whoever else survives.
+            // Charged at the plan's guarantee: t − c honest shares, whoever else survives. A
+            // benchmark round without masking shows the coordinator this participant's input with
+            // its own share alone: charged as no protection at all (ε = ∞).
+            let guaranteed = plan.insecureUnmasked ? 0 : Int(plan.threshold) - Int(plan.collusionMargin)
             let cost = LedgerEntry(roundID: plan.roundID, modelVersion: nil, modelHash: Hex.encode(plan.modelHash),
-                                   participants: [me.rawValue], noiseShares: privacy.threshold, privacy: privacy,
+                                   participants: [me.rawValue], noiseShares: guaranteed, privacy: privacy,
                                    recordedAt: Date().timeIntervalSince1970)
             let epsilonAfter: Double
-            if privacy.noise == nil {
+            if plan.insecureUnmasked {
+                logger.warning("round runs WITHOUT secure aggregation (benchmark mode): charged as ε = ∞", metadata: ["round": "\(plan.roundID)"])
+                epsilonAfter = .infinity
+                current.cost = cost
+            } else if privacy.noise == nil {
                 // Benchmark round without noise (allowed above only for a daemon configured for
                 // benchmarks, whose data is not private): nothing is charged, the log says so.
                 logger.warning("round runs WITHOUT differential privacy noise (benchmark mode)", metadata: ["round": "\(plan.roundID)"])
@@ -121,13 +139,16 @@ actor RoundHandler {
                 epsilonAfter = try budget.admit(cost)
                 current.cost = cost
             }
-            let training = makeTraining(plan: plan, model: model, layout: configurationForRound.0.layout, privacy: privacy)
+            let training = makeTraining(plan: plan, model: model)
             current.training = training
+            current.privacy = privacy
+            current.layout = configurationForRound.0.layout
             if plan.insecureUnmasked {
-                // Benchmark-only mode set by the coordinator: no masking at all.
+                // Benchmark-only mode set by the coordinator: no masking at all, so no session;
+                // the rotation is seeded from the plan.
                 round = current
-                logger.warning("round runs WITHOUT secure aggregation (benchmark mode)", metadata: ["round": "\(plan.roundID)"])
-                let input = try await training.value
+                let input = try Self.encode(try await training.value, privacy: privacy, layout: configurationForRound.0.layout,
+                                                  rotationSeed: [UInt8](plan.planDigest), round: plan.roundID, logger: logger)
                 if let cost = current.cost { try budget.record(cost) }
                 let session = try SessionID(bytes: [UInt8](repeating: 0, count: 32))
                 sendSecAgg(round: plan.roundID, kind: .maskedInput,
@@ -163,7 +184,7 @@ actor RoundHandler {
 
     /// Checks the plan and turns it into the secure-aggregation configuration plus the cohort's
     /// identity keys (each certificate verified against the CA and matched to its cohort id).
-    private func secAggConfiguration(_ plan: Tally_V1_RoundPlan, model: ModelState) async throws(TallyError)
+    private func secAggConfiguration(_ plan: Tally_V1_RoundPlan, model: ModelState, me: ParticipantID) async throws(TallyError)
         -> (SecAggConfiguration, InMemoryIdentityDirectory, DistributedDPConfiguration) {
         var unsigned = plan
         unsigned.planDigest = Data()
@@ -188,26 +209,30 @@ actor RoundHandler {
             throw TallyError(.sizeMismatch, "round plan dimension \(plan.dimension) does not fit the model's encoding (\(privacy.dimension))")
         }
         var keys: [ParticipantID: SigningPublicKey] = [:]
+        var fingerprints: [ParticipantID: String] = [:]
         for (id, pemData) in zip(plan.cohort, plan.cohortCertificates) {
             guard pemData.count <= 16 << 10 else { throw TallyError(.sizeLimitExceeded, "cohort certificate over 16 KiB") }
-            let (identity, key) = try await trust.verify(pem: String(decoding: pemData, as: UTF8.self))
+            let pem = String(decoding: pemData, as: UTF8.self)
+            let (identity, key) = try await trust.verify(pem: pem)
             guard identity == .participant(ParticipantID(id)) else {
                 throw TallyError(.permissionDenied, "the certificate given for participant \(id) belongs to \(identity)")
             }
             keys[ParticipantID(id)] = key
+            fingerprints[ParticipantID(id)] = try CertificateFingerprint.sha256(pem: pem)
         }
         let graph: NeighbourGraph.Kind = plan.neighbourDegree == 0 ? .complete : .harary(degree: Int(plan.neighbourDegree))
         let configuration = try SecAggConfiguration(
             roundID: plan.roundID, cohort: plan.cohort.map { ParticipantID($0) }, threshold: Int(plan.threshold),
+            collusionMargin: Int(plan.collusionMargin),
             layout: try SlotLayout(slotWidth: Int(plan.slotWidth), count: Int(plan.dimension)), graph: graph,
             planDigest: [UInt8](plan.planDigest))
+        // This organization's own minimums, whatever the coordinator planned.
+        try self.configuration.roundRequirements.check(configuration, fingerprints: fingerprints, own: me)
         return (configuration, InMemoryIdentityDirectory(keys: keys), privacy)
     }
 
-    /// Local training and encoding, off the actor: Δ = trained − global, then the distributed-DP
-    /// encoding (clip, rotate, scale, round, this participant's noise share, clamp).
-    private func makeTraining(plan: Tally_V1_RoundPlan, model: ModelState, layout: SlotLayout,
-                              privacy: DistributedDPConfiguration) -> Task<PackedVector, any Error> {
+    /// Local training, off the actor: Δ = trained − global.
+    private func makeTraining(plan: Tally_V1_RoundPlan, model: ModelState) -> Task<[Float], any Error> {
         let data = self.data
         let logger = self.logger
         return Task.detached(priority: .userInitiated) {
@@ -217,16 +242,26 @@ actor RoundHandler {
                                           seed: plan.training.seed)
             var update = [Float](repeating: 0, count: model.parameterCount)
             for i in 0..<model.parameterCount { update[i] = local.parameters[i] - model.parameters[i] }
-            let encoder = try DistributedDPEncoder(configuration: privacy,
-                                                   rotationSeed: DistributedDPConfiguration.rotationSeed(planDigest: [UInt8](plan.planDigest)))
-            let encoding = try encoder.encode(update, random: SystemRandom())
             logger.info("trained locally", metadata: [
-                "round": "\(plan.roundID)", "examples": "\(data.exampleCount)", "update_norm": "\(String(format: "%.4f", encoding.norm))",
-                "clipped": "\(encoding.clipped)", "clamped": "\(encoding.clampedCount)",
+                "round": "\(plan.roundID)", "examples": "\(data.exampleCount)",
                 "seconds": "\(String(format: "%.2f", Double((ContinuousClock.now - start).components.attoseconds) * 1e-18 + Double((ContinuousClock.now - start).components.seconds)))",
             ])
-            return try PackedVector(packing: encoding.values, slotWidth: layout.slotWidth)
+            return update
         }
+    }
+
+    /// The distributed-DP encoding (clip, rotate, scale, round, this participant's noise share),
+    /// packed for masking.
+    private static func encode(_ update: [Float], privacy: DistributedDPConfiguration, layout: SlotLayout, rotationSeed: [UInt8],
+                               round: UInt64, logger: Logger) throws -> PackedVector {
+        let encoder = try DistributedDPEncoder(configuration: privacy,
+                                               rotationSeed: DistributedDPConfiguration.rotationSeed(planDigest: rotationSeed))
+        let encoding = try encoder.encode(update, random: SystemRandom())
+        logger.info("encoded the update", metadata: [
+            "round": "\(round)", "update_norm": "\(String(format: "%.4f", encoding.norm))",
+            "clipped": "\(encoding.clipped)", "clamped": "\(encoding.clampedCount)",
+        ])
+        return try PackedVector(packing: encoding.values, slotWidth: layout.slotWidth)
     }
 
     private func receiveSecAgg(_ chunk: Tally_V1_SecAggMessage) async {
@@ -241,10 +276,23 @@ actor RoundHandler {
             case .keyDirectory:
                 let shares = try round!.secagg!.shareKeys(KeyDirectory(serialized: payload))
                 sendSecAgg(round: chunk.roundID, kind: .encryptedShares, payload: shares.serialized())
+                // The session id is fixed only now, after every key was committed: the rotation
+                // derives from it, so the coordinator cannot choose it through the plan.
+                if let training = round!.training, let privacy = round!.privacy, let layout = round!.layout, let session = round!.secagg!.session {
+                    let logger = self.logger
+                    round!.encoding = Task.detached(priority: .userInitiated) {
+                        try Self.encode(try await training.value, privacy: privacy, layout: layout, rotationSeed: session.bytes,
+                                        round: chunk.roundID, logger: logger)
+                    }
+                }
             case .shareDelivery:
                 let delivery = try ShareDelivery(serialized: payload)
-                guard let training = round?.training else { throw TallyError(.unexpectedMessage, "share delivery before training started") }
-                let input = try await training.value
+                guard let encoding = round?.encoding, let arrived = round?.arrived else {
+                    throw TallyError(.unexpectedMessage, "share delivery before the key directory")
+                }
+                let input = try await encoding.value
+                // Not before the plan's delay: when the input leaves must not depend on the data.
+                try await Task.sleep(until: arrived + .milliseconds(Int64(min(round?.plan.maskedInputDelayMs ?? 0, 3_600_000))))
                 // The round may have ended while training finished.
                 guard round?.plan.roundID == chunk.roundID else { return }
                 if FaultInjection.current == .exitBeforeMaskedInput {
@@ -255,6 +303,9 @@ actor RoundHandler {
                 if let cost = round?.cost { try budget.record(cost) }
                 let masked = try round!.secagg!.maskInput(delivery, input: input)
                 sendSecAgg(round: chunk.roundID, kind: .maskedInput, payload: masked.serialized())
+            case .consistencyRequest:
+                let signature = try round!.secagg!.checkConsistency(ConsistencyRequest(serialized: payload))
+                sendSecAgg(round: chunk.roundID, kind: .consistencySignature, payload: signature.serialized())
             case .unmaskRequest:
                 let response = try round!.secagg!.unmask(UnmaskRequest(serialized: payload))
                 sendSecAgg(round: chunk.roundID, kind: .unmaskResponse, payload: response.serialized())
@@ -264,6 +315,7 @@ actor RoundHandler {
         } catch {
             logger.warning("refused a round message; leaving the round", metadata: ["round": "\(chunk.roundID)", "reason": "\(error)"])
             round?.training?.cancel()
+            round?.encoding?.cancel()
             round = nil
         }
     }
