@@ -111,7 +111,7 @@ import TallyWire
         // Kill it with SIGKILL while round 1 is past key advertisement.
         let midRound = waitUntil(90) {
             guard let store = openStore(federation), let rounds = try? store.rounds(), let first = rounds.first else { return false }
-            return first.outcome == "running" && ["sharing", "masking", "unmasking"].contains(first.stage)
+            return first.outcome == "running" && ["sharing", "masking", "consistency", "unmasking"].contains(first.stage)
         }
         #expect(midRound, "round 1 should reach the middle of the protocol")
         kill(coordinator.processIdentifier, SIGKILL)

@@ -102,10 +102,28 @@ extension FederationEndToEndTests {
         }
     }
 
+    /// A round that aborts after the coordinator unmasked the sum publishes nothing, but what the
+    /// coordinator learned is charged to its ledger all the same (no version, the base model).
+    @Test func roundAbortedAfterUnmaskingIsStillCharged() async throws {
+        let federation = try makeFederation("abort-after-unmask", participants: 3, rounds: 1)
+        defer { federation.stopAll() }
+        for i in 1...3 { try setBudget(federation, participant: i, epsilon: 100) }
+        let coordinator = try federation.startCoordinator(environment: ["TALLY_FAULT_INJECTION": "abort-after-unmask"])
+        for i in 1...3 { try federation.startParticipant(i) }
+        try #require(waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
+        let rounds = try #require(openStore(federation)).rounds().sorted { $0.id < $1.id }
+        #expect(rounds.first?.outcome == "aborted" && rounds.last?.outcome == "released", "coordinator log:\n\(readLog(federation, "coordinator"))")
+        let entries = try PrivacyLedger.openForAudit(path: federation.coordinatorLedger).entries()
+        #expect(entries.count == 2)
+        #expect(entries.first?.roundID == UInt64(rounds.first?.id ?? -1) && entries.first?.modelVersion == nil)
+        #expect(entries.last?.modelVersion == 1)
+    }
+
     /// A coordinator that asks for unmasked or noise-free updates gets them only from daemons
     /// configured for benchmarks; a daemon on real data declines.
     @Test func participantRefusesUnmaskedPlansUnlessConfiguredForBenchmarks() async throws {
-        let federation = try makeFederation("insecure", participants: 3, rounds: 1, minParticipants: 3, insecure: true)
+        // Four, so that the three benchmark daemons still reach the threshold (t = 3 with c = 1).
+        let federation = try makeFederation("insecure", participants: 4, rounds: 1, minParticipants: 4, insecure: true)
         defer { federation.stopAll() }
         let path = federation.participantConfig(3)
         var settings = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
@@ -113,12 +131,15 @@ extension FederationEndToEndTests {
         settings["allowInsecureBenchmarkRounds"] = false
         try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: path))
         let coordinator = try federation.startCoordinator()
-        for i in 1...3 { try federation.startParticipant(i) }
+        for i in 1...4 { try federation.startParticipant(i) }
         try #require(waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
         let log = readLog(federation, "participant-3")
         #expect(log.contains("declining round") && log.contains("without masking"), "participant 3 log:\n\(log)")
         let released = try #require(openStore(federation)).rounds().filter { $0.outcome == "released" }
-        #expect(released.count == 1 && released[0].contributors == 2, "the two benchmark daemons still complete the round")
+        #expect(released.count == 1 && released[0].contributors == 3, "the three benchmark daemons still complete the round")
+        // Each of them charged the round as unprotected (no masking: ε = ∞) in its own ledger.
+        let entries = try PrivacyLedger.openForAudit(path: federation.participantLedger(1)).entries()
+        #expect(entries.count == 1 && entries[0].isNoiseless)
     }
 
     private func setBudget(_ federation: LocalFederation, participant: Int, epsilon: Double) throws {

@@ -291,3 +291,54 @@ struct LyingCoordinator {
         return vector.unpacked()
     }
 }
+
+/// A participant's own minimums hold whatever the coordinator (and a CA run by the same operator)
+/// plan: a plan that under-declares the colluders it tolerates, shrinks the cohort, lowers the
+/// threshold or brings in an unknown certificate is declined.
+@Suite struct RoundRequirementsTests {
+    let layout = try! SlotLayout(slotWidth: 20, count: 10)
+
+    func plan(n: Int, t: Int? = nil, c: Int) throws -> SecAggConfiguration {
+        try SecAggConfiguration(roundID: 1, cohort: cohort(n), threshold: t ?? SecAggConfiguration.minimumThreshold(neighbourhood: n, collusionMargin: c),
+                                collusionMargin: c, layout: layout)
+    }
+
+    @Test func plansBelowTheParticipantsMinimumsAreDeclined() throws {
+        var requirements = RoundRequirements()
+        requirements.minimumCollusionMargin = 2
+        requirements.minimumCohort = 5
+        requirements.minimumThresholdFraction = 2.0 / 3
+        let own = cohort(9)[0]
+        let fingerprints = Dictionary(uniqueKeysWithValues: cohort(9).map { ($0, "\($0.rawValue)") })
+        // Meets everything: c = 3 ≥ 2, n = 9 ≥ 5, t = 7 ≥ 6.
+        try requirements.check(try plan(n: 9, c: 3), fingerprints: fingerprints, own: own)
+        #expect(code { try requirements.check(try plan(n: 9, c: 1), fingerprints: fingerprints, own: own) } == .roundRequirementsNotMet)
+        #expect(code { try requirements.check(try plan(n: 4, c: 2), fingerprints: fingerprints, own: own) } == .roundRequirementsNotMet)
+        // c = 2 gives t = 6 of 9 (exactly 2/3): accepted; a plan at the protocol minimum for a
+        // larger c but a lower fraction is refused.
+        try requirements.check(try plan(n: 9, c: 2), fingerprints: fingerprints, own: own)
+        requirements.minimumThresholdFraction = 0.75
+        #expect(code { try requirements.check(try plan(n: 9, c: 2), fingerprints: fingerprints, own: own) } == .roundRequirementsNotMet)
+    }
+
+    @Test func onlyPinnedPeersAreAccepted() throws {
+        var requirements = RoundRequirements()
+        let ids = cohort(4)
+        let fingerprints = Dictionary(uniqueKeysWithValues: ids.map { ($0, String(repeating: "a", count: 63) + "\($0.rawValue % 10)") })
+        // Its own certificate need not be listed; every other member's must be.
+        requirements.allowedPeerFingerprints = ids.dropFirst().map { fingerprints[$0]!.uppercased() }
+        try requirements.check(try plan(n: 4, c: 1), fingerprints: fingerprints, own: ids[0])
+        requirements.allowedPeerFingerprints = ids.dropFirst(2).map { fingerprints[$0]! }
+        #expect(code { try requirements.check(try plan(n: 4, c: 1), fingerprints: fingerprints, own: ids[0]) } == .roundRequirementsNotMet)
+    }
+
+    /// The threshold rule itself: t must exceed (m + c)/2.
+    @Test func thresholdMustExceedHalfOfCohortPlusColluders() throws {
+        #expect(SecAggConfiguration.minimumThreshold(neighbourhood: 20, collusionMargin: 1) == 11)
+        #expect(SecAggConfiguration.minimumThreshold(neighbourhood: 20, collusionMargin: 2) == 12)
+        #expect(code { _ = try plan(n: 20, t: 11, c: 2) } == .invalidArgument)
+        _ = try plan(n: 20, t: 12, c: 2)
+        // Two members cannot tolerate two colluders (t > 2 is impossible).
+        #expect(code { _ = try plan(n: 2, c: 2) } == .invalidArgument)
+    }
+}

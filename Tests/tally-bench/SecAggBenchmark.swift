@@ -17,12 +17,13 @@ struct SecAggBenchmark: AsyncParsableCommand {
     @Option(help: "Graph: complete (default, as Flower's comparison needs), or auto (SecAgg+ parameters from n, the dropout rate and --corruption).") var graph = "complete"
     @Option(help: "Fraction of participants assumed to collude with the coordinator (for --graph auto).") var corruption = 0.05
     @Option(help: "Participants simulated concurrently.") var parallelism = 2
+    @Option(help: "Colluding participants tolerated, c (threshold ⌊(m + c)/2⌋ + 1, as the coordinator plans).") var collusionMargin = 1
 
     struct Report: Encodable {
         let benchmark = "secagg"
         let machine = MachineInfo()
         let participants: Int, dimension: Int, dropout: Double, slotWidth: Int
-        let graph: String, neighbourDegree: Int, threshold: Int
+        let graph: String, neighbourDegree: Int, threshold: Int, collusionMargin: Int
         let contributors: Int, dropped: Int, exactSumVerified: Bool
         let roundWallSeconds: Double
         /// Per participant (mean over participants): seconds per stage.
@@ -31,6 +32,13 @@ struct SecAggBenchmark: AsyncParsableCommand {
         let participant_masking_seconds: Double
         let coordinatorStageSeconds: [String: Double]
         let coordinator_unmask_seconds: Double
+        /// The consistency check (participants check and sign the lists, the coordinator verifies
+        /// and forwards the signatures; participants verify t of them in the unmask stage, which
+        /// is included in `participantStageSeconds["unmask"]`): its own stage, per participant
+        /// plus the coordinator, and as a ratio to the rest of the round (the same sum of
+        /// per-participant stage means and coordinator steps, without it).
+        let consistencyStageSeconds: Double
+        let consistencyOverRestOfRound: Double
         let upload_bytes_per_participant: Double
         let bytesSentPerParticipant: Double, bytesReceivedPerParticipant: Double
         /// Raw EVP AES-128-CTR for the same number of mask bytes one participant expands.
@@ -54,16 +62,18 @@ struct SecAggBenchmark: AsyncParsableCommand {
         let width = SlotLayout.headroomWidth(valueBits: valueBits, summands: n)
         let layout = try SlotLayout(slotWidth: width, count: dimension)
         var kind = NeighbourGraph.Kind.complete
-        var threshold = n / 2 + 1
+        var threshold = SecAggConfiguration.minimumThreshold(neighbourhood: n, collusionMargin: collusionMargin)
         if graph == "auto" {
             let choice = try SecAggPlusParameters.choose(cohortSize: n, dropoutRate: max(dropout, 0.05), corruptionRate: corruption)
             kind = choice.graph
-            threshold = choice.threshold
+            let m = kind.neighbourhoodSize(cohortSize: n)
+            threshold = max(choice.threshold, SecAggConfiguration.minimumThreshold(neighbourhood: m, collusionMargin: collusionMargin))
         } else if graph != "complete" {
             throw ValidationError("--graph is complete or auto")
         }
         let cohort = (1...n).map { ParticipantID(UInt32($0)) }
-        let config = try SecAggConfiguration(roundID: 1, cohort: cohort, threshold: threshold, layout: layout, graph: kind)
+        let config = try SecAggConfiguration(roundID: 1, cohort: cohort, threshold: threshold, collusionMargin: collusionMargin,
+                                             layout: layout, graph: kind)
         let simulator = try RoundSimulator(configuration: config)
 
         // Inputs: random b-bit values, packed inside the masking measurement (the encode step).
@@ -121,15 +131,18 @@ struct SecAggBenchmark: AsyncParsableCommand {
         let dpEncode = try encodeSeconds(z: 1)
         let dpEncodePlain = try encodeSeconds(z: 0)
 
+        let consistency = (stageMeans["consistencyCheck"] ?? 0) + (outcome.coordinatorSeconds["collectSignatures"] ?? 0)
+        let whole = stageMeans.values.reduce(0, +) + outcome.coordinatorSeconds.values.reduce(0, +)
         let degree: Int
         switch kind { case .complete: degree = n - 1; case .harary(let k): degree = k }
         try Measure.printJSON(Report(
             participants: n, dimension: dimension, dropout: dropout, slotWidth: width,
-            graph: kind == .complete ? "complete" : "harary", neighbourDegree: degree, threshold: threshold,
+            graph: kind == .complete ? "complete" : "harary", neighbourDegree: degree, threshold: threshold, collusionMargin: collusionMargin,
             contributors: result.contributors.count, dropped: result.dropped.count, exactSumVerified: verified,
             roundWallSeconds: Double(wall.components.seconds) + Double(wall.components.attoseconds) * 1e-18,
             participantStageSeconds: stageMeans, participant_masking_seconds: masking,
             coordinatorStageSeconds: outcome.coordinatorSeconds, coordinator_unmask_seconds: outcome.coordinatorSeconds["unmask"] ?? 0,
+            consistencyStageSeconds: consistency, consistencyOverRestOfRound: consistency / (whole - consistency),
             upload_bytes_per_participant: upload,
             bytesSentPerParticipant: sent / Double(n), bytesReceivedPerParticipant: received / Double(n),
             masksPerParticipant: masksPerParticipant, maskBytesPerParticipant: maskBytes,
