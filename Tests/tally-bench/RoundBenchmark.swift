@@ -25,6 +25,9 @@ struct RoundBenchmark: AsyncParsableCommand {
         let noise: Bool
         let roundSeconds: [Double]
         let medianRoundSeconds: Double
+        /// Mean seconds per protocol stage over all rounds (warm-up included), from the
+        /// coordinator's `tally_stage_seconds` histogram.
+        let stageMeanSeconds: [String: Double]
     }
 
     struct Report: Encodable {
@@ -46,6 +49,13 @@ struct RoundBenchmark: AsyncParsableCommand {
         /// Measured: secure + DP round minus the plain round (no masking, no noise), and the ratio.
         let secureAndDPOverheadSeconds: Double
         let secureAndDPOverPlainRatio: Double
+        /// The consistency check's stage (lists out, signatures back) in the secure round, and as
+        /// a ratio to the rest of the median round.
+        let consistencyStageSeconds: Double
+        let consistencyOverRestOfRound: Double
+        /// Participants send their masked input at once in these runs (the product default holds
+        /// it for a second so that its timing does not reveal training time).
+        let maskedInputDelaySeconds = 0.0
     }
 
     func run() async throws {
@@ -76,7 +86,10 @@ struct RoundBenchmark: AsyncParsableCommand {
             rawKeystreamSecondsPerParticipant: rawPerMask * Double(participants),
             dpEncodeSecondsPerParticipant: dpEncode,
             secureAndDPOverheadSeconds: secure.medianRoundSeconds - plain.medianRoundSeconds,
-            secureAndDPOverPlainRatio: secure.medianRoundSeconds / plain.medianRoundSeconds))
+            secureAndDPOverPlainRatio: secure.medianRoundSeconds / plain.medianRoundSeconds,
+            consistencyStageSeconds: secure.stageMeanSeconds["consistency"] ?? 0,
+            consistencyOverRestOfRound: (secure.stageMeanSeconds["consistency"] ?? 0)
+                / (secure.medianRoundSeconds - (secure.stageMeanSeconds["consistency"] ?? 0))))
     }
 
     private func measure(masking: Bool, noise: Bool, executables: String) throws -> ModeResult {
@@ -106,6 +119,24 @@ struct RoundBenchmark: AsyncParsableCommand {
         let seconds = try store.rounds().filter { $0.outcome == "released" }.compactMap(\.seconds)
         guard seconds.count == rounds else { throw ValidationError("only \(seconds.count) of \(rounds) rounds released") }
         let measured = Array(seconds.dropFirst()).sorted()
-        return ModeResult(masking: masking, noise: noise, roundSeconds: Array(seconds), medianRoundSeconds: measured[measured.count / 2])
+        return ModeResult(masking: masking, noise: noise, roundSeconds: Array(seconds), medianRoundSeconds: measured[measured.count / 2],
+                          stageMeanSeconds: try Self.stageMeans(metricsFile: federation.coordinatorData + "/metrics.prom"))
+    }
+
+    /// `tally_stage_seconds_sum{stage="S"} X` and `_count` lines of the Prometheus text file.
+    static func stageMeans(metricsFile: String) throws -> [String: Double] {
+        let text = try String(contentsOfFile: metricsFile, encoding: .utf8)
+        var sums: [String: Double] = [:], counts: [String: Double] = [:]
+        for line in text.split(separator: "\n") {
+            for (prefix, isSum) in [("tally_stage_seconds_sum{stage=\"", true), ("tally_stage_seconds_count{stage=\"", false)] where line.hasPrefix(prefix) {
+                let rest = line.dropFirst(prefix.count)
+                guard let quote = rest.firstIndex(of: "\""), let value = Double(rest.split(separator: " ").last ?? "") else { continue }
+                let stage = String(rest[..<quote])
+                if isSum { sums[stage] = value } else { counts[stage] = value }
+            }
+        }
+        return sums.reduce(into: [:]) { result, item in
+            if let count = counts[item.key], count > 0 { result[item.key] = item.value / count }
+        }
     }
 }
