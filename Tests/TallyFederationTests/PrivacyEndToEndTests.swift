@@ -42,7 +42,7 @@ extension FederationEndToEndTests {
         #expect(entries.count == 2)
         let versions = try store.versions()
         for entry in entries {
-            #expect(!entry.participants.contains(5) && entry.noiseShares == entry.participants.count && entry.participants.count >= 3)
+            #expect(!entry.participants.contains(5) && entry.noiseShares == entry.participants.count - 1 && entry.participants.count >= 3)  // c = 1
             #expect(entry.noiseMultiplier > 0 && entry.effectiveNoiseMultiplier >= entry.noiseMultiplier)
             #expect(versions.contains { $0.version == entry.modelVersion && $0.modelHash == entry.modelHash })
         }

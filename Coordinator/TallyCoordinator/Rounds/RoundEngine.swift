@@ -261,6 +261,9 @@ public actor RoundEngine: Service {
                 rotationBytes = result.session.bytes
             }
             learned = contributors
+            // Noise shares proven present: up to c of the counted inputs may be colluders that
+            // added none; without masking each input was seen on its own (ε = ∞).
+            let provenShares = configuration.insecureDisableMasking ? 0 : contributors.count - collusionMargin
             if CoordinatorFaultInjection.current == .abortAfterUnmask, roundID == 1 {
                 throw TallyError(.integrityFailure, "fault injection: aborting after the sum was unmasked")
             }
@@ -278,7 +281,7 @@ public actor RoundEngine: Service {
             // The privacy cost is on disk, signed and synced, before anything is published.
             try ledger.append(LedgerEntry(
                 roundID: UInt64(roundID), modelVersion: version.version + 1, modelHash: Hex.encode(SHA256Digest.hash(blob)),
-                participants: contributors.map(\.rawValue).sorted(), noiseShares: contributors.count, privacy: privacy,
+                participants: contributors.map(\.rawValue).sorted(), noiseShares: provenShares, privacy: privacy,
                 recordedAt: Date().timeIntervalSince1970))
             charged = true
             if CoordinatorFaultInjection.current == .exitAfterLedgerAppend {
@@ -294,7 +297,7 @@ public actor RoundEngine: Service {
             Timer(label: "tally_round_seconds").recordSeconds(seconds)
             log.info("round released", metadata: [
                 "version": "\(record.version)", "contributors": "\(contributors.count)", "cohort": "\(n)",
-                "dropped": "\(n - contributors.count)", "noise_multiplier": "\(String(format: "%.3f", privacy.effectiveNoiseMultiplier(shares: contributors.count)))", "accuracy": "\(record.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
+                "dropped": "\(n - contributors.count)", "noise_multiplier": "\(String(format: "%.3f", privacy.effectiveNoiseMultiplier(shares: provenShares)))", "accuracy": "\(record.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
                 "seconds": "\(String(format: "%.2f", seconds))",
             ])
             let end = Tally_V1_CoordinatorMessage.with { $0.end = .with { e in e.roundID = UInt64(roundID); e.released = true; e.newModelHash = Data(Hex.decode(record.modelHash) ?? []) } }
@@ -308,7 +311,8 @@ public actor RoundEngine: Service {
                 do {
                     try ledger.append(LedgerEntry(
                         roundID: UInt64(roundID), modelVersion: nil, modelHash: version.modelHash,
-                        participants: learned.map(\.rawValue).sorted(), noiseShares: learned.count, privacy: privacy,
+                        participants: learned.map(\.rawValue).sorted(),
+                        noiseShares: configuration.insecureDisableMasking ? 0 : learned.count - collusionMargin, privacy: privacy,
                         recordedAt: Date().timeIntervalSince1970))
                     log.warning("round aborted after the sum was unmasked; its privacy cost is in the ledger", metadata: ["reason": "\(reason)"])
                 } catch let ledgerError {
