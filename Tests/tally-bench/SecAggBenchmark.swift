@@ -42,7 +42,7 @@ struct SecAggBenchmark: AsyncParsableCommand {
         /// Bytes of a plaintext int64 vector (Flower's encoding) over our upload.
         let int64UploadOverOurs: Double
         /// The distributed-DP encoding of one participant's update (clip, rotate, scale, round,
-        /// clamp) with and without its exact discrete Gaussian noise share (z = 1, this t and n).
+        /// clamp the signal) with and without its exact discrete Gaussian noise share (z = 1, this t and n).
         let dpEncodeSeconds: Double, dpEncodeWithoutNoiseSeconds: Double
         /// (DP encode with noise + pack + all masks) over the raw keystream for the mask bytes:
         /// the brief's "participant masking" ratio with the noise included.
@@ -113,7 +113,7 @@ struct SecAggBenchmark: AsyncParsableCommand {
         let update = (0..<dimension).map { _ in Float(Double(random.nextWord() >> 11) * 0x1p-53 - 0.5) }
         func encodeSeconds(z: Double) throws -> Double {
             let dp = try DistributedDPConfiguration(parameterCount: dimension, clipNorm: 1, noiseMultiplier: z, valueBits: valueBits,
-                                                    threshold: threshold, cohortSize: n)
+                                                    threshold: threshold, collusionMargin: 0, cohortSize: n)
             let encoder = try DistributedDPEncoder(configuration: dp, rotationSeed: random.bytes(32))
             let source = SystemRandom()
             return try Measure.best(repetitions: 3) { _ = try encoder.encode(update, random: source) }

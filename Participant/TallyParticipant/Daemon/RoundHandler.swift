@@ -107,9 +107,9 @@ actor RoundHandler {
                 throw TallyError(.permissionDenied, "the plan asks for an update \(plan.insecureUnmasked ? "without masking" : "without noise"); this daemon only allows that with allowInsecureBenchmarkRounds")
             }
             // The budget first: a round that would overspend is declined before any work.
-            // Charged at the plan's guarantee: t shares, whoever else survives.
+            // Charged at the plan's guarantee: t − c honest shares, whoever else survives.
             let cost = LedgerEntry(roundID: plan.roundID, modelVersion: nil, modelHash: Hex.encode(plan.modelHash),
-                                   participants: [me.rawValue], noiseShares: privacy.threshold, privacy: privacy,
+                                   participants: [me.rawValue], noiseShares: privacy.guaranteedShares, privacy: privacy,
                                    recordedAt: Date().timeIntervalSince1970)
             let epsilonAfter: Double
             if privacy.noise == nil {
@@ -183,7 +183,7 @@ actor RoundHandler {
         // The DP encoding follows from the plan's fields; the coordinator derived the same one.
         let privacy = try DistributedDPConfiguration(
             parameterCount: model.parameterCount, clipNorm: plan.clipNorm, noiseMultiplier: plan.noiseMultiplier,
-            valueBits: valueBits, threshold: Int(plan.threshold), cohortSize: n)
+            valueBits: valueBits, threshold: Int(plan.threshold), collusionMargin: 0, cohortSize: n)
         guard plan.dimension == UInt64(privacy.dimension) else {
             throw TallyError(.sizeMismatch, "round plan dimension \(plan.dimension) does not fit the model's encoding (\(privacy.dimension))")
         }
@@ -205,7 +205,7 @@ actor RoundHandler {
     }
 
     /// Local training and encoding, off the actor: Δ = trained − global, then the distributed-DP
-    /// encoding (clip, rotate, scale, round, this participant's noise share, clamp).
+    /// encoding (clip, rotate, scale, round, clamp the signal, this participant's noise share).
     private func makeTraining(plan: Tally_V1_RoundPlan, model: ModelState, layout: SlotLayout,
                               privacy: DistributedDPConfiguration) -> Task<PackedVector, any Error> {
         let data = self.data
@@ -225,7 +225,7 @@ actor RoundHandler {
                 "clipped": "\(encoding.clipped)", "clamped": "\(encoding.clampedCount)",
                 "seconds": "\(String(format: "%.2f", Double((ContinuousClock.now - start).components.attoseconds) * 1e-18 + Double((ContinuousClock.now - start).components.seconds)))",
             ])
-            return try PackedVector(packing: encoding.values, slotWidth: layout.slotWidth)
+            return try encoding.packed(slotWidth: layout.slotWidth)
         }
     }
 
