@@ -30,7 +30,7 @@ struct LedgerAccountant {
     }
 
     struct CompositionKey: Hashable {
-        let groups: [GroupKey], counts: [Int], delta: Double
+        let groups: [GroupKey], counts: [Int], delta: Double, failureProbability: Double
     }
 
     private var rdpCache: [RDPKey: [Double]] = [:]
@@ -73,14 +73,25 @@ struct LedgerAccountant {
     }
 
     /// ε at `delta` of the Gaussian PLDs of `groups` (effective z, q) → rounds, composed, on the
-    /// fine grid.
-    mutating func epsilonPLD(groups: [GroupKey: Int], delta: Double) throws(TallyError) -> Double {
+    /// fine grid, charged for old clamped entries' Σδ_clamp (`failureProbability`).
+    mutating func epsilonPLD(groups: [GroupKey: Int], delta: Double, failureProbability: Double) throws(TallyError) -> Double {
         let keys = groups.keys.sorted()
-        let key = CompositionKey(groups: keys, counts: keys.map { groups[$0]! }, delta: delta)
+        let key = CompositionKey(groups: keys, counts: keys.map { groups[$0]! }, delta: delta, failureProbability: failureProbability)
         if let cached = epsilonCache[key] { return cached }
-        let epsilon = try composition(groups, fine: true)?.epsilon(delta: delta) ?? 0
+        let epsilon = try composition(groups, fine: true).map { (pld) throws(TallyError) in
+            try Self.epsilon(pld, delta: delta, failureProbability: failureProbability)
+        } ?? 0
         epsilonCache[key] = epsilon
         return epsilon
+    }
+
+    /// ε of a PLD at total δ, with δ_PLD(ε) + (1 + e^ε)·p ≤ δ when p > 0 (``FailureEventCharge``).
+    static func epsilon(_ pld: PrivacyLossDistribution, delta: Double, failureProbability p: Double) throws(TallyError) -> Double {
+        let plain = try pld.epsilon(delta: delta)
+        guard p > 0 else { return plain }
+        return try FailureEventCharge.epsilon(delta: delta, failureProbability: p, lowerBound: plain) { (epsilon) throws(TallyError) in
+            try pld.delta(epsilon: epsilon)
+        }
     }
 
     /// The composed PLD of `groups`; nil for none. Not cached: a composed distribution can take

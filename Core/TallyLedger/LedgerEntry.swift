@@ -7,9 +7,19 @@ public import TallyCore
 /// The coordinator writes one entry per released round; a participant writes one to its own ledger
 /// for every round it sends a masked input to, before sending it.
 public struct LedgerEntry: Codable, Sendable, Hashable {
-    /// The mechanism every entry uses today: each participant adds a discrete Gaussian share and
-    /// only the sum of the survivors' shares is released (Kairouz, Liu, Steinke 2021).
+    /// The mechanism every new entry uses: each participant adds a discrete Gaussian share,
+    /// unclamped, to its clamped signal, and only the sum of the survivors' values is released
+    /// (Kairouz, Liu, Steinke 2021). δ_clamp is 0.
     public static let distributedDiscreteGaussian = DistributedDPConfiguration.mechanism
+    /// The mechanism of entries written before noised values stopped being clamped: each
+    /// participant clamped x̃ + Z. Still audited, with δ_clamp charged as a failure event
+    /// (``FailureEventCharge``): ε at δ with δ_mech(ε) + (1 + e^ε)·Σδ_clamp ≤ δ.
+    public static let clampedDistributedDiscreteGaussian = "distributed-discrete-gaussian"
+    /// The privacy unit of every entry today: an organization's whole contribution to a round,
+    /// replaced by zero while its noise share stays.
+    public static let organizationUnit = "organization"
+    /// The privacy units entries may name.
+    public static let privacyUnits: Set<String> = [organizationUnit]
 
     public var roundID: UInt64
     /// The released model version; nil in a participant's local ledger (not known yet).
@@ -19,7 +29,11 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
     /// Participants whose input is in the released sum, ascending.
     public var participants: [UInt32]
     public var cohortSize: Int
-    /// q in (0, 1]: the probability a participant is in a round's cohort.
+    /// What the guarantee protects: ``organizationUnit``. Absent in entries written before it was
+    /// recorded, which were all organization-level.
+    public var privacyUnit: String
+    /// q in (0, 1]: the Poisson sampling rate of the privacy unit. 1 for the organization unit:
+    /// cohorts are chosen by the coordinator, so no amplification by sampling is claimed.
     public var samplingRate: Double
     /// C, in model units.
     public var clipNorm: Double
@@ -32,25 +46,32 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
     /// Noise shares actually present in the released sum (the survivors), never the cohort size.
     public var noiseShares: Int
     public var threshold: Int
+    /// c: colluders tolerated; shares are sized so that t − c of them carry the full noise. Absent
+    /// (0) in entries written before it was recorded.
+    public var collusionMargin: Int
     /// Δ₂ in scaled integer units (after conditional randomized rounding).
     public var l2Sensitivity: Double
     /// d of the released (padded) vector.
     public var dimension: Int
-    /// Probability bound of any clamping in this round; added to δ.
+    /// Probability bound of any clamping of noised values in this round: 0 for
+    /// ``distributedDiscreteGaussian``; charged as a failure event for
+    /// ``clampedDistributedDiscreteGaussian``.
     public var deltaClamp: Double
     /// Unix seconds.
     public var recordedAt: Double
 
     public init(
         roundID: UInt64, modelVersion: Int64?, modelHash: String, participants: [UInt32], cohortSize: Int,
-        samplingRate: Double, clipNorm: Double, noiseMultiplier: Double, mechanism: String, shareSigmaSquared: Double,
-        noiseShares: Int, threshold: Int, l2Sensitivity: Double, dimension: Int, deltaClamp: Double, recordedAt: Double
+        privacyUnit: String, samplingRate: Double, clipNorm: Double, noiseMultiplier: Double, mechanism: String,
+        shareSigmaSquared: Double, noiseShares: Int, threshold: Int, collusionMargin: Int, l2Sensitivity: Double,
+        dimension: Int, deltaClamp: Double, recordedAt: Double
     ) {
         self.roundID = roundID
         self.modelVersion = modelVersion
         self.modelHash = modelHash
         self.participants = participants
         self.cohortSize = cohortSize
+        self.privacyUnit = privacyUnit
         self.samplingRate = samplingRate
         self.clipNorm = clipNorm
         self.noiseMultiplier = noiseMultiplier
@@ -58,10 +79,35 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
         self.shareSigmaSquared = shareSigmaSquared
         self.noiseShares = noiseShares
         self.threshold = threshold
+        self.collusionMargin = collusionMargin
         self.l2Sensitivity = l2Sensitivity
         self.dimension = dimension
         self.deltaClamp = deltaClamp
         self.recordedAt = recordedAt
+    }
+
+    /// Decodes with the defaults of entries written before `privacyUnit` and `collusionMargin`
+    /// existed, so old ledgers still decode and verify (records keep their bytes verbatim).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        roundID = try c.decode(UInt64.self, forKey: .roundID)
+        modelVersion = try c.decodeIfPresent(Int64.self, forKey: .modelVersion)
+        modelHash = try c.decode(String.self, forKey: .modelHash)
+        participants = try c.decode([UInt32].self, forKey: .participants)
+        cohortSize = try c.decode(Int.self, forKey: .cohortSize)
+        privacyUnit = try c.decodeIfPresent(String.self, forKey: .privacyUnit) ?? Self.organizationUnit
+        samplingRate = try c.decode(Double.self, forKey: .samplingRate)
+        clipNorm = try c.decode(Double.self, forKey: .clipNorm)
+        noiseMultiplier = try c.decode(Double.self, forKey: .noiseMultiplier)
+        mechanism = try c.decode(String.self, forKey: .mechanism)
+        shareSigmaSquared = try c.decode(Double.self, forKey: .shareSigmaSquared)
+        noiseShares = try c.decode(Int.self, forKey: .noiseShares)
+        threshold = try c.decode(Int.self, forKey: .threshold)
+        collusionMargin = try c.decodeIfPresent(Int.self, forKey: .collusionMargin) ?? 0
+        l2Sensitivity = try c.decode(Double.self, forKey: .l2Sensitivity)
+        dimension = try c.decode(Int.self, forKey: .dimension)
+        deltaClamp = try c.decode(Double.self, forKey: .deltaClamp)
+        recordedAt = try c.decode(Double.self, forKey: .recordedAt)
     }
 
     /// The noise multiplier of the sum that was released: √(n·σ²)/Δ₂ with n the shares present.
@@ -100,8 +146,11 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
         func fail(_ what: String) -> TallyError {
             TallyError(.invalidArgument, "ledger entry for round \(roundID): \(what)")
         }
-        guard mechanism == Self.distributedDiscreteGaussian else {
-            throw fail("unknown mechanism \"\(mechanism)\" (only \(Self.distributedDiscreteGaussian) can be accounted for)")
+        guard mechanism == Self.distributedDiscreteGaussian || mechanism == Self.clampedDistributedDiscreteGaussian else {
+            throw fail("unknown mechanism \"\(mechanism)\" (only \(Self.distributedDiscreteGaussian) and \(Self.clampedDistributedDiscreteGaussian) can be accounted for)")
+        }
+        guard Self.privacyUnits.contains(privacyUnit) else {
+            throw fail("unknown privacy unit \"\(privacyUnit)\" (known: \(Self.privacyUnits.sorted().joined(separator: ", ")))")
         }
         guard zip(participants, participants.dropFirst()).allSatisfy({ $0 < $1 }) else {
             throw fail("participants must be ascending and distinct")
@@ -112,6 +161,9 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
         guard samplingRate.isFinite, samplingRate > 0, samplingRate <= 1 else {
             throw fail("sampling rate must be in (0, 1], got \(samplingRate)")
         }
+        guard privacyUnit != Self.organizationUnit || samplingRate == 1 else {
+            throw fail("sampling rate must be 1 for the organization unit (coordinator-chosen cohorts give no amplification), got \(samplingRate)")
+        }
         guard clipNorm.isFinite, clipNorm > 0 else { throw fail("clip norm must be positive and finite, got \(clipNorm)") }
         guard noiseMultiplier.isFinite, noiseMultiplier >= 0 else {
             throw fail("noise multiplier must be non-negative and finite, got \(noiseMultiplier)")
@@ -119,14 +171,23 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
         guard shareSigmaSquared.isFinite, shareSigmaSquared == 0 || shareSigmaSquared >= 0.25 else {
             throw fail("share σ² must be 0 (no noise) or at least 1/4 (Kairouz–Liu–Steinke need σ ≥ 1/2), got \(shareSigmaSquared)")
         }
-        guard noiseShares >= 0 else { throw fail("noise shares must be non-negative, got \(noiseShares)") }
         guard threshold >= 1 else { throw fail("threshold must be at least 1, got \(threshold)") }
+        guard collusionMargin >= 0, collusionMargin < threshold else {
+            throw fail("collusion margin must be in 0..<threshold = \(threshold), got \(collusionMargin)")
+        }
+        // Any unmaskable sum holds ≥ t shares of which ≥ t − c are honest: never fewer are charged.
+        guard noiseShares == 0 || (noiseShares >= threshold - collusionMargin && noiseShares <= cohortSize) else {
+            throw fail("noise shares must be 0 (no noise) or in t − c = \(threshold - collusionMargin) through the cohort size \(cohortSize), got \(noiseShares)")
+        }
         guard l2Sensitivity.isFinite, l2Sensitivity > 0 else {
             throw fail("ℓ2 sensitivity must be positive and finite, got \(l2Sensitivity)")
         }
         guard dimension >= 1 else { throw fail("dimension must be at least 1, got \(dimension)") }
         guard deltaClamp.isFinite, deltaClamp >= 0, deltaClamp <= 1 else {
             throw fail("clamping probability must be in [0, 1], got \(deltaClamp)")
+        }
+        guard mechanism != Self.distributedDiscreteGaussian || deltaClamp == 0 else {
+            throw fail("\(mechanism) clamps no noised value: its clamping probability must be 0, got \(deltaClamp)")
         }
         guard recordedAt.isFinite else { throw fail("recording time must be finite") }
     }

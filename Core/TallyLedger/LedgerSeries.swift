@@ -8,6 +8,7 @@ struct LedgerSeries {
     private(set) var entries: [Int] = []
     /// Σ RDP at each order.
     private(set) var rdp: [Double]
+    /// Σ δ_clamp of the series' old clamped-mechanism entries (0 for current entries).
     private(set) var deltaClamp = 0.0
     /// Effective (z, q) → rounds, for the PLD.
     private(set) var groups: [LedgerAccountant.GroupKey: Int] = [:]
@@ -40,21 +41,24 @@ struct LedgerSeries {
         LedgerAccountant.GroupKey(noiseMultiplier: entry.effectiveNoiseMultiplier, samplingRate: entry.samplingRate)
     }
 
-    /// ε (RDP) at total δ; throws if the clamping probabilities use up δ.
+    /// ε (RDP) at total δ; old clamped entries are charged δ_mech(ε) + (1 + e^ε)·Σδ_clamp ≤ δ
+    /// (+∞ when no ε satisfies it).
     func epsilonRDP(delta: Double, accountant: LedgerAccountant) throws(TallyError) -> Double {
-        let mechanismDelta = delta - deltaClamp
-        guard mechanismDelta > 0 else {
-            throw TallyError(.invalidArgument, "δ = \(delta) is used up by the clamping probabilities of \(name)'s \(rounds) rounds (Σδ_clamp = \(deltaClamp)); report at a larger δ")
-        }
         if noiseless { return .infinity }
-        return try accountant.epsilonRDP(curve: rdp, delta: mechanismDelta)
+        let plain = try accountant.epsilonRDP(curve: rdp, delta: delta)
+        guard deltaClamp > 0 else { return plain }
+        let orders = accountant.orders, curve = rdp
+        return try FailureEventCharge.epsilon(delta: delta, failureProbability: deltaClamp, lowerBound: plain) { (epsilon) throws(TallyError) in
+            try RDPConversion.delta(orders: orders, rdp: curve, epsilon: epsilon).delta
+        }
     }
 
-    /// ε (PLD estimate, fine grid) at total δ, nil when it does not apply.
+    /// ε (PLD estimate, fine grid) at total δ, with the same charge for old clamped entries; nil
+    /// when it does not apply.
     func epsilonPLD(delta: Double, accountant: inout LedgerAccountant) throws(TallyError) -> Double? {
-        guard pldApplies, delta - deltaClamp > 0 else { return nil }
+        guard pldApplies else { return nil }
         if noiseless { return .infinity }
-        return try accountant.epsilonPLD(groups: groups, delta: delta - deltaClamp)
+        return try accountant.epsilonPLD(groups: groups, delta: delta, failureProbability: deltaClamp)
     }
 
     /// PLD ε after about `points` evenly spaced entries of the series (always excluding the last,
@@ -72,7 +76,7 @@ struct LedgerSeries {
             let entry = all[entries[position]]
             clamp += entry.deltaClamp
             if entry.isNoiseless { infinite = true } else { pending[Self.group(entry), default: 0] += 1 }
-            guard (position + 1) % stride == 0, delta - clamp > 0 else { continue }
+            guard (position + 1) % stride == 0 else { continue }
             if infinite {
                 values[position] = .infinity
                 continue
@@ -81,7 +85,7 @@ struct LedgerSeries {
                 running = try running.map { (r) throws(TallyError) -> PrivacyLossDistribution in try r.composed(with: segment) } ?? segment
             }
             pending = [:]
-            values[position] = try running?.epsilon(delta: delta - clamp) ?? 0
+            values[position] = try running.map { (r) throws(TallyError) in try LedgerAccountant.epsilon(r, delta: delta, failureProbability: clamp) } ?? 0
         }
         return values
     }

@@ -3,13 +3,17 @@ public import TallyCore
 
 /// ε per participant and for the federation, from a ledger's entries.
 ///
-/// **Privacy unit**: one participant's whole contribution to a round. A participant's ε composes
-/// only the entries whose `participants` contain it. The federation row composes every entry: the
+/// **Privacy unit**: one participant's whole contribution to a round; neighbouring datasets are
+/// ``neighbouringRelation``. A participant's ε composes only the entries whose `participants`
+/// contain it. The federation row composes every entry: the
 /// worst case, what a participant that took part in every round would pay.
 ///
-/// **δ**: the δ asked for is the total. Each entry's `deltaClamp` (the probability that any
-/// coordinate was clamped into its slot, which breaks the mechanism's guarantee) is taken out of
-/// it, and ε is computed at δ_mech = δ − Σ δ_clamp of the composed entries. Rows report both.
+/// **δ**: the δ asked for is the total. Current entries add noise unclamped and have δ_clamp = 0.
+/// Entries of the old clamped mechanism (``LedgerEntry/clampedDistributedDiscreteGaussian``)
+/// released a function of clamped noised values; it equals the unclamped mechanism's output
+/// except on an event of probability ≤ δ_clamp, so the composition is charged by the generic
+/// failure-event argument (``FailureEventCharge``): ε is the smallest with
+/// δ_mech(ε) + (1 + e^ε)·Σδ_clamp ≤ δ, +∞ if there is none. Rows report Σδ_clamp.
 ///
 /// **ε (RDP)**, the bound budgets are enforced with: for each entry, the Rényi DP of the
 /// distributed discrete Gaussian with the shares actually present (Kairouz, Liu, Steinke, ICML
@@ -42,7 +46,7 @@ public struct PrivacyReport: Sendable, Codable {
         public let epsilonPLD: Double?
         /// The total δ.
         public let delta: Double
-        /// Σ δ_clamp of the composed entries (part of ``delta``).
+        /// Σ δ_clamp of the composed old clamped-mechanism entries, charged within ``delta``.
         public let deltaClamp: Double
         public let budgetEpsilon: Double?
         /// budget ε − ε (RDP), with ε (RDP) taken at the budget's δ.
@@ -102,6 +106,10 @@ public struct PrivacyReport: Sendable, Codable {
         }
     }
 
+    /// The neighbouring relation the report's ε is for (organization unit).
+    public static let neighbouringRelation =
+        "an organization's update in a round replaced by zero while its noise share stays"
+
     /// The PLD is reported only when every composed entry's τ·d is below this.
     public static let negligibleTauTimesDimension = 1e-12
     /// About how many PLD points each series of the curve gets.
@@ -152,8 +160,7 @@ public struct PrivacyReport: Sendable, Codable {
             let pld = try s.epsilonPLD(delta: delta, accountant: &accountant)
             var left: Double?
             if let budget {
-                let atBudget = budget.delta == delta ? epsilon
-                    : (budget.delta - s.deltaClamp > 0 ? try s.epsilonRDP(delta: budget.delta, accountant: accountant) : .infinity)
+                let atBudget = budget.delta == delta ? epsilon : try s.epsilonRDP(delta: budget.delta, accountant: accountant)
                 left = budget.epsilon - atBudget
             }
             rows.append(Row(participant: s.participant, rounds: s.rounds, epsilonRDP: epsilon, epsilonPLD: pld, delta: delta,

@@ -15,8 +15,9 @@ struct Report: ParsableCommand {
             ε (RDP) is the proven bound for the distributed discrete Gaussian (Kairouz–Liu–Steinke 2021) \
             and the one budgets are enforced with; ε (PLD) is a tight estimate, shown only when the sum of \
             shares is provably close to a single discrete Gaussian. The federation row composes every round: \
-            the worst case, a participant that took part in all of them. δ is the total: each round's \
-            clamping probability is taken out of it before ε is computed.
+            the worst case, a participant that took part in all of them. Neighbouring datasets: an \
+            organization's update in a round replaced by zero while its noise share stays. δ is the total; \
+            rounds recorded before noise stopped being clamped are charged δ_mech(ε) + (1 + e^ε)·Σδ_clamp ≤ δ.
 
             Exit status: 0 reported, 1 ledger altered (see --allow-altered), 2 cannot read or account.
             """)
@@ -69,7 +70,8 @@ struct Report: ParsableCommand {
         case .csv: print(Self.csv(report), terminator: "")
         case .json:
             let document = ReportDocument(ledger: outcome.ledger.path, role: "\(outcome.ledger.role)", records: outcome.verification.records,
-                                          intact: outcome.isIntact, headHash: outcome.verification.headHash.map(hex), report: report)
+                                          intact: outcome.isIntact, headHash: outcome.verification.headHash.map(hex),
+                                          neighbouringRelation: PrivacyReport.neighbouringRelation, report: report)
             do {
                 print(String(decoding: try PrivacyReport.encodeJSON(document), as: UTF8.self))
             } catch {
@@ -106,6 +108,7 @@ struct Report: ParsableCommand {
     static func table(_ report: PrivacyReport, ledger: PrivacyLedger, records: Int, intact: Bool) -> String {
         var out = ["privacy report: \(ledger.path) (\(ledger.role.noun)'s ledger, \(records) records, \(intact ? "verified intact" : "ALTERED"))"]
         guard !report.rows.isEmpty else { return (out + ["no rounds recorded"]).joined(separator: "\n") }
+        out.append("neighbouring relation: \(PrivacyReport.neighbouringRelation)")
         let header = ["", "rounds", "ε (RDP)", "ε (PLD)", "δ", "Σδ_clamp", "budget ε", "left"]
         let rows = report.rows.map { row in
             [who(row.participant), "\(row.rounds)", number(row.epsilonRDP), number(row.epsilonPLD), small(row.delta),

@@ -7,5 +7,7 @@ struct ReportDocument: Encodable {
     let records: Int
     let intact: Bool
     let headHash: String?
+    /// What ε protects: which pairs of datasets count as neighbours.
+    let neighbouringRelation: String
     let report: PrivacyReport
 }

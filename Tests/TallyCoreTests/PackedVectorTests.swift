@@ -30,6 +30,14 @@ private func randomValues(_ count: Int, bits: Int, _ rng: SeededRandom) -> [UInt
     return (0..<count).map { _ in rng.nextWord() & mask }
 }
 
+/// Uniform in (−2^bits, 2^bits) (any Int64 for bits ≥ 63).
+private func signedValues(_ count: Int, magnitudeBits bits: Int, _ rng: SeededRandom) -> [Int64] {
+    (0..<count).map { _ in
+        let word = Int64(bitPattern: rng.nextWord())
+        return bits >= 63 ? word : word >> Int64(63 - bits)
+    }
+}
+
 @Suite struct PackedVectorTests {
     @Test(arguments: [1, 7, 19, 20, 31, 32, 33, 63, 64])
     func packUnpackRoundTrip(width: Int) throws {
@@ -88,6 +96,81 @@ private func randomValues(_ count: Int, bits: Int, _ rng: SeededRandom) -> [UInt
         var total = PackedVector(zeros: try SlotLayout(slotWidth: width, count: 16))
         for _ in 0..<summands { try total.add(PackedVector(packing: maxed, slotWidth: width)) }
         #expect(total.unpacked() != [UInt64](repeating: 4 * ((1 << 19) - 1), count: 16))
+    }
+
+    /// Signed values in (−2^w, 2^w), modelled independently with the unsigned packing and ring
+    /// subtraction: V = pack(max(v, 0)) − pack(max(−v, 0)) mod 2^(w·d).
+    @Test(arguments: [2, 7, 19, 20, 33, 62, 63, 64])
+    func signedPackingIsTheRingElementOfTheValues(width: Int) throws {
+        let rng = SeededRandom(testSeed: 500 + UInt64(width))
+        for count in [1, 2, 3, 64, 65, 257] {
+            let bits = min(width, 62), smallest = -((Int64(1) << bits) - 1)
+            let values = signedValues(count, magnitudeBits: bits, rng).map { max($0, smallest) }
+            let packed = try PackedVector(packingSigned: values, slotWidth: width)
+            var model = try PackedVector(packing: values.map { $0 > 0 ? UInt64($0) : 0 }, slotWidth: width)
+            try model.subtract(PackedVector(packing: values.map { $0 < 0 ? UInt64(-$0) : 0 }, slotWidth: width))
+            #expect(packed == model)
+        }
+    }
+
+    /// Values that fit a balanced slot, [−2^(w−1), 2^(w−1)), decode to themselves, extremes included.
+    @Test(arguments: [1, 2, 8, 19, 31, 62, 63, 64])
+    func signedRoundTrip(width: Int) throws {
+        let rng = SeededRandom(testSeed: 600 + UInt64(width))
+        let low = width == 64 ? Int64.min : -(Int64(1) << (width - 1)), high = width == 64 ? Int64.max : (Int64(1) << (width - 1)) - 1
+        for count in [1, 5, 100, 1000] {
+            var values = signedValues(count, magnitudeBits: width - 1, rng)
+            values[0] = low
+            values[count - 1] = high
+            if count > 2 { values[1] = -1; values[2] = high }
+            let packed = try PackedVector(packingSigned: values, slotWidth: width)
+            #expect(packed.signedSlots() == values)
+        }
+    }
+
+    /// The sum of several packings is the packing of the per-coordinate sums — bit for bit, even
+    /// when individual values do not fit a slot — and decodes to those sums while they fit.
+    @Test(arguments: [(20, 2), (20, 10), (21, 100), (45, 7), (62, 5)])
+    func sumsOfSignedPackingsDecodeToExactSums(width: Int, summands: Int) throws {
+        let rng = SeededRandom(testSeed: UInt64(width * 1000 + summands))
+        let count = 333
+        let magnitude = width - 1 - SlotLayout.ceilLog2(summands)  // every partial sum fits
+        var total = PackedVector(zeros: try SlotLayout(slotWidth: width, count: count))
+        var sums = [Int64](repeating: 0, count: count)
+        for s in 0..<summands {
+            // Mix in the extremes so carries and borrows run through every slot.
+            let values = s == 0 ? [Int64](repeating: -(Int64(1) << magnitude), count: count)
+                                : signedValues(count, magnitudeBits: magnitude, rng)
+            for i in 0..<count { sums[i] += values[i] }
+            try total.add(PackedVector(packingSigned: values, slotWidth: width))
+        }
+        #expect(total.signedSlots() == sums)
+        #expect(try total == PackedVector(packingSigned: sums, slotWidth: width))
+        // Linearity beyond the slot: two wide vectors, wrapping individually, sum to the packing of the sum.
+        let wide = (0..<2).map { _ in signedValues(count, magnitudeBits: min(63, width + 5), rng) }
+        var pair = try PackedVector(packingSigned: wide[0], slotWidth: width)
+        try pair.add(PackedVector(packingSigned: wide[1], slotWidth: width))
+        let wideSum = zip(wide[0], wide[1]).map { $0 &+ $1 }
+        if zip(wide[0], wide[1]).allSatisfy({ !$0.addingReportingOverflow($1).overflow }) {
+            #expect(try pair == PackedVector(packingSigned: wideSum, slotWidth: width))
+        }
+    }
+
+    /// A value beyond its slot carries (or borrows) into the next one, and out of the top slot is
+    /// dropped: the packing is of the integer Σ v_j·2^(w·j) mod 2^(w·d), not of values reduced per slot.
+    @Test func valuesBeyondASlotCarry() throws {
+        let w = 8
+        #expect(try PackedVector(packingSigned: [256 + 5, 0, 0], slotWidth: w) == PackedVector(packingSigned: [5, 1, 0], slotWidth: w))
+        #expect(try PackedVector(packingSigned: [-1, 0, 0], slotWidth: w).signedSlots() == [-1, 0, 0])
+        #expect(try PackedVector(packingSigned: [-1, 0, 0], slotWidth: w).unpacked() == [255, 255, 255])
+        #expect(try PackedVector(packingSigned: [300, -1, 0], slotWidth: w).signedSlots() == [44, 0, 0])  // 300 − 256 = 44
+        #expect(try PackedVector(packingSigned: [0, 0, 128], slotWidth: w).signedSlots() == [0, 0, -128])  // top carry dropped
+        #expect(try PackedVector(packingSigned: [-(1 << 20), 0, 0, 0], slotWidth: w) == PackedVector(packingSigned: [0, 0, -16, 0], slotWidth: w))
+        // Reducing each slot on its own would lose the carry: 255 + 1 in slot 0 must reach slot 1.
+        var sum = try PackedVector(packingSigned: [127, 0], slotWidth: w)
+        try sum.add(PackedVector(packingSigned: [1, 0], slotWidth: w))
+        #expect(sum.signedSlots() == [-128, 1])  // 128 = −128 + 1·256: the value is right, the slot too small
+        #expect(try PackedVector(packingSigned: [Int64.max, Int64.min, -1], slotWidth: 64).signedSlots() == [Int64.max, Int64.min, -1])
     }
 
     @Test func rejectsBadInput() throws {

@@ -33,7 +33,8 @@ import TallyCore
     @Test func canonicalBytesAreSortedCompactJSON() throws {
         let bytes = try entry(round: 7).canonicalBytes()
         let text = String(decoding: bytes, as: UTF8.self)
-        #expect(text.hasPrefix("{\"clipNorm\":1,\"cohortSize\":3,\"deltaClamp\":1e-10,\"dimension\":8192,"))
+        #expect(text.hasPrefix("{\"clipNorm\":1,\"cohortSize\":3,\"collusionMargin\":0,\"deltaClamp\":0,\"dimension\":8192,"))
+        #expect(text.contains(",\"participants\":[1,2,3],\"privacyUnit\":\"organization\",\"recordedAt\":"))
         #expect(!bytes.contains(0x20) && !bytes.contains(0x0a))
         #expect(try LedgerEntry.decode(bytes) == entry(round: 7))
         // A participant's entry has no model version: the key is absent, not null.
@@ -125,6 +126,73 @@ import TallyCore
             #expect(throws: TallyError.self) { try ledger.append(bad) }
         }
         #expect(try ledger.verify().records == 0)
+    }
+
+    /// Each rule refuses a violating entry and accepts its valid neighbour.
+    @Test func validationRules() throws {
+        func check(_ change: (inout LedgerEntry) -> Void, valid: Bool, _ comment: Comment) {
+            var e = entry(round: 1)  // t = 3, c = 0, cohort 3, 3 shares
+            change(&e)
+            if valid {
+                #expect(throws: Never.self, comment) { try e.validate() }
+            } else {
+                #expect(throws: TallyError.self, comment) { try e.validate() }
+            }
+        }
+        // Noise shares: 0 (noiseless) or t − c … cohort size.
+        check({ $0.noiseShares = 2 }, valid: false, "fewer than t − c shares")
+        check({ $0.noiseShares = 3 }, valid: true, "t − c shares")
+        check({ $0.noiseShares = 2; $0.collusionMargin = 1 }, valid: true, "t − c shares with c = 1")
+        check({ $0.noiseShares = 1; $0.collusionMargin = 1 }, valid: false, "fewer than t − c shares with c = 1")
+        check({ $0.noiseShares = 4 }, valid: false, "more shares than the cohort")
+        check({ $0.noiseShares = 4; $0.cohortSize = 4 }, valid: true, "as many shares as the cohort")
+        check({ $0.noiseShares = 0 }, valid: true, "no shares: noiseless, ε = ∞")
+        check({ $0.noiseShares = -1 }, valid: false, "negative shares")
+        // Collusion margin: 0 ≤ c < t.
+        check({ $0.collusionMargin = -1 }, valid: false, "negative collusion margin")
+        check({ $0.collusionMargin = 3 }, valid: false, "collusion margin equal to the threshold")
+        check({ $0.collusionMargin = 2 }, valid: true, "collusion margin t − 1")
+        // Organization unit: no amplification by sampling.
+        check({ $0.samplingRate = 0.5 }, valid: false, "sampled organization cohorts")
+        check({ $0.samplingRate = 1 }, valid: true, "q = 1")
+        // Privacy unit: only known ones.
+        check({ $0.privacyUnit = "record" }, valid: false, "a unit this version does not account for")
+        check({ $0.privacyUnit = "" }, valid: false, "an empty unit")
+        // δ_clamp: 0 for the current mechanism, charged for the old one.
+        check({ $0.deltaClamp = 1e-9 }, valid: false, "clamping probability on an unclamped mechanism")
+        check({ $0.deltaClamp = 1e-9; $0.mechanism = LedgerEntry.clampedDistributedDiscreteGaussian }, valid: true, "the old clamped mechanism")
+        check({ $0.mechanism = "distributed-discrete-gaussian/v3" }, valid: false, "an unknown mechanism")
+    }
+
+    /// A ledger written before privacyUnit and collusionMargin existed (old mechanism, δ_clamp > 0)
+    /// still verifies, decodes with the defaults, and is reported on.
+    @Test func aLedgerWithOldEntriesVerifiesAndDecodes() throws {
+        let path = try temporaryLedgerPath()
+        let identity = try TestPKI.shared.coordinator
+        let current = try {
+            let ledger = try PrivacyLedger(path: path, role: .coordinator, signingKey: identity.key, certificatePEM: identity.certificatePEM)
+            try ledger.append(entry(round: 1))
+            return try ledger.records()[0]
+        }()
+        // The bytes an old version wrote: no collusionMargin, no privacyUnit, the old mechanism.
+        var text = String(decoding: try clampedEntry(round: 1, participants: [1, 2, 3], deltaClamp: 1e-9).canonicalBytes(), as: UTF8.self)
+        text = text.replacingOccurrences(of: "\"collusionMargin\":0,", with: "")
+        text = text.replacingOccurrences(of: "\"privacyUnit\":\"organization\",", with: "")
+        #expect(!text.contains("collusionMargin") && !text.contains("privacyUnit"))
+        let body = Array(text.utf8)
+        let hash = LedgerRecord.chainHash(sequence: current.sequence, previousHash: current.previousHash, body: body)
+        let signature = try identity.key.signature(for: hash)
+        try tamper(path) { db in
+            try db.execute(sql: "UPDATE ledger_records SET body = ?, hash = ?, signature = ? WHERE sequence = 1",
+                           arguments: [Data(body), Data(hash), Data(signature)])
+        }
+        let reopened = try PrivacyLedger.openForAudit(path: path)
+        #expect(try reopened.verify().isIntact)
+        let old = try #require(try reopened.entries().first)
+        #expect(old.collusionMargin == 0 && old.privacyUnit == LedgerEntry.organizationUnit)
+        #expect(old.mechanism == LedgerEntry.clampedDistributedDiscreteGaussian && old.deltaClamp == 1e-9)
+        #expect(old == clampedEntry(round: 1, participants: [1, 2, 3], deltaClamp: 1e-9))
+        #expect(try PrivacyReport.epsilonRDP(entries: [old], delta: 1e-5) > PrivacyReport.epsilonRDP(entries: [entry(round: 1)], delta: 1e-5))
     }
 
     @Test func oneChangedByteIsDetected() throws {

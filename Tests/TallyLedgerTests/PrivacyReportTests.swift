@@ -4,11 +4,12 @@ import TallyCore
 @testable import TallyLedger
 
 @Suite struct PrivacyReportTests {
+    static let realistic = try! DistributedDiscreteGaussian(shareSigmaSquared: 2.0e7, shares: 3, dimension: 8192, l2Sensitivity: 7800)
+
     /// What the report must equal for `steps` identical realistic rounds: the distributed discrete
-    /// Gaussian composed directly, at δ less the rounds' clamping probabilities.
-    func direct(steps: Int, delta: Double, deltaClamp: Double = 1e-10, samplingRate: Double = 1) throws -> Double {
-        try DistributedDiscreteGaussian(shareSigmaSquared: 2.0e7, shares: 3, dimension: 8192, l2Sensitivity: 7800)
-            .epsilon(samplingRate: samplingRate, steps: steps, delta: delta - Double(steps) * deltaClamp)
+    /// Gaussian composed directly, at δ (noise is added unclamped: nothing is set aside).
+    func direct(steps: Int, delta: Double) throws -> Double {
+        try Self.realistic.epsilon(steps: steps, delta: delta)
     }
 
     @Test func singleParticipantMatchesDirectComposition() throws {
@@ -49,45 +50,70 @@ import TallyCore
         #expect(participant2.last!.epsilonRDP == byParticipant[2]!.epsilonRDP)
     }
 
-    @Test func clampingProbabilitiesComeOutOfDelta() throws {
-        let entries = (1...5).map { entry(round: UInt64($0), participants: [1], deltaClamp: 1e-6) }
-        let report = try PrivacyReport(entries: entries, delta: 1e-5, budget: nil)
+    /// Old entries clamped noised values: charged δ_mech(ε) + (1 + e^ε)·Σδ_clamp ≤ δ, which costs
+    /// more than taking Σδ_clamp out of δ (the old, unproven accounting) or ignoring it.
+    @Test func oldClampedEntriesAreChargedAsAFailureEvent() throws {
+        let delta = 1e-5, perRound = 1e-10
+        let entries = (1...5).map { clampedEntry(round: UInt64($0), deltaClamp: perRound) }
+        let report = try PrivacyReport(entries: entries, delta: delta, budget: nil)
         let row = report.rows[0]
-        #expect(abs(row.deltaClamp - 5e-6) < 1e-18)
-        #expect(row.delta == 1e-5)
-        let atMechanismDelta = try DistributedDiscreteGaussian(shareSigmaSquared: 2.0e7, shares: 3, dimension: 8192, l2Sensitivity: 7800)
-            .epsilon(steps: 5, delta: 1e-5 - 5e-6)
-        let ignoringClamps = try direct(steps: 5, delta: 1e-5, deltaClamp: 0)
-        #expect(abs(row.epsilonRDP - atMechanismDelta) <= 1e-12 * atMechanismDelta)
-        #expect(row.epsilonRDP > ignoringClamps)
-        // When the clamps use up δ there is no ε to report.
-        #expect(throws: TallyError.self) { try PrivacyReport(entries: entries, delta: 4.5e-6, budget: nil) }
-        #expect(throws: TallyError.self) { try PrivacyReport.epsilonRDP(entries: entries, delta: 4e-6) }
+        #expect(abs(row.deltaClamp - 5 * perRound) < 1e-20)
+        let ignoringClamps = try direct(steps: 5, delta: delta)
+        let subtracted = try direct(steps: 5, delta: delta - 5 * perRound)
+        #expect(row.epsilonRDP > subtracted && subtracted > ignoringClamps)
+        // Independently: the smallest ε on a 10⁻⁴ grid with δ_RDP(ε) + (1 + e^ε)·Σδ_clamp ≤ δ.
+        let orders = RDPConversion.defaultOrders
+        let curve = try orders.map { try 5 * Self.realistic.rdp(order: $0) }
+        func charged(_ epsilon: Double) throws -> Double {
+            try RDPConversion.delta(orders: orders, rdp: curve, epsilon: epsilon).delta + (1 + exp(epsilon)) * 5 * perRound
+        }
+        var grid = ignoringClamps
+        while try charged(grid) > delta { grid += 1e-4 }
+        #expect(row.epsilonRDP <= grid && row.epsilonRDP > grid - 1e-4 - 1e-9, "report \(row.epsilonRDP), grid \(grid)")
+        #expect(try charged(row.epsilonRDP) <= delta * (1 + 1e-9))
+        #expect(try PrivacyReport.epsilonRDP(entries: entries, delta: delta) == row.epsilonRDP)
+        // The PLD estimate gets the same charge.
+        let pld = try #require(row.epsilonPLD)
+        let plainPLD = try PLDAccountant().epsilon(noiseMultiplier: entries[0].effectiveNoiseMultiplier, samplingRate: 1, steps: 5, delta: delta)
+        #expect(pld > plainPLD && pld <= row.epsilonRDP)
+        // A current entry in the same series adds no clamping charge of its own.
+        let mixed = try PrivacyReport(entries: entries + [entry(round: 6, participants: [1])], delta: delta, budget: nil).rows[0]
+        #expect(mixed.deltaClamp == row.deltaClamp)
+    }
+
+    @Test func oldClampedEntriesAreInfiniteWhenTheChargeCannotFit() throws {
+        // 2·Σδ_clamp ≥ δ: no ε ≥ 0 can satisfy the inequality.
+        let heavy = (1...5).map { clampedEntry(round: UInt64($0), deltaClamp: 1e-6) }
+        #expect(try PrivacyReport.epsilonRDP(entries: heavy, delta: 1e-5) == .infinity)
+        // Σδ_clamp = 5·10⁻⁷ < δ/2, but at the ε these rounds need, (1 + e^ε)·Σδ_clamp exceeds δ.
+        let moderate = (1...5).map { clampedEntry(round: UInt64($0), deltaClamp: 1e-7) }
+        #expect(try direct(steps: 5, delta: 1e-5) > log(1e-5 / 5e-7 - 1))
+        let report = try PrivacyReport(entries: moderate, delta: 1e-5, budget: PrivacyBudget(epsilon: 50, delta: 1e-5))
+        #expect(report.rows.allSatisfy { $0.epsilonRDP == .infinity && $0.epsilonPLD == .infinity && $0.budgetLeft == -.infinity })
+        // At a δ large enough for (1 + e^ε)·Σδ_clamp to fit, the same rounds have a finite ε again.
+        #expect(try PrivacyReport.epsilonRDP(entries: moderate, delta: 0.05).isFinite)
     }
 
     @Test func pldIsTighterThanRDPForRealisticRounds() throws {
-        let full = (1...8).map { entry(round: UInt64($0)) }
-        let sampled = (1...8).map { entry(round: UInt64($0), samplingRate: 0.2) }
-        for (entries, q) in [(full, 1.0), (sampled, 0.2)] {
-            let report = try PrivacyReport(entries: entries, delta: 1e-5, budget: nil)
-            let row = report.rows[0]
-            let pld = try #require(row.epsilonPLD)
-            #expect(pld > 0 && pld <= row.epsilonRDP, "q = \(q): PLD \(pld), RDP \(row.epsilonRDP)")
-            // It is the Gaussian PLD at the effective noise multiplier.
-            let z = entries[0].effectiveNoiseMultiplier
-            let expected = try PLDAccountant().epsilon(noiseMultiplier: z, samplingRate: q, steps: 8, delta: 1e-5 - 8e-10)
-            #expect(abs(pld - expected) <= 1e-9 * expected)
-            #expect(report.curve.filter { $0.participant == nil }.allSatisfy { $0.epsilonPLD != nil })
-        }
+        let entries = (1...8).map { entry(round: UInt64($0)) }
+        let report = try PrivacyReport(entries: entries, delta: 1e-5, budget: nil)
+        let row = report.rows[0]
+        let pld = try #require(row.epsilonPLD)
+        #expect(pld > 0 && pld <= row.epsilonRDP, "PLD \(pld), RDP \(row.epsilonRDP)")
+        // It is the Gaussian PLD at the effective noise multiplier.
+        let z = entries[0].effectiveNoiseMultiplier
+        let expected = try PLDAccountant().epsilon(noiseMultiplier: z, samplingRate: 1, steps: 8, delta: 1e-5)
+        #expect(abs(pld - expected) <= 1e-9 * expected)
+        #expect(report.curve.filter { $0.participant == nil }.allSatisfy { $0.epsilonPLD != nil })
         // Rounds with different noise are grouped and composed.
         let mixed = (1...4).map { entry(round: UInt64($0)) } + (5...6).map { entry(round: UInt64($0), shareSigmaSquared: 4.0e7) }
-        let report = try PrivacyReport(entries: mixed, delta: 1e-5, budget: nil)
+        let mixedRow = try PrivacyReport(entries: mixed, delta: 1e-5, budget: nil).rows[0]
         let accountant = PLDAccountant()
         let composed = try accountant.privacyLossDistribution(noiseMultiplier: mixed[0].effectiveNoiseMultiplier, samplingRate: 1, steps: 4)
             .composed(with: try accountant.privacyLossDistribution(noiseMultiplier: mixed[5].effectiveNoiseMultiplier, samplingRate: 1, steps: 2))
-        let expected = try composed.epsilon(delta: 1e-5 - 6e-10)
-        #expect(abs(try #require(report.rows[0].epsilonPLD) - expected) <= 1e-9 * expected)
-        #expect(report.rows[0].epsilonPLD! <= report.rows[0].epsilonRDP)
+        let composedEpsilon = try composed.epsilon(delta: 1e-5)
+        #expect(abs(try #require(mixedRow.epsilonPLD) - composedEpsilon) <= 1e-9 * composedEpsilon)
+        #expect(mixedRow.epsilonPLD! <= mixedRow.epsilonRDP)
     }
 
     @Test func pldIsNotReportedWhenTheSumIsFarFromADiscreteGaussian() throws {
@@ -158,7 +184,7 @@ import TallyCore
         let coarse = try #require(point.epsilonPLD)
         let rounds = Int(point.roundID)  // rounds 1, 2, 3, …: the id is the count
         let fine = try PLDAccountant().epsilon(noiseMultiplier: entries[0].effectiveNoiseMultiplier, samplingRate: 1,
-                                               steps: rounds, delta: 1e-5 - Double(rounds) * 1e-10)
+                                               steps: rounds, delta: 1e-5)
         #expect(coarse >= fine * (1 - 1e-9) && coarse <= fine * 1.001, "coarse \(coarse), fine \(fine)")
         #expect(zip(withPLD, withPLD.dropFirst()).allSatisfy { $0.epsilonPLD! <= $1.epsilonPLD! })
         #expect(withPLD.allSatisfy { $0.epsilonPLD! <= $0.epsilonRDP })

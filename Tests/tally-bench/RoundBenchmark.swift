@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TallyCoordinator
 import TallyCore
+import TallySecAgg
 
 /// `tally-bench round --participants 10 --dimension 1000000 --json`: end-to-end rounds on loopback
 /// with real processes and mTLS, no-op trainers, in three modes: the product (secure aggregation
@@ -43,7 +44,7 @@ struct RoundBenchmark: AsyncParsableCommand {
         /// keystream time for them: the floor of the masking work.
         let maskBytesPerParticipant: Int
         let rawKeystreamSecondsPerParticipant: Double
-        /// One participant's DP encoding of a d-vector (clip, rotate, round, exact noise share, clamp),
+        /// One participant's DP encoding of a d-vector (clip, rotate, round, clamp, exact noise share),
         /// measured in this process; it runs in both modes, concurrently with the key exchange.
         let dpEncodeSecondsPerParticipant: Double
         /// Measured: secure + DP round minus the plain round (no masking, no noise), and the ratio.
@@ -69,7 +70,8 @@ struct RoundBenchmark: AsyncParsableCommand {
         let width = SlotLayout.headroomWidth(valueBits: 16, summands: participants)
         let layout = try SlotLayout(slotWidth: width, count: RandomizedHadamard.paddedDimension(dimension))
         let dp = try DistributedDPConfiguration(parameterCount: dimension, clipNorm: 0.5, noiseMultiplier: 1, valueBits: 16,
-                                                threshold: participants / 2 + 1, cohortSize: participants)
+                                                threshold: SecAggConfiguration.minimumThreshold(neighbourhood: participants, collusionMargin: 1),
+                                                collusionMargin: 1, cohortSize: participants)
         let encoder = try DistributedDPEncoder(configuration: dp, rotationSeed: [UInt8](repeating: 1, count: 32))
         let zeros = [Float](repeating: 0, count: dimension)
         let source = SystemRandom()

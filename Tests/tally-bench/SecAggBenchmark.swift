@@ -50,7 +50,7 @@ struct SecAggBenchmark: AsyncParsableCommand {
         /// Bytes of a plaintext int64 vector (Flower's encoding) over our upload.
         let int64UploadOverOurs: Double
         /// The distributed-DP encoding of one participant's update (clip, rotate, scale, round,
-        /// clamp) with and without its exact discrete Gaussian noise share (z = 1, this t and n).
+        /// clamp the signal) with and without its exact discrete Gaussian noise share (z = 1, this t and n).
         let dpEncodeSeconds: Double, dpEncodeWithoutNoiseSeconds: Double
         /// (DP encode with noise + pack + all masks) over the raw keystream for the mask bytes:
         /// the brief's "participant masking" ratio with the noise included.
@@ -112,7 +112,9 @@ struct SecAggBenchmark: AsyncParsableCommand {
         let upload = Double(MaskedInput(roundID: 1, session: result.session, sender: cohort[0], vector: result.sum).serialized().count)
 
         // Breakdown of one participant's masking work, measured directly.
-        let packSeconds = try Measure.best { _ = try PackedVector(packing: values, slotWidth: width) }
+        // Pack as a round does: signed values (signal plus noise share) with carries between slots.
+        let signedValues = values.map { Int64($0) - Int64(1 << (valueBits - 1)) }
+        let packSeconds = try Measure.best { _ = try PackedVector(packingSigned: signedValues, slotWidth: width) }
         let terms = (0..<Int(masksPerParticipant.rounded())).map { i in MaskGenerator.Term(seed: random.bytes(32), label: [UInt8(i & 255)], subtract: i % 2 == 1) }
         var scratch = try PackedVector(packing: values, slotWidth: width)
         let maskSeconds = try Measure.best { try MaskGenerator.apply(terms, to: &scratch) }
@@ -123,7 +125,7 @@ struct SecAggBenchmark: AsyncParsableCommand {
         let update = (0..<dimension).map { _ in Float(Double(random.nextWord() >> 11) * 0x1p-53 - 0.5) }
         func encodeSeconds(z: Double) throws -> Double {
             let dp = try DistributedDPConfiguration(parameterCount: dimension, clipNorm: 1, noiseMultiplier: z, valueBits: valueBits,
-                                                    threshold: threshold, cohortSize: n)
+                                                    threshold: threshold, collusionMargin: collusionMargin, cohortSize: n)
             let encoder = try DistributedDPEncoder(configuration: dp, rotationSeed: random.bytes(32))
             let source = SystemRandom()
             return try Measure.best(repetitions: 3) { _ = try encoder.encode(update, random: source) }

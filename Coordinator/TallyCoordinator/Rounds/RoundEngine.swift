@@ -82,8 +82,7 @@ public actor RoundEngine: Service {
         if !aborted.isEmpty {
             logger.warning("aborted rounds left running by a previous process; nothing of them was released", metadata: ["rounds": "\(aborted)"])
         }
-        noiseMultiplier = try configuration.privacy.resolvedNoiseMultiplier(
-            rounds: configuration.rounds, deltaClampPerRound: DistributedDPConfiguration.clampProbability)
+        noiseMultiplier = try configuration.privacy.resolvedNoiseMultiplier(rounds: configuration.rounds)
         if noiseMultiplier == 0 {
             logger.warning("differential privacy is OFF (noise multiplier 0): released models are not private")
         } else {
@@ -184,7 +183,7 @@ public actor RoundEngine: Service {
         // Every participant derives the same encoding from the plan's fields.
         let privacy = try DistributedDPConfiguration(parameterCount: parameterCount, clipNorm: configuration.clipNorm,
                                                      noiseMultiplier: noiseMultiplier, valueBits: configuration.valueBits,
-                                                     threshold: threshold, cohortSize: n)
+                                                     threshold: threshold, collusionMargin: collusionMargin, cohortSize: n)
         let layout = try SlotLayout(slotWidth: SlotLayout.headroomWidth(valueBits: configuration.valueBits, summands: n),
                                     count: privacy.dimension)
         let compressed = try registry.compressedBlob(hash: version.modelHash)
@@ -272,7 +271,12 @@ public actor RoundEngine: Service {
             // weights, as participant-level DP-FedAvg needs; data sizes would leak through weights).
             let decoder = try DistributedDPDecoder(configuration: privacy,
                                                    rotationSeed: DistributedDPConfiguration.rotationSeed(planDigest: rotationBytes))
-            let sums = try decoder.decodeSum(sum.unpacked(), contributors: contributors.count)
+            let decoded = try decoder.decodeSum(sum, contributors: contributors.count)
+            if decoded.overflowSuspected > 0 {
+                log.warning("coordinates of the sum probably overflowed their slots (accuracy only, no privacy cost)",
+                            metadata: ["coordinates": "\(decoded.overflowSuspected)"])
+            }
+            let sums = decoded.values
             var parameters = model.parameters
             let m = Double(contributors.count)
             for i in 0..<parameterCount { parameters[i] += Float(sums[i] / m) }

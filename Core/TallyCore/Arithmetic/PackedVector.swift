@@ -45,6 +45,66 @@ public struct PackedVector: Sendable, Equatable {
         try packed.get()
     }
 
+    /// Packs signed values as the ring element V = Σ_j v_j·2^(w·j) mod 2^(w·d): slot j gets
+    /// (v_j + carry) mod 2^w and the rest, (v_j + carry) >> w (arithmetic), carries or borrows into
+    /// slot j + 1; the carry out of the top slot is dropped. No value is reduced on its own, so the
+    /// packing is linear: adding packings of participants' vectors gives the packing of their
+    /// per-coordinate sums, whatever the individual values (a per-slot wrap would reveal who
+    /// wrapped). Any Int64 is accepted; ``signedSlots()`` decodes what fits a balanced slot.
+    public init(packingSigned values: [Int64], slotWidth: Int) throws(TallyError) {
+        let layout = try SlotLayout(slotWidth: slotWidth, count: values.count)
+        self.init(zeros: layout)
+        let w = UInt64(slotWidth)
+        let mask = layout.slotMax
+        values.withUnsafeBufferPointer { src in
+            limbs.withUnsafeMutableBufferPointer { out in
+                // |carry| ≤ max|v|/(2^w − 1) ≤ 2^63, so t fits 128 bits.
+                var carry: Int128 = 0
+                var bit: UInt64 = 0
+                for value in src {
+                    let t = Int128(value) &+ carry
+                    let digit = UInt64(truncatingIfNeeded: t) & mask
+                    carry = t &>> Int128(w)
+                    let limb = Int(truncatingIfNeeded: bit &>> 6)
+                    let offset = bit & 63
+                    out[limb] |= digit &<< offset
+                    if offset + w > 64 {
+                        out[limb + 1] |= digit &>> (64 - offset)
+                    }
+                    bit &+= w
+                }
+            }
+        }
+    }
+
+    /// The slots read as balanced digits in [−2^(w−1), 2^(w−1)), least significant first, with the
+    /// carry each negative digit implies passed on to the next slot: the inverse of
+    /// ``init(packingSigned:slotWidth:)`` for every vector whose values fit that range. A sum of
+    /// packings decodes to the exact per-coordinate sums while each sum fits it.
+    public func signedSlots() -> [Int64] {
+        let d = layout.count
+        let w = UInt64(layout.slotWidth)
+        let mask = layout.slotMax
+        let shift = 64 - w
+        let half = UInt64(1) &<< (w - 1)
+        return [Int64](unsafeUninitializedCapacity: d) { out, initialized in
+            limbs.withUnsafeBufferPointer { src in
+                var bit: UInt64 = 0
+                var carry: UInt64 = 0  // always 0 or 1
+                for i in 0..<d {
+                    let raw = Self.extract(src, bit: bit, width: w, mask: mask)
+                    let (t, overflow) = raw.addingReportingOverflow(carry)
+                    let wrapped = overflow || t > mask  // raw + carry = 2^w: the digit is 0
+                    let digit = t & mask
+                    out[i] = Int64(bitPattern: digit &<< shift) &>> Int64(shift)  // sign-extend from w bits
+                    carry = (wrapped ? 1 : 0) + (digit >= half ? 1 : 0)
+                    bit &+= w
+                }
+            }
+            initialized = d
+        }
+    }
+
     private mutating func pack(_ values: UnsafeBufferPointer<UInt64>) throws(TallyError) {
         let maxValue = layout.slotMax
         let w = UInt64(layout.slotWidth)

@@ -121,7 +121,7 @@ actor RoundHandler {
             // Charged at the plan's guarantee: t − c honest shares, whoever else survives. A
             // benchmark round without masking shows the coordinator this participant's input with
             // its own share alone: charged as no protection at all (ε = ∞).
-            let guaranteed = plan.insecureUnmasked ? 0 : Int(plan.threshold) - Int(plan.collusionMargin)
+            let guaranteed = plan.insecureUnmasked ? 0 : privacy.guaranteedShares
             let cost = LedgerEntry(roundID: plan.roundID, modelVersion: nil, modelHash: Hex.encode(plan.modelHash),
                                    participants: [me.rawValue], noiseShares: guaranteed, privacy: privacy,
                                    recordedAt: Date().timeIntervalSince1970)
@@ -204,7 +204,7 @@ actor RoundHandler {
         // The DP encoding follows from the plan's fields; the coordinator derived the same one.
         let privacy = try DistributedDPConfiguration(
             parameterCount: model.parameterCount, clipNorm: plan.clipNorm, noiseMultiplier: plan.noiseMultiplier,
-            valueBits: valueBits, threshold: Int(plan.threshold), cohortSize: n)
+            valueBits: valueBits, threshold: Int(plan.threshold), collusionMargin: Int(plan.collusionMargin), cohortSize: n)
         guard plan.dimension == UInt64(privacy.dimension) else {
             throw TallyError(.sizeMismatch, "round plan dimension \(plan.dimension) does not fit the model's encoding (\(privacy.dimension))")
         }
@@ -261,7 +261,7 @@ actor RoundHandler {
             "round": "\(round)", "update_norm": "\(String(format: "%.4f", encoding.norm))",
             "clipped": "\(encoding.clipped)", "clamped": "\(encoding.clampedCount)",
         ])
-        return try PackedVector(packing: encoding.values, slotWidth: layout.slotWidth)
+        return try encoding.packed(slotWidth: layout.slotWidth)
     }
 
     private func receiveSecAgg(_ chunk: Tally_V1_SecAggMessage) async {

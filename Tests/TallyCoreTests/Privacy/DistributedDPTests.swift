@@ -32,31 +32,76 @@ import Glibc
         #expect(throws: TallyError.self) { try RandomizedHadamard(dimension: 1000, seed: [UInt8](repeating: 0, count: 32)) }
     }
 
-    @Test(arguments: [(7_850, 1.0, 16, 3, 5), (1_000_000, 1.0, 20, 6, 10), (100, 0.5, 12, 2, 2), (7_850, 0.0, 16, 3, 5)])
-    func parametersFitTheSlotAndCarryTheNoise(parameters: Int, z: Double, bits: Int, t: Int, n: Int) throws {
+    private func width(_ c: DistributedDPConfiguration) -> Int {
+        SlotLayout.headroomWidth(valueBits: c.valueBits, summands: c.cohortSize)
+    }
+
+    @Test(arguments: [(7_850, 1.0, 16, 3, 0, 5), (1_000_000, 1.0, 20, 6, 2, 10), (100, 0.5, 12, 2, 1, 2), (7_850, 0.0, 16, 3, 0, 5)])
+    func parametersFitTheSlotAndCarryTheNoise(parameters: Int, z: Double, bits: Int, t: Int, colluders: Int, n: Int) throws {
         let c = try DistributedDPConfiguration(parameterCount: parameters, clipNorm: 0.5, noiseMultiplier: z,
-                                               valueBits: bits, threshold: t, cohortSize: n)
+                                               valueBits: bits, threshold: t, collusionMargin: colluders, cohortSize: n)
         #expect(c.dimension >= parameters && c.dimension & (c.dimension - 1) == 0)
+        #expect(c.guaranteedShares == t - colluders)
         let scaledClip = c.scale * c.clipNorm
         #expect(c.l2Sensitivity >= scaledClip)
         #expect(c.l2Sensitivity <= scaledClip + Double(c.dimension).squareRoot())
         let sigma = c.shareSigmaSquared.squareRoot()
-        let extent = c.headroomSigmas * scaledClip / Double(c.dimension).squareRoot() + 1 + c.headroomSigmas * sigma
-        #expect(extent <= Double(c.clampBound) + 1e-6)
-        #expect(extent > Double(c.clampBound) * 0.999)  // the scale is as fine as the bits allow
-        // Any t shares carry at least z·Δ₂.
-        #expect(c.effectiveNoiseMultiplier(shares: t) >= z * (1 - 1e-12))
-        #expect(c.deltaClamp <= 1e-9 * (1 + 1e-9) && c.deltaClamp > 0)
+        let signal = c.headroomSigmas * scaledClip / Double(c.dimension).squareRoot() + 1
+        // The signal's clamp bound leaves room for the rotation's tail and rounding, and kσ of
+        // noise on top of it stays within ±clampBound.
+        #expect(Double(c.signalBound) >= signal)
+        #expect(Double(c.signalBound) + c.headroomSigmas * sigma <= Double(c.clampBound))
+        #expect(signal + c.headroomSigmas * sigma > Double(c.clampBound) * 0.999)  // the scale is as fine as the bits allow
+        // Any t − c honest shares carry at least z·Δ₂; one fewer would not.
+        #expect(c.effectiveNoiseMultiplier(shares: t - colluders) >= z * (1 - 1e-12))
+        if z > 0, t - colluders > 1 { #expect(c.effectiveNoiseMultiplier(shares: t - colluders - 1) < z) }
+        #expect(c.overflowProbability <= 1e-9 * (1 + 1e-9) && c.overflowProbability > 0)
+    }
+
+    @Test func collusionMarginMustLeaveAnHonestShare() throws {
+        for bad in [-1, 3, 4] {
+            #expect(throws: TallyError.self) {
+                try DistributedDPConfiguration(parameterCount: 100, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: 3,
+                                               collusionMargin: bad, cohortSize: 5)
+            }
+        }
+        let sized = try DistributedDPConfiguration(parameterCount: 100, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: 3,
+                                                   collusionMargin: 2, cohortSize: 5)
+        let unsized = try DistributedDPConfiguration(parameterCount: 100, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: 3,
+                                                     collusionMargin: 0, cohortSize: 5)
+        // σ²/Δ₂² is z²/(t − c): three times larger with c = 2 than with c = 0.
+        let ratio = (sized.shareSigmaSquared / (sized.l2Sensitivity * sized.l2Sensitivity))
+            / (unsized.shareSigmaSquared / (unsized.l2Sensitivity * unsized.l2Sensitivity))
+        #expect(abs(ratio - 3) < 1e-5)
     }
 
     @Test func tooFewBitsForTheNoiseIsRefused() {
         #expect(throws: TallyError.self) {
-            try DistributedDPConfiguration(parameterCount: 1 << 20, clipNorm: 1, noiseMultiplier: 5, valueBits: 8, threshold: 2, cohortSize: 4)
+            try DistributedDPConfiguration(parameterCount: 1 << 20, clipNorm: 1, noiseMultiplier: 5, valueBits: 8, threshold: 2,
+                                           collusionMargin: 0, cohortSize: 4)
         }
     }
 
+    /// The z calibrated with the Gaussian RDP accountant meets the target under the bound the
+    /// ledger enforces: the distributed discrete Gaussian with the t − c guaranteed shares.
+    @Test func calibratedNoiseMeetsTheTargetWithTheGuaranteedShares() throws {
+        let target = 4.0, delta = 1e-5, rounds = 20
+        let z = try NoiseCalibration.noiseMultiplier(targetEpsilon: target, delta: delta, samplingRate: 1, steps: rounds,
+                                                     accountant: RDPAccountant()).noiseMultiplier
+        let c = try DistributedDPConfiguration(parameterCount: 7_850, clipNorm: 1, noiseMultiplier: z, valueBits: 16, threshold: 6,
+                                               collusionMargin: 2, cohortSize: 10)
+        func epsilon(shares: Int) throws -> Double {
+            try DistributedDiscreteGaussian(shareSigmaSquared: c.shareSigmaSquared, shares: shares, dimension: c.dimension,
+                                            l2Sensitivity: c.l2Sensitivity).epsilon(steps: rounds, delta: delta)
+        }
+        let guaranteed = try epsilon(shares: c.guaranteedShares)
+        #expect(guaranteed <= target && guaranteed > target * 0.99)
+        #expect(try epsilon(shares: c.guaranteedShares - 1) > target)
+    }
+
     @Test func encodingClipsRoundsWithinTheBoundAndDecodes() throws {
-        let c = try DistributedDPConfiguration(parameterCount: 500, clipNorm: 1, noiseMultiplier: 0, valueBits: 16, threshold: 2, cohortSize: 3)
+        let c = try DistributedDPConfiguration(parameterCount: 500, clipNorm: 1, noiseMultiplier: 0, valueBits: 16, threshold: 2,
+                                               collusionMargin: 0, cohortSize: 3)
         let seed = DistributedDPConfiguration.rotationSeed(planDigest: [UInt8](repeating: 1, count: 32))
         let encoder = try DistributedDPEncoder(configuration: c, rotationSeed: seed)
         let decoder = try DistributedDPDecoder(configuration: c, rotationSeed: seed)
@@ -66,29 +111,78 @@ import Glibc
             let encoding = try encoder.encode(update, random: random)
             #expect(encoding.clipped == (norm > 1))
             #expect(encoding.clampedCount == 0)
-            #expect(encoding.values.allSatisfy { $0 < 1 << 16 })
-            let decoded = try decoder.decodeSum(encoding.values, contributors: 1)
+            #expect(encoding.values.allSatisfy { abs($0) <= c.signalBound })
+            let decoded = try decoder.decodeSum(encoding.packed(slotWidth: width(c)), contributors: 1)
+            #expect(decoded.overflowSuspected == 0)
             // Decoded = clipped update up to rounding (≤ √d/2 in scaled units at worst).
             let expected = update.map { Double($0) * min(1, 1 / norm) }
-            let error = l2(zip(decoded, expected).map { $0 - $1 })
+            let error = l2(zip(decoded.values, expected).map { $0 - $1 })
             #expect(error * c.scale <= Double(c.dimension).squareRoot())
             #expect(error < 1e-3)
             // The rounded vector respects the sensitivity the ledger records (padding included).
-            let rounded = encoding.values.map { Double(Int64($0) - Int64(c.offset)) }
-            #expect(l2(rounded) <= c.l2Sensitivity * (1 + 1e-12))
+            #expect(l2(encoding.values.map(Double.init)) <= c.l2Sensitivity * (1 + 1e-12))
         }
         #expect(throws: TallyError.self) { try encoder.encode([Float](repeating: .nan, count: 500), random: random) }
         #expect(throws: TallyError.self) { try encoder.encode([Float](repeating: 0, count: 499), random: random) }
     }
 
+    /// An update the rotation turns into a spike of the full clip norm: its signal is clamped to
+    /// ±B_x, and the noise share is added after, unclamped (values land on both sides of B_x).
+    @Test func theSignalIsClampedAndTheNoiseAddedAfter() throws {
+        let seed = DistributedDPConfiguration.rotationSeed(planDigest: [UInt8](repeating: 9, count: 32))
+        let random = SeededRandom(testSeed: 9)
+        for z in [0.0, 1.0] {
+            let c = try DistributedDPConfiguration(parameterCount: 1024, clipNorm: 1, noiseMultiplier: z, valueBits: 12, threshold: 2,
+                                                   collusionMargin: 0, cohortSize: 2)
+            var spike = [Double](repeating: 0, count: 1024)
+            spike[0] = 1
+            try RandomizedHadamard(dimension: 1024, seed: seed).unrotate(&spike)
+            let encoder = try DistributedDPEncoder(configuration: c, rotationSeed: seed)
+            #expect(c.scale > Double(c.signalBound) * 2)  // the spike is well beyond B_x
+            var offsets: [Double] = []
+            for _ in 0..<(z == 0 ? 5 : 600) {
+                let encoding = try encoder.encode(spike.map(Float.init), random: random)
+                #expect(encoding.clampedCount == 1)
+                offsets.append(Double(encoding.values[0] - c.signalBound))
+            }
+            if z == 0 {
+                #expect(offsets.allSatisfy { $0 == 0 })
+            } else {
+                let n = Double(offsets.count)
+                let mean = offsets.reduce(0, +) / n
+                let variance = offsets.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
+                #expect(offsets.filter { $0 > 0 }.count > 200 && offsets.filter { $0 < 0 }.count > 200)
+                #expect(abs(mean) < 4 * (c.shareSigmaSquared / n).squareRoot())
+                #expect(abs(variance / c.shareSigmaSquared - 1) < 0.25)
+            }
+        }
+    }
+
+    @Test func decoderReportsSuspectedOverflowAndRefusesNarrowSlots() throws {
+        let c = try DistributedDPConfiguration(parameterCount: 4, clipNorm: 1, noiseMultiplier: 0, valueBits: 8, threshold: 1,
+                                               collusionMargin: 0, cohortSize: 2, rotate: false)
+        let decoder = try DistributedDPDecoder(configuration: c, rotationSeed: [UInt8](repeating: 0, count: 32))
+        let envelope = 2 * c.clampBound  // m = 2
+        let sum = try PackedVector(packingSigned: [envelope + 1, -envelope - 1, envelope, -envelope], slotWidth: 9)
+        let decoded = try decoder.decodeSum(sum, contributors: 2)
+        #expect(decoded.overflowSuspected == 2)
+        #expect(decoded.values.map { ($0 * c.scale).rounded() } == [255, -255, 254, -254])
+        #expect(try decoder.decodeSum(sum, contributors: 1).overflowSuspected == 4)
+        #expect(throws: TallyError.self) { try decoder.decodeSum(PackedVector(packingSigned: [1, 2, 3, 4], slotWidth: 8), contributors: 2) }
+        #expect(throws: TallyError.self) { try decoder.decodeSum(PackedVector(packingSigned: [1, 2, 3], slotWidth: 9), contributors: 2) }
+    }
+
     /// The decoded sum's error is the sum of the shares over the scale: mean 0 and variance
     /// m·σ²/s² per coordinate (rounding adds at most m/(4s²), negligible here).
-    @Test func decodedErrorMatchesTheNoiseTheory() throws {
+    @Test(arguments: [0, 1])
+    func decodedErrorMatchesTheNoiseTheory(colluders: Int) throws {
         let parameters = 128, n = 5, t = 3, trials = 300
-        let c = try DistributedDPConfiguration(parameterCount: parameters, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: t, cohortSize: n)
-        let random = SeededRandom(testSeed: 3)
+        let c = try DistributedDPConfiguration(parameterCount: parameters, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: t,
+                                               collusionMargin: colluders, cohortSize: n)
+        let random = SeededRandom(testSeed: 3 + UInt64(colluders))
         let updates = (0..<n).map { _ in vector(parameters, norm: 0.8, random: random) }
-        for m in [n, t] {  // all survive; only t survive
+        let layout = try SlotLayout(slotWidth: width(c), count: c.dimension)
+        for m in [n, t - colluders] {  // all survive; only the guaranteed honest shares
             var errors: [Double] = []
             errors.reserveCapacity(trials * parameters)
             for trial in 0..<trials {
@@ -97,14 +191,14 @@ import Glibc
                 digest[1] = UInt8(trial >> 8)
                 let seed = DistributedDPConfiguration.rotationSeed(planDigest: digest)
                 let encoder = try DistributedDPEncoder(configuration: c, rotationSeed: seed)
-                var sum = [UInt64](repeating: 0, count: c.dimension)
+                var sum = PackedVector(zeros: layout)
                 for update in updates.prefix(m) {
-                    let values = try encoder.encode(update, random: random).values
-                    for i in 0..<c.dimension { sum[i] += values[i] }
+                    try sum.add(try encoder.encode(update, random: random).packed(slotWidth: layout.slotWidth))
                 }
                 let decoded = try DistributedDPDecoder(configuration: c, rotationSeed: seed).decodeSum(sum, contributors: m)
+                #expect(decoded.overflowSuspected == 0)
                 let expected = (0..<parameters).map { i in updates.prefix(m).reduce(0.0) { $0 + Double($1[i]) } }
-                errors.append(contentsOf: zip(decoded, expected).map { $0 - $1 })
+                errors.append(contentsOf: zip(decoded.values, expected).map { $0 - $1 })
             }
             let count = Double(errors.count)
             let mean = errors.reduce(0, +) / count
@@ -116,21 +210,22 @@ import Glibc
             // Positive control: one share more or fewer would be visibly wrong.
             let other = Double(m - 1) * c.shareSigmaSquared / (c.scale * c.scale)
             #expect(abs(variance / other - 1) > 0.12)
-            // The noise standard deviation is at least z·C in model units whenever m ≥ t.
+            // The noise standard deviation is at least z·C in model units whenever m ≥ t − c.
             #expect(variance.squareRoot() >= c.noiseMultiplier * c.clipNorm * 0.97)
         }
     }
 
     @Test func roundingAloneIsUnbiased() throws {
         let parameters = 64, trials = 2_000
-        let c = try DistributedDPConfiguration(parameterCount: parameters, clipNorm: 1, noiseMultiplier: 0, valueBits: 8, threshold: 1, cohortSize: 1, rotate: false)
+        let c = try DistributedDPConfiguration(parameterCount: parameters, clipNorm: 1, noiseMultiplier: 0, valueBits: 8, threshold: 1,
+                                               collusionMargin: 0, cohortSize: 1, rotate: false)
         let encoder = try DistributedDPEncoder(configuration: c, rotationSeed: [UInt8](repeating: 0, count: 32))
         let decoder = try DistributedDPDecoder(configuration: c, rotationSeed: [UInt8](repeating: 0, count: 32))
         let random = SeededRandom(testSeed: 4)
         let update = vector(parameters, norm: 0.9, random: random)
         var total = [Double](repeating: 0, count: parameters)
         for _ in 0..<trials {
-            let decoded = try decoder.decodeSum(try encoder.encode(update, random: random).values, contributors: 1)
+            let decoded = try decoder.decodeSum(try encoder.encode(update, random: random).packed(slotWidth: width(c)), contributors: 1).values
             for i in 0..<parameters { total[i] += decoded[i] }
         }
         let step = 1 / c.scale

@@ -17,33 +17,44 @@ internal import Darwin
 ///
 ///     Δ₂² = min{ c² + d/4 + √(2 ln 1/β)·(c + √d/2),  (c + √d)² },   c = scale·C.
 ///
-/// Each participant adds a discrete Gaussian share with σ² = z²·Δ₂²/t, so any sum of at least t
-/// shares — every sum the coordinator can unmask — carries noise of variance ≥ (z·Δ₂)².
+/// Each participant adds a discrete Gaussian share with σ² = z²·Δ₂²/(t − c), c the collusion
+/// margin: any sum the coordinator can unmask holds at least t shares, and at least t − c of them
+/// come from honest participants whose noise the coordinator and its c colluders do not know, so
+/// the noise they cannot subtract has variance ≥ (z·Δ₂)².
 ///
-/// Headroom: a participant's coordinate is (rotated signal) + (rounding, < 1) + (noise share).
-/// The rotated signal exceeds k·c/√d with probability ≤ 2e^{−k²/2} (Hoeffding over the random
-/// signs), and a discrete Gaussian exceeds kσ with probability ≤ 2e^{−k²/2} (it is σ-subgaussian:
-/// Canonne–Kamath–Steinke 2020, Proposition 25). The scale is the largest one for which
-/// k·c/√d + 1 + k·σ fits in [−(2^{b−1}−1), 2^{b−1}−1]; anything beyond is clamped, and the
-/// probability that any coordinate of any participant is clamped in the round is at most
-/// ``deltaClamp`` = n·d·4·e^{−k²/2}, which the ledger adds to δ.
+/// Clamping and headroom: a participant's rounded vector x̃ is clamped coordinate-wise to
+/// ±``signalBound`` (clamping cannot raise its norm, so Δ₂ still holds: it is part of the
+/// participant's own sensitivity-bounded function), and the noise share is added *unclamped*.
+/// The values are packed with carries (``PackedVector/init(packingSigned:slotWidth:)``), so what
+/// the coordinator unmasks is a function of Σ_i (x̃_i + Z_i) alone and the ledger charges no
+/// clamping δ. The bit width only affects accuracy: the rotated signal exceeds k·c/√d with
+/// probability ≤ 2e^{−k²/2} (Hoeffding over the random signs) and a discrete Gaussian exceeds kσ
+/// with probability ≤ 2e^{−k²/2} (it is σ-subgaussian: Canonne–Kamath–Steinke 2020, Proposition
+/// 25). The scale is the largest one for which k·c/√d + 1 + k·σ fits in ±(2^{b−1}−1), so with
+/// probability ≥ 1 − ``overflowProbability`` no signal coordinate is clamped and every sum of
+/// m ≤ n values fits its slot of w = b + ⌈log2 n⌉ bits.
 public struct DistributedDPConfiguration: Sendable, Hashable {
-    /// The mechanism name written to the privacy ledger.
-    public static let mechanism = "distributed-discrete-gaussian"
+    /// The mechanism name written to the privacy ledger: noise shares added unclamped to the
+    /// clamped signal, released only as the packed sum (no clamping δ).
+    public static let mechanism = "distributed-discrete-gaussian/v2"
     /// Conditional-rounding failure probability per attempt (KLS use e^{−1/2}).
     public static let roundingBeta = exp(-0.5)
-    /// The δ_clamp every round aims for: a protocol constant, so both sides derive the same k.
-    public static let clampProbability = 1e-9
+    /// The overflow probability every round aims for: a protocol constant, so both sides derive
+    /// the same k. Accuracy only; it costs no privacy.
+    public static let overflowProbabilityTarget = 1e-9
 
     public let parameterCount: Int
     /// C: the ℓ2 clip norm of one participant's update, in model units.
     public let clipNorm: Double
-    /// z: noise standard deviation over Δ₂ in any sum of ≥ threshold shares; 0 turns noise off.
+    /// z: noise standard deviation over Δ₂ in the honest shares of any unmaskable sum; 0 turns
+    /// noise off.
     public let noiseMultiplier: Double
-    /// b: bits of one participant's encoded coordinate.
+    /// b: bits of one participant's encoded coordinate (before noise: see ``signalBound``).
     public let valueBits: Int
     /// t: the secure-aggregation threshold, the fewest shares any unmasked sum can contain.
     public let threshold: Int
+    /// c: participants that may collude with the coordinator (their shares give no protection).
+    public let collusionMargin: Int
     /// n: the cohort size.
     public let cohortSize: Int
     /// Whether to apply the randomized Hadamard rotation.
@@ -59,12 +70,17 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
     public let l2Sensitivity: Double
     /// The exact sampler for one participant's share; nil when z = 0 (no noise: no privacy).
     public let noise: DiscreteGaussianSampler?
-    /// Upper bound on the probability that any coordinate of any participant is clamped.
-    public let deltaClamp: Double
+    /// Upper bound on the probability that, in the round, some participant's signal coordinate is
+    /// clamped or some noise coordinate exceeds kσ (then a sum may overflow its slot). An accuracy
+    /// figure: neither event affects privacy.
+    public let overflowProbability: Double
 
-    /// - Parameter clampProbability: the δ_clamp to aim for; k is chosen from it.
+    /// - Parameters:
+    ///   - collusionMargin: c, with 0 ≤ c < t; shares are sized for t − c honest ones.
+    ///   - overflowProbability: the overflow probability to aim for; k is chosen from it.
     public init(parameterCount: Int, clipNorm: Double, noiseMultiplier: Double, valueBits: Int, threshold: Int,
-                cohortSize: Int, rotate: Bool = true, clampProbability: Double = Self.clampProbability) throws(TallyError) {
+                collusionMargin: Int, cohortSize: Int, rotate: Bool = true,
+                overflowProbability: Double = Self.overflowProbabilityTarget) throws(TallyError) {
         guard parameterCount >= 1 else { throw TallyError(.invalidArgument, "parameter count must be at least 1") }
         guard clipNorm.isFinite, clipNorm > 0 else { throw TallyError(.invalidArgument, "clip norm C must be positive and finite, got \(clipNorm)") }
         guard noiseMultiplier.isFinite, noiseMultiplier >= 0 else {
@@ -74,14 +90,18 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
         guard cohortSize >= 1, (1...cohortSize).contains(threshold) else {
             throw TallyError(.invalidArgument, "threshold \(threshold) must be in 1...\(cohortSize)")
         }
-        guard clampProbability > 0, clampProbability < 1 else {
-            throw TallyError(.invalidArgument, "clamp probability must be in (0, 1), got \(clampProbability)")
+        guard (0..<threshold).contains(collusionMargin) else {
+            throw TallyError(.invalidArgument, "collusion margin c = \(collusionMargin) must be in 0..<t = \(threshold)")
+        }
+        guard overflowProbability > 0, overflowProbability < 1 else {
+            throw TallyError(.invalidArgument, "overflow probability must be in (0, 1), got \(overflowProbability)")
         }
         self.parameterCount = parameterCount
         self.clipNorm = clipNorm
         self.noiseMultiplier = noiseMultiplier
         self.valueBits = valueBits
         self.threshold = threshold
+        self.collusionMargin = collusionMargin
         self.cohortSize = cohortSize
         self.rotate = rotate
         let d = rotate ? RandomizedHadamard.paddedDimension(parameterCount) : parameterCount
@@ -90,26 +110,27 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
         // Tail events per participant-coordinate: rotation and noise, each ≤ 2e^{−k²/2}.
         let tails = 2.0 * ((rotate ? 1 : 0) + (noiseMultiplier > 0 ? 1 : 0))
         let events = Double(cohortSize) * Double(d) * tails
-        let k = tails > 0 ? (2 * log(events / clampProbability)).squareRoot() : 0
+        let k = tails > 0 ? (2 * log(events / overflowProbability)).squareRoot() : 0
         headroomSigmas = k
-        deltaClamp = tails > 0 ? min(1, events * exp(-k * k / 2)) : 0
+        self.overflowProbability = tails > 0 ? min(1, events * exp(-k * k / 2)) : 0
 
         let bound = Double((Int64(1) << (valueBits - 1)) - 1)
         let rootD = Double(d).squareRoot()
-        let z = noiseMultiplier, rootT = Double(threshold).squareRoot()
+        let z = noiseMultiplier, rootShares = Double(threshold - collusionMargin).squareRoot()
         func sensitivity(_ c: Double) -> Double {
             let conditional = c * c + Double(d) / 4 + (2 * log(1 / Self.roundingBeta)).squareRoot() * (c + rootD / 2)
             return min(conditional, (c + rootD) * (c + rootD)).squareRoot()
         }
         func extent(_ c: Double) -> Double {
-            (rotate ? k * c / rootD : c) + 1 + k * z * sensitivity(c) / rootT
+            (rotate ? k * c / rootD : c) + 1 + k * z * sensitivity(c) / rootShares
         }
-        guard extent(1) <= bound - 1 else {
-            throw TallyError(.invalidArgument, "\(valueBits) value bits leave no room for the noise at z = \(z), t = \(threshold) and d = \(d); raise valueBits")
+        guard extent(1) <= bound - 2 else {
+            throw TallyError(.invalidArgument, "\(valueBits) value bits leave no room for the noise at z = \(z), t − c = \(threshold - collusionMargin) and d = \(d); raise valueBits")
         }
-        // Largest c (scaled clip norm) whose extent fits, one unit short of the bound so that
-        // rounding σ² up to the sampler's grid below cannot push it over: bisection.
-        let target = bound - 1
+        // Largest c (scaled clip norm) whose extent fits, two units short of the bound: one for
+        // rounding kσ up to an integer in ``signalBound``, one for rounding σ² up to the sampler's
+        // grid below (it moves kσ by less than 0.01). Bisection.
+        let target = bound - 2
         var low = 1.0, high = 2.0
         while extent(high) <= target { low = high; high *= 2 }
         for _ in 0..<200 {
@@ -120,7 +141,7 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
         scale = low / clipNorm
         l2Sensitivity = sensitivity(low)
         if z > 0 {
-            let sigma = z * l2Sensitivity / rootT
+            let sigma = z * l2Sensitivity / rootShares
             // σ² rounded up to an integer when it is large (a relative change below 10⁻⁶): the
             // sampler's rationals then stay within 64 bits, which makes it several times faster.
             let sigmaSquared: Double = sigma * sigma
@@ -131,22 +152,28 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
             } else {
                 sampler = try DiscreteGaussianSampler(sigma: sigma)
             }
-            // Rounding σ² up to the sampler's rational grid may nudge the extent; re-check it.
-            guard (rotate ? k * low / rootD : low) + 1 + k * sampler.sigmaSquared.squareRoot() <= bound + 1e-6 else {
-                throw TallyError(.invalidArgument, "the noise share does not fit \(valueBits) value bits")
-            }
             noise = sampler
         } else {
             noise = nil
+        }
+        // The slack above keeps the signal's range at least k·c/√d + 1 (c + 1 without rotation).
+        guard Double(signalBound) >= (rotate ? k * low / rootD : low) + 1 - 1e-9 else {
+            throw TallyError(.invalidArgument, "the noise share does not fit \(valueBits) value bits")
         }
     }
 
     /// σ² of one participant's noise share (0 without noise).
     public var shareSigmaSquared: Double { noise?.sigmaSquared ?? 0 }
-    /// The largest magnitude a participant's coordinate may take before the offset.
+    /// 2^{b−1} − 1: the magnitude a participant's noised coordinate stays within except with
+    /// probability ``overflowProbability``; m of them sum to at most m times this.
     public var clampBound: Int64 { (Int64(1) << (valueBits - 1)) - 1 }
-    /// Added to each coordinate so that encodings are in [0, 2^b).
-    public var offset: UInt64 { UInt64(1) << UInt64(valueBits - 1) }
+    /// B_x = clampBound − ⌈kσ⌉: the signal x̃ is clamped to ±B_x before the noise share is added.
+    /// The scale makes it at least k·c/√d + 1, so clamping is as rare as the rotation's tail.
+    public var signalBound: Int64 {
+        clampBound - Int64((headroomSigmas * shareSigmaSquared.squareRoot()).rounded(.up))
+    }
+    /// t − c: the honest shares every unmaskable sum is guaranteed to contain.
+    public var guaranteedShares: Int { threshold - collusionMargin }
 
     /// The noise multiplier actually present in a sum of `shares` noise shares: √(shares·σ²)/Δ₂.
     public func effectiveNoiseMultiplier(shares: Int) -> Double {

@@ -1,11 +1,13 @@
 /// A participant's side of the distributed discrete Gaussian mechanism: turns its model update
-/// into the b-bit integers that are packed and masked.
+/// into the signed integers that are packed and masked.
 ///
 /// flatten → clip to ℓ2 norm C → rotate (randomized Hadamard) → scale → conditional randomized
-/// rounding (norm ≤ Δ₂) → add this participant's exact discrete Gaussian share → clamp to the
-/// slot range → offset into [0, 2^b). See ``DistributedDPConfiguration`` for why each step is
-/// sized as it is. The noise comes from a cryptographically secure source and never leaves this
-/// function except inside the encoding.
+/// rounding (norm ≤ Δ₂) → clamp to ±B_x (``DistributedDPConfiguration/signalBound``; cannot raise
+/// the norm) → add this participant's exact discrete Gaussian share, unclamped. Nothing is done to
+/// a noised value: it is packed with carries (``Encoding/packed(slotWidth:)``), so the released sum
+/// is a post-processing of Σ_i (x̃_i + Z_i). See ``DistributedDPConfiguration`` for why each step
+/// is sized as it is. The noise comes from a cryptographically secure source and never leaves
+/// this function except inside the encoding.
 public struct DistributedDPEncoder: Sendable {
     public let configuration: DistributedDPConfiguration
     let rotation: RandomizedHadamard?
@@ -14,15 +16,21 @@ public struct DistributedDPEncoder: Sendable {
     /// ≥ 1 − e^{−1/2} ≈ 0.39, so reaching it means something is wrong, not bad luck).
     public static let maxRoundingAttempts = 200
 
-    /// What the encoding did, for logs. Carries nothing about the noise.
+    /// The encoded vector and, for logs, what the encoding did (nothing about the noise).
     public struct Encoding: Sendable {
-        public let values: [UInt64]
+        /// x̃_j + Z_j in scaled integer units: usually within ±clampBound, never clamped.
+        public let values: [Int64]
         /// ‖update‖₂ before clipping.
         public let norm: Double
         public let clipped: Bool
         public let roundingAttempts: Int
-        /// Coordinates that had to be clamped (expected 0; the chance of any is ≤ δ_clamp).
+        /// Signal coordinates clamped to ±B_x (expected 0; accuracy only, no privacy cost).
         public let clampedCount: Int
+
+        /// The ring element to mask: the values packed with carries into slots of `slotWidth` bits.
+        public func packed(slotWidth: Int) throws(TallyError) -> PackedVector {
+            try PackedVector(packingSigned: values, slotWidth: slotWidth)
+        }
     }
 
     public init(configuration: DistributedDPConfiguration, rotationSeed: [UInt8]) throws(TallyError) {
@@ -72,22 +80,17 @@ public struct DistributedDPEncoder: Sendable {
             }
         }
 
-        let bound = c.clampBound, offset = Int64(c.offset)
-        var values = [UInt64](repeating: 0, count: c.dimension)
+        // Clamp the signal (part of this participant's sensitivity-bounded function), then add
+        // the noise share as it is.
+        let bound = c.signalBound
         var clamped = 0
-        if let noise = c.noise {
-            for i in 0..<c.dimension {
-                var v = rounded[i] + noise.sample(using: &words)
-                if v > bound { v = bound; clamped += 1 } else if v < -bound { v = -bound; clamped += 1 }
-                values[i] = UInt64(v + offset)
-            }
-        } else {
-            for i in 0..<c.dimension {
-                var v = rounded[i]
-                if v > bound { v = bound; clamped += 1 } else if v < -bound { v = -bound; clamped += 1 }
-                values[i] = UInt64(v + offset)
-            }
+        for i in 0..<c.dimension {
+            if rounded[i] > bound { rounded[i] = bound; clamped += 1 } else if rounded[i] < -bound { rounded[i] = -bound; clamped += 1 }
         }
+        if let noise = c.noise {
+            for i in 0..<c.dimension { rounded[i] += noise.sample(using: &words) }
+        }
+        let values = rounded
         return Encoding(values: values, norm: norm, clipped: norm > c.clipNorm, roundingAttempts: attempts, clampedCount: clamped)
     }
 }
