@@ -102,8 +102,9 @@ func entry(round: UInt64, participants: [UInt32] = [1, 2, 3], samplingRate: Doub
 }
 
 /// An entry of the old clamped mechanism, as written before noised values stopped being clamped.
-func clampedEntry(round: UInt64, participants: [UInt32] = [1], deltaClamp: Double) -> LedgerEntry {
-    entry(round: round, participants: participants, mechanism: LedgerEntry.clampedDistributedDiscreteGaussian, deltaClamp: deltaClamp)
+func clampedEntry(round: UInt64, participants: [UInt32] = [1], shareSigmaSquared: Double = 2.0e7, deltaClamp: Double) -> LedgerEntry {
+    entry(round: round, participants: participants, shareSigmaSquared: shareSigmaSquared,
+          mechanism: LedgerEntry.clampedDistributedDiscreteGaussian, deltaClamp: deltaClamp)
 }
 
 /// Changes the ledger file directly, as someone with access to the disk would.

@@ -53,22 +53,25 @@ import TallyCore
     /// Old entries clamped noised values: charged δ_mech(ε) + (1 + e^ε)·Σδ_clamp ≤ δ, which costs
     /// more than taking Σδ_clamp out of δ (the old, unproven accounting) or ignoring it.
     @Test func oldClampedEntriesAreChargedAsAFailureEvent() throws {
-        let delta = 1e-5, perRound = 1e-10
-        let entries = (1...5).map { clampedEntry(round: UInt64($0), deltaClamp: perRound) }
+        // Ten times the realistic σ² (z_eff ≈ 3.1): ε ≈ 3.5 over 5 rounds, where (1 + e^ε)·Σδ_clamp fits δ.
+        let delta = 1e-5, perRound = 1e-8, sigmaSquared = 2.0e8
+        let mechanism = try DistributedDiscreteGaussian(shareSigmaSquared: sigmaSquared, shares: 3, dimension: 8192, l2Sensitivity: 7800)
+        let entries = (1...5).map { clampedEntry(round: UInt64($0), shareSigmaSquared: sigmaSquared, deltaClamp: perRound) }
         let report = try PrivacyReport(entries: entries, delta: delta, budget: nil)
         let row = report.rows[0]
         #expect(abs(row.deltaClamp - 5 * perRound) < 1e-20)
-        let ignoringClamps = try direct(steps: 5, delta: delta)
-        let subtracted = try direct(steps: 5, delta: delta - 5 * perRound)
+        let ignoringClamps = try mechanism.epsilon(steps: 5, delta: delta)
+        let subtracted = try mechanism.epsilon(steps: 5, delta: delta - 5 * perRound)
         #expect(row.epsilonRDP > subtracted && subtracted > ignoringClamps)
         // Independently: the smallest ε on a 10⁻⁴ grid with δ_RDP(ε) + (1 + e^ε)·Σδ_clamp ≤ δ.
         let orders = RDPConversion.defaultOrders
-        let curve = try orders.map { try 5 * Self.realistic.rdp(order: $0) }
+        let curve = try orders.map { try 5 * mechanism.rdp(order: $0) }
         func charged(_ epsilon: Double) throws -> Double {
             try RDPConversion.delta(orders: orders, rdp: curve, epsilon: epsilon).delta + (1 + exp(epsilon)) * 5 * perRound
         }
         var grid = ignoringClamps
-        while try charged(grid) > delta { grid += 1e-4 }
+        while try charged(grid) > delta, grid < ignoringClamps + 5 { grid += 1e-4 }
+        #expect(try charged(grid) <= delta)
         #expect(row.epsilonRDP <= grid && row.epsilonRDP > grid - 1e-4 - 1e-9, "report \(row.epsilonRDP), grid \(grid)")
         #expect(try charged(row.epsilonRDP) <= delta * (1 + 1e-9))
         #expect(try PrivacyReport.epsilonRDP(entries: entries, delta: delta) == row.epsilonRDP)
@@ -77,7 +80,8 @@ import TallyCore
         let plainPLD = try PLDAccountant().epsilon(noiseMultiplier: entries[0].effectiveNoiseMultiplier, samplingRate: 1, steps: 5, delta: delta)
         #expect(pld > plainPLD && pld <= row.epsilonRDP)
         // A current entry in the same series adds no clamping charge of its own.
-        let mixed = try PrivacyReport(entries: entries + [entry(round: 6, participants: [1])], delta: delta, budget: nil).rows[0]
+        let next = entry(round: 6, participants: [1], shareSigmaSquared: sigmaSquared)
+        let mixed = try PrivacyReport(entries: entries + [next], delta: delta, budget: nil).rows[0]
         #expect(mixed.deltaClamp == row.deltaClamp)
     }
 
