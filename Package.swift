@@ -104,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "tally-coordinator",
             dependencies: [
-                "TallyCoordinator", "TallyCore", "TallyWire",
+                "TallyCoordinator", "TallyCore", "TallySecAgg", "TallyWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
