@@ -10,6 +10,10 @@ import TallyWire
     @Test func fullRoundOverMutualTLSPublishesAVerifiedVersion() async throws {
         let federation = try makeFederation("full", participants: 3, rounds: 1)
         defer { federation.stopAll() }
+        // Participants hold their masked inputs for the plan's delay, whatever their training time.
+        var settings = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: federation.coordinatorConfig))) as? [String: Any])
+        settings["maskedInputDelaySeconds"] = 3.0
+        try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: federation.coordinatorConfig))
         let coordinator = try federation.startCoordinator()
         for i in 1...3 { try federation.startParticipant(i) }
         try #require(waitForExit(coordinator, seconds: 120), "the coordinator should finish its one round")
@@ -18,6 +22,7 @@ import TallyWire
         let store = try #require(openStore(federation))
         let rounds = try store.rounds()
         #expect(rounds.count == 1 && rounds[0].outcome == "released" && rounds[0].contributors == 3)
+        #expect((rounds[0].seconds ?? 0) >= 3, "the round cannot end before the masked inputs were released")
         let latest = try #require(try store.latestVersion())
         #expect(latest.version == 1)
         // The registry verifies: blob matches its hash, manifest signed by the coordinator.
