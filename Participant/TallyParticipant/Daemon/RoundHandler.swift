@@ -25,6 +25,8 @@ actor RoundHandler {
         var secagg: SecAggParticipant?
         /// Local training: the model update Δ = trained − global.
         var training: Task<[Float], any Error>?
+        /// This participant's noise share, drawn while it trains (it depends on the plan only).
+        var noise: Task<[Int64], Never>?
         /// The update's distributed-DP encoding, started once the session id (which seeds the
         /// rotation) is known.
         var encoding: Task<PackedVector, any Error>?
@@ -141,13 +143,15 @@ actor RoundHandler {
             }
             let training = makeTraining(plan: plan, model: model)
             current.training = training
+            let noise = Task.detached(priority: .userInitiated) { privacy.sampleNoiseShare(random: SystemRandom()) }
+            current.noise = noise
             current.privacy = privacy
             current.layout = configurationForRound.0.layout
             if plan.insecureUnmasked {
                 // Benchmark-only mode set by the coordinator: no masking at all, so no session;
                 // the rotation is seeded from the plan.
                 round = current
-                let input = try Self.encode(try await training.value, privacy: privacy, layout: configurationForRound.0.layout,
+                let input = try Self.encode(try await training.value, noise: await noise.value, privacy: privacy, layout: configurationForRound.0.layout,
                                                   rotationSeed: [UInt8](plan.planDigest), round: plan.roundID, logger: logger)
                 if let cost = current.cost { try budget.record(cost) }
                 let session = try SessionID(bytes: [UInt8](repeating: 0, count: 32))
@@ -252,11 +256,11 @@ actor RoundHandler {
 
     /// The distributed-DP encoding (clip, rotate, scale, round, this participant's noise share),
     /// packed for masking.
-    private static func encode(_ update: [Float], privacy: DistributedDPConfiguration, layout: SlotLayout, rotationSeed: [UInt8],
-                               round: UInt64, logger: Logger) throws -> PackedVector {
+    private static func encode(_ update: [Float], noise: [Int64], privacy: DistributedDPConfiguration, layout: SlotLayout,
+                               rotationSeed: [UInt8], round: UInt64, logger: Logger) throws -> PackedVector {
         let encoder = try DistributedDPEncoder(configuration: privacy,
                                                rotationSeed: DistributedDPConfiguration.rotationSeed(planDigest: rotationSeed))
-        let encoding = try encoder.encode(update, random: SystemRandom())
+        let encoding = try encoder.encode(update, noise: noise, random: SystemRandom())
         logger.info("encoded the update", metadata: [
             "round": "\(round)", "update_norm": "\(String(format: "%.4f", encoding.norm))",
             "clipped": "\(encoding.clipped)", "clamped": "\(encoding.clampedCount)",
@@ -278,11 +282,12 @@ actor RoundHandler {
                 sendSecAgg(round: chunk.roundID, kind: .encryptedShares, payload: shares.serialized())
                 // The session id is fixed only now, after every key was committed: the rotation
                 // derives from it, so the coordinator cannot choose it through the plan.
-                if let training = round!.training, let privacy = round!.privacy, let layout = round!.layout, let session = round!.secagg!.session {
+                if let training = round!.training, let noise = round!.noise, let privacy = round!.privacy, let layout = round!.layout,
+                   let session = round!.secagg!.session {
                     let logger = self.logger
                     round!.encoding = Task.detached(priority: .userInitiated) {
-                        try Self.encode(try await training.value, privacy: privacy, layout: layout, rotationSeed: session.bytes,
-                                        round: chunk.roundID, logger: logger)
+                        try Self.encode(try await training.value, noise: await noise.value, privacy: privacy, layout: layout,
+                                        rotationSeed: session.bytes, round: chunk.roundID, logger: logger)
                     }
                 }
             case .shareDelivery:

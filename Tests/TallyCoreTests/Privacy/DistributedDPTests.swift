@@ -234,4 +234,23 @@ import Glibc
             #expect(abs(total[i] / Double(trials) - Double(update[i])) < 5 * step / (2 * Double(trials).squareRoot()))
         }
     }
+
+    /// The noise share can be drawn while the model trains: encoding adds exactly the share given,
+    /// and a share drawn ahead has the sampler's variance.
+    @Test func noiseShareDrawnAheadIsAddedAsGiven() throws {
+        let c = try DistributedDPConfiguration(parameterCount: 4096, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: 3,
+                                               collusionMargin: 1, cohortSize: 5)
+        let random = SeededRandom(testSeed: 11)
+        let share = c.sampleNoiseShare(random: random)
+        let variance = share.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(share.count)
+        #expect(abs(variance / c.shareSigmaSquared - 1) < 0.1, "variance \(variance), σ² \(c.shareSigmaSquared)")  // SE √(2/4096) ≈ 2.2%
+        let encoder = try DistributedDPEncoder(configuration: c, rotationSeed: [UInt8](repeating: 2, count: 32))
+        // A zero update rounds to exactly zero, so the encoding is the share itself.
+        #expect(try encoder.encode([Float](repeating: 0, count: 4096), noise: share, random: random).values == share)
+        #expect(throws: TallyError.self) { _ = try encoder.encode([Float](repeating: 0, count: 4096), noise: Array(share.dropLast()), random: random) }
+        // Without noise the share is all zero.
+        let quiet = try DistributedDPConfiguration(parameterCount: 16, clipNorm: 1, noiseMultiplier: 0, valueBits: 16, threshold: 3,
+                                                   collusionMargin: 1, cohortSize: 5)
+        #expect(quiet.sampleNoiseShare(random: random).allSatisfy { $0 == 0 })
+    }
 }

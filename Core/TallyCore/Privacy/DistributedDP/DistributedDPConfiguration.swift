@@ -162,6 +162,17 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
         }
     }
 
+    /// One participant's noise share: d exact discrete Gaussian samples N_ℤ(0, σ²), all zero
+    /// without noise. Randomness as in the encoder: an AES-CTR keystream keyed with fresh bytes
+    /// from `random`.
+    public func sampleNoiseShare(random: some CryptoRandomSource) -> [Int64] {
+        guard let sampler = noise else { return [Int64](repeating: 0, count: dimension) }
+        var words = RandomWords(SeededRandom(seed: random.bytes(32), label: "tally/dp/noise-share/v1"), bufferWords: 4096)
+        var share = [Int64](repeating: 0, count: dimension)
+        for i in 0..<dimension { share[i] = sampler.sample(using: &words) }
+        return share
+    }
+
     /// σ² of one participant's noise share (0 without noise).
     public var shareSigmaSquared: Double { noise?.sigmaSquared ?? 0 }
     /// 2^{b−1} − 1: the magnitude a participant's noised coordinate stays within except with

@@ -38,10 +38,16 @@ public struct DistributedDPEncoder: Sendable {
         rotation = configuration.rotate ? try RandomizedHadamard(dimension: configuration.dimension, seed: rotationSeed) : nil
     }
 
-    public func encode(_ update: [Float], random: some CryptoRandomSource) throws(TallyError) -> Encoding {
+    /// - Parameter noise: this participant's noise share drawn ahead with
+    ///   ``DistributedDPConfiguration/sampleNoiseShare(random:)`` (it depends on nothing but the
+    ///   configuration, so it can be drawn while the model trains); nil draws it here.
+    public func encode(_ update: [Float], noise: [Int64]? = nil, random: some CryptoRandomSource) throws(TallyError) -> Encoding {
         let c = configuration
         guard update.count == c.parameterCount else {
             throw TallyError(.sizeMismatch, "update has \(update.count) coordinates, the round expects \(c.parameterCount)")
+        }
+        if let noise, noise.count != c.dimension {
+            throw TallyError(.sizeMismatch, "noise share has \(noise.count) coordinates, the round encodes \(c.dimension)")
         }
         var x = [Double](repeating: 0, count: c.dimension)
         var squared = 0.0
@@ -87,8 +93,10 @@ public struct DistributedDPEncoder: Sendable {
         for i in 0..<c.dimension {
             if rounded[i] > bound { rounded[i] = bound; clamped += 1 } else if rounded[i] < -bound { rounded[i] = -bound; clamped += 1 }
         }
-        if let noise = c.noise {
-            for i in 0..<c.dimension { rounded[i] += noise.sample(using: &words) }
+        if let noise {
+            for i in 0..<c.dimension { rounded[i] += noise[i] }
+        } else if let sampler = c.noise {
+            for i in 0..<c.dimension { rounded[i] += sampler.sample(using: &words) }
         }
         let values = rounded
         return Encoding(values: values, norm: norm, clipped: norm > c.clipNorm, roundingAttempts: attempts, clampedCount: clamped)
