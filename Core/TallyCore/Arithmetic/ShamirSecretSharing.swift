@@ -11,6 +11,11 @@ public struct ShamirShare: Hashable, Sendable {
         self.x = x
         self.y = y
     }
+
+    /// Whether y is a field element (33 bytes, below p), checkable before any interpolation.
+    public var isFieldElement: Bool {
+        y.count == PrimeField.elementByteCount && y.lexicographicallyPrecedes(PrimeField.primeBytes)
+    }
 }
 
 /// t-of-n Shamir secret sharing of 256-bit secrets over the prime field of p = 2^256 + 297.

@@ -54,6 +54,9 @@ public struct ShareCollectionStage: Sendable {
                 throw TallyError(.malformedMessage, "round \(context.roundID): share ciphertext from \(shares.sender) has the wrong size")
             }
         }
+        guard shares.seedCommitment.count == 32 else {
+            throw TallyError(.malformedMessage, "round \(context.roundID): the seed commitment of \(shares.sender) is not 32 bytes")
+        }
         received[shares.sender] = shares
     }
 
@@ -73,6 +76,7 @@ public struct ShareCollectionStage: Sendable {
         }
         let delivered = Dictionary(uniqueKeysWithValues: deliveries.map { ($0.recipient, $0.shares.map(\.peer)) })
         let next = MaskedInputCollectionStage(directory: directory, session: session, expected: u2, delivered: delivered,
+                                              seedCommitments: received.mapValues(\.seedCommitment),
                                               sum: PackedVector(zeros: context.configuration.layout))
         return (next, deliveries)
     }

@@ -10,6 +10,8 @@ public struct MaskedInputCollectionStage: Sendable {
     let expected: [ParticipantID]
     /// The senders of the ciphertexts relayed to each member of U2: whom it must mask with.
     let delivered: [ParticipantID: [ParticipantID]]
+    /// Each member of U2's commitment to its self-mask seed.
+    let seedCommitments: [ParticipantID: [UInt8]]
     var sum: PackedVector
     var received: Set<ParticipantID> = []
     var maskedWith: [ParticipantID: [UInt8]] = [:]
@@ -47,7 +49,7 @@ public struct MaskedInputCollectionStage: Sendable {
         }
         let statement = SignedStatements.consistency(session: session, survivors: survivors, dropped: dropped)
         let next = ConsistencyCollectionStage(directory: directory, session: session, survivors: survivors, dropped: dropped,
-                                              statement: statement, sum: sum)
+                                              statement: statement, seedCommitments: seedCommitments, sum: sum)
         return (next, requests)
     }
 }
@@ -61,6 +63,7 @@ public struct ConsistencyCollectionStage: Sendable {
     let survivors: [ParticipantID]
     let dropped: [ParticipantID]
     let statement: [UInt8]
+    let seedCommitments: [ParticipantID: [UInt8]]
     let sum: PackedVector
     var signatures: [ParticipantID: [UInt8]] = [:]
 
@@ -85,7 +88,7 @@ public struct ConsistencyCollectionStage: Sendable {
         let signed = signatures.map { ParticipantSignature(participant: $0.key, signature: $0.value) }
         let request = UnmaskRequest(roundID: context.roundID, session: session, signatures: signed)
         let next = UnmaskCollectionStage(directory: directory, session: session, survivors: survivors, dropped: dropped,
-                                         responders: request.signers, sum: sum)
+                                         responders: request.signers, seedCommitments: seedCommitments, sum: sum)
         return (next, request)
     }
 }

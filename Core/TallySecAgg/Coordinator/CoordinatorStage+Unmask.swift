@@ -10,6 +10,7 @@ public struct UnmaskCollectionStage: Sendable {
     let dropped: [ParticipantID]
     /// The survivors whose consistency signatures were forwarded (U4), sorted.
     let responders: [ParticipantID]
+    let seedCommitments: [ParticipantID: [UInt8]]
     let sum: PackedVector
     var responses: [ParticipantID: UnmaskResponse] = [:]
 
@@ -22,6 +23,15 @@ public struct UnmaskCollectionStage: Sendable {
             throw TallyError(.duplicateMessage, "round \(context.roundID): \(response.sender) already answered")
         }
         let survivorSet = Set(survivors), droppedSet = Set(dropped)
+        // Malformed answers cost only their sender: refused here, before anything is interpolated.
+        for list in [response.selfMaskSeedShares, response.maskingKeyShares] {
+            guard Set(list.map(\.owner)).count == list.count else {
+                throw TallyError(.duplicateShare, "round \(context.roundID): \(response.sender) returned two shares of one participant's secret")
+            }
+            if let bad = list.first(where: { !ShamirShare(x: 1, y: $0.value).isFieldElement }) {
+                throw TallyError(.malformedShare, "round \(context.roundID): \(response.sender) returned a share of \(bad.owner) that is not a field element")
+            }
+        }
         for share in response.selfMaskSeedShares {
             guard survivorSet.contains(share.owner),
                   share.owner == response.sender || context.graph.areNeighbours(share.owner, response.sender) else {
@@ -51,7 +61,9 @@ public struct UnmaskCollectionStage: Sendable {
         var terms: [MaskGenerator.Term] = []
         // Survivors: remove each self mask.
         for owner in survivors {
-            let seed = try reconstructor.secret(of: owner, from: seedShares[owner] ?? [], what: "self-mask seed", roundID: context.roundID)
+            let commitment = seedCommitments[owner]
+            let seed = try reconstructor.secret(of: owner, from: seedShares[owner] ?? [], what: "self-mask seed", roundID: context.roundID,
+                                                verify: context.verifiesSecrets ? { SessionKeys.seedCommitment(session: session, owner: owner, seed: $0) == commitment } : nil)
             terms.append(MaskGenerator.Term(seed: seed, label: SessionKeys.selfMaskLabel(session: session, owner: owner), subtract: true))
         }
         // Dropped: recover the masking key, check it against the advertised public key, and
@@ -59,12 +71,11 @@ public struct UnmaskCollectionStage: Sendable {
         let advertised = Dictionary(uniqueKeysWithValues: directory.entries.map { ($0.sender, $0) })
         let survivorSet = Set(survivors)
         for owner in dropped {
-            var raw = try reconstructor.secret(of: owner, from: keyShares[owner] ?? [], what: "masking key", roundID: context.roundID)
+            let advertisedKey = advertised[owner]!.maskingKey
+            var raw = try reconstructor.secret(of: owner, from: keyShares[owner] ?? [], what: "masking key", roundID: context.roundID,
+                                               verify: { (try? KeyAgreementPrivateKey(rawRepresentation: $0))?.publicKey == advertisedKey })
             let key = try KeyAgreementPrivateKey(rawRepresentation: raw)
             OpenSSLCleanse.zero(&raw)
-            guard key.publicKey == advertised[owner]!.maskingKey else {
-                throw TallyError(.malformedShare, "round \(context.roundID): the masking key reconstructed for \(owner) does not match its advertised key (corrupt shares)")
-            }
             for peer in context.graph.neighbours(of: owner) where survivorSet.contains(peer) {
                 let seed = try SessionKeys.pairwiseSeed(key, peerKey: advertised[peer]!.maskingKey, session: session, owner, peer)
                 terms.append(SessionKeys.pairwiseTerm(seed: seed, session: session, owner: peer, peer: owner, negated: true))
@@ -84,11 +95,38 @@ struct Reconstructor {
 
     init(scheme: ShamirSecretSharing) { self.scheme = scheme }
 
-    mutating func secret(of owner: ParticipantID, from shares: [ShamirShare], what: String, roundID: UInt64) throws(TallyError) -> [UInt8] {
-        guard shares.count >= scheme.threshold else {
-            throw TallyError(.belowThreshold, "round \(roundID): only \(shares.count) shares of the \(what) of \(owner); \(scheme.threshold) needed. Aborting; nothing is released")
+    /// Most t-subsets tried when the first does not reconstruct to a secret that `verify` accepts.
+    static let maxSubsets = 4096
+
+    /// The secret of `owner` from t of `shares`. With `verify` (the seed commitment or the
+    /// advertised public key), a subset whose secret fails it — some share in it is corrupt — is
+    /// set aside and others are tried: every way of leaving out e of the first t + e shares, e =
+    /// 1, 2, …, while shares remain and at most ``maxSubsets`` subsets have been tried. So up to
+    /// e corrupt shares cost nothing when t + e honest ones are in; only when no subset verifies
+    /// does the round abort, releasing nothing.
+    mutating func secret(of owner: ParticipantID, from shares: [ShamirShare], what: String, roundID: UInt64,
+                         verify: ((([UInt8]) -> Bool))? = nil) throws(TallyError) -> [UInt8] {
+        let t = scheme.threshold
+        guard shares.count >= t else {
+            throw TallyError(.belowThreshold, "round \(roundID): only \(shares.count) shares of the \(what) of \(owner); \(t) needed. Aborting; nothing is released")
         }
-        let chosen = Array(shares.sorted { $0.x < $1.x }.prefix(scheme.threshold))
+        let sorted = shares.sorted { $0.x < $1.x }
+        guard let verify else { return try interpolate(Array(sorted.prefix(t))) }
+        var tried = 0
+        for excluded in 0...(sorted.count - t) {
+            let pool = Array(sorted.prefix(t + excluded))
+            for leftOut in Self.combinations(of: pool.count, choose: excluded) {
+                guard tried < Self.maxSubsets else { break }
+                tried += 1
+                let subset = pool.enumerated().filter { !leftOut.contains($0.offset) }.map(\.element)
+                if let secret = try? interpolate(subset), verify(secret) { return secret }
+            }
+            if tried >= Self.maxSubsets { break }
+        }
+        throw TallyError(.malformedShare, "round \(roundID): no \(t) of the \(shares.count) shares of the \(what) of \(owner) reconstruct to what it committed to (\(tried) subsets tried; corrupt shares). Aborting; nothing is released")
+    }
+
+    private mutating func interpolate(_ chosen: [ShamirShare]) throws(TallyError) -> [UInt8] {
         let xs = chosen.map(\.x)
         let lagrange: LagrangeCoefficients
         if let cached = cache[xs] {
@@ -98,5 +136,22 @@ struct Reconstructor {
             cache[xs] = lagrange
         }
         return try lagrange.interpolateSecret(ys: chosen.map(\.y))
+    }
+
+    /// Index sets of size k from 0..<n, in lexicographic order.
+    static func combinations(of n: Int, choose k: Int) -> [Set<Int>] {
+        guard k > 0 else { return [[]] }
+        guard k <= n else { return [] }
+        var result: [Set<Int>] = []
+        var indices = Array(0..<k)
+        while true {
+            result.append(Set(indices))
+            if result.count >= maxSubsets { return result }
+            var i = k - 1
+            while i >= 0 && indices[i] == n - k + i { i -= 1 }
+            if i < 0 { return result }
+            indices[i] += 1
+            for j in (i + 1)..<k { indices[j] = indices[j - 1] + 1 }
+        }
     }
 }

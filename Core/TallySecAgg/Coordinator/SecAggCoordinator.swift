@@ -38,8 +38,14 @@ public struct SecAggCoordinator: Sendable {
     let context: CoordinatorContext
 
     public init(configuration: SecAggConfiguration, identities: any IdentityVerifier) throws(TallyError) {
+        try self.init(configuration: configuration, identities: identities, verifiesSecrets: true)
+    }
+
+    /// `verifiesSecrets: false` skips checking reconstructed seeds against their commitments: for
+    /// tests only (the positive control of a corrupt share), deliberately not public.
+    init(configuration: SecAggConfiguration, identities: any IdentityVerifier, verifiesSecrets: Bool) throws(TallyError) {
         context = CoordinatorContext(configuration: configuration, graph: try NeighbourGraph(configuration: configuration),
-                                     identities: identities)
+                                     identities: identities, verifiesSecrets: verifiesSecrets)
         state = .collectingKeys(KeyCollectionStage())
     }
 
@@ -182,6 +188,9 @@ struct CoordinatorContext: Sendable {
     let configuration: SecAggConfiguration
     let graph: NeighbourGraph
     let identities: any IdentityVerifier
+    /// Whether reconstructed self-mask seeds are checked against their commitments (always, but
+    /// in the positive-control tests).
+    let verifiesSecrets: Bool
 
     var roundID: UInt64 { configuration.roundID }
     var threshold: Int { configuration.threshold }

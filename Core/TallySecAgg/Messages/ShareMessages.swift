@@ -17,27 +17,34 @@ public struct AddressedCiphertext: Sendable, Hashable {
 }
 
 /// Stage 2, participant → coordinator: Shamir shares of this participant's self-mask seed and
-/// masking private key, each encrypted for the neighbour that will hold it.
+/// masking private key, each encrypted for the neighbour that will hold it, and a commitment to
+/// the seed (its masking key is committed to by its advertised public key).
 public struct EncryptedShares: Sendable, Hashable {
     public let roundID: UInt64
     public let session: SessionID
     public let sender: ParticipantID
     /// One per neighbour, addressed to the recipient.
     public let shares: [AddressedCiphertext]
+    /// H("…/seed-commitment" ‖ session ‖ sender ‖ b), 32 bytes.
+    public let seedCommitment: [UInt8]
 
-    public init(roundID: UInt64, session: SessionID, sender: ParticipantID, shares: [AddressedCiphertext]) {
+    public init(roundID: UInt64, session: SessionID, sender: ParticipantID, shares: [AddressedCiphertext], seedCommitment: [UInt8]) {
         self.roundID = roundID
         self.session = session
         self.sender = sender
         self.shares = shares
+        self.seedCommitment = seedCommitment
     }
 
     public func serialized() -> [UInt8] {
-        ShareListCoding.serialize(.encryptedShares, round: roundID, session: session, party: sender, shares: shares)
+        ShareListCoding.serialize(.encryptedShares, round: roundID, session: session, party: sender, shares: shares) + seedCommitment
     }
 
     public init(serialized bytes: [UInt8], limits: WireLimits = WireLimits()) throws(TallyError) {
-        (roundID, session, sender, shares) = try ShareListCoding.decode(.encryptedShares, bytes, context: "encrypted shares", limits: limits)
+        let trailer: [UInt8]
+        (roundID, session, sender, shares, trailer) = try ShareListCoding.decode(.encryptedShares, bytes, context: "encrypted shares",
+                                                                                   limits: limits, trailerBytes: 32)
+        seedCommitment = trailer
     }
 }
 
@@ -62,7 +69,7 @@ public struct ShareDelivery: Sendable, Hashable {
     }
 
     public init(serialized bytes: [UInt8], limits: WireLimits = WireLimits()) throws(TallyError) {
-        (roundID, session, recipient, shares) = try ShareListCoding.decode(.shareDelivery, bytes, context: "share delivery", limits: limits)
+        (roundID, session, recipient, shares, _) = try ShareListCoding.decode(.shareDelivery, bytes, context: "share delivery", limits: limits)
     }
 }
 
@@ -80,8 +87,9 @@ enum ShareListCoding {
         return w.bytes
     }
 
-    static func decode(_ kind: MessageKind, _ bytes: [UInt8], context: String, limits: WireLimits) throws(TallyError)
-        -> (UInt64, SessionID, ParticipantID, [AddressedCiphertext]) {
+    /// `trailerBytes`: a fixed-size field after the list (the seed commitment of encrypted shares).
+    static func decode(_ kind: MessageKind, _ bytes: [UInt8], context: String, limits: WireLimits, trailerBytes: Int = 0) throws(TallyError)
+        -> (UInt64, SessionID, ParticipantID, [AddressedCiphertext], [UInt8]) {
         var r = WireReader(bytes, context: context)
         let round = try r.readHeader(kind)
         let session = try r.readSession()
@@ -93,7 +101,8 @@ enum ShareListCoding {
             let peer = try r.readParticipant()
             shares.append(AddressedCiphertext(peer: peer, ciphertext: try r.readBytes(maxLength: AddressedCiphertext.ciphertextBytes)))
         }
+        let trailer = try r.readFixed(trailerBytes)
         try r.finish()
-        return (round, session, party, shares)
+        return (round, session, party, shares, trailer)
     }
 }

@@ -79,7 +79,8 @@ extension AdvertiseKeysStage {
         let stage = ShareKeysStage(keys: self, session: session, neighbourKeys: neighbourKeys, selfMaskSeed: selfMaskSeed,
                                    ownSeedShare: seedShares.last!.y, ownKeyShare: keyShares.last!.y, shareKeys: aeadKeys,
                                    pairwiseSeeds: seeds)
-        return (stage, EncryptedShares(roundID: context.roundID, session: session, sender: context.id, shares: ciphertexts))
+        return (stage, EncryptedShares(roundID: context.roundID, session: session, sender: context.id, shares: ciphertexts,
+                                       seedCommitment: SessionKeys.seedCommitment(session: session, owner: context.id, seed: selfMaskSeed)))
     }
 }
 

@@ -12,4 +12,5 @@ public enum SecAggLabels {
     static let graph = "tally-secagg/v1/graph"
     static let maskedWith = "tally-secagg/v2/masked-with"
     static let consistency = "tally-secagg/v2/consistency"
+    static let seedCommitment = "tally-secagg/v2/seed-commitment"
 }

@@ -50,6 +50,17 @@ enum SessionKeys {
         MaskGenerator.Term(seed: seed, label: pairwiseLabel(session: session), subtract: (owner > peer) != negated)
     }
 
+    /// H(label ‖ session ‖ owner ‖ b): what the coordinator checks a reconstructed self-mask seed
+    /// against, so a corrupt share cannot make it strip the wrong mask. Hiding, as b is 32 random bytes.
+    static func seedCommitment(session: SessionID, owner: ParticipantID, seed: [UInt8]) -> [UInt8] {
+        var w = WireWriter(capacity: 96)
+        w.write(fixed: Array(SecAggLabels.seedCommitment.utf8))
+        w.write(fixed: session.bytes)
+        w.write(owner.rawValue)
+        w.write(fixed: seed)
+        return SHA256Digest.hash(w.bytes)
+    }
+
     /// Plaintext of an encrypted share pair.
     static func sharePlaintext(from sender: ParticipantID, to recipient: ParticipantID, seedShare: [UInt8], keyShare: [UInt8]) -> [UInt8] {
         var w = WireWriter(capacity: AddressedCiphertext.plaintextBytes)
