@@ -7,7 +7,7 @@ import TallyLedger
 import TallySecAgg
 import TallyWire
 
-/// Schedules rounds and runs each one: plan, model broadcast, the four secure-aggregation stages
+/// Schedules rounds and runs each one: plan, model broadcast, the secure-aggregation stages (with the consistency check)
 /// with deadlines, decoding and FedAvg, a signed privacy-ledger entry, then publication to the
 /// registry — or an abort that releases nothing. Runs as a `Service`; returns when the configured number of rounds is done.
 public actor RoundEngine: Service {
@@ -331,7 +331,8 @@ public actor RoundEngine: Service {
         }
     }
 
-    /// The four secure-aggregation stages, each closed when every expected message is in or at
+    /// The five secure-aggregation stages (keys, shares, masked inputs, consistency check, unmask),
+    /// each closed when every expected message is in or at
     /// its deadline, with the stage recorded durably before the next begins.
     private func secureAggregation(roundID: Int64, timeout: Duration) async throws -> AggregationResult {
         // Stage 1 → 2
