@@ -68,4 +68,31 @@ import TallyCore
         for id in ids.dropFirst(2) { try round.coordinator.receive(round.participants[id]!.unmask(request)) }
         #expect(try round.coordinator.finish().sum.unpacked() == inputs.sum(of: ids))
     }
+
+    /// A validly signed low-order X25519 key: handed to its neighbours it makes them abort (the
+    /// positive control); the coordinator refuses it on arrival and the round goes on without
+    /// its sender.
+    @Test func lowOrderKeyCostsOnlyItsSender() throws {
+        let (config, inputs) = try configuration(n: 5, dimension: 100)
+        var round = try ManualRound(config: config, inputs: inputs)
+        let liar = config.cohort[4]
+        let honest = try round.participants[liar]!.advertiseKeys()
+        let lowOrder = try KeyAgreementPublicKey(rawRepresentation: [UInt8](repeating: 0, count: 32))
+        let signed = KeyAdvertisement.signedBytes(configurationDigest: config.digest, sender: liar,
+                                                  encryptionKey: honest.encryptionKey, maskingKey: lowOrder)
+        let forged = KeyAdvertisement(roundID: 1, sender: liar, encryptionKey: honest.encryptionKey, maskingKey: lowOrder,
+                                      signature: try round.identityKeys[liar]!.signature(for: signed))
+        var others: [KeyAdvertisement] = []
+        for id in config.cohort.dropLast() { others.append(try round.participants[id]!.advertiseKeys()) }
+        // Positive control: a participant that uses it aborts.
+        var neighbour = round.participants[config.cohort[0]]!
+        #expect(code { _ = try neighbour.shareKeys(KeyDirectory(roundID: 1, entries: others + [forged])) } != nil)
+        // The coordinator refuses it; the other four complete the round.
+        #expect(code { try round.coordinator.receive(forged) } == .malformedKey)
+        for ad in others { try round.coordinator.receive(ad) }
+        let directory = try round.coordinator.closeKeyAdvertisement()
+        _ = try round.mask(try round.share(directory))
+        let result = try round.unmask(try round.check())
+        #expect(result.sum.unpacked() == inputs.sum(of: Array(config.cohort.dropLast())))
+    }
 }

@@ -92,6 +92,17 @@ public struct KeyAgreementPublicKey: Hashable, Sendable {
 
     init(uncheckedBytes: [UInt8]) { rawRepresentation = uncheckedBytes }
 
+    /// Throws `malformed-key` if no key agreement with this key can succeed (a low-order point, or
+    /// bytes OpenSSL refuses): checked where the key is first received, so that it costs its
+    /// sender its place instead of failing every peer later.
+    public func checkUsable() throws(TallyError) {
+        do {
+            _ = try KeyAgreementPrivateKey().sharedKey(with: self, context: [])
+        } catch {
+            throw TallyError(.malformedKey, "X25519 public key is unusable (\(error.message))")
+        }
+    }
+
     func evpKey() throws(TallyError) -> EVPKey {
         guard let k = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nil, rawRepresentation, rawRepresentation.count) else {
             throw TallyError(.malformedKey, "invalid X25519 public key")

@@ -15,6 +15,12 @@ public struct KeyCollectionStage: Sendable {
         guard ad.encryptionKey != ad.maskingKey else {
             throw TallyError(.malformedKey, "round \(context.roundID): \(ad.sender) advertised the same key twice")
         }
+        // A validly signed low-order key would make every neighbour's key agreement fail.
+        for key in [ad.encryptionKey, ad.maskingKey] {
+            do { try key.checkUsable() } catch {
+                throw TallyError(.malformedKey, "round \(context.roundID): \(ad.sender) advertised an unusable key: \(error.message)")
+            }
+        }
         advertisements[ad.sender] = ad
     }
 
