@@ -108,6 +108,25 @@ import TallyWire
         #expect(federation.participants[4]?.isRunning == false)
     }
 
+    /// A participant reaches the coordinator by DNS name as well as by address (a name used to
+    /// trap in the transport's IPv4 resolver); the name is also what TLS checks the certificate for.
+    @Test func participantsReachTheCoordinatorByName() async throws {
+        let federation = try makeFederation("by-name", participants: 3, rounds: 1)
+        defer { federation.stopAll() }
+        for i in 1...2 {
+            let path = federation.participantConfig(i)
+            var settings = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+            settings["coordinatorHost"] = "localhost"
+            try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: path))
+        }
+        let coordinator = try federation.startCoordinator()
+        for i in 1...3 { try federation.startParticipant(i) }
+        try #require(waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
+        let rounds = try #require(openStore(federation)).rounds()
+        #expect(rounds.first?.outcome == "released" && rounds.first?.contributors == 3, "participant 1 log:\n\(readLog(federation, "participant-1"))")
+        #expect(federation.participants[1]?.isRunning == true, "the participant connected by name is alive")
+    }
+
     @Test func coordinatorKilledMidRoundRestartsConsistently() async throws {
         let federation = try makeFederation("sigkill", participants: 3, rounds: 2, stageTimeout: 20)
         defer { federation.stopAll() }
