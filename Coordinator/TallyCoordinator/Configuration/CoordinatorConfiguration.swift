@@ -110,6 +110,24 @@ public struct CoordinatorConfiguration: Sendable, Codable {
         guard collusionMargin >= 0, SecAggConfiguration.minimumThreshold(neighbourhood: minParticipants, collusionMargin: collusionMargin) <= minParticipants else {
             throw TallyError(.invalidArgument, "collusionMargin must be ≥ 0 and leave a threshold for the smallest cohort: \(minParticipants) participants cannot tolerate \(collusionMargin) colluders (t > (n + c)/2 and t ≤ n)")
         }
+        // Every number the round turns into a duration, a count or a wire field, bounded so that a
+        // typo is an error naming the key, not a trap inside a round.
+        guard stageTimeoutSeconds <= 86_400 else { throw TallyError(.invalidArgument, "stageTimeoutSeconds must be at most 86400 (a day), got \(stageTimeoutSeconds)") }
+        guard roundIntervalSeconds >= 0, roundIntervalSeconds <= 86_400 else {
+            throw TallyError(.invalidArgument, "roundIntervalSeconds must be in [0, 86400], got \(roundIntervalSeconds)")
+        }
+        if let d = syntheticDimension, !(1...(1 << 28)).contains(d) {
+            throw TallyError(.invalidArgument, "syntheticDimension must be in 1...\(1 << 28), got \(d)")
+        }
+        guard (1...10_000).contains(training.localEpochs) else {
+            throw TallyError(.invalidArgument, "training.localEpochs must be in 1...10000, got \(training.localEpochs)")
+        }
+        guard (1...65_536).contains(training.batchSize) else {
+            throw TallyError(.invalidArgument, "training.batchSize must be in 1...65536, got \(training.batchSize)")
+        }
+        guard training.learningRate.isFinite, training.learningRate > 0 else {
+            throw TallyError(.invalidArgument, "training.learningRate must be positive and finite, got \(training.learningRate)")
+        }
         guard maskedInputDelaySeconds >= 0, maskedInputDelaySeconds < stageTimeoutSeconds else {
             throw TallyError(.invalidArgument, "maskedInputDelaySeconds must be in [0, stageTimeoutSeconds)")
         }

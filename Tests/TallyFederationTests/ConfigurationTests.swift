@@ -1,0 +1,35 @@
+import Foundation
+import Testing
+import TallyCoordinator
+import TallyCore
+
+/// Numbers a coordinator turns into durations, counts or wire fields: each out-of-range value is
+/// an error naming its key, where it used to trap inside a round.
+@Suite struct CoordinatorConfigurationTests {
+    func message(_ change: (inout CoordinatorConfiguration) -> Void) -> String? {
+        var c = CoordinatorConfiguration()
+        change(&c)
+        do { try c.validate(); return nil } catch { return error.message }
+    }
+
+    @Test func outOfRangeNumbersNameTheirKey() {
+        let cases: [(String, (inout CoordinatorConfiguration) -> Void)] = [
+            ("syntheticDimension", { $0.syntheticDimension = -1 }),
+            ("stageTimeoutSeconds", { $0.stageTimeoutSeconds = 1e300 }),
+            ("roundIntervalSeconds", { $0.roundIntervalSeconds = 1e300 }),
+            ("roundIntervalSeconds", { $0.roundIntervalSeconds = -1 }),
+            ("training.localEpochs", { $0.training.localEpochs = -1 }),
+            ("training.batchSize", { $0.training.batchSize = -32 }),
+            ("training.batchSize", { $0.training.batchSize = 1 << 40 }),
+            ("training.learningRate", { $0.training.learningRate = .nan }),
+            ("collusionMargin", { $0.collusionMargin = 5 }),  // 3 participants cannot tolerate 5
+        ]
+        for (key, change) in cases {
+            let text = message(change)
+            #expect(text?.contains(key) == true, "\(key): \(text ?? "accepted")")
+        }
+        // The control: with the defaults every number passes, and only the (absent) TLS files of
+        // the default data directory are reported.
+        #expect(message { _ in }?.hasPrefix("certificate file") == true)
+    }
+}
