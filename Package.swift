@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(
             name: "TallyFederationTests",
             dependencies: [
-                "TallyCoordinator", "TallyWire", "TallyCore", "TallyLedger", "tally-coordinator", "tally-participant", "tally-audit",
+                "TallyCoordinator", "TallyParticipant", "TallyWire", "TallyCore", "TallyLedger", "tally-coordinator", "tally-participant", "tally-audit",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

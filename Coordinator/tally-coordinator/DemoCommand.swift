@@ -22,6 +22,12 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Local epochs per round.") var localEpochs = 1
     @Option(help: "Local learning rate.") var learningRate = 0.05
 
+    func validate() throws {
+        guard (2...1000).contains(participants) else { throw ValidationError("--participants must be in 2...1000, got \(participants)") }
+        guard (1...10_000).contains(rounds) else { throw ValidationError("--rounds must be in 1...10000, got \(rounds)") }
+        guard localEpochs >= 1 else { throw ValidationError("--local-epochs must be at least 1, got \(localEpochs)") }
+    }
+
     func run() async throws {
         MemoryTuning.keepLargeBuffers()
         ConsoleOutput.lineBuffered()

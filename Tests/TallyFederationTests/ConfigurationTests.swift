@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TallyCoordinator
 import TallyCore
+import TallyParticipant
 
 /// Numbers a coordinator turns into durations, counts or wire fields: each out-of-range value is
 /// an error naming its key, where it used to trap inside a round.
@@ -31,5 +32,32 @@ import TallyCore
         // The control: with the defaults every number passes, and only the (absent) TLS files of
         // the default data directory are reported.
         #expect(message { _ in }?.hasPrefix("certificate file") == true)
+    }
+}
+
+/// The same for a participant daemon's configuration.
+@Suite struct ParticipantConfigurationTests {
+    func message(_ change: (inout ParticipantConfiguration) -> Void) -> String? {
+        var c = ParticipantConfiguration()
+        change(&c)
+        do { try c.validate(); return nil } catch { return error.message }
+    }
+
+    @Test func outOfRangeNumbersNameTheirKey() {
+        let cases: [(String, (inout ParticipantConfiguration) -> Void)] = [
+            ("coordinatorPort", { $0.coordinatorPort = -1 }),
+            ("coordinatorPort", { $0.coordinatorPort = 70_000 }),
+            ("reconnectInitialSeconds", { $0.reconnectInitialSeconds = -1 }),
+            ("reconnectInitialSeconds", { $0.reconnectInitialSeconds = 0 }),
+            ("reconnectMaxSeconds", { $0.reconnectMaxSeconds = -1 }),
+            ("maxMessageBytes", { $0.maxMessageBytes = 100 }),
+            ("privacyBudget", { $0.privacyBudget.delta = 0 }),
+            ("roundRequirements", { $0.roundRequirements.minimumThresholdFraction = 2 }),
+        ]
+        for (key, change) in cases {
+            let text = message(change)
+            #expect(text?.contains(key) == true, "\(key): \(text ?? "accepted")")
+        }
+        #expect(message { _ in }?.hasPrefix("certificate file") == true, "the defaults pass every number check")
     }
 }

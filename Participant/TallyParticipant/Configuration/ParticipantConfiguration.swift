@@ -74,14 +74,41 @@ public struct ParticipantConfiguration: Sendable, Codable {
         do { config = try JSONDecoder().decode(Self.self, from: bytes) } catch {
             throw TallyError(.invalidArgument, "configuration file \(path) is not valid: \(error)")
         }
-        guard config.data.organizations >= 1, (0..<config.data.organizations).contains(config.data.index) else {
-            throw TallyError(.invalidArgument, "data.index must be in 0..<data.organizations")
+        do { try config.validate() } catch {
+            throw TallyError(error.code, "configuration file \(path): \(error.message)")
         }
-        guard config.data.alpha > 0 else { throw TallyError(.invalidArgument, "data.alpha must be positive") }
-        guard ["logistic-regression", "noop"].contains(config.trainer) else {
-            throw TallyError(.invalidArgument, "trainer must be logistic-regression or noop, got \(config.trainer)")
-        }
-        try config.tls.validate()
         return config
+    }
+
+    /// Every value checked before the daemon uses it, with an error naming the key: numbers the
+    /// daemon turns into ports, delays or sizes used to trap instead.
+    public func validate() throws(TallyError) {
+        func fail(_ message: String) -> TallyError { TallyError(.invalidArgument, message) }
+        guard (1...65_535).contains(coordinatorPort) else { throw fail("coordinatorPort must be in 1...65535, got \(coordinatorPort)") }
+        guard !coordinatorHost.isEmpty else { throw fail("coordinatorHost must not be empty") }
+        guard reconnectInitialSeconds.isFinite, reconnectInitialSeconds >= 0.01, reconnectInitialSeconds <= 3_600 else {
+            throw fail("reconnectInitialSeconds must be in [0.01, 3600], got \(reconnectInitialSeconds)")
+        }
+        guard reconnectMaxSeconds.isFinite, reconnectMaxSeconds >= reconnectInitialSeconds, reconnectMaxSeconds <= 86_400 else {
+            throw fail("reconnectMaxSeconds must be in [reconnectInitialSeconds, 86400], got \(reconnectMaxSeconds)")
+        }
+        guard (64 << 10...1 << 30).contains(maxMessageBytes) else {
+            throw fail("maxMessageBytes must be in 65536...1073741824, got \(maxMessageBytes)")
+        }
+        guard data.organizations >= 1, (0..<data.organizations).contains(data.index) else {
+            throw fail("data.index must be in 0..<data.organizations")
+        }
+        guard data.alpha > 0, data.alpha.isFinite else { throw fail("data.alpha must be positive") }
+        guard ["logistic-regression", "noop"].contains(trainer) else {
+            throw fail("trainer must be logistic-regression or noop, got \(trainer)")
+        }
+        guard privacyBudget.epsilon.isFinite, privacyBudget.epsilon >= 0, privacyBudget.delta > 0, privacyBudget.delta < 1 else {
+            throw fail("privacyBudget needs a finite epsilon ≥ 0 and a delta in (0, 1)")
+        }
+        let r = roundRequirements
+        guard r.minimumCollusionMargin >= 0, r.minimumCohort >= 2, (0...1).contains(r.minimumThresholdFraction) else {
+            throw fail("roundRequirements needs minimumCollusionMargin ≥ 0, minimumCohort ≥ 2 and minimumThresholdFraction in [0, 1]")
+        }
+        try tls.validate()
     }
 }
