@@ -3,6 +3,7 @@ import Testing
 import TallyCoordinator
 import TallyCore
 import TallyParticipant
+import TallyWire
 
 /// Numbers a coordinator turns into durations, counts or wire fields: each out-of-range value is
 /// an error naming its key, where it used to trap inside a round.
@@ -59,5 +60,28 @@ import TallyParticipant
             #expect(text?.contains(key) == true, "\(key): \(text ?? "accepted")")
         }
         #expect(message { _ in }?.hasPrefix("certificate file") == true, "the defaults pass every number check")
+    }
+}
+
+/// The fingerprint organizations pin is the one OpenSSL prints for the same certificate.
+@Suite struct CertificateFingerprintTests {
+    @Test func matchesOpenSSL() throws {
+        let federation = try makeFederation("fingerprint", participants: 2, rounds: 1)
+        defer { try? FileManager.default.removeItem(atPath: federation.options.directory) }
+        let path = federation.pki + "/participant-2/cert.pem"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["openssl", "x509", "-in", path, "-noout", "-fingerprint", "-sha256"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        process.waitUntilExit()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let expected = try #require(printed.split(separator: "=").last).replacingOccurrences(of: ":", with: "")
+            .trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        #expect(expected.count == 64)
+        #expect(try CertificateFingerprint.sha256(pem: String(contentsOfFile: path, encoding: .utf8)) == expected)
+        // Another certificate has another fingerprint.
+        #expect(try CertificateFingerprint.sha256(pem: String(contentsOfFile: federation.pki + "/participant-1/cert.pem", encoding: .utf8)) != expected)
     }
 }
