@@ -90,8 +90,7 @@ public struct SecAggConfiguration: Sendable, Hashable {
         case .harary(let degree): w.write(UInt8(1)); w.write(UInt32(degree))
         }
         w.write(fixed: planDigest)
-        w.write(UInt32(cohort.count))
-        for id in cohort { w.write(id.rawValue) }
+        w.write(participants: cohort)
         return w.bytes
     }
 

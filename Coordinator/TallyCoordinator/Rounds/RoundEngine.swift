@@ -228,7 +228,7 @@ public actor RoundEngine: Service {
         defer { live = nil }
         // Set once the coordinator holds the unmasked sum: from then on whatever it learned is
         // charged to the ledger, whether or not the round goes on to publish.
-        var learned: [ParticipantID]?
+        var learned: (participants: [UInt32], noiseShares: Int)?
         var charged = false
 
         do {
@@ -259,10 +259,11 @@ public actor RoundEngine: Service {
                 (sum, contributors) = (result.sum, result.contributors)
                 rotationBytes = result.session.bytes
             }
-            learned = contributors
             // Noise shares proven present: up to c of the counted inputs may be colluders that
             // added none; without masking each input was seen on its own (ε = ∞).
             let provenShares = configuration.insecureDisableMasking ? 0 : contributors.count - collusionMargin
+            let counted = (participants: contributors.map(\.rawValue).sorted(), noiseShares: provenShares)
+            learned = counted
             if CoordinatorFaultInjection.current == .abortAfterUnmask, roundID == 1 {
                 throw TallyError(.integrityFailure, "fault injection: aborting after the sum was unmasked")
             }
@@ -270,7 +271,7 @@ public actor RoundEngine: Service {
             // Decode Σ clip(Δ_i) + noise and average over the m contributors (a public count: equal
             // weights, as participant-level DP-FedAvg needs; data sizes would leak through weights).
             let decoder = try DistributedDPDecoder(configuration: privacy,
-                                                   rotationSeed: DistributedDPConfiguration.rotationSeed(planDigest: rotationBytes))
+                                                   rotationSeed: DistributedDPConfiguration.rotationSeed(roundBytes: rotationBytes))
             let decoded = try decoder.decodeSum(sum, contributors: contributors.count)
             if decoded.overflowSuspected > 0 {
                 log.warning("coordinates of the sum probably overflowed their slots (accuracy only, no privacy cost)",
@@ -285,7 +286,7 @@ public actor RoundEngine: Service {
             // The privacy cost is on disk, signed and synced, before anything is published.
             try ledger.append(LedgerEntry(
                 roundID: UInt64(roundID), modelVersion: version.version + 1, modelHash: Hex.encode(SHA256Digest.hash(blob)),
-                participants: contributors.map(\.rawValue).sorted(), noiseShares: provenShares, privacy: privacy,
+                participants: counted.participants, noiseShares: counted.noiseShares, privacy: privacy,
                 recordedAt: Date().timeIntervalSince1970))
             charged = true
             if CoordinatorFaultInjection.current == .exitAfterLedgerAppend {
@@ -315,8 +316,7 @@ public actor RoundEngine: Service {
                 do {
                     try ledger.append(LedgerEntry(
                         roundID: UInt64(roundID), modelVersion: nil, modelHash: version.modelHash,
-                        participants: learned.map(\.rawValue).sorted(),
-                        noiseShares: configuration.insecureDisableMasking ? 0 : learned.count - collusionMargin, privacy: privacy,
+                        participants: learned.participants, noiseShares: learned.noiseShares, privacy: privacy,
                         recordedAt: Date().timeIntervalSince1970))
                     log.warning("round aborted after the sum was unmasked; its privacy cost is in the ledger", metadata: ["reason": "\(reason)"])
                 } catch let ledgerError {

@@ -35,11 +35,27 @@ extension WireReader {
     mutating func readParticipant() throws(TallyError) -> ParticipantID { ParticipantID(try readUInt32()) }
 
     mutating func readSession() throws(TallyError) -> SessionID { try SessionID(bytes: readFixed(32)) }
+
+    /// A list written by ``WireWriter/write(participants:)``, its count bounded by the cohort limit
+    /// and the bytes present.
+    mutating func readParticipants(limits: WireLimits) throws(TallyError) -> [ParticipantID] {
+        let count = try readCount(max: limits.maxCohort, minimumItemBytes: 4)
+        var ids: [ParticipantID] = []
+        ids.reserveCapacity(count)
+        for _ in 0..<count { ids.append(try readParticipant()) }
+        return ids
+    }
 }
 
 extension WireWriter {
     mutating func writeHeader(_ kind: MessageKind, round: UInt64) {
         write(kind.rawValue)
         write(round)
+    }
+
+    /// A u32 count, then each id: the one layout of every participant list that is sent or signed.
+    mutating func write(participants ids: [ParticipantID]) {
+        write(UInt32(ids.count))
+        for id in ids { write(id.rawValue) }
     }
 }

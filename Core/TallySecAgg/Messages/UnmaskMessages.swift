@@ -53,10 +53,8 @@ public struct ConsistencyRequest: Sendable, Hashable {
         w.writeHeader(.consistencyRequest, round: roundID)
         w.write(fixed: session.bytes)
         w.write(recipient.rawValue)
-        for list in [survivors, dropped] {
-            w.write(UInt32(list.count))
-            for id in list { w.write(id.rawValue) }
-        }
+        w.write(participants: survivors)
+        w.write(participants: dropped)
         ParticipantSignature.encode(maskedWith, into: &w)
         return w.bytes
     }
@@ -66,17 +64,11 @@ public struct ConsistencyRequest: Sendable, Hashable {
         let round = try r.readHeader(.consistencyRequest)
         let session = try r.readSession()
         let recipient = try r.readParticipant()
-        var lists: [[ParticipantID]] = []
-        for _ in 0..<2 {
-            let count = try r.readCount(max: limits.maxCohort, minimumItemBytes: 4)
-            var ids: [ParticipantID] = []
-            ids.reserveCapacity(count)
-            for _ in 0..<count { ids.append(try r.readParticipant()) }
-            lists.append(ids)
-        }
+        let survivors = try r.readParticipants(limits: limits)
+        let dropped = try r.readParticipants(limits: limits)
         let signatures = try ParticipantSignature.decode(from: &r, limits: limits)
         try r.finish()
-        self.init(roundID: round, session: session, recipient: recipient, survivors: lists[0], dropped: lists[1], maskedWith: signatures)
+        self.init(roundID: round, session: session, recipient: recipient, survivors: survivors, dropped: dropped, maskedWith: signatures)
     }
 }
 

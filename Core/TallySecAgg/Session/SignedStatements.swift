@@ -18,8 +18,7 @@ enum SignedStatements {
         w.write(fixed: Array(SecAggLabels.maskedWith.utf8))
         w.write(fixed: session.bytes)
         w.write(owner.rawValue)
-        w.write(UInt32(peers.count))
-        for peer in peers.sorted() { w.write(peer.rawValue) }
+        w.write(participants: peers.sorted())
         return w.bytes
     }
 
@@ -27,10 +26,8 @@ enum SignedStatements {
         var w = WireWriter(capacity: 80 + 4 * (survivors.count + dropped.count))
         w.write(fixed: Array(SecAggLabels.consistency.utf8))
         w.write(fixed: session.bytes)
-        for list in [survivors, dropped] {
-            w.write(UInt32(list.count))
-            for id in list.sorted() { w.write(id.rawValue) }
-        }
+        w.write(participants: survivors.sorted())
+        w.write(participants: dropped.sorted())
         return w.bytes
     }
 }

@@ -36,6 +36,13 @@ actor RoundHandler {
         var identities: InMemoryIdentityDirectory?
         /// This round's privacy cost, admitted by the budget; recorded before the masked input leaves.
         var cost: LedgerEntry?
+
+        /// Stops the round's background work (training, noise, encoding) when it ends or is left.
+        func cancelWork() {
+            training?.cancel()
+            noise?.cancel()
+            encoding?.cancel()
+        }
     }
     private var round: Round?
 
@@ -62,8 +69,7 @@ actor RoundHandler {
             await receiveSecAgg(chunk)
         case .end(let end):
             guard round?.plan.roundID == end.roundID else { return }
-            round?.training?.cancel()
-            round?.encoding?.cancel()
+            round?.cancelWork()
             round = nil
             if end.released {
                 logger.info("round released", metadata: ["round": "\(end.roundID)", "model": "\(Hex.encode(end.newModelHash).prefix(12))"])
@@ -79,15 +85,13 @@ actor RoundHandler {
         logger.warning("declining round", metadata: ["round": "\(roundID)", "reason": "\(error)"])
         send(.with { $0.decline = .with { d in d.roundID = roundID; d.code = error.code.rawValue; d.reason = error.message } })
         if round?.plan.roundID == roundID {
-            round?.training?.cancel()
-            round?.encoding?.cancel()
+            round?.cancelWork()
             round = nil
         }
     }
 
     private func startRound(_ plan: Tally_V1_RoundPlan) {
-        round?.training?.cancel()
-        round?.encoding?.cancel()
+        round?.cancelWork()
         let maxModel = Int(min(plan.compressedModelBytes, UInt64(512 << 20)))
         round = Round(plan: plan, modelAssembler: ChunkAssembler(maxTotalBytes: maxModel),
                       assembler: ChunkAssembler(maxTotalBytes: configuration.maxMessageBytes * 8))
@@ -259,7 +263,7 @@ actor RoundHandler {
     private static func encode(_ update: [Float], noise: [Int64], privacy: DistributedDPConfiguration, layout: SlotLayout,
                                rotationSeed: [UInt8], round: UInt64, logger: Logger) throws -> PackedVector {
         let encoder = try DistributedDPEncoder(configuration: privacy,
-                                               rotationSeed: DistributedDPConfiguration.rotationSeed(planDigest: rotationSeed))
+                                               rotationSeed: DistributedDPConfiguration.rotationSeed(roundBytes: rotationSeed))
         let encoding = try encoder.encode(update, noise: noise, random: SystemRandom())
         logger.info("encoded the update", metadata: [
             "round": "\(round)", "update_norm": "\(String(format: "%.4f", encoding.norm))",
@@ -319,8 +323,7 @@ actor RoundHandler {
             }
         } catch {
             logger.warning("refused a round message; leaving the round", metadata: ["round": "\(chunk.roundID)", "reason": "\(error)"])
-            round?.training?.cancel()
-            round?.encoding?.cancel()
+            round?.cancelWork()
             round = nil
         }
     }

@@ -102,7 +102,7 @@ import Glibc
     @Test func encodingClipsRoundsWithinTheBoundAndDecodes() throws {
         let c = try DistributedDPConfiguration(parameterCount: 500, clipNorm: 1, noiseMultiplier: 0, valueBits: 16, threshold: 2,
                                                collusionMargin: 0, cohortSize: 3)
-        let seed = DistributedDPConfiguration.rotationSeed(planDigest: [UInt8](repeating: 1, count: 32))
+        let seed = DistributedDPConfiguration.rotationSeed(roundBytes: [UInt8](repeating: 1, count: 32))
         let encoder = try DistributedDPEncoder(configuration: c, rotationSeed: seed)
         let decoder = try DistributedDPDecoder(configuration: c, rotationSeed: seed)
         let random = SeededRandom(testSeed: 2)
@@ -129,7 +129,7 @@ import Glibc
     /// An update the rotation turns into a spike of the full clip norm: its signal is clamped to
     /// ±B_x, and the noise share is added after, unclamped (values land on both sides of B_x).
     @Test func theSignalIsClampedAndTheNoiseAddedAfter() throws {
-        let seed = DistributedDPConfiguration.rotationSeed(planDigest: [UInt8](repeating: 9, count: 32))
+        let seed = DistributedDPConfiguration.rotationSeed(roundBytes: [UInt8](repeating: 9, count: 32))
         let random = SeededRandom(testSeed: 9)
         for z in [0.0, 1.0] {
             let c = try DistributedDPConfiguration(parameterCount: 1024, clipNorm: 1, noiseMultiplier: z, valueBits: 12, threshold: 2,
@@ -189,7 +189,7 @@ import Glibc
                 var digest = [UInt8](repeating: 0, count: 32)
                 digest[0] = UInt8(trial & 255)
                 digest[1] = UInt8(trial >> 8)
-                let seed = DistributedDPConfiguration.rotationSeed(planDigest: digest)
+                let seed = DistributedDPConfiguration.rotationSeed(roundBytes: digest)
                 let encoder = try DistributedDPEncoder(configuration: c, rotationSeed: seed)
                 var sum = PackedVector(zeros: layout)
                 for update in updates.prefix(m) {

@@ -162,9 +162,9 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
         }
     }
 
-    /// One participant's noise share: d exact discrete Gaussian samples N_ℤ(0, σ²), all zero
-    /// without noise. Randomness as in the encoder: an AES-CTR keystream keyed with fresh bytes
-    /// from `random`.
+    /// One participant's noise share: d exact discrete Gaussian samples N_ℤ(0, σ²) (~20 random
+    /// words each), all zero without noise. The randomness is an AES-CTR keystream keyed with 32
+    /// fresh bytes from `random`.
     public func sampleNoiseShare(random: some CryptoRandomSource) -> [Int64] {
         guard let sampler = noise else { return [Int64](repeating: 0, count: dimension) }
         var words = RandomWords(SeededRandom(seed: random.bytes(32), label: "tally/dp/noise-share/v1"), bufferWords: 4096)
@@ -191,9 +191,11 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
         (Double(shares) * shareSigmaSquared).squareRoot() / l2Sensitivity
     }
 
-    /// The per-round seed of the shared rotation, from the round plan's digest (public, fixed
-    /// before anyone trains, so it is independent of every update).
-    public static func rotationSeed(planDigest: [UInt8]) -> [UInt8] {
-        SHA256Digest.hash(Array("tally/dp/rotation/v1".utf8) + planDigest)
+    /// The per-round seed of the shared rotation, from public bytes both sides hold: the
+    /// secure-aggregation session id (fixed only after every participant committed its keys, so
+    /// the coordinator cannot choose it), or the plan digest in benchmark rounds without masking.
+    /// Independent of every update either way.
+    public static func rotationSeed(roundBytes: [UInt8]) -> [UInt8] {
+        SHA256Digest.hash(Array("tally/dp/rotation/v1".utf8) + roundBytes)
     }
 }

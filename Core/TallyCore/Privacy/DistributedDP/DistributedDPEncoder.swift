@@ -63,9 +63,9 @@ public struct DistributedDPEncoder: Sendable {
         rotation?.rotate(&x)
 
         // Conditional randomized rounding: unbiased per coordinate, retried until ‖x̃‖₂ ≤ Δ₂.
-        // The bulk randomness (~20 words per noise sample) is an AES-128-CTR keystream keyed with
-        // 32 fresh bytes from `random` — the construction of NIST's CTR-DRBG, at AES-NI speed
-        // instead of one DRBG call per 2 KiB.
+        // Its randomness, like the noise share's (``DistributedDPConfiguration/sampleNoiseShare``),
+        // is an AES-128-CTR keystream keyed with 32 fresh bytes from `random` — the construction of
+        // NIST's CTR-DRBG, at AES-NI speed instead of one DRBG call per 2 KiB.
         let limit = c.l2Sensitivity * c.l2Sensitivity
         var words = RandomWords(SeededRandom(seed: random.bytes(32), label: "tally/dp/encoding-randomness/v1"), bufferWords: 4096)
         var rounded = [Int64](repeating: 0, count: c.dimension)
@@ -93,12 +93,8 @@ public struct DistributedDPEncoder: Sendable {
         for i in 0..<c.dimension {
             if rounded[i] > bound { rounded[i] = bound; clamped += 1 } else if rounded[i] < -bound { rounded[i] = -bound; clamped += 1 }
         }
-        if let noise {
-            for i in 0..<c.dimension { rounded[i] += noise[i] }
-        } else if let sampler = c.noise {
-            for i in 0..<c.dimension { rounded[i] += sampler.sample(using: &words) }
-        }
-        let values = rounded
-        return Encoding(values: values, norm: norm, clipped: norm > c.clipNorm, roundingAttempts: attempts, clampedCount: clamped)
+        let share = noise ?? c.sampleNoiseShare(random: random)
+        for i in 0..<c.dimension { rounded[i] += share[i] }
+        return Encoding(values: rounded, norm: norm, clipped: norm > c.clipNorm, roundingAttempts: attempts, clampedCount: clamped)
     }
 }
