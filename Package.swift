@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "TallyCore", targets: ["TallyCore"]),
         .library(name: "TallySecAgg", targets: ["TallySecAgg"]),
         .library(name: "TallyLedger", targets: ["TallyLedger"]),
+        .library(name: "TallyRound", targets: ["TallyRound"]),
         .executable(name: "tally-coordinator", targets: ["tally-coordinator"]),
         .executable(name: "tally-participant", targets: ["tally-participant"]),
         .executable(name: "tally-audit", targets: ["tally-audit"]),
@@ -69,6 +70,11 @@ let package = Package(
         .target(
             name: "TallyLedger", dependencies: ["TallyCore", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Core/TallyLedger", swiftSettings: strict),
+        // The round both sides agree on, and the coordinator's and participant's round logic as
+        // I/O-free state machines. Foundation-free; protobuf stays at the edge (TallyWire).
+        .target(
+            name: "TallyRound", dependencies: ["TallyCore", "TallySecAgg", "TallyLedger"],
+            path: "Core/TallyRound", swiftSettings: strict),
         // The audit CLI lives under Core/: both sides of a federation run it, and it only reads.
         .executableTarget(
             name: "tally-audit",
@@ -80,7 +86,7 @@ let package = Package(
         .target(
             name: "TallyWire",
             dependencies: [
-                "TallyCore", "TallySecAgg",
+                "TallyCore", "TallySecAgg", "TallyRound",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -93,7 +99,7 @@ let package = Package(
         .target(
             name: "TallyCoordinator",
             dependencies: [
-                "TallyCore", "TallySecAgg", "TallyWire", "TallyLedger",
+                "TallyCore", "TallySecAgg", "TallyRound", "TallyWire", "TallyLedger",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -104,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "tally-coordinator",
             dependencies: [
-                "TallyCoordinator", "TallyCore", "TallySecAgg", "TallyWire",
+                "TallyCoordinator", "TallyCore", "TallySecAgg", "TallyRound", "TallyWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -113,7 +119,7 @@ let package = Package(
         .target(
             name: "TallyParticipant",
             dependencies: [
-                "TallyCore", "TallySecAgg", "TallyWire", "TallyLedger",
+                "TallyCore", "TallySecAgg", "TallyRound", "TallyWire", "TallyLedger",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -132,7 +138,7 @@ let package = Package(
         .executableTarget(
             name: "tally-bench",
             dependencies: [
-                "TallyCore", "TallySecAgg", "TallyCoordinator", "CGMP", "CLibCrypto",
+                "TallyCore", "TallySecAgg", "TallyRound", "TallyCoordinator", "CGMP", "CLibCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tests/tally-bench", exclude: ["flower"], swiftSettings: strict),
@@ -141,12 +147,15 @@ let package = Package(
         .testTarget(
             name: "TallyFederationTests",
             dependencies: [
-                "TallyCoordinator", "TallyParticipant", "TallyWire", "TallyCore", "TallyLedger", "tally-coordinator", "tally-participant", "tally-audit",
+                "TallyCoordinator", "TallyParticipant", "TallyRound", "TallyWire", "TallyCore", "TallyLedger", "tally-coordinator", "tally-participant", "tally-audit",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],
             path: "Tests/TallyFederationTests", swiftSettings: service),
+        .testTarget(
+            name: "TallyRoundTests", dependencies: ["TallyRound", "TallySecAgg", "TallyCore", "TallyLedger"],
+            path: "Tests/TallyRoundTests", swiftSettings: strict),
         .testTarget(
             name: "TallySecAggTests", dependencies: ["TallySecAgg", "TallyCore"],
             path: "Tests/TallySecAggTests", swiftSettings: strict),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TallyCoordinator
 import TallyCore
+import TallyRound
 import TallySecAgg
 import TallyWire
 
@@ -72,12 +73,12 @@ struct Demo: AsyncParsableCommand {
                 store = try? CoordinatorStore(path: federation.coordinatorData + "/coordinator.sqlite", readOnly: true)
             }
             guard let store, let rounds = try? store.rounds(), let versions = try? store.versions() else { continue }
-            for r in rounds where r.outcome != "running" && !printed.contains(r.id) {
+            for r in rounds where r.outcome != .running && !printed.contains(r.id) {
                 printed.insert(r.id)
                 let accuracy = versions.first { $0.version == r.version }?.accuracy
                 print(String(format: "%5lld  %6d  %7d  %7d  %9@  %7@  %@", r.id, r.cohort, r.contributors, r.dropped,
                              accuracy.map { String(format: "%.4f", $0) } ?? "-", r.seconds.map { String(format: "%.2f", $0) } ?? "-",
-                             r.outcome == "released" ? "v\(r.version ?? 0)" : "aborted: \(r.reason ?? "")"))
+                             r.outcome == .released ? "v\(r.version ?? 0)" : "aborted: \(r.reason ?? "")"))
             }
         }
         federation.stopAll()

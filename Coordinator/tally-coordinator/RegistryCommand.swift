@@ -77,7 +77,7 @@ struct Status: AsyncParsableCommand {
         let (store, _) = try options.open()
         print("round  outcome   stage      cohort  counted  dropped  version  seconds  reason")
         for r in try store.rounds() {
-            print(String(format: "%5lld  %-8@  %-9@  %6d  %7d  %7d  %7@  %7@  %@", r.id, r.outcome, r.stage, r.cohort, r.contributors, r.dropped,
+            print(String(format: "%5lld  %-8@  %-9@  %6d  %7d  %7d  %7@  %7@  %@", r.id, r.outcome.rawValue, r.stage.rawValue, r.cohort, r.contributors, r.dropped,
                          r.version.map { "\($0)" } ?? "-", r.seconds.map { String(format: "%.2f", $0) } ?? "-", r.reason ?? ""))
         }
     }

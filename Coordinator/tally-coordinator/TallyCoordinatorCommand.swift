@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TallyCoordinator
 import TallyCore
+import TallyRound
 import TallyWire
 
 @main
@@ -25,10 +26,29 @@ struct Serve: AsyncParsableCommand {
         let metrics = CoordinatorApp.bootstrapMetrics()
         do {
             let configuration = try CoordinatorConfiguration.load(path: config)
-            try await CoordinatorApp(configuration: configuration, logger: logger).run(metrics: metrics)
+            try await CoordinatorApp(configuration: configuration, logger: logger, hooks: Self.faultInjection(logger: logger))
+                .run(metrics: metrics)
         } catch let error as TallyError {
             logger.error("coordinator stopped", metadata: ["error": "\(error)"])
             throw ExitCode(2)
+        }
+    }
+
+    /// Test-only faults named by TALLY_FAULT_INJECTION, so the multi-process tests can stop the
+    /// coordinator at an exact point of a release; unset, nothing is installed.
+    static func faultInjection(logger: Logger) -> RoundHooks {
+        switch ProcessInfo.processInfo.environment["TALLY_FAULT_INJECTION"] {
+        case "abort-after-unmask":
+            return RoundHooks(sumUnmasked: { round in
+                if round == 1 { throw TallyError(.integrityFailure, "fault injection: aborting after the sum was unmasked") }
+            })
+        case "exit-after-ledger-append":
+            return RoundHooks(ledgerAppended: { _ in
+                logger.warning("fault injection: exiting between the ledger entry and publication")
+                Foundation.exit(87)
+            })
+        default:
+            return .none
         }
     }
 }

@@ -42,4 +42,6 @@ extension TallyError.Code {
     public static let malformedMessage = Self(rawValue: "malformed-message")
     /// Stored or received data does not match its hash or signature.
     public static let integrityFailure = Self(rawValue: "integrity-failure")
+    /// A peer is not allowed: wrong role, not on the allowlist, revoked, or speaking for another.
+    public static let permissionDenied = Self(rawValue: "permission-denied")
 }

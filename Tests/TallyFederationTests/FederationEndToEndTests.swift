@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TallyCoordinator
 import TallyCore
+import TallyRound
 import TallyWire
 
 /// Real processes, real mutual TLS on loopback, real Fashion-MNIST. Every process started is
@@ -21,7 +22,7 @@ import TallyWire
 
         let store = try #require(openStore(federation))
         let rounds = try store.rounds()
-        #expect(rounds.count == 1 && rounds[0].outcome == "released" && rounds[0].contributors == 3)
+        #expect(rounds.count == 1 && rounds[0].outcome == .released && rounds[0].contributors == 3)
         #expect((rounds[0].seconds ?? 0) >= 3, "the round cannot end before the masked inputs were released")
         let latest = try #require(try store.latestVersion())
         #expect(latest.version == 1)
@@ -103,7 +104,7 @@ import TallyWire
         try #require(waitForExit(coordinator, seconds: 120))
         let store = try #require(openStore(federation))
         let round = try #require(try store.rounds().first)
-        #expect(round.outcome == "released", "coordinator log:\n\(readLog(federation, "coordinator"))")
+        #expect(round.outcome == .released, "coordinator log:\n\(readLog(federation, "coordinator"))")
         #expect(round.contributors == 3 && round.dropped == 1)
         #expect(federation.participants[4]?.isRunning == false)
     }
@@ -123,7 +124,7 @@ import TallyWire
         for i in 1...3 { try federation.startParticipant(i) }
         try #require(waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
         let rounds = try #require(openStore(federation)).rounds()
-        #expect(rounds.first?.outcome == "released" && rounds.first?.contributors == 3, "participant 1 log:\n\(readLog(federation, "participant-1"))")
+        #expect(rounds.first?.outcome == .released && rounds.first?.contributors == 3, "participant 1 log:\n\(readLog(federation, "participant-1"))")
         #expect(federation.participants[1]?.isRunning == true, "the participant connected by name is alive")
     }
 
@@ -135,13 +136,13 @@ import TallyWire
         // Kill it with SIGKILL while round 1 is past key advertisement.
         let midRound = waitUntil(90) {
             guard let store = openStore(federation), let rounds = try? store.rounds(), let first = rounds.first else { return false }
-            return first.outcome == "running" && ["sharing", "masking", "consistency", "unmasking"].contains(first.stage)
+            return first.outcome == .running && first.stage > .keys
         }
         #expect(midRound, "round 1 should reach the middle of the protocol")
         kill(coordinator.processIdentifier, SIGKILL)
         coordinator.waitUntilExit()
         let before = try #require(openStore(federation))
-        #expect(try before.rounds().first?.outcome == "running", "the killed round is left running on disk")
+        #expect(try before.rounds().first?.outcome == .running, "the killed round is left running on disk")
         #expect(try before.latestVersion()?.version == 0, "nothing of the killed round was published")
 
         // Restart on the same data directory: the round is aborted, and the next completes.
@@ -150,8 +151,8 @@ import TallyWire
         #expect(coordinator.terminationStatus == 0)
         let store = try #require(openStore(federation))
         let rounds = try store.rounds()
-        #expect(rounds.first?.outcome == "aborted" && rounds.first?.reason?.contains("restarted") == true)
-        #expect(rounds.filter { $0.outcome == "released" }.count == 2)
+        #expect(rounds.first?.outcome == .aborted && rounds.first?.reason?.contains("restarted") == true)
+        #expect(rounds.filter { $0.outcome == .released }.count == 2)
         let registry = try ModelRegistry(directory: federation.coordinatorData + "/registry")
         let trust = try FederationTrust(caFile: federation.pki + "/ca/ca.crt")
         for version in try store.versions() {

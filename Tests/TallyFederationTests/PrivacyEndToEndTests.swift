@@ -24,7 +24,7 @@ extension FederationEndToEndTests {
         #expect(coordinator.terminationStatus == 0, "coordinator log:\n\(readLog(federation, "coordinator"))")
 
         let store = try #require(openStore(federation))
-        let rounds = try store.rounds().filter { $0.outcome == "released" }
+        let rounds = try store.rounds().filter { $0.outcome == .released }
         // Round 1's cohort holds 5 (and 3 or 4 of the others, depending on who had connected):
         // 5 declines and is not counted. Round 2's cohort leaves 5 out, so nobody declines.
         try #require(rounds.count == 2)
@@ -112,7 +112,7 @@ extension FederationEndToEndTests {
         for i in 1...3 { try federation.startParticipant(i) }
         try #require(waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
         let rounds = try #require(openStore(federation)).rounds().sorted { $0.id < $1.id }
-        #expect(rounds.first?.outcome == "aborted" && rounds.last?.outcome == "released", "coordinator log:\n\(readLog(federation, "coordinator"))")
+        #expect(rounds.first?.outcome == .aborted && rounds.last?.outcome == .released, "coordinator log:\n\(readLog(federation, "coordinator"))")
         let entries = try PrivacyLedger.openForAudit(path: federation.coordinatorLedger).entries()
         #expect(entries.count == 2)
         #expect(entries.first?.roundID == UInt64(rounds.first?.id ?? -1) && entries.first?.modelVersion == nil)
@@ -135,7 +135,7 @@ extension FederationEndToEndTests {
         try #require(waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
         let log = readLog(federation, "participant-3")
         #expect(log.contains("declining round") && log.contains("without masking"), "participant 3 log:\n\(log)")
-        let released = try #require(openStore(federation)).rounds().filter { $0.outcome == "released" }
+        let released = try #require(openStore(federation)).rounds().filter { $0.outcome == .released }
         #expect(released.count == 1 && released[0].contributors == 3, "the three benchmark daemons still complete the round")
         // Each of them charged the round as unprotected (no masking: ε = ∞) in its own ledger.
         let entries = try PrivacyLedger.openForAudit(path: federation.participantLedger(1)).entries()

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TallyCoordinator
 import TallyCore
+import TallyRound
 import TallySecAgg
 
 /// `tally-bench round --participants 10 --dimension 1000000 --json`: end-to-end rounds on loopback
@@ -89,9 +90,9 @@ struct RoundBenchmark: AsyncParsableCommand {
             dpEncodeSecondsPerParticipant: dpEncode,
             secureAndDPOverheadSeconds: secure.medianRoundSeconds - plain.medianRoundSeconds,
             secureAndDPOverPlainRatio: secure.medianRoundSeconds / plain.medianRoundSeconds,
-            consistencyStageSeconds: secure.stageMeanSeconds["consistency"] ?? 0,
-            consistencyOverRestOfRound: (secure.stageMeanSeconds["consistency"] ?? 0)
-                / (secure.medianRoundSeconds - (secure.stageMeanSeconds["consistency"] ?? 0))))
+            consistencyStageSeconds: secure.stageMeanSeconds[RoundStage.consistency.rawValue] ?? 0,
+            consistencyOverRestOfRound: (secure.stageMeanSeconds[RoundStage.consistency.rawValue] ?? 0)
+                / (secure.medianRoundSeconds - (secure.stageMeanSeconds[RoundStage.consistency.rawValue] ?? 0))))
     }
 
     private func measure(masking: Bool, noise: Bool, executables: String) throws -> ModeResult {
@@ -118,7 +119,7 @@ struct RoundBenchmark: AsyncParsableCommand {
             throw ValidationError("coordinator did not finish cleanly; see \(federation.log("coordinator"))")
         }
         let store = try CoordinatorStore(path: federation.coordinatorData + "/coordinator.sqlite", readOnly: true)
-        let seconds = try store.rounds().filter { $0.outcome == "released" }.compactMap(\.seconds)
+        let seconds = try store.rounds().filter { $0.outcome == .released }.compactMap(\.seconds)
         guard seconds.count == rounds else { throw ValidationError("only \(seconds.count) of \(rounds) rounds released") }
         let measured = Array(seconds.dropFirst()).sorted()
         return ModeResult(masking: masking, noise: noise, roundSeconds: Array(seconds), medianRoundSeconds: measured[measured.count / 2],

@@ -1,6 +1,7 @@
 import Foundation
 import TallyCore
 import TallySecAgg
+import TallyRound
 import TallyWire
 
 /// Everything the coordinator service needs, with embedded defaults: SQLite and local files under
@@ -101,7 +102,9 @@ public struct CoordinatorConfiguration: Sendable, Codable {
         guard minParticipants >= 2, maxCohort >= minParticipants else {
             throw TallyError(.invalidArgument, "need 2 ≤ minParticipants ≤ maxCohort (got \(minParticipants), \(maxCohort))")
         }
-        guard (2...30).contains(valueBits) else { throw TallyError(.invalidArgument, "valueBits must be 2...30") }
+        guard DistributedDPConfiguration.valueBitsRange.contains(valueBits) else {
+            throw TallyError(.invalidArgument, "valueBits must be \(DistributedDPConfiguration.valueBitsRange), got \(valueBits)")
+        }
         guard clipNorm > 0, clipNorm.isFinite, stageTimeoutSeconds > 0 else {
             throw TallyError(.invalidArgument, "clipNorm and stageTimeoutSeconds must be positive")
         }
@@ -119,15 +122,7 @@ public struct CoordinatorConfiguration: Sendable, Codable {
         if let d = syntheticDimension, !(1...(1 << 28)).contains(d) {
             throw TallyError(.invalidArgument, "syntheticDimension must be in 1...\(1 << 28), got \(d)")
         }
-        guard (1...10_000).contains(training.localEpochs) else {
-            throw TallyError(.invalidArgument, "training.localEpochs must be in 1...10000, got \(training.localEpochs)")
-        }
-        guard (1...65_536).contains(training.batchSize) else {
-            throw TallyError(.invalidArgument, "training.batchSize must be in 1...65536, got \(training.batchSize)")
-        }
-        guard training.learningRate.isFinite, training.learningRate > 0 else {
-            throw TallyError(.invalidArgument, "training.learningRate must be positive and finite, got \(training.learningRate)")
-        }
+        try training.validate()
         guard maskedInputDelaySeconds >= 0, maskedInputDelaySeconds < stageTimeoutSeconds else {
             throw TallyError(.invalidArgument, "maskedInputDelaySeconds must be in [0, stageTimeoutSeconds)")
         }
@@ -135,3 +130,14 @@ public struct CoordinatorConfiguration: Sendable, Codable {
     }
 }
 
+
+extension CoordinatorConfiguration {
+    /// What this configuration fixes in every round plan, with the noise multiplier resolved at start-up.
+    public func roundPolicy(noiseMultiplier: Double) -> RoundPolicy {
+        RoundPolicy(collusionMargin: collusionMargin, valueBits: valueBits, clipNorm: clipNorm, noiseMultiplier: noiseMultiplier,
+                    stageTimeoutMilliseconds: UInt64(stageTimeoutSeconds * 1000),
+                    maskedInputDelayMilliseconds: UInt64(maskedInputDelaySeconds * 1000),
+                    dropoutRate: dropoutRate, corruptionRate: corruptionRate, training: training,
+                    unmasked: insecureDisableMasking)
+    }
+}

@@ -16,10 +16,12 @@ import TallyWire
 public struct CoordinatorApp {
     public let configuration: CoordinatorConfiguration
     public let logger: Logger
+    public let hooks: RoundHooks
 
-    public init(configuration: CoordinatorConfiguration, logger: Logger) {
+    public init(configuration: CoordinatorConfiguration, logger: Logger, hooks: RoundHooks = .none) {
         self.configuration = configuration
         self.logger = logger
+        self.hooks = hooks
     }
 
     /// Bootstraps Prometheus metrics once per process.
@@ -53,7 +55,7 @@ public struct CoordinatorApp {
                                        signingKey: signingKey, certificatePEM: certificatePEM)
         let sessions = ParticipantSessions()
         let engine = RoundEngine(configuration: c, store: store, registry: registry, sessions: sessions, signingKey: signingKey,
-                                 certificatePEM: certificatePEM, evaluation: evaluation, ledger: ledger, logger: logger)
+                                 certificatePEM: certificatePEM, evaluation: evaluation, ledger: ledger, hooks: hooks, logger: logger)
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: c.host, port: c.port),
             transportSecurity: c.tls.serverSecurity(),

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallyRound
 
 /// The coordinator's durable state in SQLite (WAL, synchronous=FULL): participants, rounds and
 /// their stage, and the registry index. Everything that must survive SIGKILL is committed here
@@ -12,8 +13,9 @@ public struct CoordinatorStore: Sendable {
 
     public struct RoundRecord: Sendable, Hashable {
         public let id: Int64
-        public let stage: String
-        public let outcome: String
+        /// The last stage the round reached.
+        public let stage: RoundStage
+        public let outcome: RoundOutcome
         public let reason: String?
         public let cohort: Int
         public let contributors: Int
@@ -100,14 +102,14 @@ public struct CoordinatorStore: Sendable {
 
     public func beginRound(id: Int64, cohort: Int) throws(TallyError) {
         try write("begin round") { db in
-            try db.execute(sql: "INSERT INTO rounds (id, started_at, stage, outcome, cohort) VALUES (?, ?, 'planned', 'running', ?)",
-                           arguments: [id, Date().timeIntervalSince1970, cohort])
+            try db.execute(sql: "INSERT INTO rounds (id, started_at, stage, outcome, cohort) VALUES (?, ?, ?, 'running', ?)",
+                           arguments: [id, Date().timeIntervalSince1970, RoundStage.keys.rawValue, cohort])
         }
     }
 
-    public func setStage(round id: Int64, _ stage: String) throws(TallyError) {
+    public func setStage(round id: Int64, _ stage: RoundStage) throws(TallyError) {
         try write("round stage") { db in
-            try db.execute(sql: "UPDATE rounds SET stage = ? WHERE id = ?", arguments: [stage, id])
+            try db.execute(sql: "UPDATE rounds SET stage = ? WHERE id = ?", arguments: [stage.rawValue, id])
         }
     }
 
@@ -162,7 +164,11 @@ public struct CoordinatorStore: Sendable {
             try Row.fetchAll(db, sql: "SELECT * FROM rounds ORDER BY id").map { row in
                 let start: Double = row["started_at"]
                 let end: Double? = row["ended_at"]
-                return RoundRecord(id: row["id"], stage: row["stage"], outcome: row["outcome"], reason: row["reason"],
+                let (id, stage, outcome): (Int64, String, String) = (row["id"], row["stage"], row["outcome"])
+                guard let stage = RoundStage(stored: stage), let outcome = RoundOutcome(rawValue: outcome) else {
+                    throw TallyError(.storageFailure, "round \(id) in the database has stage '\(stage)' and outcome '\(outcome)', which this release does not know")
+                }
+                return RoundRecord(id: id, stage: stage, outcome: outcome, reason: row["reason"],
                                    cohort: row["cohort"], contributors: row["contributors"], dropped: row["dropped"],
                                    version: row["version"], seconds: end.map { $0 - start }, startedAt: start)
             }

@@ -54,7 +54,7 @@ extension WireWriter {
     }
 
     /// A u32 count, then each id: the one layout of every participant list that is sent or signed.
-    mutating func write(participants ids: [ParticipantID]) {
+    public mutating func write(participants ids: [ParticipantID]) {
         write(UInt32(ids.count))
         for id in ids { write(id.rawValue) }
     }

@@ -286,7 +286,8 @@ public nonisolated struct Tally_V1_RoundPlan: @unchecked Sendable {
     set {_uniqueStorage()._cohortCertificates = newValue}
   }
 
-  /// SHA-256 of this plan serialized with plan_digest empty; bound into the secure aggregation.
+  /// SHA-256 of the plan's canonical encoding (TallyRound's RoundParameters.digest, independent of
+  // protobuf's byte order); bound into the secure aggregation. Each participant recomputes it.
   public var planDigest: Data {
     get {_storage._planDigest}
     set {_uniqueStorage()._planDigest = newValue}

@@ -37,8 +37,3 @@ public enum PeerIdentity: Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
-
-extension TallyError.Code {
-    /// A peer is not allowed: wrong role, not on the allowlist, revoked.
-    public static let permissionDenied = Self(rawValue: "permission-denied")
-}

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import TallyCore
 import TallyLedger
+import TallyRound
 import TallySecAgg
 import TallyWire
 
@@ -116,21 +117,18 @@ actor RoundHandler {
             }
             let model = try ModelState(safeTensors: try SafeTensors(serialized: blob))
             let me = ParticipantID(try currentID(plan))
-            let configurationForRound = try await secAggConfiguration(plan, model: model, me: me)
+            let (agreement, identities) = try await agreement(plan, model: model, me: me)
             // Benchmark-only plans are refused unless this daemon was configured for benchmarks.
-            let privacy = configurationForRound.2
-            let benchmarkOnly = plan.insecureUnmasked || privacy.noise == nil
-            if benchmarkOnly && !configuration.allowInsecureBenchmarkRounds {
+            let privacy = agreement.privacy
+            if agreement.isBenchmarkOnly && !configuration.allowInsecureBenchmarkRounds {
                 throw TallyError(.permissionDenied, "the plan asks for an update \(plan.insecureUnmasked ? "without masking" : "without noise"); this daemon only allows that with allowInsecureBenchmarkRounds")
             }
             // The budget first: a round that would overspend is declined before any work.
             // Charged at the plan's guarantee: t − c honest shares, whoever else survives. A
             // benchmark round without masking shows the coordinator this participant's input with
             // its own share alone: charged as no protection at all (ε = ∞).
-            let guaranteed = plan.insecureUnmasked ? 0 : privacy.guaranteedShares
-            let cost = LedgerEntry(roundID: plan.roundID, modelVersion: nil, modelHash: Hex.encode(plan.modelHash),
-                                   participants: [me.rawValue], noiseShares: guaranteed, privacy: privacy,
-                                   recordedAt: Date().timeIntervalSince1970)
+            let cost = agreement.ledgerEntry(agreement.participantCharge(me), modelVersion: nil, modelHash: Hex.encode(plan.modelHash),
+                                             recordedAt: Date().timeIntervalSince1970)
             let epsilonAfter: Double
             if plan.insecureUnmasked {
                 logger.warning("round runs WITHOUT secure aggregation (benchmark mode): charged as ε = ∞", metadata: ["round": "\(plan.roundID)"])
@@ -150,22 +148,22 @@ actor RoundHandler {
             let noise = Task.detached(priority: .userInitiated) { privacy.sampleNoiseShare(random: SystemRandom()) }
             current.noise = noise
             current.privacy = privacy
-            current.layout = configurationForRound.0.layout
+            current.layout = agreement.layout
             if plan.insecureUnmasked {
                 // Benchmark-only mode set by the coordinator: no masking at all, so no session;
                 // the rotation is seeded from the plan.
                 round = current
-                let input = try Self.encode(try await training.value, noise: await noise.value, privacy: privacy, layout: configurationForRound.0.layout,
-                                                  rotationSeed: [UInt8](plan.planDigest), round: plan.roundID, logger: logger)
+                let input = try Self.encode(try await training.value, noise: await noise.value, privacy: privacy, layout: agreement.layout,
+                                                  rotationSeed: agreement.digest, round: plan.roundID, logger: logger)
                 if let cost = current.cost { try budget.record(cost) }
                 let session = try SessionID(bytes: [UInt8](repeating: 0, count: 32))
                 sendSecAgg(round: plan.roundID, kind: .maskedInput,
                            payload: MaskedInput(roundID: plan.roundID, session: session, sender: me, vector: input).serialized())
                 return
             }
-            current.identities = configurationForRound.1
-            current.secagg = try SecAggParticipant(id: me, configuration: configurationForRound.0,
-                                                   identityKey: identityKey, identities: configurationForRound.1)
+            current.identities = identities
+            current.secagg = try SecAggParticipant(id: me, configuration: agreement.secAgg,
+                                                   identityKey: identityKey, identities: identities)
             let advertisement = try current.secagg!.advertiseKeys()
             round = current
             sendSecAgg(round: plan.roundID, kind: .keyAdvertisement, payload: advertisement.serialized())
@@ -190,53 +188,25 @@ actor RoundHandler {
         return id.rawValue
     }
 
-    /// Checks the plan and turns it into the secure-aggregation configuration plus the cohort's
-    /// identity keys (each certificate verified against the CA and matched to its cohort id).
-    private func secAggConfiguration(_ plan: Tally_V1_RoundPlan, model: ModelState, me: ParticipantID) async throws(TallyError)
-        -> (SecAggConfiguration, InMemoryIdentityDirectory, DistributedDPConfiguration) {
-        var unsigned = plan
-        unsigned.planDigest = Data()
-        let unsignedBytes: [UInt8]
-        do { unsignedBytes = try unsigned.serializedBytes() } catch { throw TallyError(.malformedMessage, "round plan cannot be encoded") }
-        guard SHA256Digest.hash(unsignedBytes) == [UInt8](plan.planDigest) else {
-            throw TallyError(.integrityFailure, "round plan digest does not match its contents")
-        }
-        let n = plan.cohort.count
-        guard plan.cohortCertificates.count == n, n >= 2, n <= SecAggConfiguration.maxCohort else {
-            throw TallyError(.malformedMessage, "round plan has \(n) cohort members and \(plan.cohortCertificates.count) certificates")
-        }
-        let valueBits = Int(plan.valueBits)
-        guard (2...30).contains(valueBits), Int(plan.slotWidth) == SlotLayout.headroomWidth(valueBits: valueBits, summands: n) else {
-            throw TallyError(.invalidArgument, "round plan's slot width \(plan.slotWidth) does not give \(valueBits)-bit values headroom for \(n) summands")
-        }
-        // The DP encoding follows from the plan's fields; the coordinator derived the same one.
-        let privacy = try DistributedDPConfiguration(
-            parameterCount: model.parameterCount, clipNorm: plan.clipNorm, noiseMultiplier: plan.noiseMultiplier,
-            valueBits: valueBits, threshold: Int(plan.threshold), collusionMargin: Int(plan.collusionMargin), cohortSize: n)
-        guard plan.dimension == UInt64(privacy.dimension) else {
-            throw TallyError(.sizeMismatch, "round plan dimension \(plan.dimension) does not fit the model's encoding (\(privacy.dimension))")
-        }
+    /// Checks the plan (the same checks and derivations the coordinator ran, in ``RoundAgreement``),
+    /// verifies every cohort certificate against the CA and its cohort id, and applies this
+    /// organization's own minimums.
+    private func agreement(_ plan: Tally_V1_RoundPlan, model: ModelState, me: ParticipantID) async throws(TallyError)
+        -> (RoundAgreement, InMemoryIdentityDirectory) {
+        let agreement = try RoundAgreement(parameters: try plan.parameters(), parameterCount: model.parameterCount)
         var keys: [ParticipantID: SigningPublicKey] = [:]
         var fingerprints: [ParticipantID: String] = [:]
-        for (id, pemData) in zip(plan.cohort, plan.cohortCertificates) {
-            guard pemData.count <= 16 << 10 else { throw TallyError(.sizeLimitExceeded, "cohort certificate over 16 KiB") }
-            let pem = String(decoding: pemData, as: UTF8.self)
+        for (id, pem) in zip(agreement.parameters.cohort, agreement.parameters.cohortCertificates) {
             let (identity, key) = try await trust.verify(pem: pem)
-            guard identity == .participant(ParticipantID(id)) else {
-                throw TallyError(.permissionDenied, "the certificate given for participant \(id) belongs to \(identity)")
+            guard identity == .participant(id) else {
+                throw TallyError(.permissionDenied, "the certificate given for participant \(id.rawValue) belongs to \(identity)")
             }
-            keys[ParticipantID(id)] = key
-            fingerprints[ParticipantID(id)] = try CertificateFingerprint.sha256(pem: pem)
+            keys[id] = key
+            fingerprints[id] = try CertificateFingerprint.sha256(pem: pem)
         }
-        let graph: NeighbourGraph.Kind = plan.neighbourDegree == 0 ? .complete : .harary(degree: Int(plan.neighbourDegree))
-        let configuration = try SecAggConfiguration(
-            roundID: plan.roundID, cohort: plan.cohort.map { ParticipantID($0) }, threshold: Int(plan.threshold),
-            collusionMargin: Int(plan.collusionMargin),
-            layout: try SlotLayout(slotWidth: Int(plan.slotWidth), count: Int(plan.dimension)), graph: graph,
-            planDigest: [UInt8](plan.planDigest))
         // This organization's own minimums, whatever the coordinator planned.
-        try self.configuration.roundRequirements.check(configuration, fingerprints: fingerprints, own: me)
-        return (configuration, InMemoryIdentityDirectory(keys: keys), privacy)
+        try configuration.roundRequirements.check(agreement.secAgg, fingerprints: fingerprints, own: me)
+        return (agreement, InMemoryIdentityDirectory(keys: keys))
     }
 
     /// Local training, off the actor: Δ = trained − global.

@@ -37,6 +37,14 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
     /// The mechanism name written to the privacy ledger: noise shares added unclamped to the
     /// clamped signal, released only as the packed sum (no clamping δ).
     public static let mechanism = "distributed-discrete-gaussian/v2"
+    /// Bits per quantized coordinate (b) the encoding supports: slots of b + ⌈log2 n⌉ bits must fit
+    /// the packing, and b ≥ 2 leaves a sign and a magnitude.
+    public static let valueBitsRange = 2...30
+
+    /// d: the encoded dimension of `parameterCount` parameters (padded to a power of two for the rotation).
+    public static func paddedDimension(parameterCount: Int, rotate: Bool = true) -> Int {
+        rotate ? RandomizedHadamard.paddedDimension(parameterCount) : parameterCount
+    }
     /// Conditional-rounding failure probability per attempt (KLS use e^{−1/2}).
     public static let roundingBeta = exp(-0.5)
     /// The overflow probability every round aims for: a protocol constant, so both sides derive
@@ -86,7 +94,9 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
         guard noiseMultiplier.isFinite, noiseMultiplier >= 0 else {
             throw TallyError(.invalidArgument, "noise multiplier z must be finite and ≥ 0, got \(noiseMultiplier)")
         }
-        guard (2...30).contains(valueBits) else { throw TallyError(.invalidArgument, "value bits must be 2...30, got \(valueBits)") }
+        guard Self.valueBitsRange.contains(valueBits) else {
+            throw TallyError(.invalidArgument, "value bits must be \(Self.valueBitsRange), got \(valueBits)")
+        }
         guard cohortSize >= 1, (1...cohortSize).contains(threshold) else {
             throw TallyError(.invalidArgument, "threshold \(threshold) must be in 1...\(cohortSize)")
         }
@@ -104,7 +114,7 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
         self.collusionMargin = collusionMargin
         self.cohortSize = cohortSize
         self.rotate = rotate
-        let d = rotate ? RandomizedHadamard.paddedDimension(parameterCount) : parameterCount
+        let d = Self.paddedDimension(parameterCount: parameterCount, rotate: rotate)
         dimension = d
 
         // Tail events per participant-coordinate: rotation and noise, each ≤ 2e^{−k²/2}.
