@@ -287,7 +287,7 @@ public nonisolated struct Tally_V1_RoundPlan: @unchecked Sendable {
   }
 
   /// SHA-256 of the plan's canonical encoding (TallyRound's RoundParameters.digest, independent of
-  // protobuf's byte order); bound into the secure aggregation. Each participant recomputes it.
+  /// protobuf's byte order); bound into the secure aggregation. Each participant recomputes it.
   public var planDigest: Data {
     get {_storage._planDigest}
     set {_uniqueStorage()._planDigest = newValue}
