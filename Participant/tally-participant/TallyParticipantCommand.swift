@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import ServiceLifecycle
 import TallyCore
@@ -25,7 +26,7 @@ struct Run: AsyncParsableCommand {
         do {
             let configuration = try ParticipantConfiguration.load(path: config)
             logger[metadataKey: "organization"] = "\(configuration.data.index + 1)"
-            let daemon = ParticipantDaemon(configuration: configuration, logger: logger)
+            let daemon = ParticipantDaemon(configuration: configuration, hooks: Self.faultInjection(logger: logger), logger: logger)
             let group = ServiceGroup(configuration: .init(services: [.init(service: daemon)],
                                                           gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
@@ -33,5 +34,15 @@ struct Run: AsyncParsableCommand {
             logger.error("participant stopped", metadata: ["error": "\(error)"])
             throw ExitCode(2)
         }
+    }
+
+    /// The test-only fault named by TALLY_FAULT_INJECTION, so the multi-process tests can make a
+    /// participant vanish at an exact protocol step; unset, nothing is installed.
+    static func faultInjection(logger: Logger) -> ParticipantHooks {
+        guard ProcessInfo.processInfo.environment["TALLY_FAULT_INJECTION"] == "exit-before-masked-input" else { return .none }
+        return ParticipantHooks(beforeMaskedInput: { _ in
+            logger.warning("fault injection: exiting before sending the masked input")
+            Foundation.exit(86)
+        })
     }
 }

@@ -12,8 +12,10 @@ import TallyWire
 public struct ParticipantDaemon: Service {
     public let configuration: ParticipantConfiguration
     public let logger: Logger
+    public let hooks: ParticipantHooks
 
-    public init(configuration: ParticipantConfiguration, logger: Logger) {
+    public init(configuration: ParticipantConfiguration, hooks: ParticipantHooks = .none, logger: Logger) {
+        self.hooks = hooks
         self.configuration = configuration
         self.logger = logger
     }
@@ -91,7 +93,7 @@ public struct ParticipantDaemon: Service {
             let federation = Tally_V1_Federation.Client(wrapping: client)
             let (outbound, continuation) = AsyncStream.makeStream(of: Tally_V1_ParticipantMessage.self)
             defer { continuation.finish() }
-            let handler = RoundHandler(configuration: c, identityKey: identityKey, trust: trust, data: data, budget: budget, logger: logger) { message in
+            let handler = RoundHandler(configuration: c, identityKey: identityKey, trust: trust, data: data, budget: budget, hooks: hooks, logger: logger) { message in
                 continuation.yield(message)
             }
             let remaining = try budget.remaining()

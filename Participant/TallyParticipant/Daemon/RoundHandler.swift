@@ -6,15 +6,17 @@ import TallyRound
 import TallySecAgg
 import TallyWire
 
-/// Handles the coordinator's messages for one participant: checks each round plan, receives and
-/// verifies the model, trains on local data (concurrently with the key exchange), and drives the
-/// secure-aggregation state machine. Only the masked input derived from the data ever leaves.
+/// Drives this participant's rounds: checks each plan, receives and verifies the model, trains
+/// on local data, and carries out what ``ParticipantRound`` (the I/O-free round logic) decides.
+/// Message handling never waits for training: the encoded update comes back as an event, so a
+/// round the coordinator ends is left at once. Only the masked input derived from the data leaves.
 actor RoundHandler {
     let configuration: ParticipantConfiguration
     let identityKey: SigningPrivateKey
     let trust: FederationTrust
     let data: LocalData
     let budget: BudgetGuard
+    let hooks: ParticipantHooks
     var logger: Logger
     let send: @Sendable (Tally_V1_ParticipantMessage) -> Void
 
@@ -23,37 +25,37 @@ actor RoundHandler {
         /// When the plan arrived: the masked input leaves no earlier than this plus the plan's delay.
         let arrived = ContinuousClock.now
         var modelAssembler: ChunkAssembler
-        var secagg: SecAggParticipant?
+        var assembler: ChunkAssembler
+        /// The round's logic, once the plan is checked and the model verified.
+        var machine: ParticipantRound?
         /// Local training: the model update Δ = trained − global.
         var training: Task<[Float], any Error>?
         /// This participant's noise share, drawn while it trains (it depends on the plan only).
         var noise: Task<[Int64], Never>?
-        /// The update's distributed-DP encoding, started once the session id (which seeds the
-        /// rotation) is known.
-        var encoding: Task<PackedVector, any Error>?
-        var privacy: DistributedDPConfiguration?
-        var layout: SlotLayout?
-        var assembler: ChunkAssembler
-        var identities: InMemoryIdentityDirectory?
-        /// This round's privacy cost, admitted by the budget; recorded before the masked input leaves.
-        var cost: LedgerEntry?
+        /// The update's distributed-DP encoding, once the rotation's seed is known.
+        var encoding: Task<Void, Never>?
+        /// Fires when the plan's masked-input delay has passed.
+        var delay: Task<Void, Never>?
 
-        /// Stops the round's background work (training, noise, encoding) when it ends or is left.
+        /// Stops the round's background work when it ends or is left.
         func cancelWork() {
             training?.cancel()
             noise?.cancel()
             encoding?.cancel()
+            delay?.cancel()
         }
     }
     private var round: Round?
 
     init(configuration: ParticipantConfiguration, identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData,
-         budget: BudgetGuard, logger: Logger, send: @escaping @Sendable (Tally_V1_ParticipantMessage) -> Void) {
+         budget: BudgetGuard, hooks: ParticipantHooks = .none, logger: Logger,
+         send: @escaping @Sendable (Tally_V1_ParticipantMessage) -> Void) {
         self.configuration = configuration
         self.identityKey = identityKey
         self.trust = trust
         self.data = data
         self.budget = budget
+        self.hooks = hooks
         self.logger = logger
         self.send = send
     }
@@ -67,7 +69,7 @@ actor RoundHandler {
         case .model(let chunk):
             await receiveModel(chunk)
         case .secagg(let chunk):
-            await receiveSecAgg(chunk)
+            receiveSecAgg(chunk)
         case .end(let end):
             guard round?.plan.roundID == end.roundID else { return }
             round?.cancelWork()
@@ -129,48 +131,37 @@ actor RoundHandler {
             // its own share alone: charged as no protection at all (ε = ∞).
             let cost = agreement.ledgerEntry(agreement.participantCharge(me), modelVersion: nil, modelHash: Hex.encode(plan.modelHash),
                                              recordedAt: Date().timeIntervalSince1970)
-            let epsilonAfter: Double
+            let (epsilonAfter, charge): (Double, LedgerEntry?)
             if plan.insecureUnmasked {
                 logger.warning("round runs WITHOUT secure aggregation (benchmark mode): charged as ε = ∞", metadata: ["round": "\(plan.roundID)"])
-                epsilonAfter = .infinity
-                current.cost = cost
+                (epsilonAfter, charge) = (.infinity, cost)
             } else if privacy.noise == nil {
                 // Benchmark round without noise (allowed above only for a daemon configured for
                 // benchmarks, whose data is not private): nothing is charged, the log says so.
                 logger.warning("round runs WITHOUT differential privacy noise (benchmark mode)", metadata: ["round": "\(plan.roundID)"])
-                epsilonAfter = try budget.spent()
+                (epsilonAfter, charge) = (try budget.spent(), nil)
             } else {
-                epsilonAfter = try budget.admit(cost)
-                current.cost = cost
+                (epsilonAfter, charge) = (try budget.admit(cost), cost)
             }
-            let training = makeTraining(plan: plan, model: model)
-            current.training = training
-            let noise = Task.detached(priority: .userInitiated) { privacy.sampleNoiseShare(random: SystemRandom()) }
-            current.noise = noise
-            current.privacy = privacy
-            current.layout = agreement.layout
-            if plan.insecureUnmasked {
-                // Benchmark-only mode set by the coordinator: no masking at all, so no session;
-                // the rotation is seeded from the plan.
-                round = current
-                let input = try Self.encode(try await training.value, noise: await noise.value, privacy: privacy, layout: agreement.layout,
-                                                  rotationSeed: agreement.digest, round: plan.roundID, logger: logger)
-                if let cost = current.cost { try budget.record(cost) }
-                let session = try SessionID(bytes: [UInt8](repeating: 0, count: 32))
-                sendSecAgg(round: plan.roundID, kind: .maskedInput,
-                           payload: MaskedInput(roundID: plan.roundID, session: session, sender: me, vector: input).serialized())
-                return
+            current.training = makeTraining(plan: plan, model: model)
+            current.noise = Task.detached(priority: .userInitiated) { privacy.sampleNoiseShare(random: SystemRandom()) }
+            current.machine = try ParticipantRound(agreement: agreement, me: me, identityKey: identityKey, identities: identities,
+                                                   cost: charge)
+            let delay = agreement.parameters.maskedInputDelayMilliseconds
+            if delay > 0 {
+                let (roundID, until) = (plan.roundID, current.arrived + .milliseconds(Int64(delay)))
+                current.delay = Task { [weak self] in
+                    try? await Task.sleep(until: until)
+                    guard !Task.isCancelled else { return }
+                    await self?.delayElapsed(round: roundID)
+                }
             }
-            current.identities = identities
-            current.secagg = try SecAggParticipant(id: me, configuration: agreement.secAgg,
-                                                   identityKey: identityKey, identities: identities)
-            let advertisement = try current.secagg!.advertiseKeys()
             round = current
-            sendSecAgg(round: plan.roundID, kind: .keyAdvertisement, payload: advertisement.serialized())
-            logger.info("model verified; training and advertising keys", metadata: [
+            logger.info("model verified; training\(plan.insecureUnmasked ? "" : " and advertising keys")", metadata: [
                 "round": "\(plan.roundID)", "version": "\(manifest.version)", "noise_multiplier": "\(String(format: "%.3f", plan.noiseMultiplier))",
                 "epsilon_after_round": "\(String(format: "%.3f", epsilonAfter))", "epsilon_budget": "\(budget.budget.epsilon)",
             ])
+            perform(round!.machine!.start(), round: plan.roundID)
         } catch let error as TallyError {
             decline(chunk.roundID, error)
         } catch {
@@ -242,60 +233,70 @@ actor RoundHandler {
         return try encoding.packed(slotWidth: layout.slotWidth)
     }
 
-    private func receiveSecAgg(_ chunk: Tally_V1_SecAggMessage) async {
-        guard var current = round, current.plan.roundID == chunk.roundID, current.secagg != nil else { return }
+    private func receiveSecAgg(_ chunk: Tally_V1_SecAggMessage) {
+        guard var current = round, current.plan.roundID == chunk.roundID, current.machine != nil else { return }
         do {
             guard let (kind, payload) = try chunk.assemble(into: &current.assembler) else {
                 round = current
                 return
             }
             round = current
-            switch kind {
-            case .keyDirectory:
-                let shares = try round!.secagg!.shareKeys(KeyDirectory(serialized: payload))
-                sendSecAgg(round: chunk.roundID, kind: .encryptedShares, payload: shares.serialized())
-                // The session id is fixed only now, after every key was committed: the rotation
-                // derives from it, so the coordinator cannot choose it through the plan.
-                if let training = round!.training, let noise = round!.noise, let privacy = round!.privacy, let layout = round!.layout,
-                   let session = round!.secagg!.session {
-                    let logger = self.logger
-                    round!.encoding = Task.detached(priority: .userInitiated) {
-                        try Self.encode(try await training.value, noise: await noise.value, privacy: privacy, layout: layout,
-                                        rotationSeed: session.bytes, round: chunk.roundID, logger: logger)
+            perform(round!.machine!.receive(kind, payload: payload), round: chunk.roundID)
+        } catch {
+            leave(chunk.roundID, error)
+        }
+    }
+
+    private func encoded(round roundID: UInt64, _ vector: PackedVector) {
+        guard round?.plan.roundID == roundID, round?.machine != nil else { return }
+        perform(round!.machine!.encoded(vector), round: roundID)
+    }
+
+    private func delayElapsed(round roundID: UInt64) {
+        guard round?.plan.roundID == roundID, round?.machine != nil else { return }
+        perform(round!.machine!.delayElapsed(), round: roundID)
+    }
+
+    /// Carries out the round's actions in order; stops at the first that fails.
+    private func perform(_ actions: [ParticipantRound.Action], round roundID: UInt64) {
+        for action in actions {
+            guard let current = round, current.plan.roundID == roundID, let machine = current.machine else { return }
+            switch action {
+            case .send(let kind, let payload):
+                if kind == .maskedInput { hooks.beforeMaskedInput(roundID) }
+                sendSecAgg(round: roundID, kind: kind, payload: payload)
+            case .encode(let seed):
+                guard let training = current.training, let noise = current.noise else { continue }
+                let (privacy, layout, logger) = (machine.agreement.privacy, machine.agreement.layout, logger)
+                round!.encoding = Task.detached(priority: .userInitiated) { [weak self] in
+                    do {
+                        let vector = try Self.encode(try await training.value, noise: await noise.value, privacy: privacy, layout: layout,
+                                                     rotationSeed: seed, round: roundID, logger: logger)
+                        await self?.encoded(round: roundID, vector)
+                    } catch is CancellationError {
+                    } catch {
+                        await self?.leave(roundID, error)
                     }
                 }
-            case .shareDelivery:
-                let delivery = try ShareDelivery(serialized: payload)
-                guard let encoding = round?.encoding, let arrived = round?.arrived else {
-                    throw TallyError(.unexpectedMessage, "share delivery before the key directory")
+            case .charge(let entry):
+                hooks.beforeMaskedInput(roundID)
+                // On the local ledger, synced, before the input can be used.
+                do { try budget.record(entry) } catch {
+                    leave(roundID, error)
+                    return
                 }
-                let input = try await encoding.value
-                // Not before the plan's delay: when the input leaves must not depend on the data.
-                try await Task.sleep(until: arrived + .milliseconds(Int64(min(round?.plan.maskedInputDelayMs ?? 0, 3_600_000))))
-                // The round may have ended while training finished.
-                guard round?.plan.roundID == chunk.roundID else { return }
-                if FaultInjection.current == .exitBeforeMaskedInput {
-                    logger.warning("fault injection: exiting before sending the masked input")
-                    exit(86)
-                }
-                // The cost goes on the local ledger (synced) before the input can be used.
-                if let cost = round?.cost { try budget.record(cost) }
-                let masked = try round!.secagg!.maskInput(delivery, input: input)
-                sendSecAgg(round: chunk.roundID, kind: .maskedInput, payload: masked.serialized())
-            case .consistencyRequest:
-                let signature = try round!.secagg!.checkConsistency(ConsistencyRequest(serialized: payload))
-                sendSecAgg(round: chunk.roundID, kind: .consistencySignature, payload: signature.serialized())
-            case .unmaskRequest:
-                let response = try round!.secagg!.unmask(UnmaskRequest(serialized: payload))
-                sendSecAgg(round: chunk.roundID, kind: .unmaskResponse, payload: response.serialized())
-            default:
-                throw TallyError(.unexpectedMessage, "the coordinator sent a participant-only message (\(kind))")
+            case .leave(let error):
+                leave(roundID, error)
+                return
             }
-        } catch {
-            logger.warning("refused a round message; leaving the round", metadata: ["round": "\(chunk.roundID)", "reason": "\(error)"])
-            round?.cancelWork()
-            round = nil
         }
+    }
+
+    private func leave(_ roundID: UInt64, _ error: any Error) {
+        guard round?.plan.roundID == roundID else { return }
+        logger.warning("refused a round message; leaving the round", metadata: ["round": "\(roundID)", "reason": "\(error)"])
+        round?.cancelWork()
+        round = nil
     }
 
     private func sendSecAgg(round: UInt64, kind: MessageKind, payload: [UInt8]) {
@@ -303,13 +304,4 @@ actor RoundHandler {
             send(.with { $0.secagg = chunk })
         }
     }
-}
-
-/// Test-only faults, chosen with the TALLY_FAULT_INJECTION environment variable, so that the
-/// multi-process tests can make a participant vanish at an exact protocol step. Unset in
-/// production; a value the daemon does not know is ignored.
-enum FaultInjection: String {
-    case exitBeforeMaskedInput = "exit-before-masked-input"
-
-    static let current = ProcessInfo.processInfo.environment["TALLY_FAULT_INJECTION"].flatMap(FaultInjection.init(rawValue:))
 }
