@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "TallyCore", targets: ["TallyCore"]),
         .library(name: "TallySecAgg", targets: ["TallySecAgg"]),
         .library(name: "TallyLedger", targets: ["TallyLedger"]),
+        .library(name: "TallyModel", targets: ["TallyModel"]),
         .executable(name: "tally-coordinator", targets: ["tally-coordinator"]),
         .executable(name: "tally-participant", targets: ["tally-participant"]),
         .executable(name: "tally-audit", targets: ["tally-audit"]),
@@ -59,8 +60,13 @@ let package = Package(
 
         // Core: arithmetic, crypto, privacy primitives, compression. No networking.
         .target(
-            name: "TallyCore", dependencies: ["CGMP", "CZstd", "CLibCrypto", "CFFTW", "CTallySystem", "CZlib"],
+            name: "TallyCore", dependencies: ["CGMP", "CZstd", "CLibCrypto", "CFFTW", "CTallySystem"],
             path: "Core/TallyCore", swiftSettings: strict),
+        // The model: the global model as stored (safetensors), datasets, and the training and
+        // aggregation steps a round plugs in (Trainer, Aggregator).
+        .target(
+            name: "TallyModel", dependencies: ["TallyCore", "CZlib"],
+            path: "Core/TallyModel", swiftSettings: strict),
         // The secure-aggregation protocol as transport-free state machines.
         .target(
             name: "TallySecAgg", dependencies: ["TallyCore"],
@@ -80,7 +86,7 @@ let package = Package(
         .target(
             name: "TallyWire",
             dependencies: [
-                "TallyCore", "TallySecAgg",
+                "TallyCore", "TallySecAgg", "TallyModel",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -93,7 +99,7 @@ let package = Package(
         .target(
             name: "TallyCoordinator",
             dependencies: [
-                "TallyCore", "TallySecAgg", "TallyWire", "TallyLedger",
+                "TallyCore", "TallySecAgg", "TallyWire", "TallyLedger", "TallyModel",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -104,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "tally-coordinator",
             dependencies: [
-                "TallyCoordinator", "TallyCore", "TallySecAgg", "TallyWire",
+                "TallyCoordinator", "TallyCore", "TallySecAgg", "TallyWire", "TallyModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -113,7 +119,7 @@ let package = Package(
         .target(
             name: "TallyParticipant",
             dependencies: [
-                "TallyCore", "TallySecAgg", "TallyWire", "TallyLedger",
+                "TallyCore", "TallySecAgg", "TallyWire", "TallyLedger", "TallyModel",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -141,7 +147,7 @@ let package = Package(
         .testTarget(
             name: "TallyFederationTests",
             dependencies: [
-                "TallyCoordinator", "TallyParticipant", "TallyWire", "TallyCore", "TallyLedger", "tally-coordinator", "tally-participant", "tally-audit",
+                "TallyCoordinator", "TallyParticipant", "TallyWire", "TallyCore", "TallyLedger", "TallyModel", "tally-coordinator", "tally-participant", "tally-audit",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -157,6 +163,9 @@ let package = Package(
         .testTarget(
             name: "TallyCoreTests", dependencies: ["TallyCore", "CGMP"],
             path: "Tests/TallyCoreTests", exclude: ["Vectors/generate_dp_accounting.py"], swiftSettings: strict),
+        .testTarget(
+            name: "TallyModelTests", dependencies: ["TallyModel", "TallyCore"],
+            path: "Tests/TallyModelTests", swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TallyCoordinator
 import TallyCore
+import TallyModel
 import TallySecAgg
 import TallyWire
 

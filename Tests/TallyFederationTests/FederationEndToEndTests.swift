@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TallyCoordinator
 import TallyCore
+import TallyModel
 import TallyWire
 
 /// Real processes, real mutual TLS on loopback, real Fashion-MNIST. Every process started is

@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import TallyCoordinator
 import TallyCore
+import TallyModel
 import TallyWire
 
 /// Where `swift build` put the executables: beside the test bundle.

@@ -1,5 +1,6 @@
 import Foundation
 import TallyCore
+import TallyModel
 import TallyWire
 
 /// A whole federation on this machine, as separate processes on loopback: a throwaway CA and

@@ -4,6 +4,7 @@ import Metrics
 import ServiceLifecycle
 import TallyCore
 import TallyLedger
+import TallyModel
 import TallySecAgg
 import TallyWire
 
@@ -278,9 +279,8 @@ public actor RoundEngine: Service {
                             metadata: ["coordinates": "\(decoded.overflowSuspected)"])
             }
             let sums = decoded.values
-            var parameters = model.parameters
             let m = Double(contributors.count)
-            for i in 0..<parameterCount { parameters[i] += Float(sums[i] / m) }
+            let parameters = try FederatedAveraging().aggregate(global: model.parameters, meanUpdate: sums.map { Float($0 / m) })
             let newModel = ModelState(kind: model.kind, parameters: parameters)
             let blob = try newModel.safeTensors().serialized()
             // The privacy cost is on disk, signed and synced, before anything is published.

@@ -1,5 +1,6 @@
 import Foundation
 import TallyCore
+import TallyModel
 
 /// What the registry says about one model version, signed by the coordinator. Participants verify
 /// the signature (and that the signer's certificate is the federation's coordinator) before
@@ -57,20 +58,5 @@ public struct ModelManifest: Sendable, Codable, Hashable {
             throw TallyError(.badSignature, "manifest of version \(manifest.version) does not carry a valid coordinator signature")
         }
         return manifest
-    }
-}
-
-/// Local training settings sent in every round plan and recorded in every manifest.
-public struct TrainingSettings: Sendable, Codable, Hashable {
-    public var localEpochs = 1
-    public var batchSize = 32
-    public var learningRate = 0.05
-    public var seed: UInt64 = 1
-
-    public init(localEpochs: Int = 1, batchSize: Int = 32, learningRate: Double = 0.05, seed: UInt64 = 1) {
-        self.localEpochs = localEpochs
-        self.batchSize = batchSize
-        self.learningRate = learningRate
-        self.seed = seed
     }
 }
