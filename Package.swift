@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "TallySecAgg", targets: ["TallySecAgg"]),
         .library(name: "TallyLedger", targets: ["TallyLedger"]),
         .library(name: "TallyRound", targets: ["TallyRound"]),
+        .library(name: "TallyModel", targets: ["TallyModel"]),
         .executable(name: "tally-coordinator", targets: ["tally-coordinator"]),
         .executable(name: "tally-participant", targets: ["tally-participant"]),
         .executable(name: "tally-audit", targets: ["tally-audit"]),
@@ -60,8 +61,13 @@ let package = Package(
 
         // Core: arithmetic, crypto, privacy primitives, compression. No networking.
         .target(
-            name: "TallyCore", dependencies: ["CGMP", "CZstd", "CLibCrypto", "CFFTW", "CTallySystem", "CZlib"],
+            name: "TallyCore", dependencies: ["CGMP", "CZstd", "CLibCrypto", "CFFTW", "CTallySystem"],
             path: "Core/TallyCore", swiftSettings: strict),
+        // The model: the global model as stored (safetensors), datasets, and the training and
+        // aggregation steps a round plugs in (Trainer, Aggregator).
+        .target(
+            name: "TallyModel", dependencies: ["TallyCore", "CZlib"],
+            path: "Core/TallyModel", swiftSettings: strict),
         // The secure-aggregation protocol as transport-free state machines.
         .target(
             name: "TallySecAgg", dependencies: ["TallyCore"],
@@ -73,7 +79,7 @@ let package = Package(
         // The round both sides agree on, and the coordinator's and participant's round logic as
         // I/O-free state machines. Foundation-free; protobuf stays at the edge (TallyWire).
         .target(
-            name: "TallyRound", dependencies: ["TallyCore", "TallySecAgg", "TallyLedger"],
+            name: "TallyRound", dependencies: ["TallyCore", "TallySecAgg", "TallyLedger", "TallyModel"],
             path: "Core/TallyRound", swiftSettings: strict),
         // The audit CLI lives under Core/: both sides of a federation run it, and it only reads.
         .executableTarget(
@@ -86,7 +92,7 @@ let package = Package(
         .target(
             name: "TallyWire",
             dependencies: [
-                "TallyCore", "TallySecAgg", "TallyRound",
+                "TallyCore", "TallySecAgg", "TallyRound", "TallyModel",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -99,7 +105,7 @@ let package = Package(
         .target(
             name: "TallyCoordinator",
             dependencies: [
-                "TallyCore", "TallySecAgg", "TallyRound", "TallyWire", "TallyLedger",
+                "TallyCore", "TallySecAgg", "TallyRound", "TallyModel", "TallyWire", "TallyLedger",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -110,7 +116,7 @@ let package = Package(
         .executableTarget(
             name: "tally-coordinator",
             dependencies: [
-                "TallyCoordinator", "TallyCore", "TallySecAgg", "TallyRound", "TallyWire",
+                "TallyCoordinator", "TallyCore", "TallySecAgg", "TallyRound", "TallyModel", "TallyWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -119,7 +125,7 @@ let package = Package(
         .target(
             name: "TallyParticipant",
             dependencies: [
-                "TallyCore", "TallySecAgg", "TallyRound", "TallyWire", "TallyLedger",
+                "TallyCore", "TallySecAgg", "TallyRound", "TallyModel", "TallyWire", "TallyLedger",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -147,14 +153,14 @@ let package = Package(
         .testTarget(
             name: "TallyFederationTests",
             dependencies: [
-                "TallyCoordinator", "TallyParticipant", "TallyRound", "TallyWire", "TallyCore", "TallyLedger", "tally-coordinator", "tally-participant", "tally-audit",
+                "TallyCoordinator", "TallyParticipant", "TallyRound", "TallyModel", "TallyWire", "TallyCore", "TallyLedger", "tally-coordinator", "tally-participant", "tally-audit",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
             ],
             path: "Tests/TallyFederationTests", swiftSettings: service),
         .testTarget(
-            name: "TallyRoundTests", dependencies: ["TallyRound", "TallySecAgg", "TallyCore", "TallyLedger"],
+            name: "TallyRoundTests", dependencies: ["TallyRound", "TallySecAgg", "TallyCore", "TallyLedger", "TallyModel"],
             path: "Tests/TallyRoundTests", swiftSettings: strict),
         .testTarget(
             name: "TallySecAggTests", dependencies: ["TallySecAgg", "TallyCore"],
@@ -166,6 +172,9 @@ let package = Package(
         .testTarget(
             name: "TallyCoreTests", dependencies: ["TallyCore", "CGMP"],
             path: "Tests/TallyCoreTests", exclude: ["Vectors/generate_dp_accounting.py"], swiftSettings: strict),
+        .testTarget(
+            name: "TallyModelTests", dependencies: ["TallyModel", "TallyCore"],
+            path: "Tests/TallyModelTests", swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

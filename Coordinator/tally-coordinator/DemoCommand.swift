@@ -3,6 +3,7 @@ import Foundation
 import TallyCoordinator
 import TallyCore
 import TallyRound
+import TallyModel
 import TallySecAgg
 import TallyWire
 

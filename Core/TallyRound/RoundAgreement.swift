@@ -1,5 +1,6 @@
 public import TallyCore
 public import TallySecAgg
+public import TallyModel
 public import TallyLedger
 
 /// The coordinator's settings that shape every plan: what it chooses, as opposed to what follows

@@ -1,5 +1,6 @@
 import TallyCore
 public import TallySecAgg
+public import TallyModel
 
 /// Everything both sides of a round must agree on, as the coordinator plans it and every
 /// participant receives it. Protobuf is only its transport (`Tally_V1_RoundPlan` in TallyWire);

@@ -3,6 +3,7 @@ import Testing
 import TallyCoordinator
 import TallyCore
 import TallyRound
+import TallyModel
 import TallyWire
 
 /// Real processes, real mutual TLS on loopback, real Fashion-MNIST. Every process started is

@@ -4,6 +4,7 @@ import GRPCNIOTransportHTTP2
 import TallyCoordinator
 import TallyCore
 import TallyRound
+import TallyModel
 import TallyWire
 
 /// Where `swift build` put the executables: beside the test bundle.

@@ -1,6 +1,7 @@
 import Testing
 import TallyCore
 import TallyRound
+import TallyModel
 import TallySecAgg
 
 /// The coordinator's round logic in process: every stage, every way it closes (all answered,

@@ -2,6 +2,7 @@ import Testing
 import TallyCore
 import TallyLedger
 import TallyRound
+import TallyModel
 import TallySecAgg
 
 /// The participant's round logic in process, against the coordinator's: when the masked input may

@@ -1,6 +1,7 @@
 import Testing
 import TallyCore
 import TallyRound
+import TallyModel
 import TallySecAgg
 
 /// The one place a plan is built and the one place it is checked: what a participant refuses.

@@ -1,5 +1,6 @@
 import TallyCore
 import TallyRound
+import TallyModel
 import TallySecAgg
 
 /// Plans and runs rounds of ``CoordinatorRound`` against in-process ``SecAggParticipant``s: the

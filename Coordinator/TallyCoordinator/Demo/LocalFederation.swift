@@ -1,6 +1,7 @@
 import Foundation
 import TallyCore
 import TallyRound
+import TallyModel
 import TallyWire
 
 /// A whole federation on this machine, as separate processes on loopback: a throwaway CA and

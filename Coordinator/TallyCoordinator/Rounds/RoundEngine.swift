@@ -5,6 +5,7 @@ import ServiceLifecycle
 import TallyCore
 import TallyRound
 import TallyLedger
+import TallyModel
 import TallySecAgg
 import TallyWire
 
@@ -281,8 +282,7 @@ public actor RoundEngine: Service {
                             metadata: ["coordinates": "\(decoded.overflowSuspected)"])
             }
             let m = Double(aggregate.contributors.count)
-            var parameters = model.parameters
-            for i in 0..<model.parameterCount { parameters[i] += Float(decoded.values[i] / m) }
+            let parameters = try FederatedAveraging().aggregate(global: model.parameters, meanUpdate: decoded.values.map { Float($0 / m) })
             let newModel = ModelState(kind: model.kind, parameters: parameters)
             let blob = try newModel.safeTensors().serialized()
             // The privacy cost is on disk, signed and synced, before anything is published.

@@ -7,6 +7,7 @@ import Prometheus
 import ServiceLifecycle
 import TallyCore
 import TallyLedger
+import TallyModel
 import TallySecAgg
 import TallyWire
 

@@ -1,6 +1,7 @@
 import Foundation
 import TallyCore
 import TallyRound
+import TallyModel
 
 /// What the registry says about one model version, signed by the coordinator. Participants verify
 /// the signature (and that the signer's certificate is the federation's coordinator) before

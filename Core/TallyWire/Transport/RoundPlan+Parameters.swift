@@ -1,5 +1,6 @@
 import Foundation
 public import TallyCore
+import TallyModel
 public import TallyRound
 import TallySecAgg
 
@@ -43,8 +44,7 @@ extension Tally_V1_RoundPlan {
         }
         let parameters = RoundParameters(
             roundID: roundID, modelHash: [UInt8](modelHash),
-            training: TrainingSettings(localEpochs: Int(training.localEpochs), batchSize: Int(training.batchSize),
-                                       learningRate: training.learningRate, seed: training.seed),
+            training: TrainingSettings(training),
             cohort: cohort.map { ParticipantID($0) },
             cohortCertificates: cohortCertificates.map { String(decoding: $0, as: UTF8.self) },
             threshold: Int(threshold), collusionMargin: Int(collusionMargin), valueBits: Int(valueBits),

@@ -1,5 +1,6 @@
 import Foundation
 import TallyCore
+import TallyModel
 import TallySecAgg
 import TallyWire
 

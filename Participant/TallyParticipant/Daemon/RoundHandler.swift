@@ -3,6 +3,7 @@ import Logging
 import TallyCore
 import TallyLedger
 import TallyRound
+import TallyModel
 import TallySecAgg
 import TallyWire
 
@@ -206,11 +207,7 @@ actor RoundHandler {
         let logger = self.logger
         return Task.detached(priority: .userInitiated) {
             let start = ContinuousClock.now
-            let local = try model.trained(on: data.train, indices: data.indices, epochs: Int(plan.training.localEpochs),
-                                          batchSize: Int(plan.training.batchSize), learningRate: Float(plan.training.learningRate),
-                                          seed: plan.training.seed)
-            var update = [Float](repeating: 0, count: model.parameterCount)
-            for i in 0..<model.parameterCount { update[i] = local.parameters[i] - model.parameters[i] }
+            let update = try await data.trainer.update(global: model.parameters, settings: TrainingSettings(plan.training))
             logger.info("trained locally", metadata: [
                 "round": "\(plan.roundID)", "examples": "\(data.exampleCount)",
                 "seconds": "\(String(format: "%.2f", Double((ContinuousClock.now - start).components.attoseconds) * 1e-18 + Double((ContinuousClock.now - start).components.seconds)))",

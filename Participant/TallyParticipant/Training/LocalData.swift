@@ -1,4 +1,5 @@
 import TallyCore
+import TallyModel
 
 /// This organization's training examples: its Dirichlet partition of Fashion-MNIST.
 public struct LocalData: Sendable {
@@ -25,4 +26,11 @@ public struct LocalData: Sendable {
     }
 
     public var exampleCount: Int { train == nil ? Self.noopExamples : indices.count }
+
+    /// What trains on this data: logistic regression on this organization's partition, or the
+    /// no-op trainer when there is no data.
+    public var trainer: any Trainer {
+        guard let train else { return NoOpTrainer() }
+        return LogisticRegressionTrainer(data: train, indices: indices)
+    }
 }

@@ -1,3 +1,5 @@
+public import TallyCore
+
 extension SafeTensors {
     /// One named array in a safetensors file: element type, shape and the raw little-endian
     /// bytes exactly as they appear in the file.

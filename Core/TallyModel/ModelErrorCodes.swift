@@ -1,5 +1,7 @@
+public import TallyCore
+
 extension TallyError.Code {
-    // Model files and training data (Core/TallyCore/Model). Prefixed so they cannot collide
+    // Model files and training data (Core/TallyModel). Prefixed so they cannot collide
     // with codes other parts of the package add.
 
     /// A safetensors file whose header or data layout breaks the format's rules.

@@ -1,3 +1,5 @@
+public import TallyCore
+
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Musl)
@@ -150,6 +152,16 @@ public struct LogisticRegression: Sendable, Hashable {
     /// batch-mean gradient.
     public mutating func train(on data: Dataset, indices: [Int]? = nil, epochs: Int, batchSize: Int,
                                learningRate: Float, seed: UInt64) throws(TallyError) {
+        _ = try train(on: data, indices: indices, epochs: epochs, batchSize: batchSize, learningRate: learningRate,
+                      seed: seed, stopIf: { false })
+    }
+
+    /// The same SGD, asking `shouldStop` before every batch: a caller's cancellation point, so
+    /// a long run can be abandoned within one batch. Returns whether training ran to the end;
+    /// when it stops early the parameters are left as they were (no half-trained model).
+    public mutating func train(on data: Dataset, indices: [Int]? = nil, epochs: Int, batchSize: Int,
+                               learningRate: Float, seed: UInt64,
+                               stopIf shouldStop: () -> Bool) throws(TallyError) -> Bool {
         try check(data, indices)
         guard epochs >= 0 else { throw TallyError(.invalidArgument, "epochs must be ≥ 0") }
         guard batchSize >= 1 else { throw TallyError(.invalidArgument, "batchSize must be ≥ 1") }
@@ -157,7 +169,7 @@ public struct LogisticRegression: Sendable, Hashable {
             throw TallyError(.invalidArgument, "learningRate must be positive and finite")
         }
         var order = indices ?? Array(0..<data.count)
-        guard !order.isEmpty, epochs > 0 else { return }
+        guard !order.isEmpty, epochs > 0 else { return true }
 
         let featureCount = featureCount, classCount = classCount
         let biasOffset = classCount * featureCount
@@ -165,15 +177,20 @@ public struct LogisticRegression: Sendable, Hashable {
         var weights = parameters
         var gradient = [Float](repeating: 0, count: weights.count)
         var scores = [Float](repeating: 0, count: classCount)
+        var stopped = false
         weights.withUnsafeMutableBufferPointer { w in
             gradient.withUnsafeMutableBufferPointer { g in
                 scores.withUnsafeMutableBufferPointer { s in
                     data.features.withUnsafeBufferPointer { features in
                         data.labels.withUnsafeBufferPointer { labels in
-                            for _ in 0..<epochs {
+                            epochs: for _ in 0..<epochs {
                                 rng.shuffle(&order)
                                 var start = 0
                                 while start < order.count {
+                                    if shouldStop() {
+                                        stopped = true
+                                        break epochs
+                                    }
                                     let end = min(start + batchSize, order.count)
                                     g.update(repeating: 0)
                                     for position in start..<end {
@@ -201,7 +218,9 @@ public struct LogisticRegression: Sendable, Hashable {
                 }
             }
         }
+        guard !stopped else { return false }
         parameters = weights
+        return true
     }
 
     // MARK: Safetensors

@@ -1,3 +1,5 @@
+public import TallyCore
+
 /// A set of named tensors in Hugging Face's safetensors format
 /// (https://github.com/huggingface/safetensors): an 8-byte little-endian header length N,
 /// N bytes of JSON header, then the raw little-endian tensor data.

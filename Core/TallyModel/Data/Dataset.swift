@@ -1,3 +1,5 @@
+public import TallyCore
+
 /// A labelled classification dataset held in memory: dense float features, one row per
 /// example, and a class label per example.
 ///

@@ -1,8 +1,9 @@
-import TallyCore
+public import TallyCore
 
 /// The global model as the engine sees it: a flat parameter vector and how it is stored.
 /// Logistic regression for real federations; a plain vector of a chosen dimension for the
-/// round benchmark (no-op trainers, no evaluation).
+/// round benchmark (no-op trainers, no evaluation). Training is not here: a ``Trainer`` turns
+/// the parameters into an update, an ``Aggregator`` turns the mean update into the next state.
 public struct ModelState: Sendable {
     public enum Kind: Sendable { case logisticRegression, flat }
 
@@ -46,16 +47,5 @@ public struct ModelState: Sendable {
     public func accuracy(on data: Dataset) throws(TallyError) -> Double? {
         guard kind == .logisticRegression else { return nil }
         return try LogisticRegression(parameters: parameters).accuracy(on: data)
-    }
-}
-
-extension ModelState {
-    /// Local training: logistic regression with minibatch SGD; a flat model has no trainer (the
-    /// no-op trainer of the round benchmark) and returns itself unchanged.
-    public func trained(on data: Dataset?, indices: [Int], epochs: Int, batchSize: Int, learningRate: Float, seed: UInt64) throws(TallyError) -> ModelState {
-        guard kind == .logisticRegression, let data else { return self }
-        var model = try LogisticRegression(parameters: parameters)
-        try model.train(on: data, indices: indices, epochs: epochs, batchSize: batchSize, learningRate: learningRate, seed: seed)
-        return ModelState(kind: kind, parameters: model.parameters)
     }
 }

@@ -1,3 +1,5 @@
+public import TallyCore
+
 /// Reads IDX files (http://yann.lecun.com/exdb/mnist/, the format Fashion-MNIST ships in),
 /// optionally gzip-compressed as Debian installs them.
 ///

@@ -1,5 +1,6 @@
 import Foundation
-@testable import TallyCore
+import TallyCore
+@testable import TallyModel
 
 /// Fashion-MNIST, loaded once for all model tests (decompressing 30 MB per test would dominate
 /// the run). A failure to load is kept and rethrown by every test that needs the data.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import TallyCore
+import TallyCore
+@testable import TallyModel
 
 @Suite struct ModelDirichletPartitionTests {
     /// 10 classes of unequal sizes, interleaved.

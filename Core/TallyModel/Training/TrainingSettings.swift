@@ -1,6 +1,8 @@
 public import TallyCore
 
-/// Local training settings sent in every round plan and recorded in every manifest.
+/// Local training settings: chosen by the coordinator, sent in every round plan, recorded in
+/// every manifest, and handed to a ``Trainer``. One definition for all three so the numbers a
+/// participant trains with are the ones the registry says it trained with.
 public struct TrainingSettings: Sendable, Codable, Hashable {
     public var localEpochs = 1
     public var batchSize = 32

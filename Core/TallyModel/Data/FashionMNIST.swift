@@ -1,3 +1,5 @@
+public import TallyCore
+
 /// Fashion-MNIST (Xiao, Rasul, Vollgraf 2017): 70,000 28×28 greyscale images of clothing in
 /// 10 classes, the federation's demonstration task. Read from the IDX files installed by the
 /// Debian package `dataset-fashion-mnist`, so nothing is downloaded at run time.

@@ -1,5 +1,6 @@
 import Testing
-@testable import TallyCore
+import TallyCore
+@testable import TallyModel
 
 @Suite struct ModelFashionMNISTTests {
     private let directory = FashionMNIST.defaultDirectory

@@ -1,3 +1,5 @@
+import TallyCore
+
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Musl)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import TallyCore
+import TallyCore
+@testable import TallyModel
 
 @Suite struct ModelLogisticRegressionTests {
     @Test func untrainedModelIsAtChance() throws {

@@ -1,5 +1,6 @@
 import Testing
-@testable import TallyCore
+import TallyCore
+@testable import TallyModel
 
 @Suite struct ModelSafeTensorsTests {
     /// A file assembled by hand: little-endian length prefix, header text, data.

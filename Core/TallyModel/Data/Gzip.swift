@@ -1,4 +1,5 @@
 internal import CZlib
+import TallyCore
 
 /// gzip decompression through zlib, streamed and bounded: output beyond `maxOutputBytes` is an
 /// error, not an allocation, so a small hostile file cannot expand into gigabytes. Truncated or

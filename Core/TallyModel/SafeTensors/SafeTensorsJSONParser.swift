@@ -1,3 +1,5 @@
+import TallyCore
+
 /// A strict RFC 8259 JSON parser for safetensors headers.
 ///
 /// Written by hand rather than using Foundation because the header is untrusted input and the

@@ -1,3 +1,5 @@
+public import TallyCore
+
 #if canImport(Glibc)
 internal import Glibc
 #elseif canImport(Musl)
