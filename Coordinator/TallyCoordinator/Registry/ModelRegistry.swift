@@ -17,7 +17,7 @@ public struct ModelRegistry: Sendable {
             do {
                 try FileManager.default.createDirectory(atPath: "\(directory)/\(sub)", withIntermediateDirectories: true)
             } catch {
-                throw TallyError(.storageFailure, "cannot create \(directory)/\(sub): \(error)")
+                throw TallyError(.storageFailure, "cannot create \(directory)/\(sub)", cause: error)
             }
         }
     }

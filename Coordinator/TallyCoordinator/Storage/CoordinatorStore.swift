@@ -66,19 +66,19 @@ public struct CoordinatorStore: Sendable {
             }
             try migrator.migrate(pool)
         } catch {
-            throw TallyError(.storageFailure, "cannot open the coordinator database at \(path): \(error)")
+            throw TallyError(.storageFailure, "cannot open the coordinator database at \(path)", cause: error)
         }
     }
 
     private func write<T: Sendable>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(TallyError) -> T {
         do { return try pool.write(body) } catch {
-            throw TallyError(.storageFailure, "database write (\(what)) failed: \(error)")
+            throw TallyError(.storageFailure, "database write (\(what)) failed", cause: error)
         }
     }
 
     private func read<T: Sendable>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(TallyError) -> T {
         do { return try pool.read(body) } catch {
-            throw TallyError(.storageFailure, "database read (\(what)) failed: \(error)")
+            throw TallyError(.storageFailure, "database read (\(what)) failed", cause: error)
         }
     }
 

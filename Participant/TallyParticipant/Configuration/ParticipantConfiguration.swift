@@ -72,10 +72,10 @@ public struct ParticipantConfiguration: Sendable, Codable {
         let bytes = Data(try BoundedFile.read(path, maxBytes: 1 << 20, what: "configuration"))
         let config: Self
         do { config = try JSONDecoder().decode(Self.self, from: bytes) } catch {
-            throw TallyError(.invalidArgument, "configuration file \(path) is not valid: \(error)")
+            throw TallyError(.invalidArgument, "configuration file \(path) is not valid", cause: error)
         }
         do { try config.validate() } catch {
-            throw TallyError(error.code, "configuration file \(path): \(error.message)")
+            throw TallyError(error.code, "configuration file \(path): \(error.message)", cause: error.cause)
         }
         return config
     }
