@@ -185,8 +185,3 @@ public struct CoordinatorStore: Sendable {
                       accuracy: row["accuracy"])
     }
 }
-
-extension TallyError.Code {
-    /// The database or the file system refused a write or a read.
-    public static let storageFailure = Self(rawValue: "storage-failure")
-}

@@ -51,6 +51,9 @@ public struct ParticipantConfiguration: Sendable, Codable {
 
     public init() {}
 
+    /// The privacy ledger the daemon keeps in its data directory.
+    public var ledgerPath: String { dataDirectory + "/" + BudgetGuard.fileName }
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = ParticipantConfiguration()
