@@ -54,7 +54,7 @@ struct AuditOutcome {
 
     func summary() -> [String] {
         var out = ["ledger: \(ledger.path) (\(ledger.role))", "records checked: \(verification.records)"]
-        out.append("head hash: \(verification.headHash.map(hex) ?? "none (empty ledger)")")
+        out.append("head hash: \(verification.headHash.map { Hex.encode($0) } ?? "none (empty ledger)")")
         out.append("signer certificates: \(verification.signerCertificates.count)")
         out += certificateLines
         if checkedAgainstCA {
