@@ -14,6 +14,8 @@ let service: [SwiftSetting] = [
 
 let package = Package(
     name: "Tally",
+    // Built and tested on Linux. On macOS, 15 is the floor: grpc-swift-2 and its transports are
+    // available from macOS 15, and so is Synchronization's Mutex (TallyLocalFederation).
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "TallyCore", targets: ["TallyCore"]),
