@@ -14,6 +14,8 @@ let service: [SwiftSetting] = [
 
 let package = Package(
     name: "Tally",
+    // Built and tested on Linux. On macOS, 15 is the floor: grpc-swift-2 and its transports are
+    // available from macOS 15, and so is Synchronization's Mutex (TallyLocalFederation).
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "TallyCore", targets: ["TallyCore"]),
@@ -116,11 +118,17 @@ let package = Package(
         .executableTarget(
             name: "tally-coordinator",
             dependencies: [
-                "TallyCoordinator", "TallyCore", "TallySecAgg", "TallyRound", "TallyModel", "TallyWire",
+                "TallyCoordinator", "TallyLocalFederation", "TallyCore", "TallySecAgg", "TallyRound", "TallyModel", "TallyWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Coordinator/tally-coordinator", swiftSettings: service),
+        // A whole federation as local processes (throwaway PKI, one coordinator, N participants),
+        // and the one subprocess runner: for `tally-coordinator demo`, the tests and the benchmarks.
+        .target(
+            name: "TallyLocalFederation",
+            dependencies: ["TallyCoordinator", "TallyParticipant", "TallyCore", "TallyWire"],
+            path: "Coordinator/TallyLocalFederation", swiftSettings: service),
 
         .target(
             name: "TallyParticipant",
@@ -144,16 +152,24 @@ let package = Package(
         .executableTarget(
             name: "tally-bench",
             dependencies: [
-                "TallyCore", "TallySecAgg", "TallyRound", "TallyCoordinator", "CGMP", "CLibCrypto",
+                "TallyCore", "TallySecAgg", "TallyRound", "TallyCoordinator", "TallyLocalFederation", "CGMP", "CLibCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tests/tally-bench", exclude: ["flower"], swiftSettings: strict),
+
+        // What the test targets share: the test PKI, fixture directories, the repository's scripts
+        // and the built executables (processes through TallyLocalFederation's Subprocess).
+        .target(
+            name: "TallyTestSupport",
+            dependencies: ["TallyLocalFederation", "TallyCore"],
+            path: "Tests/TallyTestSupport", swiftSettings: service),
 
         // Multi-process end-to-end tests: real coordinator and participant processes on loopback.
         .testTarget(
             name: "TallyFederationTests",
             dependencies: [
-                "TallyCoordinator", "TallyParticipant", "TallyRound", "TallyModel", "TallyWire", "TallyCore", "TallyLedger", "tally-coordinator", "tally-participant", "tally-audit",
+                "TallyCoordinator", "TallyParticipant", "TallyRound", "TallyModel", "TallyWire", "TallyCore", "TallyLedger",
+                "TallyLocalFederation", "TallyTestSupport", "tally-coordinator", "tally-participant", "tally-audit",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -167,7 +183,7 @@ let package = Package(
             path: "Tests/TallySecAggTests", swiftSettings: strict),
         .testTarget(
             name: "TallyLedgerTests",
-            dependencies: ["TallyLedger", "TallyCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["TallyLedger", "TallyCore", "TallyTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Tests/TallyLedgerTests", swiftSettings: strict),
         .testTarget(
             name: "TallyCoreTests", dependencies: ["TallyCore", "CGMP"],

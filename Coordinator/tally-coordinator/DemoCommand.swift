@@ -4,6 +4,7 @@ import TallyCoordinator
 import TallyCore
 import TallyRound
 import TallyModel
+import TallyLocalFederation
 import TallySecAgg
 import TallyWire
 
@@ -48,7 +49,7 @@ struct Demo: AsyncParsableCommand {
         options.clipNorm = clipNorm
         options.participantBudgetEpsilon = budgetEpsilon
         options.participantBudgetDelta = delta
-        try Self.ensureExecutables(["tally-participant", "tally-audit"], in: executables)
+        try await Self.ensureExecutables(["tally-participant", "tally-audit"], in: executables)
         let federation = try LocalFederation(options: options)
         let z = try options.privacy.resolvedNoiseMultiplier(rounds: rounds)
         print("Tally demo: \(participants) organizations, \(rounds) rounds, Fashion-MNIST split non-IID (Dirichlet α = \(alpha))")
@@ -83,7 +84,7 @@ struct Demo: AsyncParsableCommand {
             }
         }
         federation.stopAll()
-        let status = coordinator.terminationStatus
+        let status = coordinator.exitStatus ?? 1
         let final = try CoordinatorStore(path: federation.coordinatorData + "/coordinator.sqlite", readOnly: true)
         guard let latest = try final.latestVersion(), latest.version > 0 else {
             print("\nno model version was released; see \(dir)/logs/coordinator.log")
@@ -101,36 +102,36 @@ struct Demo: AsyncParsableCommand {
         """)
         print("\nprivacy ledger: \(federation.coordinatorLedger) (one signed, hash-chained entry per release)\n")
         let audit = executables + "/tally-audit"
-        let verified = try Self.runAndPrint(audit, ["verify", federation.coordinatorLedger, "--ca", federation.pki + "/ca/ca.crt"])
-        try Self.runAndPrint(audit, ["report", federation.coordinatorLedger, "--delta", "\(delta)", "--budget-epsilon", "\(budgetEpsilon)",
+        let verified = try await Self.runAndPrint(audit, ["verify", federation.coordinatorLedger, "--ca", federation.pki + "/ca/ca.crt"])
+        try await Self.runAndPrint(audit, ["report", federation.coordinatorLedger, "--delta", "\(delta)", "--budget-epsilon", "\(budgetEpsilon)",
                                      "--plot", dir + "/epsilon.svg"])
         print("\nε over rounds plotted to \(dir)/epsilon.svg. Organization 1's own ledger, charged at the guaranteed t − c shares:\n")
-        try Self.runAndPrint(audit, ["report", federation.participantLedger(1), "--delta", "\(delta)", "--budget-epsilon", "\(budgetEpsilon)"])
+        try await Self.runAndPrint(audit, ["report", federation.participantLedger(1), "--delta", "\(delta)", "--budget-epsilon", "\(budgetEpsilon)"])
         if status != 0 { throw ExitCode(status) }
         if verified != 0 { throw ExitCode(verified) }
     }
 
     /// `swift run tally-coordinator` builds only this product; the demo also needs its siblings.
-    static func ensureExecutables(_ names: [String], in folder: String) throws {
+    static func ensureExecutables(_ names: [String], in folder: String) async throws {
         let missing = names.filter { !FileManager.default.isExecutableFile(atPath: folder + "/" + $0) }
         guard !missing.isEmpty else { return }
         let configuration = folder.hasSuffix("/release") ? "release" : "debug"
         for name in missing {
             print("building \(name) (\(configuration))…")
-            guard try runAndPrint("/usr/bin/env", ["swift", "build", "-c", configuration, "--product", name], quiet: true) == 0 else {
+            guard try await runAndPrint("/usr/bin/env", ["swift", "build", "-c", configuration, "--product", name], quiet: true) == 0 else {
                 throw ValidationError("could not build \(name); run `swift build` first")
             }
         }
     }
 
+    /// Runs `executable` with its output on this terminal (or discarded) and returns its exit status.
     @discardableResult
-    static func runAndPrint(_ executable: String, _ arguments: [String], quiet: Bool = false) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if quiet { process.standardOutput = FileHandle.nullDevice }
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+    static func runAndPrint(_ executable: String, _ arguments: [String], quiet: Bool = false) async throws -> Int32 {
+        let process = try Subprocess(executable, arguments, output: quiet ? .discard : .inherit)
+        guard let status = await process.exited(within: .seconds(1800)) else {
+            process.stop()
+            throw TallyError(.invalidArgument, "\(executable) \(arguments.joined(separator: " ")) did not finish within 30 minutes")
+        }
+        return status
     }
 }

@@ -12,13 +12,31 @@ public struct TallyError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public let code: Code
     public let message: String
+    /// The error underneath, when this one wraps another (a decoder's, a database's). Shown by
+    /// ``description``; not part of equality or hashing, which stay on code and message.
+    public let cause: (any Error & Sendable)?
 
     public init(_ code: Code, _ message: String) {
-        self.code = code
-        self.message = message
+        self.init(code, message, cause: nil)
     }
 
-    public var description: String { "[\(code)] \(message)" }
+    public init(_ code: Code, _ message: String, cause: (any Error & Sendable)?) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    public var description: String {
+        guard let cause else { return "[\(code)] \(message)" }
+        return "[\(code)] \(message): \(cause)"
+    }
+
+    public static func == (a: Self, b: Self) -> Bool { a.code == b.code && a.message == b.message }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+    }
 }
 
 extension TallyError.Code {

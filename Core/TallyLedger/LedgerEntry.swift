@@ -128,7 +128,7 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
         do {
             return [UInt8](try encoder.encode(self))
         } catch {
-            throw TallyError(.invalidArgument, "ledger entry for round \(roundID) cannot be encoded: \(error)")
+            throw TallyError(.invalidArgument, "ledger entry for round \(roundID) cannot be encoded", cause: error)
         }
     }
 
@@ -137,7 +137,7 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
         do {
             return try JSONDecoder().decode(LedgerEntry.self, from: Data(body))
         } catch {
-            throw TallyError(.ledgerMalformed, "a ledger record's body is not a ledger entry: \(error)")
+            throw TallyError(.ledgerMalformed, "a ledger record's body is not a ledger entry", cause: error)
         }
     }
 

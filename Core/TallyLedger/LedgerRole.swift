@@ -1,3 +1,5 @@
+import TallyCore
+
 /// Whose ledger it is: the coordinator's (every released round) or one participant's (the rounds
 /// it contributed to, written before its masked input leaves the machine).
 public enum LedgerRole: Sendable, Hashable, CustomStringConvertible {
@@ -38,14 +40,12 @@ public enum LedgerRole: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The role a certificate's `tally://coordinator` or `tally://participant/ID` URI SAN names
-    /// (as written by `certs/issue-certificate.sh`).
+    /// (as written by `certs/issue-certificate.sh`; parsed by ``PeerRole``).
     init?(uri: String) {
-        if uri == "tally://coordinator" {
-            self = .coordinator
-        } else if uri.hasPrefix("tally://participant/"), let id = UInt32(uri.dropFirst("tally://participant/".count)), id > 0 {
-            self = .participant(id)
-        } else {
-            return nil
+        switch PeerRole(uri: uri) {
+        case .coordinator: self = .coordinator
+        case .participant(let id): self = .participant(id.rawValue)
+        case nil: return nil
         }
     }
 }

@@ -335,6 +335,6 @@ public final class PrivacyLedger: Sendable {
         if let error = error as? DatabaseError {
             return TallyError(.ledgerStorageFailure, "\(what): \(error.message ?? "\(error.resultCode)")")
         }
-        return TallyError(.ledgerStorageFailure, "\(what): \(error)")
+        return TallyError(.ledgerStorageFailure, what, cause: error)
     }
 }

@@ -205,7 +205,7 @@ public struct PrivacyReport: Sendable, Codable {
         do {
             return [UInt8](try encoder.encode(value))
         } catch {
-            throw TallyError(.invalidArgument, "cannot encode the report as JSON: \(error)")
+            throw TallyError(.invalidArgument, "cannot encode the report as JSON", cause: error)
         }
     }
 

@@ -1,4 +1,4 @@
-import TallyCore
+public import TallyCore
 public import TallySecAgg
 public import TallyModel
 

@@ -37,7 +37,7 @@ struct AuditOutcome {
         }
         if let head {
             let wanted = head.lowercased()
-            let hashes = try ledger.records().map { hex($0.hash) }
+            let hashes = try ledger.records().map { Hex.encode($0.hash) }
             if let position = hashes.firstIndex(of: wanted) {
                 if position + 1 < hashes.count {
                     lines.append("  published head \(wanted) is record \(position + 1); \(hashes.count - position - 1) records were appended since")
@@ -54,7 +54,7 @@ struct AuditOutcome {
 
     func summary() -> [String] {
         var out = ["ledger: \(ledger.path) (\(ledger.role))", "records checked: \(verification.records)"]
-        out.append("head hash: \(verification.headHash.map(hex) ?? "none (empty ledger)")")
+        out.append("head hash: \(verification.headHash.map { Hex.encode($0) } ?? "none (empty ledger)")")
         out.append("signer certificates: \(verification.signerCertificates.count)")
         out += certificateLines
         if checkedAgainstCA {
@@ -69,11 +69,6 @@ struct AuditOutcome {
         out.append(isIntact ? "ledger intact" : "LEDGER ALTERED")
         return out
     }
-}
-
-func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef")
-    return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
 }
 
 /// A PEM file, refused if it is larger than 1 MiB.

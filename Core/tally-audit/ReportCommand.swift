@@ -70,7 +70,7 @@ struct Report: ParsableCommand {
         case .csv: print(Self.csv(report), terminator: "")
         case .json:
             let document = ReportDocument(ledger: outcome.ledger.path, role: "\(outcome.ledger.role)", records: outcome.verification.records,
-                                          intact: outcome.isIntact, headHash: outcome.verification.headHash.map(hex),
+                                          intact: outcome.isIntact, headHash: outcome.verification.headHash.map { Hex.encode($0) },
                                           neighbouringRelation: PrivacyReport.neighbouringRelation, report: report)
             do {
                 print(String(decoding: try PrivacyReport.encodeJSON(document), as: UTF8.self))

@@ -3,6 +3,7 @@ import Testing
 import TallyCoordinator
 import TallyCore
 import TallyParticipant
+import TallyTestSupport
 import TallyWire
 
 /// Numbers a coordinator turns into durations, counts or wire fields: each out-of-range value is
@@ -69,14 +70,7 @@ import TallyWire
         let federation = try makeFederation("fingerprint", participants: 2, rounds: 1)
         defer { try? FileManager.default.removeItem(atPath: federation.options.directory) }
         let path = federation.pki + "/participant-2/cert.pem"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl", "x509", "-in", path, "-noout", "-fingerprint", "-sha256"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        process.waitUntilExit()
-        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let printed = try TestEnvironment.openssl(["x509", "-in", path, "-noout", "-fingerprint", "-sha256"])
         let expected = try #require(printed.split(separator: "=").last).replacingOccurrences(of: ":", with: "")
             .trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         #expect(expected.count == 64)

@@ -4,6 +4,8 @@ import TallyCoordinator
 import TallyCore
 import TallyRound
 import TallyModel
+import TallyLocalFederation
+import TallyTestSupport
 import TallyWire
 
 /// Real processes, real mutual TLS on loopback, real Fashion-MNIST. Every process started is
@@ -18,8 +20,8 @@ import TallyWire
         try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: federation.coordinatorConfig))
         let coordinator = try federation.startCoordinator()
         for i in 1...3 { try federation.startParticipant(i) }
-        try #require(waitForExit(coordinator, seconds: 120), "the coordinator should finish its one round")
-        #expect(coordinator.terminationStatus == 0, "coordinator log:\n\(readLog(federation, "coordinator"))")
+        try #require(await waitForExit(coordinator, seconds: 120), "the coordinator should finish its one round")
+        #expect(coordinator.exitStatus == 0, "coordinator log:\n\(readLog(federation, "coordinator"))")
 
         let store = try #require(openStore(federation))
         let rounds = try store.rounds()
@@ -45,7 +47,7 @@ import TallyWire
         let federation = try makeFederation("certs", participants: 2, rounds: 1)
         defer { federation.stopAll() }
         let coordinator = try federation.startCoordinator()
-        #expect(waitUntil(30) { readLog(federation, "coordinator").contains("listening") })
+        #expect(await waitUntil(30) { readLog(federation, "coordinator").contains("listening") })
         let port = federation.port
 
         // Positive control: a good participant certificate is admitted.
@@ -83,17 +85,10 @@ import TallyWire
         config.dataDirectory = federation.options.directory + "/impostor"
         let impostorConfig = federation.options.directory + "/impostor.json"
         try JSONEncoder().encode(config).write(to: URL(fileURLWithPath: impostorConfig))
-        let impostor = Process()
-        impostor.executableURL = URL(fileURLWithPath: executablesDirectory() + "/tally-coordinator")
-        impostor.arguments = ["serve", "--config", impostorConfig]
-        let pipe = Pipe()
-        impostor.standardError = pipe
-        impostor.standardOutput = pipe
-        try impostor.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        impostor.waitUntilExit()
-        #expect(impostor.terminationStatus != 0)
-        #expect(output.contains("not a coordinator certificate"), "impostor output: \(output)")
+        let impostor = try await Subprocess.run(TestEnvironment.executables + "/tally-coordinator", ["serve", "--config", impostorConfig],
+                                                timeout: .seconds(60))
+        #expect(impostor.status != 0)
+        #expect(impostor.output.contains("not a coordinator certificate"), "impostor output: \(impostor.output)")
     }
 
     @Test func participantKilledBeforeMaskingLeavesTheSurvivorsSum() async throws {
@@ -102,7 +97,7 @@ import TallyWire
         let coordinator = try federation.startCoordinator()
         for i in 1...3 { try federation.startParticipant(i) }
         try federation.startParticipant(4, environment: ["TALLY_FAULT_INJECTION": "exit-before-masked-input"])
-        try #require(waitForExit(coordinator, seconds: 120))
+        try #require(await waitForExit(coordinator, seconds: 120))
         let store = try #require(openStore(federation))
         let round = try #require(try store.rounds().first)
         #expect(round.outcome == .released, "coordinator log:\n\(readLog(federation, "coordinator"))")
@@ -123,7 +118,7 @@ import TallyWire
         }
         let coordinator = try federation.startCoordinator()
         for i in 1...3 { try federation.startParticipant(i) }
-        try #require(waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
+        try #require(await waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
         let rounds = try #require(openStore(federation)).rounds()
         #expect(rounds.first?.outcome == .released && rounds.first?.contributors == 3, "participant 1 log:\n\(readLog(federation, "participant-1"))")
         #expect(federation.participants[1]?.isRunning == true, "the participant connected by name is alive")
@@ -135,21 +130,20 @@ import TallyWire
         var coordinator = try federation.startCoordinator()
         for i in 1...3 { try federation.startParticipant(i) }
         // Kill it with SIGKILL while round 1 is past key advertisement.
-        let midRound = waitUntil(90) {
+        let midRound = await waitUntil(90) {
             guard let store = openStore(federation), let rounds = try? store.rounds(), let first = rounds.first else { return false }
             return first.outcome == .running && first.stage > .keys
         }
         #expect(midRound, "round 1 should reach the middle of the protocol")
-        kill(coordinator.processIdentifier, SIGKILL)
-        coordinator.waitUntilExit()
+        coordinator.stop(signal: SIGKILL)
         let before = try #require(openStore(federation))
         #expect(try before.rounds().first?.outcome == .running, "the killed round is left running on disk")
         #expect(try before.latestVersion()?.version == 0, "nothing of the killed round was published")
 
         // Restart on the same data directory: the round is aborted, and the next completes.
         coordinator = try federation.startCoordinator()
-        try #require(waitForExit(coordinator, seconds: 150), "the restarted coordinator should release its rounds")
-        #expect(coordinator.terminationStatus == 0)
+        try #require(await waitForExit(coordinator, seconds: 150), "the restarted coordinator should release its rounds")
+        #expect(coordinator.exitStatus == 0)
         let store = try #require(openStore(federation))
         let rounds = try store.rounds()
         #expect(rounds.first?.outcome == .aborted && rounds.first?.reason?.contains("restarted") == true)
@@ -166,12 +160,12 @@ import TallyWire
     private func issueExpiredParticipant(_ federation: LocalFederation, id: Int) throws -> TLSFiles {
         let dir = federation.options.directory + "/expired"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", dir + "/key.sec1"], in: federation.pki)
-        try openssl(["pkcs8", "-topk8", "-nocrypt", "-in", dir + "/key.sec1", "-out", dir + "/key.pem"], in: federation.pki)
-        try openssl(["req", "-new", "-key", dir + "/key.pem", "-subj", "/O=Tally/CN=expired", "-out", dir + "/req.csr"], in: federation.pki)
-        try openssl(["ca", "-batch", "-notext", "-config", "ca/openssl.cnf", "-extensions", "participant_ext",
+        try TestEnvironment.openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", dir + "/key.sec1"], in: federation.pki)
+        try TestEnvironment.openssl(["pkcs8", "-topk8", "-nocrypt", "-in", dir + "/key.sec1", "-out", dir + "/key.pem"], in: federation.pki)
+        try TestEnvironment.openssl(["req", "-new", "-key", dir + "/key.pem", "-subj", "/O=Tally/CN=expired", "-out", dir + "/req.csr"], in: federation.pki)
+        try TestEnvironment.openssl(["ca", "-batch", "-notext", "-config", "ca/openssl.cnf", "-extensions", "participant_ext",
                      "-startdate", "20200101000000Z", "-enddate", "20200201000000Z", "-in", dir + "/req.csr", "-out", dir + "/cert.pem"],
-                    in: federation.pki, environment: ["TALLY_SAN": "URI:tally://participant/\(id)"])
+                    in: federation.pki, environment: ["TALLY_SAN": "URI:" + PeerRole.participant(ParticipantID(UInt32(id))).uri])
         try FileManager.default.copyItem(atPath: federation.pki + "/ca/ca.crt", toPath: dir + "/ca.crt")
         return TLSFiles(directory: dir)
     }

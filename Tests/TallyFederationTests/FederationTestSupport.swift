@@ -5,25 +5,16 @@ import TallyCoordinator
 import TallyCore
 import TallyRound
 import TallyModel
+import TallyLocalFederation
+import TallyTestSupport
 import TallyWire
-
-/// Where `swift build` put the executables: beside the test bundle.
-func executablesDirectory() -> String {
-    URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
-}
-
-/// The repository root (for the certs/ scripts), found from this source file.
-func repositoryRoot() -> String {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-}
 
 func makeFederation(_ name: String, participants: Int, rounds: Int, stageTimeout: Double = 20, minParticipants: Int? = nil,
                     insecure: Bool = false) throws -> LocalFederation {
-    let directory = NSTemporaryDirectory() + "tally-test-\(name)-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
-    var options = LocalFederation.Options(directory: directory, executables: executablesDirectory())
+    var options = LocalFederation.Options(directory: try TestDirectories.make(name), executables: TestEnvironment.executables)
     options.participants = participants
     options.rounds = rounds
-    options.certsScripts = repositoryRoot() + "/certs"
+    options.certsScripts = TestEnvironment.certsScripts
     options.stageTimeoutSeconds = stageTimeout
     options.evaluation = false
     options.minParticipants = minParticipants
@@ -35,18 +26,20 @@ func makeFederation(_ name: String, participants: Int, rounds: Int, stageTimeout
     return federation
 }
 
-/// Polls `condition` every 50 ms until it holds or `seconds` pass.
-func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
+/// Checks `condition` every 50 ms, sleeping in between without holding a thread, until it holds
+/// or `seconds` pass.
+func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
         if try condition() { return true }
-        usleep(50_000)
+        try? await Task.sleep(for: .milliseconds(50))
     }
     return try condition()
 }
 
-func waitForExit(_ process: Process, seconds: Double) -> Bool {
-    waitUntil(seconds) { !process.isRunning }
+/// Whether `process` exits within `seconds`.
+func waitForExit(_ process: Subprocess, seconds: Double) async -> Bool {
+    await process.exited(within: .seconds(seconds)) != nil
 }
 
 func readLog(_ federation: LocalFederation, _ name: String) -> String {
@@ -93,20 +86,4 @@ func attemptSession(port: Int, tls: TLSFiles, seconds: Double = 10) async -> Str
     } catch {
         return "error: \(error)"
     }
-}
-
-/// Runs `openssl` (certificate fixtures made at test time, never committed).
-func openssl(_ arguments: [String], in directory: String, environment: [String: String] = [:]) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw TallyError(.invalidArgument, "openssl \(arguments.joined(separator: " ")): \(output)") }
 }

@@ -4,6 +4,8 @@ import Testing
 import TallyCoordinator
 import TallyCore
 import TallyLedger
+import TallyLocalFederation
+import TallyTestSupport
 import TallyWire
 
 /// Differential privacy across real processes: the coordinator's ledger, the participants' own
@@ -18,10 +20,10 @@ extension FederationEndToEndTests {
         // 5 connects first so that it is in round 1's cohort; it declines, and round 2 skips it.
         let coordinator = try federation.startCoordinator()
         try federation.startParticipant(5)
-        #expect(waitUntil(90) { readLog(federation, "coordinator").split(separator: "\n").contains { $0.contains("participant connected") && $0.contains("participant=5") } })
+        #expect(await waitUntil(90) { readLog(federation, "coordinator").split(separator: "\n").contains { $0.contains("participant connected") && $0.contains("participant=5") } })
         for i in 1...4 { try federation.startParticipant(i) }
-        try #require(waitForExit(coordinator, seconds: 150), "the coordinator should finish both rounds")
-        #expect(coordinator.terminationStatus == 0, "coordinator log:\n\(readLog(federation, "coordinator"))")
+        try #require(await waitForExit(coordinator, seconds: 150), "the coordinator should finish both rounds")
+        #expect(coordinator.exitStatus == 0, "coordinator log:\n\(readLog(federation, "coordinator"))")
 
         let store = try #require(openStore(federation))
         let rounds = try store.rounds().filter { $0.outcome == .released }
@@ -60,9 +62,9 @@ extension FederationEndToEndTests {
         #expect(try PrivacyLedger.openForAudit(path: federation.participantLedger(5)).entries().isEmpty)
 
         // The auditor's CLI: intact → 0; one byte changed in a copy → non-zero.
-        let audit = executablesDirectory() + "/tally-audit"
-        #expect(try run(audit, ["verify", federation.coordinatorLedger, "--ca", federation.pki + "/ca/ca.crt"]) == 0)
-        #expect(try run(audit, ["report", federation.coordinatorLedger, "--format", "json"]) == 0)
+        let audit = TestEnvironment.executables + "/tally-audit"
+        #expect(try await run(audit, ["verify", federation.coordinatorLedger, "--ca", federation.pki + "/ca/ca.crt"]) == 0)
+        #expect(try await run(audit, ["report", federation.coordinatorLedger, "--format", "json"]) == 0)
         let copy = federation.options.directory + "/tampered-ledger.sqlite"
         try FileManager.default.copyItem(atPath: federation.coordinatorLedger, toPath: copy)
         try await DatabaseQueue(path: copy).write { db in
@@ -70,7 +72,7 @@ extension FederationEndToEndTests {
             try db.execute(sql: "UPDATE \(table) SET body = CAST(REPLACE(CAST(body AS TEXT), '\"cohortSize\":4', '\"cohortSize\":3') AS BLOB)")
             #expect(db.changesCount > 0)
         }
-        #expect(try run(audit, ["verify", copy]) != 0)
+        #expect(try await run(audit, ["verify", copy]) != 0)
     }
 
     /// Killed after the ledger entry and before publication: the ledger over-counts (an entry for
@@ -82,15 +84,15 @@ extension FederationEndToEndTests {
         for i in 1...3 { try setBudget(federation, participant: i, epsilon: 100) }
         var coordinator = try federation.startCoordinator(environment: ["TALLY_FAULT_INJECTION": "exit-after-ledger-append"])
         for i in 1...3 { try federation.startParticipant(i) }
-        try #require(waitForExit(coordinator, seconds: 120))
-        #expect(coordinator.terminationStatus == 87, "coordinator log:\n\(readLog(federation, "coordinator"))")
+        try #require(await waitForExit(coordinator, seconds: 120))
+        #expect(coordinator.exitStatus == 87, "coordinator log:\n\(readLog(federation, "coordinator"))")
         let before = try #require(openStore(federation))
         #expect(try before.latestVersion()?.version == 0, "nothing was published")
         #expect(try PrivacyLedger.openForAudit(path: federation.coordinatorLedger).entries().count == 1)
 
         coordinator = try federation.startCoordinator()
-        try #require(waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
-        #expect(coordinator.terminationStatus == 0, "coordinator log:\n\(readLog(federation, "coordinator"))")
+        try #require(await waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
+        #expect(coordinator.exitStatus == 0, "coordinator log:\n\(readLog(federation, "coordinator"))")
         let store = try #require(openStore(federation))
         let ledger = try PrivacyLedger.openForAudit(path: federation.coordinatorLedger)
         #expect(try ledger.verify().isIntact, "the chain continues across the crash")
@@ -110,7 +112,7 @@ extension FederationEndToEndTests {
         for i in 1...3 { try setBudget(federation, participant: i, epsilon: 100) }
         let coordinator = try federation.startCoordinator(environment: ["TALLY_FAULT_INJECTION": "abort-after-unmask"])
         for i in 1...3 { try federation.startParticipant(i) }
-        try #require(waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
+        try #require(await waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
         let rounds = try #require(openStore(federation)).rounds().sorted { $0.id < $1.id }
         #expect(rounds.first?.outcome == .aborted && rounds.last?.outcome == .released, "coordinator log:\n\(readLog(federation, "coordinator"))")
         let entries = try PrivacyLedger.openForAudit(path: federation.coordinatorLedger).entries()
@@ -132,7 +134,7 @@ extension FederationEndToEndTests {
         try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: path))
         let coordinator = try federation.startCoordinator()
         for i in 1...4 { try federation.startParticipant(i) }
-        try #require(waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
+        try #require(await waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
         let log = readLog(federation, "participant-3")
         #expect(log.contains("declining round") && log.contains("without masking"), "participant 3 log:\n\(log)")
         let released = try #require(openStore(federation)).rounds().filter { $0.outcome == .released }
@@ -149,17 +151,7 @@ extension FederationEndToEndTests {
         try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: path))
     }
 
-    private func run(_ executable: String, _ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(60)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
-        return process.terminationStatus
+    private func run(_ executable: String, _ arguments: [String]) async throws -> Int32 {
+        try await Subprocess.run(executable, arguments, timeout: .seconds(60)).status
     }
 }

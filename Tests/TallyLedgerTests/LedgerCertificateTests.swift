@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TallyCore
 @testable import TallyLedger
+import TallyTestSupport
 
 @Suite struct LedgerCertificateTests {
     @Test func readsRoleKeyAndName() throws {

@@ -2,87 +2,10 @@ import Foundation
 import GRDB
 import TallyCore
 @testable import TallyLedger
-
-/// A federation PKI made at test time with the repository's own scripts (never committed):
-/// a CA, the coordinator, participants 1 and 2, a second CA, and a self-signed certificate
-/// without a Tally role.
-final class TestPKI: Sendable {
-    static let shared: TestPKI = {
-        do { return try TestPKI() } catch { fatalError("cannot create the test PKI: \(error)") }
-    }()
-
-    let directory: String
-    let otherDirectory: String
-
-    private init() throws {
-        directory = try temporaryDirectory("pki")
-        otherDirectory = try temporaryDirectory("other-pki")
-        let scripts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("certs").path
-        try run("/bin/bash", [scripts + "/create-federation-ca.sh", directory, "Ledger Test CA", "2"])
-        try run("/bin/bash", [scripts + "/issue-certificate.sh", directory, "coordinator"])
-        try run("/bin/bash", [scripts + "/issue-certificate.sh", directory, "participant", "1", "2"])
-        try run("/bin/bash", [scripts + "/issue-certificate.sh", directory, "participant", "2", "2"])
-        try run("/bin/bash", [scripts + "/create-federation-ca.sh", otherDirectory, "Another CA", "2"])
-        try run("/bin/bash", [scripts + "/issue-certificate.sh", otherDirectory, "coordinator"])
-        try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                                     "-subj", "/CN=test", "-days", "2", "-keyout", directory + "/plain.key", "-out", directory + "/plain.crt"])
-    }
-
-    struct Identity {
-        let key: SigningPrivateKey
-        let certificatePEM: String
-    }
-
-    func identity(_ name: String, other: Bool = false) throws -> Identity {
-        let dir = (other ? otherDirectory : directory) + "/" + name
-        return Identity(key: try SigningPrivateKey(pem: try String(contentsOfFile: dir + "/key.pem", encoding: .utf8)),
-                        certificatePEM: try String(contentsOfFile: dir + "/cert.pem", encoding: .utf8))
-    }
-
-    var coordinator: Identity { get throws { try identity("coordinator") } }
-    func participant(_ id: UInt32) throws -> Identity { try identity("participant-\(id)") }
-    var plain: Identity {
-        get throws {
-            Identity(key: try SigningPrivateKey(pem: try String(contentsOfFile: directory + "/plain.key", encoding: .utf8)),
-                     certificatePEM: try String(contentsOfFile: directory + "/plain.crt", encoding: .utf8))
-        }
-    }
-    var caPEM: String { get throws { try String(contentsOfFile: directory + "/ca/ca.crt", encoding: .utf8) } }
-    var otherCAPEM: String { get throws { try String(contentsOfFile: otherDirectory + "/ca/ca.crt", encoding: .utf8) } }
-}
-
-func run(_ executable: String, _ arguments: [String]) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw TallyError(.invalidArgument, "\(executable) \(arguments.joined(separator: " ")): \(output)")
-    }
-}
-
-/// One directory per test process; directories left by earlier processes that have exited are
-/// removed when the first test asks for one.
-let testRoot: String = {
-    let temporary = NSTemporaryDirectory(), prefix = "tally-ledger-tests-run-"
-    for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(prefix) {
-        if let pid = Int32(name.dropFirst(prefix.count)), kill(pid, 0) != 0, errno == ESRCH {
-            try? FileManager.default.removeItem(atPath: temporary + "/" + name)
-        }
-    }
-    return temporary + "/" + prefix + "\(getpid())"
-}()
+import TallyTestSupport
 
 func temporaryDirectory(_ label: String) throws -> String {
-    let path = testRoot + "/\(label)-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
+    try TestDirectories.make(label)
 }
 
 /// A fresh ledger path in its own directory.

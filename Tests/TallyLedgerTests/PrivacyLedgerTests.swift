@@ -3,6 +3,7 @@ import GRDB
 import Testing
 import TallyCore
 @testable import TallyLedger
+import TallyTestSupport
 
 @Suite struct PrivacyLedgerTests {
     @Test func appendedEntriesVerifyIntact() throws {

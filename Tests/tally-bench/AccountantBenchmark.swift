@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TallyCore
+import TallyLocalFederation
 
 /// `tally-bench accountant --json`: ε for T rounds of the subsampled Gaussian with our RDP and PLD
 /// accountants, next to Google's dp_accounting on the same case in the same run (when a Python
@@ -61,22 +62,16 @@ struct AccountantBenchmark: ParsableCommand {
             r = best(lambda: rdp.RdpAccountant()); p = best(lambda: pld.PLDAccountant())
             print(json.dumps({"version": metadata.version("dp-accounting"), "rdp": r, "pld": p}))
             """
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: python)
-            process.arguments = ["-c", script]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            if process.terminationStatus == 0,
-               let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+            // Output and warnings are captured together; the result is the one JSON line.
+            let completion = try Subprocess.run(python, ["-c", script], timeout: .seconds(3600))
+            let line = completion.output.split(separator: "\n").last { $0.hasPrefix("{") }
+            if completion.status == 0, let line,
+               let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                let r = object["rdp"] as? [Double], let p = object["pld"] as? [Double] {
                 reference = [Row(accountant: "rdp", epsilon: r[0], seconds: r[1]), Row(accountant: "pld", epsilon: p[0], seconds: p[1])]
                 note = "dp-accounting \(object["version"] ?? "?"), default RdpAccountant orders and PLDAccountant(value_discretization_interval=1e-4), best of 3"
             } else {
-                note = "dp_accounting run failed (exit \(process.terminationStatus))"
+                note = "dp_accounting run failed (exit \(completion.status)): \(completion.output.suffix(500))"
             }
         }
         var speedup: [String: Double] = [:], ratio: [String: Double] = [:]

@@ -3,6 +3,7 @@ import Foundation
 import TallyCoordinator
 import TallyCore
 import TallyRound
+import TallyLocalFederation
 import TallySecAgg
 
 /// `tally-bench round --participants 10 --dimension 1000000 --json`: end-to-end rounds on loopback
@@ -113,9 +114,7 @@ struct RoundBenchmark: AsyncParsableCommand {
         try federation.writeConfigurations()
         for i in 1...participants { try federation.startParticipant(i) }
         let coordinator = try federation.startCoordinator()
-        let deadline = Date().addingTimeInterval(600)
-        while coordinator.isRunning && Date() < deadline { usleep(100_000) }
-        guard !coordinator.isRunning, coordinator.terminationStatus == 0 else {
+        guard coordinator.waitForExit(timeout: .seconds(600)) == 0 else {
             throw ValidationError("coordinator did not finish cleanly; see \(federation.log("coordinator"))")
         }
         let store = try CoordinatorStore(path: federation.coordinatorData + "/coordinator.sqlite", readOnly: true)

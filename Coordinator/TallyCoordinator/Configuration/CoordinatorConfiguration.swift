@@ -92,7 +92,7 @@ public struct CoordinatorConfiguration: Sendable, Codable {
         let data = Data(try BoundedFile.read(path, maxBytes: 1 << 20, what: "configuration"))
         let config: Self
         do { config = try JSONDecoder().decode(Self.self, from: data) } catch {
-            throw TallyError(.invalidArgument, "configuration file \(path) is not valid: \(error)")
+            throw TallyError(.invalidArgument, "configuration file \(path) is not valid", cause: error)
         }
         try config.validate()
         return config

@@ -17,7 +17,7 @@ public struct ModelRegistry: Sendable {
             do {
                 try FileManager.default.createDirectory(atPath: "\(directory)/\(sub)", withIntermediateDirectories: true)
             } catch {
-                throw TallyError(.storageFailure, "cannot create \(directory)/\(sub): \(error)")
+                throw TallyError(.storageFailure, "cannot create \(directory)/\(sub)", cause: error)
             }
         }
     }
@@ -54,46 +54,3 @@ public struct ModelRegistry: Sendable {
         try DurableFile.write(signature, to: "\(directory)/manifests/\(version).sig")
     }
 }
-
-
-/// Files written so that a crash leaves either the old content or the new, never a torn file:
-/// write a temporary file, fsync it, rename over the target, fsync the directory.
-public enum DurableFile {
-    public static func write(_ bytes: [UInt8], to path: String) throws(TallyError) {
-        let temporary = path + ".tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw TallyError(.storageFailure, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset) }
-            guard n > 0 else {
-                let reason = String(cString: strerror(errno))
-                close(fd)
-                unlink(temporary)
-                throw TallyError(.storageFailure, "writing \(path) failed: \(reason) (disk full?); nothing was replaced")
-            }
-            offset += n
-        }
-        guard fsync(fd) == 0 else {
-            close(fd)
-            unlink(temporary)
-            throw TallyError(.storageFailure, "syncing \(path) failed: \(String(cString: strerror(errno)))")
-        }
-        close(fd)
-        guard rename(temporary, path) == 0 else {
-            unlink(temporary)
-            throw TallyError(.storageFailure, "renaming into \(path) failed: \(String(cString: strerror(errno)))")
-        }
-        let directory = (path as NSString).deletingLastPathComponent
-        let dfd = open(directory.isEmpty ? "." : directory, O_RDONLY)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
-    }
-
-    public static func read(_ path: String, maxBytes: Int) throws(TallyError) -> [UInt8] {
-        try BoundedFile.read(path, maxBytes: maxBytes, what: "registry")
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -68,19 +68,19 @@ public struct CoordinatorStore: Sendable {
             }
             try migrator.migrate(pool)
         } catch {
-            throw TallyError(.storageFailure, "cannot open the coordinator database at \(path): \(error)")
+            throw TallyError(.storageFailure, "cannot open the coordinator database at \(path)", cause: error)
         }
     }
 
     private func write<T: Sendable>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(TallyError) -> T {
         do { return try pool.write(body) } catch {
-            throw TallyError(.storageFailure, "database write (\(what)) failed: \(error)")
+            throw TallyError(.storageFailure, "database write (\(what)) failed", cause: error)
         }
     }
 
     private func read<T: Sendable>(_ what: String, _ body: @Sendable (Database) throws -> T) throws(TallyError) -> T {
         do { return try pool.read(body) } catch {
-            throw TallyError(.storageFailure, "database read (\(what)) failed: \(error)")
+            throw TallyError(.storageFailure, "database read (\(what)) failed", cause: error)
         }
     }
 
@@ -190,9 +190,4 @@ public struct CoordinatorStore: Sendable {
                       createdAt: row["created_at"], manifest: [UInt8](row["manifest"] as Data), signature: [UInt8](row["signature"] as Data),
                       accuracy: row["accuracy"])
     }
-}
-
-extension TallyError.Code {
-    /// The database or the file system refused a write or a read.
-    public static let storageFailure = Self(rawValue: "storage-failure")
 }

@@ -34,12 +34,7 @@ public struct RevocationList: Sendable, Hashable {
     public func isRevoked(serialNumber bytes: [UInt8]) -> Bool {
         // BN_bn2hex's form: two upper-case digits per byte (a leading 0 nibble kept), leading
         // zero bytes dropped, and "0" for zero.
-        let digits = Array("0123456789ABCDEF")
-        var text = ""
-        for byte in bytes.drop(while: { $0 == 0 }) {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 15)])
-        }
+        let text = Hex.encode(bytes.drop(while: { $0 == 0 }), uppercase: true)
         return revokedSerials.contains(text.isEmpty ? "0" : text)
     }
 

@@ -1,4 +1,4 @@
-import TallyCore
+public import TallyCore
 
 /// The first byte of every encoded message.
 public enum MessageKind: UInt8, Sendable {

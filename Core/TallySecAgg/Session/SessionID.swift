@@ -24,5 +24,5 @@ public struct SessionID: Hashable, Sendable, CustomStringConvertible {
         bytes = SHA256Digest.hash(w.bytes)
     }
 
-    public var description: String { bytes.prefix(6).map { String($0, radix: 16) }.joined() }
+    public var description: String { Hex.encode(bytes.prefix(6)) }
 }

@@ -25,7 +25,7 @@ public struct ModelManifest: Sendable, Codable, Hashable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do { return [UInt8](try encoder.encode(self)) } catch {
-            throw TallyError(.invalidArgument, "manifest cannot be encoded: \(error)")
+            throw TallyError(.invalidArgument, "manifest cannot be encoded", cause: error)
         }
     }
 
@@ -49,7 +49,7 @@ public struct ModelManifest: Sendable, Codable, Hashable {
         guard bytes.count <= 1 << 20 else { throw TallyError(.sizeLimitExceeded, "manifest over 1 MiB") }
         let manifest: ModelManifest
         do { manifest = try JSONDecoder().decode(ModelManifest.self, from: Data(bytes)) } catch {
-            throw TallyError(.malformedMessage, "manifest is not valid JSON: \(error)")
+            throw TallyError(.malformedMessage, "manifest is not valid JSON", cause: error)
         }
         let (identity, key) = try await trust.verify(pem: manifest.coordinatorCertificate)
         guard identity == .coordinator else {

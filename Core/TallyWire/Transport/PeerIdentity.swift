@@ -1,26 +1,20 @@
 import TallyCore
-import TallySecAgg
 import X509
 
-/// Who a certificate says its holder is. Identity and role are read from the URI SAN written by
-/// `certs/issue-certificate.sh`: `tally://coordinator` or `tally://participant/ID`.
-public enum PeerIdentity: Sendable, Hashable, CustomStringConvertible {
-    case coordinator
-    case participant(ParticipantID)
+/// Who a certificate says its holder is: the role its `tally://…` URI SAN names.
+public typealias PeerIdentity = PeerRole
 
+extension PeerRole {
+    /// The one Tally role among the certificate's URI SANs; none or several is an error.
     public init(certificate: Certificate) throws(TallyError) {
         let names: SubjectAlternativeNames?
         do { names = try certificate.extensions.subjectAlternativeNames } catch {
-            throw TallyError(.malformedKey, "certificate has an unreadable subjectAltName")
+            throw TallyError(.malformedKey, "certificate has an unreadable subjectAltName", cause: error)
         }
-        var found: [PeerIdentity] = []
+        var found: [PeerRole] = []
         for name in names ?? SubjectAlternativeNames() {
-            guard case .uniformResourceIdentifier(let uri) = name else { continue }
-            if uri == "tally://coordinator" {
-                found.append(.coordinator)
-            } else if uri.hasPrefix("tally://participant/"), let id = UInt32(uri.dropFirst("tally://participant/".count)), id > 0 {
-                found.append(.participant(ParticipantID(id)))
-            }
+            guard case .uniformResourceIdentifier(let uri) = name, let role = PeerRole(uri: uri) else { continue }
+            found.append(role)
         }
         guard found.count == 1, let identity = found.first else {
             throw TallyError(.permissionDenied, found.isEmpty
@@ -28,12 +22,5 @@ public enum PeerIdentity: Sendable, Hashable, CustomStringConvertible {
                 : "certificate carries more than one Tally identity")
         }
         self = identity
-    }
-
-    public var description: String {
-        switch self {
-        case .coordinator: "coordinator"
-        case .participant(let id): "participant \(id.rawValue)"
-        }
     }
 }

@@ -52,6 +52,9 @@ public struct ParticipantConfiguration: Sendable, Codable {
 
     public init() {}
 
+    /// The privacy ledger the daemon keeps in its data directory.
+    public var ledgerPath: String { dataDirectory + "/" + BudgetGuard.fileName }
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = ParticipantConfiguration()
@@ -73,10 +76,10 @@ public struct ParticipantConfiguration: Sendable, Codable {
         let bytes = Data(try BoundedFile.read(path, maxBytes: 1 << 20, what: "configuration"))
         let config: Self
         do { config = try JSONDecoder().decode(Self.self, from: bytes) } catch {
-            throw TallyError(.invalidArgument, "configuration file \(path) is not valid: \(error)")
+            throw TallyError(.invalidArgument, "configuration file \(path) is not valid", cause: error)
         }
         do { try config.validate() } catch {
-            throw TallyError(error.code, "configuration file \(path): \(error.message)")
+            throw TallyError(error.code, "configuration file \(path): \(error.message)", cause: error.cause)
         }
         return config
     }

@@ -1,5 +1,4 @@
-import Foundation
-import TallyCore
+internal import Foundation
 
 /// Reads a whole file only after checking its size against a limit, so a wrong path pointing
 /// at something huge is an error, not an allocation. Used for configuration, PEM and registry files.

@@ -1,16 +1,17 @@
 import Foundation
+import Synchronization
+import TallyCoordinator
 import TallyCore
 import TallyRound
 import TallyModel
+import TallyParticipant
 import TallyWire
 
 /// A whole federation on this machine, as separate processes on loopback: a throwaway CA and
 /// certificates made with the `certs/` scripts, one coordinator and N participant daemons, each
 /// with its own configuration, data directory and log file. Used by `tally-coordinator demo`
 /// and by the multi-process tests.
-public final class LocalFederation: @unchecked Sendable {
-    // Mutable state (the processes) is only touched from the thread that drives the federation.
-
+public final class LocalFederation: Sendable {
     public struct Options: Sendable {
         public var participants = 5
         public var rounds = 20
@@ -46,15 +47,23 @@ public final class LocalFederation: @unchecked Sendable {
     }
 
     public let options: Options
-    public private(set) var port: Int
-    public private(set) var coordinator: Process?
-    public private(set) var participants: [Int: Process] = [:]
+    public let port: Int
+    private let processes = Mutex(Processes())
+
+    private struct Processes {
+        var coordinator: Subprocess?
+        var participants: [Int: Subprocess] = [:]
+    }
 
     public init(options: Options) throws {
         self.options = options
         self.port = options.port == 0 ? try Self.freePort() : options.port
         try FileManager.default.createDirectory(atPath: options.directory + "/logs", withIntermediateDirectories: true)
     }
+
+    /// The coordinator last started, and each participant's last started daemon.
+    public var coordinator: Subprocess? { processes.withLock { $0.coordinator } }
+    public var participants: [Int: Subprocess] { processes.withLock { $0.participants } }
 
     public var pki: String { options.directory + "/pki" }
     public var coordinatorData: String { options.directory + "/coordinator" }
@@ -64,7 +73,7 @@ public final class LocalFederation: @unchecked Sendable {
 
     /// The coordinator's privacy ledger and participant `i`'s local one.
     public var coordinatorLedger: String { coordinatorData + "/" + CoordinatorApp.ledgerFileName }
-    public func participantLedger(_ i: Int) -> String { options.directory + "/participant-\(i)/privacy-ledger.sqlite" }
+    public func participantLedger(_ i: Int) -> String { participantConfiguration(i).ledgerPath }
 
     /// Federation CA, coordinator certificate and one certificate per participant (ids 1...N).
     public func makePKI() throws {
@@ -96,86 +105,67 @@ public final class LocalFederation: @unchecked Sendable {
         c.maskedInputDelaySeconds = options.maskedInputDelaySeconds
         try writeJSON(c, to: coordinatorConfig)
         for i in 1...options.participants {
-            var p = ParticipantSettings()
-            p.coordinatorPort = port
-            p.tls = TLSFiles(directory: pki + "/participant-\(i)")
-            p.dataDirectory = options.directory + "/participant-\(i)"
-            p.data = .init(organizations: options.participants, index: i - 1, alpha: options.alpha)
-            p.trainer = options.syntheticDimension == nil ? "logistic-regression" : "noop"
-            p.privacyBudget = .init(epsilon: options.participantBudgetEpsilon, delta: options.participantBudgetDelta)
-            p.allowInsecureBenchmarkRounds = options.insecureDisableMasking || options.privacy.noiseMultiplier == 0
-            try writeJSON(p, to: participantConfig(i))
+            try writeJSON(participantConfiguration(i), to: participantConfig(i))
         }
     }
 
+    /// Participant `i`'s daemon configuration, as ``writeConfigurations()`` writes it.
+    public func participantConfiguration(_ i: Int) -> ParticipantConfiguration {
+        var p = ParticipantConfiguration()
+        p.coordinatorHost = "127.0.0.1"
+        p.coordinatorPort = port
+        p.tls = TLSFiles(directory: pki + "/participant-\(i)")
+        p.dataDirectory = options.directory + "/participant-\(i)"
+        p.data.organizations = options.participants
+        p.data.index = i - 1
+        p.data.alpha = options.alpha
+        p.trainer = options.syntheticDimension == nil ? "logistic-regression" : "noop"
+        p.privacyBudget.epsilon = options.participantBudgetEpsilon
+        p.privacyBudget.delta = options.participantBudgetDelta
+        // Processes on one machine reconnect quickly after a coordinator restart.
+        p.reconnectMaxSeconds = 2
+        p.allowInsecureBenchmarkRounds = options.insecureDisableMasking || options.privacy.noiseMultiplier == 0
+        return p
+    }
+
     @discardableResult
-    public func startCoordinator(environment: [String: String] = [:]) throws -> Process {
+    public func startCoordinator(environment: [String: String] = [:]) throws -> Subprocess {
         let process = try launch("tally-coordinator", ["serve", "--config", coordinatorConfig], log: "coordinator", environment: environment)
-        coordinator = process
+        processes.withLock { $0.coordinator = process }
         return process
     }
 
     @discardableResult
-    public func startParticipant(_ i: Int, configuration: String? = nil, environment: [String: String] = [:]) throws -> Process {
+    public func startParticipant(_ i: Int, configuration: String? = nil, environment: [String: String] = [:]) throws -> Subprocess {
         let process = try launch("tally-participant", ["run", "--config", configuration ?? participantConfig(i)], log: "participant-\(i)",
                                  environment: environment)
-        participants[i] = process
+        processes.withLock { $0.participants[i] = process }
         return process
     }
 
     /// Sends `signal` and waits up to `timeout` for the process to exit, then kills it.
-    public func stop(_ process: Process?, signal: Int32 = SIGTERM, timeout: Double = 10) {
-        guard let process, process.isRunning else { return }
-        kill(process.processIdentifier, signal)
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+    public func stop(_ process: Subprocess?, signal: Int32 = SIGTERM, timeout: Duration = .seconds(10)) {
+        process?.stop(signal: signal, timeout: timeout)
     }
 
+    /// Stops the participants, then the coordinator.
     public func stopAll() {
-        for p in participants.values { stop(p) }
-        stop(coordinator)
+        let (participants, coordinator) = processes.withLock { ($0.participants.values, $0.coordinator) }
+        for p in participants { p.stop() }
+        coordinator?.stop()
     }
 
     deinit { stopAll() }
 
     // MARK: Helpers
 
-    private func launch(_ executable: String, _ arguments: [String], log name: String, environment: [String: String] = [:]) throws -> Process {
-        let process = Process()
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
-        process.executableURL = URL(fileURLWithPath: options.executables + "/" + executable)
-        process.arguments = arguments
-        if !FileManager.default.fileExists(atPath: log(name)) {
-            _ = FileManager.default.createFile(atPath: log(name), contents: nil)
-        }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log(name)))
-        handle.seekToEndOfFile()
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        return process
+    private func launch(_ executable: String, _ arguments: [String], log name: String, environment: [String: String]) throws -> Subprocess {
+        try Subprocess(options.executables + "/" + executable, arguments, environment: environment, output: .append(toFile: log(name)))
     }
 
     /// Runs one of the certs/ scripts (or any script) with bash; its output becomes the error.
     public func runScript(_ script: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TallyError(.invalidArgument, "\(script) failed: \(text)")
-        }
+        try Subprocess.check("/bin/bash", [script] + arguments)
     }
 
     private func writeJSON(_ value: some Encodable, to path: String) throws {
@@ -200,40 +190,3 @@ public final class LocalFederation: @unchecked Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
-
-/// The participant configuration as the demo writes it (mirrors TallyParticipant's, which the
-/// coordinator library does not link).
-struct ParticipantSettings: Encodable {
-    var coordinatorHost = "127.0.0.1"
-    var coordinatorPort = 7443
-    var tls = TLSFiles(directory: "")
-    var dataDirectory = ""
-    var data = DataSource()
-    var trainer = "logistic-regression"
-    var reconnectInitialSeconds = 0.2
-    var reconnectMaxSeconds = 2.0
-    var privacyBudget = PrivacyBudget(epsilon: 8, delta: 1e-5)
-    var allowInsecureBenchmarkRounds = false
-
-    struct PrivacyBudget: Encodable {
-        var epsilon: Double
-        var delta: Double
-    }
-
-    struct DataSource: Encodable {
-        var fashionMNISTDirectory = FashionMNIST.defaultDirectory
-        var organizations = 5
-        var index = 0
-        var alpha = 1.0
-        var seed: UInt64 = 7
-        init(organizations: Int = 5, index: Int = 0, alpha: Double = 1.0) {
-            self.organizations = organizations
-            self.index = index
-            self.alpha = alpha
-        }
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif
