@@ -83,12 +83,6 @@ public nonisolated struct Tally_V1_Hello: Sendable {
 
   public var protocolVersion: UInt32 = 0
 
-  public var software: String = String()
-
-  /// Examples this participant trains on (reported for scheduling only; the weight used in
-  /// FedAvg travels inside the secure sum).
-  public var exampleCount: UInt64 = 0
-
   /// The participant's remaining privacy budget (ε) for the coordinator's scheduler; the
   /// participant enforces its own budget regardless.
   public var epsilonRemaining: Double = 0
@@ -182,8 +176,6 @@ public nonisolated struct Tally_V1_Welcome: Sendable {
   // methods supported on all messages.
 
   public var participantID: UInt32 = 0
-
-  public var currentRound: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -335,9 +327,6 @@ public nonisolated struct Tally_V1_TrainingConfig: Sendable {
   public var learningRate: Double = 0
 
   public var seed: UInt64 = 0
-
-  /// Example counts are capped at this to form the FedAvg weight in [0, 1].
-  public var maxExamples: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -493,7 +482,7 @@ nonisolated extension Tally_V1_ParticipantMessage: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Tally_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}software\0\u{3}example_count\0\u{3}epsilon_remaining\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{4}\u{3}epsilon_remaining\0\u{b}software\0\u{b}example_count\0\u{c}\u{2}\u{1}\u{c}\u{3}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -502,8 +491,6 @@ nonisolated extension Tally_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mess
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.protocolVersion) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.software) }()
-      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.exampleCount) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.epsilonRemaining) }()
       default: break
       }
@@ -514,12 +501,6 @@ nonisolated extension Tally_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if self.protocolVersion != 0 {
       try visitor.visitSingularUInt32Field(value: self.protocolVersion, fieldNumber: 1)
     }
-    if !self.software.isEmpty {
-      try visitor.visitSingularStringField(value: self.software, fieldNumber: 2)
-    }
-    if self.exampleCount != 0 {
-      try visitor.visitSingularUInt64Field(value: self.exampleCount, fieldNumber: 3)
-    }
     if self.epsilonRemaining.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.epsilonRemaining, fieldNumber: 4)
     }
@@ -528,8 +509,6 @@ nonisolated extension Tally_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
   public static func ==(lhs: Tally_V1_Hello, rhs: Tally_V1_Hello) -> Bool {
     if lhs.protocolVersion != rhs.protocolVersion {return false}
-    if lhs.software != rhs.software {return false}
-    if lhs.exampleCount != rhs.exampleCount {return false}
     if lhs.epsilonRemaining != rhs.epsilonRemaining {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -696,7 +675,7 @@ nonisolated extension Tally_V1_CoordinatorMessage: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Tally_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Welcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}participant_id\0\u{3}current_round\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}participant_id\0\u{b}current_round\0\u{c}\u{2}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -705,7 +684,6 @@ nonisolated extension Tally_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.participantID) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.currentRound) }()
       default: break
       }
     }
@@ -715,15 +693,11 @@ nonisolated extension Tally_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
     if self.participantID != 0 {
       try visitor.visitSingularUInt32Field(value: self.participantID, fieldNumber: 1)
     }
-    if self.currentRound != 0 {
-      try visitor.visitSingularUInt64Field(value: self.currentRound, fieldNumber: 2)
-    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Tally_V1_Welcome, rhs: Tally_V1_Welcome) -> Bool {
     if lhs.participantID != rhs.participantID {return false}
-    if lhs.currentRound != rhs.currentRound {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -934,7 +908,7 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Tally_V1_TrainingConfig: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrainingConfig"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}local_epochs\0\u{3}batch_size\0\u{3}learning_rate\0\u{1}seed\0\u{3}max_examples\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}local_epochs\0\u{3}batch_size\0\u{3}learning_rate\0\u{1}seed\0\u{b}max_examples\0\u{c}\u{5}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -946,7 +920,6 @@ nonisolated extension Tally_V1_TrainingConfig: SwiftProtobuf.Message, SwiftProto
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.batchSize) }()
       case 3: try { try decoder.decodeSingularDoubleField(value: &self.learningRate) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.seed) }()
-      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.maxExamples) }()
       default: break
       }
     }
@@ -965,9 +938,6 @@ nonisolated extension Tally_V1_TrainingConfig: SwiftProtobuf.Message, SwiftProto
     if self.seed != 0 {
       try visitor.visitSingularUInt64Field(value: self.seed, fieldNumber: 4)
     }
-    if self.maxExamples != 0 {
-      try visitor.visitSingularUInt64Field(value: self.maxExamples, fieldNumber: 5)
-    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -976,7 +946,6 @@ nonisolated extension Tally_V1_TrainingConfig: SwiftProtobuf.Message, SwiftProto
     if lhs.batchSize != rhs.batchSize {return false}
     if lhs.learningRate != rhs.learningRate {return false}
     if lhs.seed != rhs.seed {return false}
-    if lhs.maxExamples != rhs.maxExamples {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

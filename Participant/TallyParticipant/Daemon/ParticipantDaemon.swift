@@ -101,8 +101,6 @@ public struct ParticipantDaemon: Service {
             continuation.yield(.with {
                 $0.hello = .with { h in
                     h.protocolVersion = 1
-                    h.software = "tally-participant"
-                    h.exampleCount = UInt64(data.exampleCount)
                     h.epsilonRemaining = remaining
                 }
             })
