@@ -85,6 +85,14 @@ public final class LocalFederation: Sendable {
     }
 
     public func writeConfigurations() throws {
+        try writeJSON(coordinatorConfiguration(), to: coordinatorConfig)
+        for i in 1...options.participants {
+            try writeJSON(participantConfiguration(i), to: participantConfig(i))
+        }
+    }
+
+    /// The coordinator's configuration, as ``writeConfigurations()`` writes it.
+    public func coordinatorConfiguration() -> CoordinatorConfiguration {
         var c = CoordinatorConfiguration()
         c.dataDirectory = coordinatorData
         c.port = port
@@ -103,10 +111,7 @@ public final class LocalFederation: Sendable {
         c.clipNorm = options.clipNorm
         c.collusionMargin = options.collusionMargin
         c.maskedInputDelaySeconds = options.maskedInputDelaySeconds
-        try writeJSON(c, to: coordinatorConfig)
-        for i in 1...options.participants {
-            try writeJSON(participantConfiguration(i), to: participantConfig(i))
-        }
+        return c
     }
 
     /// Participant `i`'s daemon configuration, as ``writeConfigurations()`` writes it.

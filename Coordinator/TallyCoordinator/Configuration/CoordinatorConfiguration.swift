@@ -133,6 +133,24 @@ public struct CoordinatorConfiguration: Sendable, Codable {
 
 
 extension CoordinatorConfiguration {
+    /// The noise multiplier every round uses: the explicit one, or the smallest z for which every
+    /// participant's ledger, after `rounds` rounds of cohorts between `minParticipants` and
+    /// `maxCohort`, stays within the target (``RoundPolicy/calibratedNoiseMultiplier(targetEpsilon:delta:rounds:cohortSizes:parameterCount:)``:
+    /// the same RDP bound of the distributed discrete Gaussian that budgets enforce and reports
+    /// print). No δ is set aside: noise is added unclamped, so no round has a clamping probability.
+    public func noiseMultiplier(parameterCount: Int) throws(TallyError) -> Double {
+        if let z = privacy.noiseMultiplier {
+            guard z.isFinite, z >= 0 else { throw TallyError(.invalidArgument, "privacy.noiseMultiplier must be ≥ 0, got \(z)") }
+            return z
+        }
+        guard let target = privacy.targetEpsilon else {
+            throw TallyError(.invalidArgument, "privacy needs targetEpsilon or noiseMultiplier")
+        }
+        return try roundPolicy(noiseMultiplier: 0).calibratedNoiseMultiplier(
+            targetEpsilon: target, delta: privacy.delta, rounds: rounds, cohortSizes: [minParticipants, maxCohort],
+            parameterCount: parameterCount).noiseMultiplier
+    }
+
     /// What this configuration fixes in every round plan, with the noise multiplier resolved at start-up.
     public func roundPolicy(noiseMultiplier: Double) -> RoundPolicy {
         RoundPolicy(collusionMargin: collusionMargin, valueBits: valueBits, clipNorm: clipNorm, noiseMultiplier: noiseMultiplier,

@@ -138,7 +138,8 @@ public actor RoundEngine: Service {
         if !aborted.isEmpty {
             logger.warning("aborted rounds left running by a previous process; nothing of them was released", metadata: ["rounds": "\(aborted)"])
         }
-        let noiseMultiplier = try configuration.privacy.resolvedNoiseMultiplier(rounds: configuration.rounds)
+        let (model, version) = try currentModel()
+        let noiseMultiplier = try configuration.noiseMultiplier(parameterCount: model.parameterCount)
         policy = configuration.roundPolicy(noiseMultiplier: noiseMultiplier)
         let sender = Task { [outgoing, sessions] in
             for await (messages, recipients) in outgoing {
@@ -154,7 +155,6 @@ public actor RoundEngine: Service {
                 "target": "\(configuration.privacy.noiseMultiplier == nil ? "ε=\(configuration.privacy.targetEpsilon ?? 0), δ=\(configuration.privacy.delta) over \(configuration.rounds) rounds" : "explicit z")",
             ])
         }
-        let (model, version) = try currentModel()
         logger.info("coordinator ready", metadata: ["version": "\(version.version)", "model": "\(version.modelHash.prefix(12))"])
         do {
             try await cancelWhenGracefulShutdown { try await self.schedule(model: model, version: version) }

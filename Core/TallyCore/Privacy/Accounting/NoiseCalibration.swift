@@ -19,34 +19,45 @@ public enum NoiseCalibration {
         targetEpsilon: Double, delta: Double, samplingRate q: Double, steps: Int,
         accountant: some PrivacyAccountant, relativeTolerance: Double = 1e-3
     ) throws(TallyError) -> Result {
-        guard targetEpsilon.isFinite, targetEpsilon > 0 else {
-            throw TallyError(.invalidArgument, "target ε must be positive and finite, got \(targetEpsilon)")
-        }
         try AccountingInput.check(delta: delta)
         try AccountingInput.check(samplingRate: q)
         try AccountingInput.check(steps: steps)
-        guard relativeTolerance > 0, relativeTolerance < 0.5 else {
-            throw TallyError(.invalidArgument, "relative tolerance must be in (0, 0.5), got \(relativeTolerance)")
-        }
-
         func eps(_ z: Double) throws(TallyError) -> Double {
             try accountant.epsilon(noiseMultiplier: z, samplingRate: q, steps: steps, delta: delta)
         }
+        // With PLD, start from the RDP answer: RDP's ε is never below PLD's, so it is feasible.
+        var feasible: Double?
+        if accountant is PLDAccountant {
+            feasible = try noiseMultiplier(targetEpsilon: targetEpsilon, delta: delta, samplingRate: q, steps: steps,
+                                           accountant: RDPAccountant(), relativeTolerance: relativeTolerance).noiseMultiplier
+        }
+        return try search(targetEpsilon: targetEpsilon, relativeTolerance: relativeTolerance, feasible: feasible, epsilon: eps)
+    }
 
+    /// The smallest z with `epsilon(z)` ≤ the target, for any ε(z) that decreases in z — e.g. the
+    /// ledger's own bound for the rounds a plan would charge, so that calibration and budgets use
+    /// one function.
+    /// - Parameter feasible: a z already known to meet the target, to start the bracket from.
+    public static func search(targetEpsilon: Double, relativeTolerance: Double = 1e-3, feasible: Double? = nil,
+                              epsilon eps: (Double) throws(TallyError) -> Double) throws(TallyError) -> Result {
+        guard targetEpsilon.isFinite, targetEpsilon > 0 else {
+            throw TallyError(.invalidArgument, "target ε must be positive and finite, got \(targetEpsilon)")
+        }
+        guard relativeTolerance > 0, relativeTolerance < 0.5 else {
+            throw TallyError(.invalidArgument, "relative tolerance must be in (0, 0.5), got \(relativeTolerance)")
+        }
         // Upper end: a z known to be feasible.
         var high: Double
         var highEpsilon: Double
-        if accountant is PLDAccountant {
-            let rdp = try noiseMultiplier(targetEpsilon: targetEpsilon, delta: delta, samplingRate: q, steps: steps,
-                                          accountant: RDPAccountant(), relativeTolerance: relativeTolerance)
-            high = rdp.noiseMultiplier
+        if let feasible {
+            high = feasible
             highEpsilon = try eps(high)
         } else {
             high = 1
             highEpsilon = try eps(high)
             while highEpsilon > targetEpsilon {
                 guard high < maxNoiseMultiplier else {
-                    throw TallyError(.invalidArgument, "ε = \(targetEpsilon) at δ = \(delta) is not reachable with a noise multiplier up to \(maxNoiseMultiplier)")
+                    throw TallyError(.invalidArgument, "ε = \(targetEpsilon) is not reachable with a noise multiplier up to \(maxNoiseMultiplier)")
                 }
                 high *= 2
                 highEpsilon = try eps(high)
