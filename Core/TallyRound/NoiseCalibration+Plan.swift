@@ -24,6 +24,9 @@ extension RoundPolicy {
         return try NoiseCalibration.search(targetEpsilon: targetEpsilon) { (z: Double) throws(TallyError) -> Double in
             var policy = self
             policy.noiseMultiplier = z
+            // The noise a masked round carries. A benchmark round without masking is charged
+            // ε = ∞ whatever z is; its noise is still this calibrated z.
+            policy.unmasked = false
             var worst = 0.0
             for n in Set(cohortSizes) {
                 let members = (1...n).map { (id: ParticipantID(UInt32($0)), certificate: "") }

@@ -35,4 +35,13 @@ import TallySecAgg
                                                             accountant: RDPAccountant()).noiseMultiplier
         #expect(abs(z / gaussian - 1) < 0.005, "ledger z \(z), Gaussian z \(gaussian)")
     }
+
+    @Test func aBenchmarkPolicyWithoutMaskingCalibratesTheSameNoise() throws {
+        // Its rounds are charged ε = ∞ whatever z is; the noise it adds is still the calibrated one.
+        let masked = try RoundHarness.policy().calibratedNoiseMultiplier(targetEpsilon: 10, delta: 1e-5, rounds: 4, cohortSizes: [10],
+                                                                          parameterCount: 1000)
+        let unmasked = try RoundHarness.policy(unmasked: true).calibratedNoiseMultiplier(targetEpsilon: 10, delta: 1e-5, rounds: 4,
+                                                                                        cohortSizes: [10], parameterCount: 1000)
+        #expect(masked == unmasked)
+    }
 }
