@@ -34,8 +34,10 @@ public final class Subprocess: Sendable {
     private let captureFile: String?
 
     /// Starts `executable` (a path) now. `environment` is added to this process's own.
-    public init(_ executable: String, _ arguments: [String] = [], environment: [String: String] = [:],
-                directory: String? = nil, output: Output = .capture) throws(TallyError) {
+    public init(
+        _ executable: String, _ arguments: [String] = [], environment: [String: String] = [:],
+        directory: String? = nil, output: Output = .capture
+    ) throws(TallyError) {
         self.executable = executable
         self.arguments = arguments
         let process = Process()
@@ -134,8 +136,10 @@ public final class Subprocess: Sendable {
 
     /// Runs `executable` to completion, its output captured. A process still running after
     /// `timeout` is killed and reported as an error.
-    public static func run(_ executable: String, _ arguments: [String] = [], environment: [String: String] = [:],
-                           directory: String? = nil, timeout: Duration = .seconds(300)) throws(TallyError) -> Completion {
+    public static func run(
+        _ executable: String, _ arguments: [String] = [], environment: [String: String] = [:],
+        directory: String? = nil, timeout: Duration = .seconds(300)
+    ) throws(TallyError) -> Completion {
         let process = try Subprocess(executable, arguments, environment: environment, directory: directory)
         guard let status = process.waitForExit(timeout: timeout) else {
             process.stop(signal: SIGKILL)
@@ -145,8 +149,10 @@ public final class Subprocess: Sendable {
     }
 
     /// Like ``run(_:_:environment:directory:timeout:)``, awaiting the exit instead of blocking.
-    public static func run(_ executable: String, _ arguments: [String] = [], environment: [String: String] = [:],
-                           directory: String? = nil, timeout: Duration = .seconds(300)) async throws(TallyError) -> Completion {
+    public static func run(
+        _ executable: String, _ arguments: [String] = [], environment: [String: String] = [:],
+        directory: String? = nil, timeout: Duration = .seconds(300)
+    ) async throws(TallyError) -> Completion {
         let process = try Subprocess(executable, arguments, environment: environment, directory: directory)
         guard let status = await process.exited(within: timeout) else {
             process.stop(signal: SIGKILL)
@@ -158,11 +164,15 @@ public final class Subprocess: Sendable {
     /// Runs `executable` to completion and returns its output; a non-zero exit is an error
     /// carrying that output.
     @discardableResult
-    public static func check(_ executable: String, _ arguments: [String] = [], environment: [String: String] = [:],
-                             directory: String? = nil, timeout: Duration = .seconds(300)) throws(TallyError) -> String {
+    public static func check(
+        _ executable: String, _ arguments: [String] = [], environment: [String: String] = [:],
+        directory: String? = nil, timeout: Duration = .seconds(300)
+    ) throws(TallyError) -> String {
         let completion = try run(executable, arguments, environment: environment, directory: directory, timeout: timeout)
         guard completion.status == 0 else {
-            throw TallyError(.invalidArgument, "\(([executable] + arguments).joined(separator: " ")) exited with status \(completion.status): \(completion.output)")
+            throw TallyError(
+                .invalidArgument,
+                "\(([executable] + arguments).joined(separator: " ")) exited with status \(completion.status): \(completion.output)")
         }
         return completion.output
     }
@@ -186,7 +196,7 @@ private final class ExitSignal: Sendable {
         if let status { return status }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
         guard semaphore.wait(timeout: .now() + min(seconds, 1e6)) == .success else { return status }
-        semaphore.signal()  // one signal, any number of waiters
+        semaphore.signal() // one signal, any number of waiters
         return status
     }
 }

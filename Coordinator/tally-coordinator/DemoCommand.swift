@@ -2,9 +2,9 @@ import ArgumentParser
 import Foundation
 import TallyCoordinator
 import TallyCore
-import TallyRound
-import TallyModel
 import TallyLocalFederation
+import TallyModel
+import TallyRound
 import TallySecAgg
 import TallyWire
 
@@ -13,7 +13,9 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a complete local federation: throwaway CA, a coordinator and N participant processes on Fashion-MNIST.")
 
-    @Option(help: "Participants (organizations). Participant-level DP needs many: the noise is the same whatever n, the signal grows with n.") var participants = 20
+    @Option(
+        help: "Participants (organizations). Participant-level DP needs many: the noise is the same whatever n, the signal grows with n.")
+    var participants = 20
     @Option(help: "Rounds to run.") var rounds = 10
     @Option(help: "Target ε over all rounds (participant-level DP); the noise multiplier is calibrated to it.") var epsilon = 10.0
     @Option(help: "Target δ.") var delta = 1e-5
@@ -51,11 +53,16 @@ struct Demo: AsyncParsableCommand {
         options.participantBudgetDelta = delta
         try await Self.ensureExecutables(["tally-participant", "tally-audit"], in: executables)
         let federation = try LocalFederation(options: options)
-        let z = try federation.coordinatorConfiguration().noiseMultiplier(parameterCount: ModelState.initial(syntheticDimension: nil).parameterCount)
+        let z = try federation.coordinatorConfiguration().noiseMultiplier(
+            parameterCount: ModelState.initial(syntheticDimension: nil).parameterCount)
         print("Tally demo: \(participants) organizations, \(rounds) rounds, Fashion-MNIST split non-IID (Dirichlet α = \(alpha))")
-        print("differential privacy: target (ε = \(epsilon), δ = \(delta)) per organization over \(rounds) rounds → noise multiplier z = \(String(format: "%.3f", z)), clip C = \(clipNorm); each organization's budget ε = \(budgetEpsilon)")
+        print(
+            "differential privacy: target (ε = \(epsilon), δ = \(delta)) per organization over \(rounds) rounds → noise multiplier z = \(String(format: "%.3f", z)), clip C = \(clipNorm); each organization's budget ε = \(budgetEpsilon)"
+        )
         let t = SecAggConfiguration.minimumThreshold(neighbourhood: participants, collusionMargin: options.collusionMargin)
-        print("secure aggregation: threshold t = \(t) of \(participants), tolerating c = \(options.collusionMargin) colluding participants (2t > n + c); each noise share is sized so that any t − c = \(t - options.collusionMargin) honest shares carry the full noise")
+        print(
+            "secure aggregation: threshold t = \(t) of \(participants), tolerating c = \(options.collusionMargin) colluding participants (2t > n + c); each noise share is sized so that any t − c = \(t - options.collusionMargin) honest shares carry the full noise"
+        )
         print("working directory: \(dir)")
         try federation.makePKI()
         try federation.writeConfigurations()
@@ -78,9 +85,11 @@ struct Demo: AsyncParsableCommand {
             for r in rounds where r.outcome != .running && !printed.contains(r.id) {
                 printed.insert(r.id)
                 let accuracy = versions.first { $0.version == r.version }?.accuracy
-                print(String(format: "%5lld  %6d  %7d  %7d  %9@  %7@  %@", r.id, r.cohort, r.contributors, r.dropped,
-                             accuracy.map { String(format: "%.4f", $0) } ?? "-", r.seconds.map { String(format: "%.2f", $0) } ?? "-",
-                             r.outcome == .released ? "v\(r.version ?? 0)" : "aborted: \(r.reason ?? "")"))
+                print(
+                    String(
+                        format: "%5lld  %6d  %7d  %7d  %9@  %7@  %@", r.id, r.cohort, r.contributors, r.dropped,
+                        accuracy.map { String(format: "%.4f", $0) } ?? "-", r.seconds.map { String(format: "%.2f", $0) } ?? "-",
+                        r.outcome == .released ? "v\(r.version ?? 0)" : "aborted: \(r.reason ?? "")"))
             }
         }
         federation.stopAll()
@@ -91,22 +100,28 @@ struct Demo: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let registry = try ModelRegistry(directory: federation.coordinatorData + "/registry")
-        print("""
+        print(
+            """
 
-        done in \(String(format: "%.1f", Date().timeIntervalSince(started))) s (coordinator exit status \(status)).
-        final model: version \(latest.version), test accuracy \(latest.accuracy.map { String(format: "%.4f", $0) } ?? "-")
-          blob:     \(registry.blobPath(hash: latest.modelHash))
-          manifest: \(federation.coordinatorData)/registry/manifests/\(latest.version).json (signed by the coordinator)
-        inspect:    swift run tally-coordinator registry list --data \(federation.coordinatorData)
-                    swift run tally-coordinator registry show --data \(federation.coordinatorData) --ca \(federation.pki)/ca/ca.crt
-        """)
+            done in \(String(format: "%.1f", Date().timeIntervalSince(started))) s (coordinator exit status \(status)).
+            final model: version \(latest.version), test accuracy \(latest.accuracy.map { String(format: "%.4f", $0) } ?? "-")
+              blob:     \(registry.blobPath(hash: latest.modelHash))
+              manifest: \(federation.coordinatorData)/registry/manifests/\(latest.version).json (signed by the coordinator)
+            inspect:    swift run tally-coordinator registry list --data \(federation.coordinatorData)
+                        swift run tally-coordinator registry show --data \(federation.coordinatorData) --ca \(federation.pki)/ca/ca.crt
+            """)
         print("\nprivacy ledger: \(federation.coordinatorLedger) (one signed, hash-chained entry per release)\n")
         let audit = executables + "/tally-audit"
         let verified = try await Self.runAndPrint(audit, ["verify", federation.coordinatorLedger, "--ca", federation.pki + "/ca/ca.crt"])
-        try await Self.runAndPrint(audit, ["report", federation.coordinatorLedger, "--delta", "\(delta)", "--budget-epsilon", "\(budgetEpsilon)",
-                                     "--plot", dir + "/epsilon.svg"])
+        try await Self.runAndPrint(
+            audit,
+            [
+                "report", federation.coordinatorLedger, "--delta", "\(delta)", "--budget-epsilon", "\(budgetEpsilon)",
+                "--plot", dir + "/epsilon.svg",
+            ])
         print("\nε over rounds plotted to \(dir)/epsilon.svg. Organization 1's own ledger, charged at the guaranteed t − c shares:\n")
-        try await Self.runAndPrint(audit, ["report", federation.participantLedger(1), "--delta", "\(delta)", "--budget-epsilon", "\(budgetEpsilon)"])
+        try await Self.runAndPrint(
+            audit, ["report", federation.participantLedger(1), "--delta", "\(delta)", "--budget-epsilon", "\(budgetEpsilon)"])
         if status != 0 { throw ExitCode(status) }
         if verified != 0 { throw ExitCode(verified) }
     }

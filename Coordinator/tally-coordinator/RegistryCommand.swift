@@ -28,8 +28,10 @@ struct Registry: AsyncParsableCommand {
             let (store, _) = try options.open()
             print("version  parent  round  accuracy  model")
             for v in try store.versions() {
-                print(String(format: "%7lld  %6@  %5@  %8@  %@", v.version, v.parent.map { "\($0)" } ?? "-", v.roundID.map { "\($0)" } ?? "-",
-                             v.accuracy.map { String(format: "%.4f", $0) } ?? "-", v.modelHash))
+                print(
+                    String(
+                        format: "%7lld  %6@  %5@  %8@  %@", v.version, v.parent.map { "\($0)" } ?? "-", v.roundID.map { "\($0)" } ?? "-",
+                        v.accuracy.map { String(format: "%.4f", $0) } ?? "-", v.modelHash))
             }
         }
     }
@@ -42,7 +44,8 @@ struct Registry: AsyncParsableCommand {
         func run() async throws {
             let (store, registry) = try options.open()
             let versions = try store.versions()
-            let selected: CoordinatorStore.VersionRecord? = if let version { versions.first { $0.version == version } } else { versions.last }
+            let selected: CoordinatorStore.VersionRecord? =
+                if let version { versions.first { $0.version == version } } else { versions.last }
             guard let record = selected else {
                 throw ValidationError("no such version")
             }
@@ -50,7 +53,8 @@ struct Registry: AsyncParsableCommand {
             _ = try registry.blob(hash: record.modelHash)
             print("blob: \(registry.blobPath(hash: record.modelHash)) (hash verified)")
             if let ca {
-                let manifest = try await ModelManifest.verified(bytes: record.manifest, signature: record.signature, trust: FederationTrust(caFile: ca))
+                let manifest = try await ModelManifest.verified(
+                    bytes: record.manifest, signature: record.signature, trust: FederationTrust(caFile: ca))
                 print("signature: valid (coordinator certificate chains to \(ca)); version \(manifest.version)")
             }
         }
@@ -63,7 +67,9 @@ struct Registry: AsyncParsableCommand {
         @Option(help: "Output file.") var output: String
         func run() async throws {
             let (store, registry) = try options.open()
-            guard let record = try store.versions().first(where: { $0.version == version }) else { throw ValidationError("no version \(version)") }
+            guard let record = try store.versions().first(where: { $0.version == version }) else {
+                throw ValidationError("no version \(version)")
+            }
             try DurableFile.write(try registry.blob(hash: record.modelHash), to: output)
             print("wrote \(output) (sha256 \(record.modelHash))")
         }
@@ -77,8 +83,11 @@ struct Status: AsyncParsableCommand {
         let (store, _) = try options.open()
         print("round  outcome   stage      cohort  counted  dropped  version  seconds  reason")
         for r in try store.rounds() {
-            print(String(format: "%5lld  %-8@  %-9@  %6d  %7d  %7d  %7@  %7@  %@", r.id, r.outcome.rawValue, r.stage.rawValue, r.cohort, r.contributors, r.dropped,
-                         r.version.map { "\($0)" } ?? "-", r.seconds.map { String(format: "%.2f", $0) } ?? "-", r.reason ?? ""))
+            print(
+                String(
+                    format: "%5lld  %-8@  %-9@  %6d  %7d  %7d  %7@  %7@  %@", r.id, r.outcome.rawValue, r.stage.rawValue, r.cohort,
+                    r.contributors, r.dropped,
+                    r.version.map { "\($0)" } ?? "-", r.seconds.map { String(format: "%.2f", $0) } ?? "-", r.reason ?? ""))
         }
     }
 }

@@ -24,7 +24,9 @@ public struct EpsilonPlot: Sendable {
         var name: String { participant.map { "participant \($0)" } ?? "federation (worst case)" }
     }
 
-    private static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    private static let palette = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    ]
 
     /// The SVG document.
     public func svg() -> String {
@@ -75,22 +77,30 @@ public struct EpsilonPlot: Sendable {
             """
         // Grid, ticks and labels.
         out += "<g stroke=\"#e5e5e5\" stroke-width=\"1\">\n"
-        for t in yTicks { out += "<line x1=\"\(Self.f(left))\" y1=\"\(Self.f(py(t)))\" x2=\"\(Self.f(left + plotWidth))\" y2=\"\(Self.f(py(t)))\"/>\n" }
-        for t in xTicks { out += "<line x1=\"\(Self.f(px(t)))\" y1=\"\(Self.f(top))\" x2=\"\(Self.f(px(t)))\" y2=\"\(Self.f(top + plotHeight))\"/>\n" }
+        for t in yTicks {
+            out += "<line x1=\"\(Self.f(left))\" y1=\"\(Self.f(py(t)))\" x2=\"\(Self.f(left + plotWidth))\" y2=\"\(Self.f(py(t)))\"/>\n"
+        }
+        for t in xTicks {
+            out += "<line x1=\"\(Self.f(px(t)))\" y1=\"\(Self.f(top))\" x2=\"\(Self.f(px(t)))\" y2=\"\(Self.f(top + plotHeight))\"/>\n"
+        }
         out += "</g>\n"
         out += "<g stroke=\"#333333\" stroke-width=\"1\">\n"
-        out += "<line x1=\"\(Self.f(left))\" y1=\"\(Self.f(top + plotHeight))\" x2=\"\(Self.f(left + plotWidth))\" y2=\"\(Self.f(top + plotHeight))\"/>\n"
+        out +=
+            "<line x1=\"\(Self.f(left))\" y1=\"\(Self.f(top + plotHeight))\" x2=\"\(Self.f(left + plotWidth))\" y2=\"\(Self.f(top + plotHeight))\"/>\n"
         out += "<line x1=\"\(Self.f(left))\" y1=\"\(Self.f(top))\" x2=\"\(Self.f(left))\" y2=\"\(Self.f(top + plotHeight))\"/>\n"
         out += "</g>\n"
         out += "<g fill=\"#333333\">\n"
         for t in yTicks {
-            out += "<text x=\"\(Self.f(left - 8))\" y=\"\(Self.f(py(t) + 4))\" text-anchor=\"end\">\(Self.escape(Self.label(t, step: yTicks.count > 1 ? yTicks[1] - yTicks[0] : 1)))</text>\n"
+            out +=
+                "<text x=\"\(Self.f(left - 8))\" y=\"\(Self.f(py(t) + 4))\" text-anchor=\"end\">\(Self.escape(Self.label(t, step: yTicks.count > 1 ? yTicks[1] - yTicks[0] : 1)))</text>\n"
         }
         for t in xTicks {
-            out += "<text x=\"\(Self.f(px(t)))\" y=\"\(Self.f(top + plotHeight + 18))\" text-anchor=\"middle\">\(Self.escape(Self.label(t, step: 1)))</text>\n"
+            out +=
+                "<text x=\"\(Self.f(px(t)))\" y=\"\(Self.f(top + plotHeight + 18))\" text-anchor=\"middle\">\(Self.escape(Self.label(t, step: 1)))</text>\n"
         }
         out += "<text x=\"\(Self.f(left + plotWidth / 2))\" y=\"\(Self.f(height - 14))\" text-anchor=\"middle\">round</text>\n"
-        out += "<text x=\"18\" y=\"\(Self.f(top + plotHeight / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(Self.f(top + plotHeight / 2)))\">cumulative ε</text>\n"
+        out +=
+            "<text x=\"18\" y=\"\(Self.f(top + plotHeight / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 18 \(Self.f(top + plotHeight / 2)))\">cumulative ε</text>\n"
         out += "</g>\n"
 
         // Lines, then the legend.
@@ -100,27 +110,32 @@ public struct EpsilonPlot: Sendable {
         for (index, s) in series.enumerated() {
             let color = s.participant == nil ? "#222222" : Self.palette[(index - 1) % Self.palette.count]
             if !s.rdp.isEmpty {
-                out += "<polyline stroke=\"\(color)\" points=\"\(s.rdp.map { "\(Self.f(px($0.x))),\(Self.f(py($0.y)))" }.joined(separator: " "))\"/>\n"
+                out +=
+                    "<polyline stroke=\"\(color)\" points=\"\(s.rdp.map { "\(Self.f(px($0.x))),\(Self.f(py($0.y)))" }.joined(separator: " "))\"/>\n"
                 if s.rdp.count == 1, let p = s.rdp.first {
                     out += "<circle cx=\"\(Self.f(px(p.x)))\" cy=\"\(Self.f(py(p.y)))\" r=\"3\" fill=\"\(color)\"/>\n"
                 }
             }
             if !s.pld.isEmpty {
-                out += "<polyline stroke=\"\(color)\" stroke-dasharray=\"6 4\" points=\"\(s.pld.map { "\(Self.f(px($0.x))),\(Self.f(py($0.y)))" }.joined(separator: " "))\"/>\n"
+                out +=
+                    "<polyline stroke=\"\(color)\" stroke-dasharray=\"6 4\" points=\"\(s.pld.map { "\(Self.f(px($0.x))),\(Self.f(py($0.y)))" }.joined(separator: " "))\"/>\n"
             }
         }
         out += "</g>\n<g font-size=\"12\">\n"
         for (index, s) in series.enumerated() {
             let color = s.participant == nil ? "#222222" : Self.palette[(index - 1) % Self.palette.count]
-            out += "<line x1=\"\(Self.f(legendX))\" y1=\"\(Self.f(legendY))\" x2=\"\(Self.f(legendX + 24))\" y2=\"\(Self.f(legendY))\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
+            out +=
+                "<line x1=\"\(Self.f(legendX))\" y1=\"\(Self.f(legendY))\" x2=\"\(Self.f(legendX + 24))\" y2=\"\(Self.f(legendY))\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
             out += "<text x=\"\(Self.f(legendX + 30))\" y=\"\(Self.f(legendY + 4))\">\(Self.escape(s.name))</text>\n"
             legendY += 18
         }
         legendY += 8
-        out += "<line x1=\"\(Self.f(legendX))\" y1=\"\(Self.f(legendY))\" x2=\"\(Self.f(legendX + 24))\" y2=\"\(Self.f(legendY))\" stroke=\"#555555\" stroke-width=\"2\"/>\n"
+        out +=
+            "<line x1=\"\(Self.f(legendX))\" y1=\"\(Self.f(legendY))\" x2=\"\(Self.f(legendX + 24))\" y2=\"\(Self.f(legendY))\" stroke=\"#555555\" stroke-width=\"2\"/>\n"
         out += "<text x=\"\(Self.f(legendX + 30))\" y=\"\(Self.f(legendY + 4))\">ε (RDP bound)</text>\n"
         legendY += 18
-        out += "<line x1=\"\(Self.f(legendX))\" y1=\"\(Self.f(legendY))\" x2=\"\(Self.f(legendX + 24))\" y2=\"\(Self.f(legendY))\" stroke=\"#555555\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>\n"
+        out +=
+            "<line x1=\"\(Self.f(legendX))\" y1=\"\(Self.f(legendY))\" x2=\"\(Self.f(legendX + 24))\" y2=\"\(Self.f(legendY))\" stroke=\"#555555\" stroke-width=\"2\" stroke-dasharray=\"6 4\"/>\n"
         out += "<text x=\"\(Self.f(legendX + 30))\" y=\"\(Self.f(legendY + 4))\">ε (PLD estimate)</text>\n"
         out += "</g>\n</svg>\n"
         return out

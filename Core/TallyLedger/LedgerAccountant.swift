@@ -78,9 +78,10 @@ struct LedgerAccountant {
         let keys = groups.keys.sorted()
         let key = CompositionKey(groups: keys, counts: keys.map { groups[$0]! }, delta: delta, failureProbability: failureProbability)
         if let cached = epsilonCache[key] { return cached }
-        let epsilon = try composition(groups, fine: true).map { (pld) throws(TallyError) in
-            try Self.epsilon(pld, delta: delta, failureProbability: failureProbability)
-        } ?? 0
+        let epsilon =
+            try composition(groups, fine: true).map { (pld) throws(TallyError) in
+                try Self.epsilon(pld, delta: delta, failureProbability: failureProbability)
+            } ?? 0
         epsilonCache[key] = epsilon
         return epsilon
     }
@@ -100,7 +101,8 @@ struct LedgerAccountant {
         var composed: PrivacyLossDistribution?
         for group in groups.keys.sorted() {
             let distribution = try base(group, fine: fine).selfComposed(times: groups[group]!)
-            composed = try composed.map { (c) throws(TallyError) -> PrivacyLossDistribution in try c.composed(with: distribution) } ?? distribution
+            composed =
+                try composed.map { (c) throws(TallyError) -> PrivacyLossDistribution in try c.composed(with: distribution) } ?? distribution
         }
         return composed
     }
@@ -114,14 +116,16 @@ struct LedgerAccountant {
     }
 
     private static func key(_ entry: LedgerEntry) -> RDPKey {
-        RDPKey(shareSigmaSquared: entry.shareSigmaSquared, shares: entry.noiseShares, dimension: entry.dimension,
-               l2Sensitivity: entry.l2Sensitivity, samplingRate: entry.samplingRate)
+        RDPKey(
+            shareSigmaSquared: entry.shareSigmaSquared, shares: entry.noiseShares, dimension: entry.dimension,
+            l2Sensitivity: entry.l2Sensitivity, samplingRate: entry.samplingRate)
     }
 
     private func mechanism(_ entry: LedgerEntry) throws(TallyError) -> DistributedDiscreteGaussian {
         do {
-            return try DistributedDiscreteGaussian(shareSigmaSquared: entry.shareSigmaSquared, shares: entry.noiseShares,
-                                                   dimension: entry.dimension, l2Sensitivity: entry.l2Sensitivity)
+            return try DistributedDiscreteGaussian(
+                shareSigmaSquared: entry.shareSigmaSquared, shares: entry.noiseShares,
+                dimension: entry.dimension, l2Sensitivity: entry.l2Sensitivity)
         } catch {
             throw TallyError(error.code, "round \(entry.roundID): \(error.message)")
         }

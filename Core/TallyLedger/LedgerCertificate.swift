@@ -29,17 +29,17 @@ public struct LedgerCertificate: Sendable, Hashable {
     let subject: [UInt8]
 
     // DER of the OIDs used here.
-    private static let subjectAltNameOID: [UInt8] = [0x55, 0x1d, 0x11]  // 2.5.29.17
-    private static let commonNameOID: [UInt8] = [0x55, 0x04, 0x03]  // 2.5.4.3
-    private static let ecdsaWithSHA256OID: [UInt8] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]  // 1.2.840.10045.4.3.2
-    private static let ed25519OID: [UInt8] = [0x2b, 0x65, 0x70]  // 1.3.101.112
+    private static let subjectAltNameOID: [UInt8] = [0x55, 0x1d, 0x11] // 2.5.29.17
+    private static let commonNameOID: [UInt8] = [0x55, 0x04, 0x03] // 2.5.4.3
+    private static let ecdsaWithSHA256OID: [UInt8] = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02] // 1.2.840.10045.4.3.2
+    private static let ed25519OID: [UInt8] = [0x2b, 0x65, 0x70] // 1.3.101.112
 
     /// Parses the first `CERTIFICATE` block of `pem`.
     public init(pem: String) throws(TallyError) {
         let begin = "-----BEGIN CERTIFICATE-----", end = "-----END CERTIFICATE-----"
         guard let b = pem.range(of: begin), let e = pem.range(of: end, range: b.upperBound..<pem.endIndex),
-              let data = Data(base64Encoded: String(pem[b.upperBound..<e.lowerBound]), options: .ignoreUnknownCharacters),
-              !data.isEmpty
+            let data = Data(base64Encoded: String(pem[b.upperBound..<e.lowerBound]), options: .ignoreUnknownCharacters),
+            !data.isEmpty
         else {
             throw TallyError(.malformedKey, "not a PEM certificate")
         }
@@ -62,7 +62,7 @@ public struct LedgerCertificate: Sendable, Hashable {
         tbsCertificate = Array(tbs.encoded)
 
         var fields = DERReader(tbs.content)
-        if fields.nextTag == 0xa0 { _ = try fields.next() }  // version
+        if fields.nextTag == 0xa0 { _ = try fields.next() } // version
         _ = try fields.next(tag: 0x02, "serialNumber")
         tbsSignatureAlgorithm = Array(try fields.next(tag: 0x30, "signature algorithm").encoded)
         issuer = Array(try fields.next(tag: 0x30, "issuer").encoded)
@@ -77,20 +77,20 @@ public struct LedgerCertificate: Sendable, Hashable {
         var roles: [LedgerRole] = []
         while !fields.isAtEnd {
             let field = try fields.next()
-            guard field.tag == 0xa3 else { continue }  // issuerUniqueID, subjectUniqueID
+            guard field.tag == 0xa3 else { continue } // issuerUniqueID, subjectUniqueID
             var explicit = DERReader(field.content)
             var extensions = DERReader(try explicit.next(tag: 0x30, "extensions").content)
             while !extensions.isAtEnd {
                 var ext = DERReader(try extensions.next(tag: 0x30, "extension").content)
                 let oid = try ext.next(tag: 0x06, "extension id")
-                if ext.nextTag == 0x01 { _ = try ext.next() }  // critical
+                if ext.nextTag == 0x01 { _ = try ext.next() } // critical
                 let value = try ext.next(tag: 0x04, "extension value")
                 guard Array(oid.content) == Self.subjectAltNameOID else { continue }
                 var valueReader = DERReader(value.content)
                 var names = DERReader(try valueReader.next(tag: 0x30, "GeneralNames").content)
                 while !names.isAtEnd {
                     let name = try names.next()
-                    guard name.tag == 0x86 else { continue }  // uniformResourceIdentifier [6] IA5String
+                    guard name.tag == 0x86 else { continue } // uniformResourceIdentifier [6] IA5String
                     if let role = LedgerRole(uri: String(decoding: name.content, as: UTF8.self)) { roles.append(role) }
                 }
             }
@@ -125,7 +125,10 @@ public struct LedgerCertificate: Sendable, Hashable {
         case (Self.ecdsaWithSHA256OID, .ecdsaP256), (Self.ed25519OID, .ed25519):
             break
         default:
-            throw TallyError(.badSignature, "certificate \(displayName) is signed with an algorithm the issuer's key does not use (expected ECDSA P-256 with SHA-256 or Ed25519)")
+            throw TallyError(
+                .badSignature,
+                "certificate \(displayName) is signed with an algorithm the issuer's key does not use (expected ECDSA P-256 with SHA-256 or Ed25519)"
+            )
         }
         do {
             try key.verify(signatureValue, for: tbsCertificate)
@@ -155,7 +158,8 @@ public struct LedgerCertificate: Sendable, Hashable {
         default: return raw
         }
         let c = Array(full)
-        return "\(String(c[0..<4]))-\(String(c[4..<6]))-\(String(c[6..<8])) \(String(c[8..<10])):\(String(c[10..<12])):\(String(c[12..<14])) UTC"
+        return
+            "\(String(c[0..<4]))-\(String(c[4..<6]))-\(String(c[6..<8])) \(String(c[8..<10])):\(String(c[10..<12])):\(String(c[12..<14])) UTC"
     }
 
     /// The first CN in a Name (SEQUENCE OF SET OF AttributeTypeAndValue).

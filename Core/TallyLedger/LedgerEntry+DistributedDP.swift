@@ -7,13 +7,16 @@ extension LedgerEntry {
     /// (``DistributedDPConfiguration/guaranteedShares``), the fewest honest shares any unmaskable
     /// sum contains. Organization unit; cohorts are not Poisson samples, so
     /// q = 1: no amplification by sampling is claimed. Noise is added unclamped: δ_clamp = 0.
-    public init(roundID: UInt64, modelVersion: Int64?, modelHash: String, participants: [UInt32], noiseShares: Int,
-                privacy: DistributedDPConfiguration, recordedAt: Double) {
-        self.init(roundID: roundID, modelVersion: modelVersion, modelHash: modelHash, participants: participants,
-                  cohortSize: privacy.cohortSize, privacyUnit: Self.organizationUnit, samplingRate: 1, clipNorm: privacy.clipNorm,
-                  noiseMultiplier: privacy.noiseMultiplier, mechanism: DistributedDPConfiguration.mechanism,
-                  shareSigmaSquared: privacy.shareSigmaSquared, noiseShares: noiseShares, threshold: privacy.threshold,
-                  collusionMargin: privacy.collusionMargin, l2Sensitivity: privacy.l2Sensitivity, dimension: privacy.dimension,
-                  deltaClamp: 0, recordedAt: recordedAt)
+    public init(
+        roundID: UInt64, modelVersion: Int64?, modelHash: String, participants: [UInt32], noiseShares: Int,
+        privacy: DistributedDPConfiguration, recordedAt: Double
+    ) {
+        self.init(
+            roundID: roundID, modelVersion: modelVersion, modelHash: modelHash, participants: participants,
+            cohortSize: privacy.cohortSize, privacyUnit: Self.organizationUnit, samplingRate: 1, clipNorm: privacy.clipNorm,
+            noiseMultiplier: privacy.noiseMultiplier, mechanism: DistributedDPConfiguration.mechanism,
+            shareSigmaSquared: privacy.shareSigmaSquared, noiseShares: noiseShares, threshold: privacy.threshold,
+            collusionMargin: privacy.collusionMargin, l2Sensitivity: privacy.l2Sensitivity, dimension: privacy.dimension,
+            deltaClamp: 0, recordedAt: recordedAt)
     }
 }

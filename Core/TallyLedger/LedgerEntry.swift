@@ -147,7 +147,9 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
             TallyError(.invalidArgument, "ledger entry for round \(roundID): \(what)")
         }
         guard mechanism == Self.distributedDiscreteGaussian || mechanism == Self.clampedDistributedDiscreteGaussian else {
-            throw fail("unknown mechanism \"\(mechanism)\" (only \(Self.distributedDiscreteGaussian) and \(Self.clampedDistributedDiscreteGaussian) can be accounted for)")
+            throw fail(
+                "unknown mechanism \"\(mechanism)\" (only \(Self.distributedDiscreteGaussian) and \(Self.clampedDistributedDiscreteGaussian) can be accounted for)"
+            )
         }
         guard Self.privacyUnits.contains(privacyUnit) else {
             throw fail("unknown privacy unit \"\(privacyUnit)\" (known: \(Self.privacyUnits.sorted().joined(separator: ", ")))")
@@ -162,7 +164,8 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
             throw fail("sampling rate must be in (0, 1], got \(samplingRate)")
         }
         guard privacyUnit != Self.organizationUnit || samplingRate == 1 else {
-            throw fail("sampling rate must be 1 for the organization unit (coordinator-chosen cohorts give no amplification), got \(samplingRate)")
+            throw fail(
+                "sampling rate must be 1 for the organization unit (coordinator-chosen cohorts give no amplification), got \(samplingRate)")
         }
         guard clipNorm.isFinite, clipNorm > 0 else { throw fail("clip norm must be positive and finite, got \(clipNorm)") }
         guard noiseMultiplier.isFinite, noiseMultiplier >= 0 else {
@@ -177,7 +180,9 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
         }
         // Any unmaskable sum holds ≥ t shares of which ≥ t − c are honest: never fewer are charged.
         guard noiseShares == 0 || (noiseShares >= threshold - collusionMargin && noiseShares <= cohortSize) else {
-            throw fail("noise shares must be 0 (no noise) or in t − c = \(threshold - collusionMargin) through the cohort size \(cohortSize), got \(noiseShares)")
+            throw fail(
+                "noise shares must be 0 (no noise) or in t − c = \(threshold - collusionMargin) through the cohort size \(cohortSize), got \(noiseShares)"
+            )
         }
         guard l2Sensitivity.isFinite, l2Sensitivity > 0 else {
             throw fail("ℓ2 sensitivity must be positive and finite, got \(l2Sensitivity)")

@@ -48,7 +48,8 @@ struct LedgerSeries {
         let plain = try accountant.epsilonRDP(curve: rdp, delta: delta)
         guard deltaClamp > 0 else { return plain }
         let orders = accountant.orders, curve = rdp
-        return try FailureEventCharge.epsilon(delta: delta, failureProbability: deltaClamp, lowerBound: plain) { (epsilon) throws(TallyError) in
+        return try FailureEventCharge.epsilon(delta: delta, failureProbability: deltaClamp, lowerBound: plain) {
+            (epsilon) throws(TallyError) in
             try RDPConversion.delta(orders: orders, rdp: curve, epsilon: epsilon).delta
         }
     }
@@ -65,7 +66,8 @@ struct LedgerSeries {
     /// which is the row's value), on the coarse grid, composing the rounds since the previous
     /// point onto a running distribution: one series' distribution in memory at a time.
     /// Keys are positions in ``entries``.
-    func curvePLD(_ all: [LedgerEntry], delta: Double, points: Int, accountant: inout LedgerAccountant) throws(TallyError) -> [Int: Double] {
+    func curvePLD(_ all: [LedgerEntry], delta: Double, points: Int, accountant: inout LedgerAccountant) throws(TallyError) -> [Int: Double]
+    {
         guard pldApplies, rounds > 1 else { return [:] }
         let stride = max(1, (rounds + points - 1) / points)
         var values: [Int: Double] = [:]
@@ -85,7 +87,8 @@ struct LedgerSeries {
                 running = try running.map { (r) throws(TallyError) -> PrivacyLossDistribution in try r.composed(with: segment) } ?? segment
             }
             pending = [:]
-            values[position] = try running.map { (r) throws(TallyError) in try LedgerAccountant.epsilon(r, delta: delta, failureProbability: clamp) } ?? 0
+            values[position] =
+                try running.map { (r) throws(TallyError) in try LedgerAccountant.epsilon(r, delta: delta, failureProbability: clamp) } ?? 0
         }
         return values
     }

@@ -35,8 +35,10 @@ public final class PrivacyLedger: Sendable {
     ///
     /// `certificatePEM` must be the certificate of `signingKey`, and if it names a Tally role
     /// (`tally://…` URI SAN) that role must be `role`.
-    public init(path: String, role: LedgerRole, signingKey: SigningPrivateKey, certificatePEM: String,
-                budget: PrivacyBudget? = nil) throws(TallyError) {
+    public init(
+        path: String, role: LedgerRole, signingKey: SigningPrivateKey, certificatePEM: String,
+        budget: PrivacyBudget? = nil
+    ) throws(TallyError) {
         let certificate = try LedgerCertificate(pem: certificatePEM)
         guard certificate.subjectPublicKeyInfo == signingKey.publicKey.derRepresentation else {
             throw TallyError(.invalidArgument, "the ledger's certificate \(certificate.displayName) is not the signing key's certificate")
@@ -145,20 +147,24 @@ public final class PrivacyLedger: Sendable {
                     var previous = LedgerRecord.genesisHash
                     if let last = try Row.fetchOne(db, sql: "SELECT sequence, hash FROM ledger_records ORDER BY sequence DESC LIMIT 1") {
                         guard let lastSequence = Int64.fromDatabaseValue(last[0]),
-                              let lastHash = Data.fromDatabaseValue(last[1]), lastHash.count == SHA256Digest.byteCount else {
-                            throw TallyError(.ledgerMalformed, "the last record of the ledger at \(path) is unreadable; run `tally-audit verify`")
+                            let lastHash = Data.fromDatabaseValue(last[1]), lastHash.count == SHA256Digest.byteCount
+                        else {
+                            throw TallyError(
+                                .ledgerMalformed, "the last record of the ledger at \(path) is unreadable; run `tally-audit verify`")
                         }
                         sequence = lastSequence + 1
                         previous = [UInt8](lastHash)
                     }
                     let hash = LedgerRecord.chainHash(sequence: sequence, previousHash: previous, body: body)
                     let signature = try signingKey.signature(for: hash)
-                    try db.execute(sql: """
-                        INSERT INTO ledger_records (sequence, previous_hash, body, hash, signature, signer_certificate)
-                        VALUES (?, ?, ?, ?, ?, ?)
-                        """, arguments: [sequence, Data(previous), Data(body), Data(hash), Data(signature), certificatePEM])
-                    record = LedgerRecord(sequence: sequence, previousHash: previous, body: body, hash: hash,
-                                          signature: signature, signerCertificatePEM: certificatePEM)
+                    try db.execute(
+                        sql: """
+                            INSERT INTO ledger_records (sequence, previous_hash, body, hash, signature, signer_certificate)
+                            VALUES (?, ?, ?, ?, ?, ?)
+                            """, arguments: [sequence, Data(previous), Data(body), Data(hash), Data(signature), certificatePEM])
+                    record = LedgerRecord(
+                        sequence: sequence, previousHash: previous, body: body, hash: hash,
+                        signature: signature, signerCertificatePEM: certificatePEM)
                     return .commit
                 }
                 guard let record else { throw TallyError(.ledgerStorageFailure, "append did not complete") }
@@ -175,7 +181,9 @@ public final class PrivacyLedger: Sendable {
     public func records() throws(TallyError) -> [LedgerRecord] {
         try storedRows().map { (row) throws(TallyError) -> LedgerRecord in
             guard let record = row.record else {
-                throw TallyError(.ledgerMalformed, "record \(row.sequence.map(String.init) ?? "?") of the ledger at \(path) has a missing, mistyped or oversized column")
+                throw TallyError(
+                    .ledgerMalformed,
+                    "record \(row.sequence.map(String.init) ?? "?") of the ledger at \(path) has a missing, mistyped or oversized column")
             }
             return record
         }
@@ -204,8 +212,10 @@ public final class PrivacyLedger: Sendable {
         for (index, row) in rows.enumerated() {
             let name = row.sequence.map { "record \($0)" } ?? "row \(index + 1)"
             guard let record = row.record else {
-                problems.append(row.oversized ? "\(name): a column is over its size limit and was not read"
-                                              : "\(name): a column is missing or has the wrong type")
+                problems.append(
+                    row.oversized
+                        ? "\(name): a column is over its size limit and was not read"
+                        : "\(name): a column is missing or has the wrong type")
                 previous = row.hash
                 if let sequence = row.sequence { expected = sequence + 1 }
                 continue
@@ -229,7 +239,9 @@ public final class PrivacyLedger: Sendable {
                     let certificate = try LedgerCertificate(pem: pem)
                     parsed[pem] = .success((certificate, try certificate.publicKey()))
                     if certificate.tallyRole == nil {
-                        notes.append("signer certificate \(certificate.displayName) names no Tally role, so its role could not be checked against \(role.noun)'s ledger")
+                        notes.append(
+                            "signer certificate \(certificate.displayName) names no Tally role, so its role could not be checked against \(role.noun)'s ledger"
+                        )
                     }
                 } catch {
                     parsed[pem] = .failure(error)
@@ -254,8 +266,9 @@ public final class PrivacyLedger: Sendable {
                 problems.append("\(name): its body is not a ledger entry")
             }
         }
-        return LedgerVerification(records: rows.count, problems: problems, signerCertificates: certificates,
-                                  headHash: rows.last?.hash, notes: notes)
+        return LedgerVerification(
+            records: rows.count, problems: problems, signerCertificates: certificates,
+            headHash: rows.last?.hash, notes: notes)
     }
 
     // MARK: - Storage
@@ -273,19 +286,23 @@ public final class PrivacyLedger: Sendable {
     /// Creates the tables of a new ledger, or checks an existing one; returns the budget in force.
     private static func prepare(_ db: Database, path: String, role: LedgerRole, budget: PrivacyBudget?) throws -> PrivacyBudget? {
         if try !db.tableExists("ledger_meta") {
-            let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'") ?? 0
+            let tables =
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'") ?? 0
             guard tables == 0 else {
-                throw TallyError(.ledgerMalformed, "\(path) is an SQLite database but not a privacy ledger; refusing to add ledger tables to it")
+                throw TallyError(
+                    .ledgerMalformed, "\(path) is an SQLite database but not a privacy ledger; refusing to add ledger tables to it")
             }
-            try db.execute(sql: """
-                CREATE TABLE ledger_meta (key TEXT PRIMARY KEY NOT NULL, value NOT NULL);
-                CREATE TABLE ledger_records (
-                    sequence INTEGER PRIMARY KEY NOT NULL,
-                    previous_hash BLOB NOT NULL, body BLOB NOT NULL, hash BLOB NOT NULL,
-                    signature BLOB NOT NULL, signer_certificate TEXT NOT NULL);
-                """)
-            try db.execute(sql: "INSERT INTO ledger_meta (key, value) VALUES ('format', ?), ('role', ?), ('created_at', ?)",
-                           arguments: [format, role.storageValue, Date().timeIntervalSince1970])
+            try db.execute(
+                sql: """
+                    CREATE TABLE ledger_meta (key TEXT PRIMARY KEY NOT NULL, value NOT NULL);
+                    CREATE TABLE ledger_records (
+                        sequence INTEGER PRIMARY KEY NOT NULL,
+                        previous_hash BLOB NOT NULL, body BLOB NOT NULL, hash BLOB NOT NULL,
+                        signature BLOB NOT NULL, signer_certificate TEXT NOT NULL);
+                    """)
+            try db.execute(
+                sql: "INSERT INTO ledger_meta (key, value) VALUES ('format', ?), ('role', ?), ('created_at', ?)",
+                arguments: [format, role.storageValue, Date().timeIntervalSince1970])
         } else {
             var meta: [String: DatabaseValue] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT key, value FROM ledger_meta") {
@@ -297,8 +314,9 @@ public final class PrivacyLedger: Sendable {
             }
         }
         if let budget {
-            try db.execute(sql: "INSERT OR REPLACE INTO ledger_meta (key, value) VALUES ('budget_epsilon', ?), ('budget_delta', ?)",
-                           arguments: [budget.epsilon, budget.delta])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO ledger_meta (key, value) VALUES ('budget_epsilon', ?), ('budget_delta', ?)",
+                arguments: [budget.epsilon, budget.delta])
             return budget
         }
         let epsilon = try Double.fetchOne(db, sql: "SELECT value FROM ledger_meta WHERE key = 'budget_epsilon'")
@@ -309,7 +327,8 @@ public final class PrivacyLedger: Sendable {
 
     private static func read(meta: [String: DatabaseValue], path: String) throws(TallyError) -> (LedgerRole, PrivacyBudget?) {
         guard let format = meta["format"].flatMap(String.fromDatabaseValue), format == Self.format else {
-            throw TallyError(.ledgerMalformed, "\(path) is not a \(Self.format) privacy ledger (format \(meta["format"].map { "\($0)" } ?? "missing"))")
+            throw TallyError(
+                .ledgerMalformed, "\(path) is not a \(Self.format) privacy ledger (format \(meta["format"].map { "\($0)" } ?? "missing"))")
         }
         guard let value = meta["role"].flatMap(String.fromDatabaseValue), let role = LedgerRole(storageValue: value) else {
             throw TallyError(.ledgerMalformed, "the privacy ledger at \(path) names no valid role")

@@ -52,8 +52,10 @@ public struct PrivacyReport: Sendable, Codable {
         /// budget ε − ε (RDP), with ε (RDP) taken at the budget's δ.
         public let budgetLeft: Double?
 
-        public init(participant: UInt32?, rounds: Int, epsilonRDP: Double, epsilonPLD: Double?, delta: Double,
-                    deltaClamp: Double, budgetEpsilon: Double?, budgetLeft: Double?) {
+        public init(
+            participant: UInt32?, rounds: Int, epsilonRDP: Double, epsilonPLD: Double?, delta: Double,
+            deltaClamp: Double, budgetEpsilon: Double?, budgetLeft: Double?
+        ) {
             self.participant = participant
             self.rounds = rounds
             self.epsilonRDP = epsilonRDP
@@ -163,8 +165,10 @@ public struct PrivacyReport: Sendable, Codable {
                 let atBudget = budget.delta == delta ? epsilon : try s.epsilonRDP(delta: budget.delta, accountant: accountant)
                 left = budget.epsilon - atBudget
             }
-            rows.append(Row(participant: s.participant, rounds: s.rounds, epsilonRDP: epsilon, epsilonPLD: pld, delta: delta,
-                            deltaClamp: s.deltaClamp, budgetEpsilon: budget?.epsilon, budgetLeft: left))
+            rows.append(
+                Row(
+                    participant: s.participant, rounds: s.rounds, epsilonRDP: epsilon, epsilonPLD: pld, delta: delta,
+                    deltaClamp: s.deltaClamp, budgetEpsilon: budget?.epsilon, budgetLeft: left))
             if let pld {
                 for (position, value) in try s.curvePLD(entries, delta: delta, points: Self.pldCurvePoints, accountant: &accountant) {
                     pldPoints[PointKey(entry: s.entries[position], participant: s.participant)] = value
@@ -173,8 +177,9 @@ public struct PrivacyReport: Sendable, Codable {
             }
         }
         let curve = rdpPoints.map { point in
-            Point(roundID: entries[point.entry].roundID, participant: point.participant, epsilonRDP: point.epsilon,
-                  epsilonPLD: pldPoints[PointKey(entry: point.entry, participant: point.participant)])
+            Point(
+                roundID: entries[point.entry].roundID, participant: point.participant, epsilonRDP: point.epsilon,
+                epsilonPLD: pldPoints[PointKey(entry: point.entry, participant: point.participant)])
         }
         self.delta = delta
         self.rows = rows

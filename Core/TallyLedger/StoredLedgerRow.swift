@@ -46,7 +46,8 @@ struct StoredLedgerRow {
     /// The record, if every column is present.
     var record: LedgerRecord? {
         guard let sequence, let previousHash, let body, let hash, let signature, let certificatePEM else { return nil }
-        return LedgerRecord(sequence: sequence, previousHash: previousHash, body: body, hash: hash,
-                            signature: signature, signerCertificatePEM: certificatePEM)
+        return LedgerRecord(
+            sequence: sequence, previousHash: previousHash, body: body, hash: hash,
+            signature: signature, signerCertificatePEM: certificatePEM)
     }
 }

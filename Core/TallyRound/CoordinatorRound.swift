@@ -128,7 +128,10 @@ public struct CoordinatorRound: Sendable {
             case .maskedInputs where unmasked:
                 let contributors = plainContributors.sorted()
                 guard contributors.count >= agreement.parameters.threshold else {
-                    throw TallyError(.belowThreshold, "round \(roundID): only \(contributors.count) inputs; threshold is \(agreement.parameters.threshold). Aborting; nothing is released")
+                    throw TallyError(
+                        .belowThreshold,
+                        "round \(roundID): only \(contributors.count) inputs; threshold is \(agreement.parameters.threshold). Aborting; nothing is released"
+                    )
                 }
                 return aggregate(sum: plainSum, contributors: contributors, rotationSeed: agreement.digest)
             case .maskedInputs:
@@ -160,7 +163,9 @@ public struct CoordinatorRound: Sendable {
         stage = .releasing
         let charge = agreement.coordinatorCharge(contributors: contributors)
         uncharged = charge
-        return [.enter(.releasing), .aggregated(Aggregate(sum: sum, contributors: contributors, rotationSeed: rotationSeed, charge: charge))]
+        return [
+            .enter(.releasing), .aggregated(Aggregate(sum: sum, contributors: contributors, rotationSeed: rotationSeed, charge: charge)),
+        ]
     }
 
     private mutating func abort(_ error: TallyError) -> [Action] {

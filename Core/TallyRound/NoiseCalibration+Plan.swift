@@ -12,8 +12,10 @@ extension RoundPolicy {
     /// long as ε is monotone in n between them (τ grows with the cohort, t − c with it).
     ///
     /// Participant-level, every cohort treated as sampled with probability 1 (no amplification).
-    public func calibratedNoiseMultiplier(targetEpsilon: Double, delta: Double, rounds: Int, cohortSizes: [Int],
-                                          parameterCount: Int) throws(TallyError) -> NoiseCalibration.Result {
+    public func calibratedNoiseMultiplier(
+        targetEpsilon: Double, delta: Double, rounds: Int, cohortSizes: [Int],
+        parameterCount: Int
+    ) throws(TallyError) -> NoiseCalibration.Result {
         guard rounds > 0 else {
             throw TallyError(.invalidArgument, "a target ε needs a finite number of rounds; set rounds, or set privacy.noiseMultiplier")
         }
@@ -30,11 +32,13 @@ extension RoundPolicy {
             var worst = 0.0
             for n in Set(cohortSizes) {
                 let members = (1...n).map { (id: ParticipantID(UInt32($0)), certificate: "") }
-                let agreement = try RoundAgreement.plan(roundID: 1, members: members,
-                                                        model: (hash: hash, parameterCount: parameterCount, compressedBytes: 0),
-                                                        policy: policy)
-                let entry = agreement.ledgerEntry(agreement.participantCharge(members[0].id), modelVersion: nil, modelHash: "",
-                                                  recordedAt: 0)
+                let agreement = try RoundAgreement.plan(
+                    roundID: 1, members: members,
+                    model: (hash: hash, parameterCount: parameterCount, compressedBytes: 0),
+                    policy: policy)
+                let entry = agreement.ledgerEntry(
+                    agreement.participantCharge(members[0].id), modelVersion: nil, modelHash: "",
+                    recordedAt: 0)
                 worst = max(worst, try PrivacyReport.epsilonRDP(entries: Array(repeating: entry, count: rounds), delta: delta))
             }
             return worst

@@ -1,6 +1,6 @@
 public import TallyCore
-public import TallySecAgg
 public import TallyLedger
+public import TallySecAgg
 
 /// One round as a participant runs it, without I/O, from the moment its plan is checked and its
 /// model verified: events in (the coordinator's protocol messages, the encoded update, the
@@ -37,13 +37,16 @@ public struct ParticipantRound: Sendable {
 
     /// - Parameters:
     ///   - cost: the ledger entry charged before the masked input leaves.
-    public init(agreement: RoundAgreement, me: ParticipantID, identityKey: SigningPrivateKey, identities: some IdentityVerifier,
-                cost: LedgerEntry?, randomness: RandomnessSource = .system) throws(TallyError) {
+    public init(
+        agreement: RoundAgreement, me: ParticipantID, identityKey: SigningPrivateKey, identities: some IdentityVerifier,
+        cost: LedgerEntry?, randomness: RandomnessSource = .system
+    ) throws(TallyError) {
         self.agreement = agreement
         self.me = me
         self.cost = cost
-        self.secAgg = try SecAggParticipant(id: me, configuration: agreement.secAgg, identityKey: identityKey,
-                                            identities: identities, randomness: randomness)
+        self.secAgg = try SecAggParticipant(
+            id: me, configuration: agreement.secAgg, identityKey: identityKey,
+            identities: identities, randomness: randomness)
         self.delayPassed = agreement.parameters.maskedInputDelayMilliseconds == 0
     }
 
@@ -75,7 +78,10 @@ public struct ParticipantRound: Sendable {
                 s.delivery = try ShareDelivery(serialized: payload)
                 return try s.sendInputIfReady()
             case .consistencyRequest:
-                return [.send(.consistencySignature, payload: try s.secAgg.checkConsistency(ConsistencyRequest(serialized: payload)).serialized())]
+                return [
+                    .send(
+                        .consistencySignature, payload: try s.secAgg.checkConsistency(ConsistencyRequest(serialized: payload)).serialized())
+                ]
             case .unmaskRequest:
                 return [.send(.unmaskResponse, payload: try s.secAgg.unmask(UnmaskRequest(serialized: payload)).serialized())]
             default:
@@ -89,7 +95,10 @@ public struct ParticipantRound: Sendable {
         attempt { (s: inout ParticipantRound) throws(TallyError) -> [Action] in
             guard s.input == nil, !s.inputSent else { throw TallyError(.duplicateMessage, "the update was encoded twice") }
             guard vector.layout == s.agreement.layout else {
-                throw TallyError(.sizeMismatch, "the encoded update has \(vector.layout.count) slots of \(vector.layout.slotWidth) bits; the plan has \(s.agreement.layout.count) of \(s.agreement.layout.slotWidth)")
+                throw TallyError(
+                    .sizeMismatch,
+                    "the encoded update has \(vector.layout.count) slots of \(vector.layout.slotWidth) bits; the plan has \(s.agreement.layout.count) of \(s.agreement.layout.slotWidth)"
+                )
             }
             s.input = vector
             return try s.sendInputIfReady()
@@ -108,7 +117,8 @@ public struct ParticipantRound: Sendable {
         guard !inputSent, delayPassed, let input, unmasked || delivery != nil else { return [] }
         let masked: MaskedInput
         if unmasked {
-            masked = MaskedInput(roundID: roundID, session: try SessionID(bytes: [UInt8](repeating: 0, count: 32)), sender: me, vector: input)
+            masked = MaskedInput(
+                roundID: roundID, session: try SessionID(bytes: [UInt8](repeating: 0, count: 32)), sender: me, vector: input)
         } else {
             masked = try secAgg.maskInput(delivery!, input: input)
         }

@@ -1,7 +1,7 @@
 public import TallyCore
-public import TallySecAgg
-public import TallyModel
 public import TallyLedger
+public import TallyModel
+public import TallySecAgg
 
 /// The coordinator's settings that shape every plan: what it chooses, as opposed to what follows
 /// from the cohort and the model.
@@ -20,9 +20,11 @@ public struct RoundPolicy: Sendable, Hashable {
     /// Benchmark only: no masking.
     public var unmasked: Bool
 
-    public init(collusionMargin: Int, valueBits: Int, clipNorm: Double, noiseMultiplier: Double,
-                stageTimeoutMilliseconds: UInt64, maskedInputDelayMilliseconds: UInt64, dropoutRate: Double,
-                corruptionRate: Double, training: TrainingSettings, unmasked: Bool) {
+    public init(
+        collusionMargin: Int, valueBits: Int, clipNorm: Double, noiseMultiplier: Double,
+        stageTimeoutMilliseconds: UInt64, maskedInputDelayMilliseconds: UInt64, dropoutRate: Double,
+        corruptionRate: Double, training: TrainingSettings, unmasked: Bool
+    ) {
         self.collusionMargin = collusionMargin
         self.valueBits = valueBits
         self.clipNorm = clipNorm
@@ -59,19 +61,29 @@ public struct RoundAgreement: Sendable {
             throw TallyError(.malformedMessage, "round plan has \(n) cohort members and \(p.cohortCertificates.count) certificates")
         }
         guard p.cohortCertificates.allSatisfy({ $0.utf8.count <= RoundParameters.maxCertificateBytes }) else {
-            throw TallyError(.sizeLimitExceeded, "round plan carries a cohort certificate over \(RoundParameters.maxCertificateBytes >> 10) KiB")
+            throw TallyError(
+                .sizeLimitExceeded, "round plan carries a cohort certificate over \(RoundParameters.maxCertificateBytes >> 10) KiB")
         }
         guard p.modelHash.count == 32 else { throw TallyError(.malformedMessage, "round plan's model hash is not 32 bytes") }
         guard DistributedDPConfiguration.valueBitsRange.contains(p.valueBits),
-              p.slotWidth == SlotLayout.headroomWidth(valueBits: p.valueBits, summands: n) else {
-            throw TallyError(.invalidArgument, "round plan's slot width \(p.slotWidth) does not give \(p.valueBits)-bit values headroom for \(n) summands")
+            p.slotWidth == SlotLayout.headroomWidth(valueBits: p.valueBits, summands: n)
+        else {
+            throw TallyError(
+                .invalidArgument,
+                "round plan's slot width \(p.slotWidth) does not give \(p.valueBits)-bit values headroom for \(n) summands")
         }
         guard (1...RoundParameters.maxStageTimeoutMilliseconds).contains(p.stageTimeoutMilliseconds),
-              p.maskedInputDelayMilliseconds < p.stageTimeoutMilliseconds else {
-            throw TallyError(.invalidArgument, "round plan's stage deadline (\(p.stageTimeoutMilliseconds) ms) must be in 1...\(RoundParameters.maxStageTimeoutMilliseconds) ms and above its masked-input delay (\(p.maskedInputDelayMilliseconds) ms)")
+            p.maskedInputDelayMilliseconds < p.stageTimeoutMilliseconds
+        else {
+            throw TallyError(
+                .invalidArgument,
+                "round plan's stage deadline (\(p.stageTimeoutMilliseconds) ms) must be in 1...\(RoundParameters.maxStageTimeoutMilliseconds) ms and above its masked-input delay (\(p.maskedInputDelayMilliseconds) ms)"
+            )
         }
         guard (0...RoundParameters.maxCompressedModelBytes).contains(p.compressedModelBytes) else {
-            throw TallyError(.sizeLimitExceeded, "round plan announces a \(p.compressedModelBytes)-byte model; the limit is \(RoundParameters.maxCompressedModelBytes)")
+            throw TallyError(
+                .sizeLimitExceeded,
+                "round plan announces a \(p.compressedModelBytes)-byte model; the limit is \(RoundParameters.maxCompressedModelBytes)")
         }
         try p.training.validate(key: "round plan training")
         // The DP encoding follows from the plan's fields; both sides derive the same one.
@@ -95,9 +107,11 @@ public struct RoundAgreement: Sendable {
     /// The coordinator's plan for `members` (id and certificate, any order): the threshold
     /// t = ⌊(m + c)/2⌋ + 1, the SecAgg+ graph from ``RoundPolicy/sparseGraphCohort`` members on,
     /// the slot width for the cohort's sum, and the encoding's dimension.
-    public static func plan(roundID: UInt64, members: [(id: ParticipantID, certificate: String)],
-                            model: (hash: [UInt8], parameterCount: Int, compressedBytes: Int),
-                            policy: RoundPolicy) throws(TallyError) -> RoundAgreement {
+    public static func plan(
+        roundID: UInt64, members: [(id: ParticipantID, certificate: String)],
+        model: (hash: [UInt8], parameterCount: Int, compressedBytes: Int),
+        policy: RoundPolicy
+    ) throws(TallyError) -> RoundAgreement {
         let members = members.sorted { $0.id < $1.id }
         let n = members.count
         guard n >= 2 else { throw TallyError(.belowThreshold, "a round needs at least 2 members, got \(n)") }
@@ -105,9 +119,12 @@ public struct RoundAgreement: Sendable {
         var graph = NeighbourGraph.Kind.complete
         var threshold = SecAggConfiguration.minimumThreshold(neighbourhood: n, collusionMargin: c)
         if n >= RoundPolicy.sparseGraphCohort {
-            let choice = try SecAggPlusParameters.choose(cohortSize: n, dropoutRate: policy.dropoutRate, corruptionRate: policy.corruptionRate)
+            let choice = try SecAggPlusParameters.choose(
+                cohortSize: n, dropoutRate: policy.dropoutRate, corruptionRate: policy.corruptionRate)
             let m = choice.graph.neighbourhoodSize(cohortSize: n)
-            (graph, threshold) = (choice.graph, max(choice.threshold, SecAggConfiguration.minimumThreshold(neighbourhood: m, collusionMargin: c)))
+            (graph, threshold) = (
+                choice.graph, max(choice.threshold, SecAggConfiguration.minimumThreshold(neighbourhood: m, collusionMargin: c))
+            )
         }
         let dimension = DistributedDPConfiguration.paddedDimension(parameterCount: model.parameterCount)
         var training = policy.training
@@ -142,8 +159,9 @@ public struct RoundAgreement: Sendable {
     /// added no noise, so survivors − c shares are proven present; without masking each input was
     /// seen on its own (no shares protect it).
     public func coordinatorCharge(contributors: [ParticipantID]) -> Charge {
-        Charge(participants: contributors.map(\.rawValue).sorted(),
-               noiseShares: parameters.unmasked ? 0 : contributors.count - parameters.collusionMargin)
+        Charge(
+            participants: contributors.map(\.rawValue).sorted(),
+            noiseShares: parameters.unmasked ? 0 : contributors.count - parameters.collusionMargin)
     }
 
     /// A participant's charge for its own input, at the plan's guarantee: t − c honest shares,
@@ -155,8 +173,9 @@ public struct RoundAgreement: Sendable {
     /// The ledger entry for `charge`: against the version the sum produced, or against the base
     /// model (no version) when nothing was published.
     public func ledgerEntry(_ charge: Charge, modelVersion: Int64?, modelHash: String, recordedAt: Double) -> LedgerEntry {
-        LedgerEntry(roundID: parameters.roundID, modelVersion: modelVersion, modelHash: modelHash,
-                    participants: charge.participants, noiseShares: charge.noiseShares, privacy: privacy,
-                    recordedAt: recordedAt)
+        LedgerEntry(
+            roundID: parameters.roundID, modelVersion: modelVersion, modelHash: modelHash,
+            participants: charge.participants, noiseShares: charge.noiseShares, privacy: privacy,
+            recordedAt: recordedAt)
     }
 }

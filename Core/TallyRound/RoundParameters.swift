@@ -1,6 +1,6 @@
 public import TallyCore
-public import TallySecAgg
 public import TallyModel
+public import TallySecAgg
 
 /// Everything both sides of a round must agree on, as the coordinator plans it and every
 /// participant receives it. Protobuf is only its transport (`Tally_V1_RoundPlan` in TallyWire);
@@ -45,11 +45,13 @@ public struct RoundParameters: Sendable, Hashable {
     /// Benchmark only: inputs are sent without masking and no key exchange takes place.
     public var unmasked: Bool
 
-    public init(roundID: UInt64, modelHash: [UInt8], training: TrainingSettings, cohort: [ParticipantID],
-                cohortCertificates: [String], threshold: Int, collusionMargin: Int, valueBits: Int, slotWidth: Int,
-                dimension: Int, graph: NeighbourGraph.Kind, clipNorm: Double, noiseMultiplier: Double,
-                stageTimeoutMilliseconds: UInt64, maskedInputDelayMilliseconds: UInt64, compressedModelBytes: Int,
-                unmasked: Bool) {
+    public init(
+        roundID: UInt64, modelHash: [UInt8], training: TrainingSettings, cohort: [ParticipantID],
+        cohortCertificates: [String], threshold: Int, collusionMargin: Int, valueBits: Int, slotWidth: Int,
+        dimension: Int, graph: NeighbourGraph.Kind, clipNorm: Double, noiseMultiplier: Double,
+        stageTimeoutMilliseconds: UInt64, maskedInputDelayMilliseconds: UInt64, compressedModelBytes: Int,
+        unmasked: Bool
+    ) {
         self.roundID = roundID
         self.modelHash = modelHash
         self.training = training

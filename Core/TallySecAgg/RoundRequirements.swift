@@ -37,18 +37,25 @@ public struct RoundRequirements: Sendable, Codable, Hashable {
             TallyError(.roundRequirementsNotMet, "round \(configuration.roundID): \(why)")
         }
         guard c >= minimumCollusionMargin else {
-            throw fail("the plan tolerates \(c) colluding participants; this organization requires at least \(minimumCollusionMargin) (roundRequirements.minimumCollusionMargin)")
+            throw fail(
+                "the plan tolerates \(c) colluding participants; this organization requires at least \(minimumCollusionMargin) (roundRequirements.minimumCollusionMargin)"
+            )
         }
         guard n >= minimumCohort else {
-            throw fail("the cohort has \(n) participants; this organization requires at least \(minimumCohort) (roundRequirements.minimumCohort)")
+            throw fail(
+                "the cohort has \(n) participants; this organization requires at least \(minimumCohort) (roundRequirements.minimumCohort)")
         }
         guard Double(t) >= minimumThresholdFraction * Double(m) else {
-            throw fail("the threshold \(t) of \(m) is below this organization's minimum fraction \(minimumThresholdFraction) (roundRequirements.minimumThresholdFraction)")
+            throw fail(
+                "the threshold \(t) of \(m) is below this organization's minimum fraction \(minimumThresholdFraction) (roundRequirements.minimumThresholdFraction)"
+            )
         }
         if let allowed = allowedPeerFingerprints.map({ Set($0.map { $0.lowercased() }) }) {
             for id in configuration.cohort where id != own {
                 guard let fingerprint = fingerprints[id], allowed.contains(fingerprint) else {
-                    throw fail("\(id)'s certificate (SHA-256 \(fingerprints[id]?.prefix(16) ?? "unknown")…) is not in roundRequirements.allowedPeerFingerprints")
+                    throw fail(
+                        "\(id)'s certificate (SHA-256 \(fingerprints[id]?.prefix(16) ?? "unknown")…) is not in roundRequirements.allowedPeerFingerprints"
+                    )
                 }
             }
         }

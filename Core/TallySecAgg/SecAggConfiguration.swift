@@ -27,8 +27,10 @@ public struct SecAggConfiguration: Sendable, Hashable {
 
     public static let maxCohort = 1 << 16
 
-    public init(roundID: UInt64, cohort: [ParticipantID], threshold: Int, collusionMargin: Int = 0, layout: SlotLayout,
-                graph: NeighbourGraph.Kind = .complete, planDigest: [UInt8] = [UInt8](repeating: 0, count: 32)) throws(TallyError) {
+    public init(
+        roundID: UInt64, cohort: [ParticipantID], threshold: Int, collusionMargin: Int = 0, layout: SlotLayout,
+        graph: NeighbourGraph.Kind = .complete, planDigest: [UInt8] = [UInt8](repeating: 0, count: 32)
+    ) throws(TallyError) {
         let sorted = cohort.sorted()
         guard sorted.count >= 2, sorted.count <= Self.maxCohort else {
             throw TallyError(.invalidArgument, "a cohort has 2...\(Self.maxCohort) participants, got \(sorted.count)")
@@ -57,10 +59,14 @@ public struct SecAggConfiguration: Sendable, Hashable {
         guard c >= 0 else { throw TallyError(.invalidArgument, "the collusion margin c must be ≥ 0, got \(c)") }
         let lowest = minimumThreshold(neighbourhood: m, collusionMargin: c)
         guard lowest <= m else {
-            throw TallyError(.invalidArgument, "a neighbourhood of \(m) cannot tolerate \(c) colluders: it needs t > (m + c)/2 = \(Double(m + c) / 2) and t ≤ m")
+            throw TallyError(
+                .invalidArgument,
+                "a neighbourhood of \(m) cannot tolerate \(c) colluders: it needs t > (m + c)/2 = \(Double(m + c) / 2) and t ≤ m")
         }
         guard (lowest...m).contains(t) else {
-            throw TallyError(.invalidArgument, "threshold must be in \(lowest)...\(m) for neighbourhoods of \(m) and \(c) tolerated colluders (t > (m + c)/2), got \(t)")
+            throw TallyError(
+                .invalidArgument,
+                "threshold must be in \(lowest)...\(m) for neighbourhoods of \(m) and \(c) tolerated colluders (t > (m + c)/2), got \(t)")
         }
     }
 

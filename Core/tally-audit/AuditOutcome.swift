@@ -23,12 +23,15 @@ struct AuditOutcome {
             let label = "certificate \(index + 1)"
             do {
                 let certificate = try LedgerCertificate(pem: pem)
-                lines.append("  \(label): \(certificate.displayName), \(certificate.tallyRole.map { "\($0)" } ?? "no Tally role"), valid \(certificate.notBefore) to \(certificate.notAfter)")
+                lines.append(
+                    "  \(label): \(certificate.displayName), \(certificate.tallyRole.map { "\($0)" } ?? "no Tally role"), valid \(certificate.notBefore) to \(certificate.notAfter)"
+                )
                 if let ca {
                     do {
                         try certificate.checkIssued(by: ca)
                     } catch {
-                        problems.append("\(label) (\(certificate.displayName)) was not issued by the CA \(ca.displayName): \(error.message)")
+                        problems.append(
+                            "\(label) (\(certificate.displayName)) was not issued by the CA \(ca.displayName): \(error.message)")
                     }
                 }
             } catch {
@@ -40,10 +43,12 @@ struct AuditOutcome {
             let hashes = try ledger.records().map { Hex.encode($0.hash) }
             if let position = hashes.firstIndex(of: wanted) {
                 if position + 1 < hashes.count {
-                    lines.append("  published head \(wanted) is record \(position + 1); \(hashes.count - position - 1) records were appended since")
+                    lines.append(
+                        "  published head \(wanted) is record \(position + 1); \(hashes.count - position - 1) records were appended since")
                 }
             } else {
-                problems.append("the published head \(wanted) is not in the ledger: records were removed or rewritten since it was published")
+                problems.append(
+                    "the published head \(wanted) is not in the ledger: records were removed or rewritten since it was published")
             }
         }
         self.problems = problems
@@ -60,7 +65,9 @@ struct AuditOutcome {
         if checkedAgainstCA {
             out.append("signer certificates were checked against the CA")
         } else {
-            out.append("signatures were checked against the certificates embedded in the ledger (pass --ca CA.pem to check those certificates against the federation CA)")
+            out.append(
+                "signatures were checked against the certificates embedded in the ledger (pass --ca CA.pem to check those certificates against the federation CA)"
+            )
         }
         for note in verification.notes { out.append("note: \(note)") }
         let shown = problems.prefix(100)
@@ -76,7 +83,9 @@ func readPEM(_ path: String) throws(TallyError) -> String {
     let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
     guard let size else { throw TallyError(.invalidArgument, "cannot read \(path)") }
     guard size <= 1 << 20 else { throw TallyError(.sizeLimitExceeded, "\(path) is \(size) bytes, too large for a certificate") }
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw TallyError(.invalidArgument, "cannot read \(path) as text") }
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        throw TallyError(.invalidArgument, "cannot read \(path) as text")
+    }
     return text
 }
 

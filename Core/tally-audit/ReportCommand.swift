@@ -69,9 +69,10 @@ struct Report: ParsableCommand {
         case .table: print(Self.table(report, ledger: outcome.ledger, records: outcome.verification.records, intact: outcome.isIntact))
         case .csv: print(Self.csv(report), terminator: "")
         case .json:
-            let document = ReportDocument(ledger: outcome.ledger.path, role: "\(outcome.ledger.role)", records: outcome.verification.records,
-                                          intact: outcome.isIntact, headHash: outcome.verification.headHash.map { Hex.encode($0) },
-                                          neighbouringRelation: PrivacyReport.neighbouringRelation, report: report)
+            let document = ReportDocument(
+                ledger: outcome.ledger.path, role: "\(outcome.ledger.role)", records: outcome.verification.records,
+                intact: outcome.isIntact, headHash: outcome.verification.headHash.map { Hex.encode($0) },
+                neighbouringRelation: PrivacyReport.neighbouringRelation, report: report)
             do {
                 print(String(decoding: try PrivacyReport.encodeJSON(document), as: UTF8.self))
             } catch {
@@ -106,13 +107,17 @@ struct Report: ParsableCommand {
     }
 
     static func table(_ report: PrivacyReport, ledger: PrivacyLedger, records: Int, intact: Bool) -> String {
-        var out = ["privacy report: \(ledger.path) (\(ledger.role.noun)'s ledger, \(records) records, \(intact ? "verified intact" : "ALTERED"))"]
+        var out = [
+            "privacy report: \(ledger.path) (\(ledger.role.noun)'s ledger, \(records) records, \(intact ? "verified intact" : "ALTERED"))"
+        ]
         guard !report.rows.isEmpty else { return (out + ["no rounds recorded"]).joined(separator: "\n") }
         out.append("neighbouring relation: \(PrivacyReport.neighbouringRelation)")
         let header = ["", "rounds", "ε (RDP)", "ε (PLD)", "δ", "Σδ_clamp", "budget ε", "left"]
         let rows = report.rows.map { row in
-            [who(row.participant), "\(row.rounds)", number(row.epsilonRDP), number(row.epsilonPLD), small(row.delta),
-             small(row.deltaClamp), number(row.budgetEpsilon), number(row.budgetLeft)]
+            [
+                who(row.participant), "\(row.rounds)", number(row.epsilonRDP), number(row.epsilonPLD), small(row.delta),
+                small(row.deltaClamp), number(row.budgetEpsilon), number(row.budgetLeft),
+            ]
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
         func line(_ cells: [String]) -> String {
@@ -125,7 +130,8 @@ struct Report: ParsableCommand {
         out += rows.map(line)
         out.append("ε (RDP): proven bound (Kairouz–Liu–Steinke 2021), the one budgets are enforced with.")
         if report.rows.contains(where: { $0.epsilonPLD == nil }) {
-            out.append("ε (PLD) —: only the RDP bound applies (the sum of shares is not provably close to one discrete Gaussian: τ·d ≥ 1e-12).")
+            out.append(
+                "ε (PLD) —: only the RDP bound applies (the sum of shares is not provably close to one discrete Gaussian: τ·d ≥ 1e-12).")
         } else {
             out.append("ε (PLD): tight estimate (Gaussian PLD at the effective noise multiplier), reported, not enforced.")
         }
@@ -138,9 +144,11 @@ struct Report: ParsableCommand {
     static func csv(_ report: PrivacyReport) -> String {
         var out = "participant,rounds,epsilon_rdp,epsilon_pld,delta,delta_clamp,budget_epsilon,budget_left\n"
         for row in report.rows {
-            let cells = [row.participant.map { "\($0)" } ?? "federation", "\(row.rounds)", number(row.epsilonRDP, table: false),
-                         number(row.epsilonPLD, table: false), "\(row.delta)", "\(row.deltaClamp)",
-                         number(row.budgetEpsilon, table: false), number(row.budgetLeft, table: false)]
+            let cells = [
+                row.participant.map { "\($0)" } ?? "federation", "\(row.rounds)", number(row.epsilonRDP, table: false),
+                number(row.epsilonPLD, table: false), "\(row.delta)", "\(row.deltaClamp)",
+                number(row.budgetEpsilon, table: false), number(row.budgetLeft, table: false),
+            ]
             out += cells.joined(separator: ",") + "\n"
         }
         return out

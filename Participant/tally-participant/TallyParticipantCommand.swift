@@ -3,8 +3,8 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import TallyCore
-import TallyWire
 import TallyParticipant
+import TallyWire
 
 @main
 struct TallyParticipantCommand: AsyncParsableCommand {
@@ -27,8 +27,10 @@ struct Run: AsyncParsableCommand {
             let configuration = try ParticipantConfiguration.load(path: config)
             logger[metadataKey: "organization"] = "\(configuration.data.index + 1)"
             let daemon = ParticipantDaemon(configuration: configuration, hooks: Self.faultInjection(logger: logger), logger: logger)
-            let group = ServiceGroup(configuration: .init(services: [.init(service: daemon)],
-                                                          gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: [.init(service: daemon)],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch let error as TallyError {
             logger.error("participant stopped", metadata: ["error": "\(error)"])

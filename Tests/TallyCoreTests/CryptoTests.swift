@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TallyCore
 
 @Suite struct CryptoTests {
@@ -17,9 +18,11 @@ import Testing
     /// RFC 7748 §6.1: Alice's and Bob's keys give the published shared secret; checked through
     /// HKDF so we compare HKDF(K) with HKDF of the published K.
     @Test func x25519KnownAnswer() throws {
-        let alice = try KeyAgreementPrivateKey(rawRepresentation: [UInt8](hex: "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"))
+        let alice = try KeyAgreementPrivateKey(
+            rawRepresentation: [UInt8](hex: "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"))
         #expect(alice.publicKey.rawRepresentation.hex == "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
-        let bob = try KeyAgreementPublicKey(rawRepresentation: [UInt8](hex: "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f"))
+        let bob = try KeyAgreementPublicKey(
+            rawRepresentation: [UInt8](hex: "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f"))
         let shared = [UInt8](hex: "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742")
         let expected = try HKDF.deriveKey(inputKeyMaterial: shared, info: Array("tally/x25519/v1|ctx".utf8), length: 32)
         #expect(try alice.sharedKey(with: bob, context: Array("ctx".utf8)) == expected)
@@ -40,7 +43,7 @@ import Testing
         #expect(sealed.count == message.count + AES256GCM.overhead)
         #expect(try AES256GCM.open(sealed, key: key, associatedData: ad) == message)
         #expect(try AES256GCM.open(try AES256GCM.seal([], key: key, associatedData: ad), key: key, associatedData: ad) == [])
-        for index in [0, 12, sealed.count - 1] {  // nonce, body, tag
+        for index in [0, 12, sealed.count - 1] { // nonce, body, tag
             var tampered = sealed
             tampered[index] ^= 1
             #expect(throws: TallyError.self) { try AES256GCM.open(tampered, key: key, associatedData: ad) }
@@ -83,7 +86,7 @@ import Testing
     @Test func serialFormMatchesOpenSSL() {
         let list = RevocationList(revokedSerials: ["0A1B2C", "8F00", "0"])
         #expect(list.isRevoked(serialNumber: [0x0A, 0x1B, 0x2C]))
-        #expect(list.isRevoked(serialNumber: [0x00, 0x0A, 0x1B, 0x2C]))  // ASN.1 leading zero
+        #expect(list.isRevoked(serialNumber: [0x00, 0x0A, 0x1B, 0x2C])) // ASN.1 leading zero
         #expect(list.isRevoked(serialNumber: [0x8F, 0x00]))
         #expect(list.isRevoked(serialNumber: [0x00]))
         #expect(!list.isRevoked(serialNumber: [0x0A, 0x1B]))

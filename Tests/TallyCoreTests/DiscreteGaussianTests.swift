@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TallyCore
 
 /// Pearson's χ² of observed counts against the exact discrete Gaussian pmf, with cells merged
@@ -66,9 +67,9 @@ private func chiSquareCritical(_ k: Int) -> Double {
 
     @Test func exactRationalParameters() throws {
         let s = try DiscreteGaussianSampler(sigmaSquaredNumerator: 1, sigmaSquaredDenominator: 4)
-        #expect(s.laplaceScale == 1)  // ⌊0.5⌋ + 1
+        #expect(s.laplaceScale == 1) // ⌊0.5⌋ + 1
         #expect(try DiscreteGaussianSampler(sigmaSquaredNumerator: 1_000_000).laplaceScale == 1001)
-        #expect(try DiscreteGaussianSampler(sigmaSquaredNumerator: 15).laplaceScale == 4)  // ⌊√15⌋ = 3
+        #expect(try DiscreteGaussianSampler(sigmaSquaredNumerator: 15).laplaceScale == 4) // ⌊√15⌋ = 3
         #expect(try DiscreteGaussianSampler(sigmaSquaredNumerator: 16).laplaceScale == 5)
         #expect(throws: TallyError.self) { try DiscreteGaussianSampler(sigma: 0) }
         #expect(throws: TallyError.self) { try DiscreteGaussianSampler(sigma: .nan) }

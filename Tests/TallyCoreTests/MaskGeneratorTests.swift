@@ -1,22 +1,28 @@
 import Testing
+
 @testable import TallyCore
 
 @Suite struct MaskGeneratorTests {
     /// NIST SP 800-38A F.5.1 (CTR-AES128.Encrypt): keystream = ciphertext ⊕ plaintext; checked
     /// against `openssl enc -aes-128-ctr` as well.
     @Test func aesCTRKnownAnswer() throws {
-        let stream = try AESCTRStream(key: [UInt8](hex: "2b7e151628aed2a6abf7158809cf4f3c"),
-                                      iv: [UInt8](hex: "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"))
+        let stream = try AESCTRStream(
+            key: [UInt8](hex: "2b7e151628aed2a6abf7158809cf4f3c"),
+            iv: [UInt8](hex: "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff"))
         var out = [UInt8](repeating: 0, count: 64)
         out.withUnsafeMutableBytes { stream.keystream(into: $0) }
-        #expect(out.hex == "ec8cdf7398607cb0f2d21675ea9ea1e4362b7c3c6773516318a077d7fc5073ae6a2cc3787889374fbeb4c81b17ba6c44e89c399ff0f198c6d40a31db156cabfe")
+        #expect(
+            out.hex
+                == "ec8cdf7398607cb0f2d21675ea9ea1e4362b7c3c6773516318a077d7fc5073ae6a2cc3787889374fbeb4c81b17ba6c44e89c399ff0f198c6d40a31db156cabfe"
+        )
     }
 
     /// RFC 5869 test case 1.
     @Test func hkdfKnownAnswer() throws {
-        let okm = try HKDF.deriveKey(inputKeyMaterial: [UInt8](repeating: 0x0b, count: 22),
-                                     salt: [UInt8](hex: "000102030405060708090a0b0c"),
-                                     info: [UInt8](hex: "f0f1f2f3f4f5f6f7f8f9"), length: 42)
+        let okm = try HKDF.deriveKey(
+            inputKeyMaterial: [UInt8](repeating: 0x0b, count: 22),
+            salt: [UInt8](hex: "000102030405060708090a0b0c"),
+            info: [UInt8](hex: "f0f1f2f3f4f5f6f7f8f9"), length: 42)
         #expect(okm.hex == "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865")
     }
 
@@ -26,7 +32,7 @@ import Testing
     /// then `openssl enc -aes-128-ctr -K <first 16> -iv <last 16>` over zeros.
     @Test func maskKnownAnswerFromOpenSSLCLI() throws {
         let seed = (0..<32).map { UInt8($0) }
-        var mask = PackedVector(zeros: try SlotLayout(slotWidth: 19, count: 16))  // 304 bits = 38 bytes
+        var mask = PackedVector(zeros: try SlotLayout(slotWidth: 19, count: 16)) // 304 bits = 38 bytes
         try MaskGenerator.expand(seed: seed, label: Array("kat".utf8), into: &mask)
         let expected = "e51102ddfbce75ab8434edba4e7930b2aaf5d7a8bd74e72790a52aa12bfecf509db3d8b69b97"
         #expect(mask.serialized().hex == expected)
@@ -51,7 +57,7 @@ import Testing
     /// Add then subtract the same mask restores the vector, across many chunks and carries.
     @Test(arguments: [19, 20, 64])
     func maskCancelsAcrossChunks(width: Int) throws {
-        let count = 3 * MaskGenerator.chunkLimbs * 64 / width + 17  // spans several chunks
+        let count = 3 * MaskGenerator.chunkLimbs * 64 / width + 17 // spans several chunks
         let rng = SeededRandom(testSeed: 42)
         let values = (0..<count).map { _ in rng.nextWord() & ((width == 64 ? ~0 : (1 << UInt64(width)) - 1)) }
         let original = try PackedVector(packing: values, slotWidth: width)

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TallyCore
 
 /// Naive model of the packed ring: slot-by-slot addition where a slot that reaches 2^w carries
@@ -80,8 +81,10 @@ private func signedValues(_ count: Int, magnitudeBits bits: Int, _ rng: SeededRa
         var total = PackedVector(zeros: try SlotLayout(slotWidth: width, count: count))
         for s in 0..<summands {
             // Mix in all-max vectors so the worst case is always hit.
-            let values = s % 3 == 0 ? [UInt64](repeating: (1 << UInt64(valueBits)) - 1, count: count)
-                                    : randomValues(count, bits: valueBits, rng)
+            let values =
+                s % 3 == 0
+                ? [UInt64](repeating: (1 << UInt64(valueBits)) - 1, count: count)
+                : randomValues(count, bits: valueBits, rng)
             for i in 0..<count { expected[i] += values[i] }
             try total.add(PackedVector(packing: values, slotWidth: width))
         }
@@ -134,13 +137,15 @@ private func signedValues(_ count: Int, magnitudeBits bits: Int, _ rng: SeededRa
     func sumsOfSignedPackingsDecodeToExactSums(width: Int, summands: Int) throws {
         let rng = SeededRandom(testSeed: UInt64(width * 1000 + summands))
         let count = 333
-        let magnitude = width - 1 - SlotLayout.ceilLog2(summands)  // every partial sum fits
+        let magnitude = width - 1 - SlotLayout.ceilLog2(summands) // every partial sum fits
         var total = PackedVector(zeros: try SlotLayout(slotWidth: width, count: count))
         var sums = [Int64](repeating: 0, count: count)
         for s in 0..<summands {
             // Mix in the extremes so carries and borrows run through every slot.
-            let values = s == 0 ? [Int64](repeating: -(Int64(1) << magnitude), count: count)
-                                : signedValues(count, magnitudeBits: magnitude, rng)
+            let values =
+                s == 0
+                ? [Int64](repeating: -(Int64(1) << magnitude), count: count)
+                : signedValues(count, magnitudeBits: magnitude, rng)
             for i in 0..<count { sums[i] += values[i] }
             try total.add(PackedVector(packingSigned: values, slotWidth: width))
         }
@@ -163,13 +168,15 @@ private func signedValues(_ count: Int, magnitudeBits bits: Int, _ rng: SeededRa
         #expect(try PackedVector(packingSigned: [256 + 5, 0, 0], slotWidth: w) == PackedVector(packingSigned: [5, 1, 0], slotWidth: w))
         #expect(try PackedVector(packingSigned: [-1, 0, 0], slotWidth: w).signedSlots() == [-1, 0, 0])
         #expect(try PackedVector(packingSigned: [-1, 0, 0], slotWidth: w).unpacked() == [255, 255, 255])
-        #expect(try PackedVector(packingSigned: [300, -1, 0], slotWidth: w).signedSlots() == [44, 0, 0])  // 300 − 256 = 44
-        #expect(try PackedVector(packingSigned: [0, 0, 128], slotWidth: w).signedSlots() == [0, 0, -128])  // top carry dropped
-        #expect(try PackedVector(packingSigned: [-(1 << 20), 0, 0, 0], slotWidth: w) == PackedVector(packingSigned: [0, 0, -16, 0], slotWidth: w))
+        #expect(try PackedVector(packingSigned: [300, -1, 0], slotWidth: w).signedSlots() == [44, 0, 0]) // 300 − 256 = 44
+        #expect(try PackedVector(packingSigned: [0, 0, 128], slotWidth: w).signedSlots() == [0, 0, -128]) // top carry dropped
+        #expect(
+            try PackedVector(packingSigned: [-(1 << 20), 0, 0, 0], slotWidth: w)
+                == PackedVector(packingSigned: [0, 0, -16, 0], slotWidth: w))
         // Reducing each slot on its own would lose the carry: 255 + 1 in slot 0 must reach slot 1.
         var sum = try PackedVector(packingSigned: [127, 0], slotWidth: w)
         try sum.add(PackedVector(packingSigned: [1, 0], slotWidth: w))
-        #expect(sum.signedSlots() == [-128, 1])  // 128 = −128 + 1·256: the value is right, the slot too small
+        #expect(sum.signedSlots() == [-128, 1]) // 128 = −128 + 1·256: the value is right, the slot too small
         #expect(try PackedVector(packingSigned: [Int64.max, Int64.min, -1], slotWidth: 64).signedSlots() == [Int64.max, Int64.min, -1])
     }
 
@@ -177,7 +184,7 @@ private func signedValues(_ count: Int, magnitudeBits bits: Int, _ rng: SeededRa
         #expect(throws: TallyError.self) { try PackedVector(packing: [1 << 19], slotWidth: 19) }
         #expect(throws: TallyError.self) { try SlotLayout(slotWidth: 0, count: 4) }
         #expect(throws: TallyError.self) { try SlotLayout(slotWidth: 65, count: 4) }
-        let layout = try SlotLayout(slotWidth: 19, count: 10)  // 190 bits: 3 limbs, 62 bits used on top
+        let layout = try SlotLayout(slotWidth: 19, count: 10) // 190 bits: 3 limbs, 62 bits used on top
         #expect(throws: TallyError.self) { try PackedVector(layout: layout, limbs: [0, 0]) }
         #expect(throws: TallyError.self) { try PackedVector(layout: layout, limbs: [0, 0, 1 << 63]) }
         #expect(throws: TallyError.self) { try PackedVector(layout: layout, serialized: [UInt8](repeating: 0, count: 23)) }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TallyCore
 
 @Suite struct ShamirTests {
@@ -52,7 +53,9 @@ import Testing
         #expect(code { _ = try scheme.reconstruct([shares[0], shares[1], ShamirShare(x: 9, y: shares[2].y)]) } == .malformedShare)
         #expect(code { _ = try scheme.reconstruct([shares[0], shares[1], ShamirShare(x: 3, y: [1, 2])]) } == .malformedShare)
         // A y at or above the prime is not a field element.
-        #expect(code { _ = try scheme.reconstruct([shares[0], shares[1], ShamirShare(x: 3, y: [UInt8](repeating: 0xFF, count: 33))]) } == .malformedShare)
+        #expect(
+            code { _ = try scheme.reconstruct([shares[0], shares[1], ShamirShare(x: 3, y: [UInt8](repeating: 0xFF, count: 33))]) }
+                == .malformedShare)
         #expect(code { _ = try scheme.split(secret: [1, 2, 3], using: rng) } == .invalidArgument)
         #expect(code { _ = try ShamirSecretSharing(threshold: 6, shareCount: 5) } == .invalidArgument)
     }

@@ -1,12 +1,12 @@
 import Foundation
-import Testing
 import TallyCoordinator
 import TallyCore
-import TallyRound
-import TallyModel
 import TallyLocalFederation
+import TallyModel
+import TallyRound
 import TallyTestSupport
 import TallyWire
+import Testing
 
 /// Real processes, real mutual TLS on loopback, real Fashion-MNIST. Every process started is
 /// stopped (the federation's deinit and explicit stops); every wait is bounded.
@@ -15,7 +15,8 @@ import TallyWire
         let federation = try makeFederation("full", participants: 3, rounds: 1)
         defer { federation.stopAll() }
         // Participants hold their masked inputs for the plan's delay, whatever their training time.
-        var settings = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: federation.coordinatorConfig))) as? [String: Any])
+        var settings = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: federation.coordinatorConfig))) as? [String: Any])
         settings["maskedInputDelaySeconds"] = 3.0
         try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: federation.coordinatorConfig))
         let coordinator = try federation.startCoordinator()
@@ -40,7 +41,9 @@ import TallyWire
         // A tampered manifest byte breaks the signature.
         var tampered = latest.manifest
         tampered[tampered.count / 2] ^= 1
-        await #expect(throws: TallyError.self) { _ = try await ModelManifest.verified(bytes: tampered, signature: latest.signature, trust: trust) }
+        await #expect(throws: TallyError.self) {
+            _ = try await ModelManifest.verified(bytes: tampered, signature: latest.signature, trust: trust)
+        }
     }
 
     @Test func badCertificatesAreRefusedWithAClearError() async throws {
@@ -68,7 +71,8 @@ import TallyWire
         #expect(expiredResult.hasPrefix("error"), "expired: \(expiredResult)")
 
         // A revoked one: TLS succeeds, the coordinator refuses by the CRL.
-        try federation.runScript(federation.options.certsScripts + "/revoke-certificate.sh", [federation.pki, federation.pki + "/participant-2/cert.pem"])
+        try federation.runScript(
+            federation.options.certsScripts + "/revoke-certificate.sh", [federation.pki, federation.pki + "/participant-2/cert.pem"])
         let revokedResult = await attemptSession(port: port, tls: TLSFiles(directory: federation.pki + "/participant-2"))
         #expect(revokedResult.contains("permissionDenied") || revokedResult.contains("permission"), "revoked: \(revokedResult)")
         #expect(revokedResult.contains("revoked"), "the refusal should say why: \(revokedResult)")
@@ -85,8 +89,9 @@ import TallyWire
         config.dataDirectory = federation.options.directory + "/impostor"
         let impostorConfig = federation.options.directory + "/impostor.json"
         try JSONEncoder().encode(config).write(to: URL(fileURLWithPath: impostorConfig))
-        let impostor = try await Subprocess.run(TestEnvironment.executables + "/tally-coordinator", ["serve", "--config", impostorConfig],
-                                                timeout: .seconds(60))
+        let impostor = try await Subprocess.run(
+            TestEnvironment.executables + "/tally-coordinator", ["serve", "--config", impostorConfig],
+            timeout: .seconds(60))
         #expect(impostor.status != 0)
         #expect(impostor.output.contains("not a coordinator certificate"), "impostor output: \(impostor.output)")
     }
@@ -112,7 +117,8 @@ import TallyWire
         defer { federation.stopAll() }
         for i in 1...2 {
             let path = federation.participantConfig(i)
-            var settings = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+            var settings = try #require(
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
             settings["coordinatorHost"] = "localhost"
             try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: path))
         }
@@ -120,7 +126,9 @@ import TallyWire
         for i in 1...3 { try federation.startParticipant(i) }
         try #require(await waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
         let rounds = try #require(openStore(federation)).rounds()
-        #expect(rounds.first?.outcome == .released && rounds.first?.contributors == 3, "participant 1 log:\n\(readLog(federation, "participant-1"))")
+        #expect(
+            rounds.first?.outcome == .released && rounds.first?.contributors == 3,
+            "participant 1 log:\n\(readLog(federation, "participant-1"))")
         #expect(federation.participants[1]?.isRunning == true, "the participant connected by name is alive")
     }
 
@@ -161,11 +169,16 @@ import TallyWire
         let dir = federation.options.directory + "/expired"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try TestEnvironment.openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", dir + "/key.sec1"], in: federation.pki)
-        try TestEnvironment.openssl(["pkcs8", "-topk8", "-nocrypt", "-in", dir + "/key.sec1", "-out", dir + "/key.pem"], in: federation.pki)
-        try TestEnvironment.openssl(["req", "-new", "-key", dir + "/key.pem", "-subj", "/O=Tally/CN=expired", "-out", dir + "/req.csr"], in: federation.pki)
-        try TestEnvironment.openssl(["ca", "-batch", "-notext", "-config", "ca/openssl.cnf", "-extensions", "participant_ext",
-                     "-startdate", "20200101000000Z", "-enddate", "20200201000000Z", "-in", dir + "/req.csr", "-out", dir + "/cert.pem"],
-                    in: federation.pki, environment: ["TALLY_SAN": "URI:" + PeerRole.participant(ParticipantID(UInt32(id))).uri])
+        try TestEnvironment.openssl(
+            ["pkcs8", "-topk8", "-nocrypt", "-in", dir + "/key.sec1", "-out", dir + "/key.pem"], in: federation.pki)
+        try TestEnvironment.openssl(
+            ["req", "-new", "-key", dir + "/key.pem", "-subj", "/O=Tally/CN=expired", "-out", dir + "/req.csr"], in: federation.pki)
+        try TestEnvironment.openssl(
+            [
+                "ca", "-batch", "-notext", "-config", "ca/openssl.cnf", "-extensions", "participant_ext",
+                "-startdate", "20200101000000Z", "-enddate", "20200201000000Z", "-in", dir + "/req.csr", "-out", dir + "/cert.pem",
+            ],
+            in: federation.pki, environment: ["TALLY_SAN": "URI:" + PeerRole.participant(ParticipantID(UInt32(id))).uri])
         try FileManager.default.copyItem(atPath: federation.pki + "/ca/ca.crt", toPath: dir + "/ca.crt")
         return TLSFiles(directory: dir)
     }

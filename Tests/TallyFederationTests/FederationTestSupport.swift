@@ -3,14 +3,16 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import TallyCoordinator
 import TallyCore
-import TallyRound
-import TallyModel
 import TallyLocalFederation
+import TallyModel
+import TallyRound
 import TallyTestSupport
 import TallyWire
 
-func makeFederation(_ name: String, participants: Int, rounds: Int, stageTimeout: Double = 20, minParticipants: Int? = nil,
-                    insecure: Bool = false) throws -> LocalFederation {
+func makeFederation(
+    _ name: String, participants: Int, rounds: Int, stageTimeout: Double = 20, minParticipants: Int? = nil,
+    insecure: Bool = false
+) throws -> LocalFederation {
     var options = LocalFederation.Options(directory: try TestDirectories.make(name), executables: TestEnvironment.executables)
     options.participants = participants
     options.rounds = rounds
@@ -58,8 +60,9 @@ func attemptSession(port: Int, tls: TLSFiles, seconds: Double = 10) async -> Str
     do {
         return try await withThrowingTaskGroup(of: String.self) { group in
             group.addTask {
-                let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: port),
-                                                               transportSecurity: tls.clientSecurity())
+                let transport = try HTTP2ClientTransport.Posix(
+                    target: .ipv4(address: "127.0.0.1", port: port),
+                    transportSecurity: tls.clientSecurity())
                 return try await withGRPCClient(transport: transport) { client in
                     let federation = Tally_V1_Federation.Client(wrapping: client)
                     return try await federation.session { writer in

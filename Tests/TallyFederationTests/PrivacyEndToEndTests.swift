@@ -1,12 +1,12 @@
 import Foundation
 import GRDB
-import Testing
 import TallyCoordinator
 import TallyCore
 import TallyLedger
 import TallyLocalFederation
 import TallyTestSupport
 import TallyWire
+import Testing
 
 /// Differential privacy across real processes: the coordinator's ledger, the participants' own
 /// ledgers, a participant that runs out of budget, and the auditor's CLI on the results.
@@ -20,7 +20,12 @@ extension FederationEndToEndTests {
         // 5 connects first so that it is in round 1's cohort; it declines, and round 2 skips it.
         let coordinator = try federation.startCoordinator()
         try federation.startParticipant(5)
-        #expect(await waitUntil(90) { readLog(federation, "coordinator").split(separator: "\n").contains { $0.contains("participant connected") && $0.contains("participant=5") } })
+        #expect(
+            await waitUntil(90) {
+                readLog(federation, "coordinator").split(separator: "\n").contains {
+                    $0.contains("participant connected") && $0.contains("participant=5")
+                }
+            })
         for i in 1...4 { try federation.startParticipant(i) }
         try #require(await waitForExit(coordinator, seconds: 150), "the coordinator should finish both rounds")
         #expect(coordinator.exitStatus == 0, "coordinator log:\n\(readLog(federation, "coordinator"))")
@@ -34,7 +39,9 @@ extension FederationEndToEndTests {
         #expect(rounds[1].contributors == rounds[1].cohort && rounds[1].cohort <= 4, "round 2 was not offered to 5")
         let declined = readLog(federation, "participant-5")
         #expect(declined.contains(TallyError.Code.privacyBudgetExhausted.rawValue), "participant 5 log:\n\(declined)")
-        #expect(declined.components(separatedBy: "declining round").count == 2, "5 declined exactly once; the coordinator skipped it afterwards")
+        #expect(
+            declined.components(separatedBy: "declining round").count == 2, "5 declined exactly once; the coordinator skipped it afterwards"
+        )
         #expect(readLog(federation, "coordinator").contains("participant declined the round"))
 
         // The coordinator's ledger: one entry per release, before publication, never counting 5.
@@ -44,7 +51,7 @@ extension FederationEndToEndTests {
         #expect(entries.count == 2)
         let versions = try store.versions()
         for entry in entries {
-            #expect(!entry.participants.contains(5) && entry.noiseShares == entry.participants.count - 1 && entry.participants.count >= 3)  // c = 1
+            #expect(!entry.participants.contains(5) && entry.noiseShares == entry.participants.count - 1 && entry.participants.count >= 3) // c = 1
             #expect(entry.noiseMultiplier > 0 && entry.effectiveNoiseMultiplier >= entry.noiseMultiplier)
             #expect(versions.contains { $0.version == entry.modelVersion && $0.modelHash == entry.modelHash })
         }
@@ -69,7 +76,8 @@ extension FederationEndToEndTests {
         try FileManager.default.copyItem(atPath: federation.coordinatorLedger, toPath: copy)
         try await DatabaseQueue(path: copy).write { db in
             let table = try String.fetchOne(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%body%'")!
-            try db.execute(sql: "UPDATE \(table) SET body = CAST(REPLACE(CAST(body AS TEXT), '\"cohortSize\":4', '\"cohortSize\":3') AS BLOB)")
+            try db.execute(
+                sql: "UPDATE \(table) SET body = CAST(REPLACE(CAST(body AS TEXT), '\"cohortSize\":4', '\"cohortSize\":3') AS BLOB)")
             #expect(db.changesCount > 0)
         }
         #expect(try await run(audit, ["verify", copy]) != 0)
@@ -114,7 +122,9 @@ extension FederationEndToEndTests {
         for i in 1...3 { try federation.startParticipant(i) }
         try #require(await waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
         let rounds = try #require(openStore(federation)).rounds().sorted { $0.id < $1.id }
-        #expect(rounds.first?.outcome == .aborted && rounds.last?.outcome == .released, "coordinator log:\n\(readLog(federation, "coordinator"))")
+        #expect(
+            rounds.first?.outcome == .aborted && rounds.last?.outcome == .released,
+            "coordinator log:\n\(readLog(federation, "coordinator"))")
         let entries = try PrivacyLedger.openForAudit(path: federation.coordinatorLedger).entries()
         #expect(entries.count == 2)
         #expect(entries.first?.roundID == UInt64(rounds.first?.id ?? -1) && entries.first?.modelVersion == nil)

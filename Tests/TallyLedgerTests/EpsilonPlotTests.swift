@@ -1,17 +1,21 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallyLedger
+
+#if canImport(FoundationXML)
+    import FoundationXML
+#endif
 
 /// Collects element names and text of an XML document.
 final class XMLCollector: NSObject, XMLParserDelegate {
     var elements: [String] = []
     var attributes: [[String: String]] = []
     var text = ""
-    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+    func parser(
+        _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]
+    ) {
         elements.append(name)
         self.attributes.append(attributes)
     }
@@ -38,7 +42,10 @@ final class XMLCollector: NSObject, XMLParserDelegate {
         #expect(lines.count == 6)
         #expect(lines.filter { $0["stroke-dasharray"] != nil }.count == 3)
         #expect(xml.text.contains("Cumulative ε — coordinator ledger & <test>"))
-        for label in ["federation (worst case)", "participant 1", "participant 2", "ε (RDP bound)", "ε (PLD estimate)", "round", "cumulative ε", "δ = 1e-05"] {
+        for label in [
+            "federation (worst case)", "participant 1", "participant 2", "ε (RDP bound)", "ε (PLD estimate)", "round", "cumulative ε",
+            "δ = 1e-05",
+        ] {
             #expect(xml.text.contains(label), "missing \(label)")
         }
         // Tick labels: the rounds 11…16 and ε from 0.

@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import TallyCore
-@testable import TallyLedger
 import TallyTestSupport
+import Testing
+
+@testable import TallyLedger
 
 @Suite struct LedgerCertificateTests {
     @Test func readsRoleKeyAndName() throws {
@@ -28,11 +29,15 @@ import TallyTestSupport
         try coordinator.checkIssued(by: ca)
         try LedgerCertificate(pem: try pki.participant(1).certificatePEM).checkIssued(by: ca)
         #expect(throws: TallyError.self) { try coordinator.checkIssued(by: otherCA) }
-        #expect(throws: TallyError.self) { try LedgerCertificate(pem: try pki.identity("coordinator", other: true).certificatePEM).checkIssued(by: ca) }
+        #expect(throws: TallyError.self) {
+            try LedgerCertificate(pem: try pki.identity("coordinator", other: true).certificatePEM).checkIssued(by: ca)
+        }
         #expect(throws: TallyError.self) { try LedgerCertificate(pem: try pki.plain.certificatePEM).checkIssued(by: ca) }
         // A certificate whose signed part was changed (one byte of the subject key) fails the check.
         var der = coordinator.der
-        let keyStart = (0..<der.count).first { Array(der[$0..<min($0 + coordinator.subjectPublicKeyInfo.count, der.count)]) == coordinator.subjectPublicKeyInfo }!
+        let keyStart = (0..<der.count).first {
+            Array(der[$0..<min($0 + coordinator.subjectPublicKeyInfo.count, der.count)]) == coordinator.subjectPublicKeyInfo
+        }!
         der[keyStart + coordinator.subjectPublicKeyInfo.count - 1] ^= 1
         let altered = try? LedgerCertificate(der: der, pem: "")
         if let altered { #expect(throws: TallyError.self) { try altered.checkIssued(by: ca) } }

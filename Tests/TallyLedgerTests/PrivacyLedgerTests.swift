@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
-import Testing
 import TallyCore
-@testable import TallyLedger
 import TallyTestSupport
+import Testing
+
+@testable import TallyLedger
 
 @Suite struct PrivacyLedgerTests {
     @Test func appendedEntriesVerifyIntact() throws {
@@ -49,12 +50,14 @@ import TallyTestSupport
         let identity = try TestPKI.shared.participant(1)
         let budget = PrivacyBudget(epsilon: 8, delta: 1e-6)
         do {
-            let ledger = try PrivacyLedger(path: path, role: .participant(1), signingKey: identity.key,
-                                           certificatePEM: identity.certificatePEM, budget: budget)
+            let ledger = try PrivacyLedger(
+                path: path, role: .participant(1), signingKey: identity.key,
+                certificatePEM: identity.certificatePEM, budget: budget)
             for round in 1...5 { try ledger.append(entry(round: UInt64(round), participants: [1])) }
         }
         do {
-            let ledger = try PrivacyLedger(path: path, role: .participant(1), signingKey: identity.key, certificatePEM: identity.certificatePEM)
+            let ledger = try PrivacyLedger(
+                path: path, role: .participant(1), signingKey: identity.key, certificatePEM: identity.certificatePEM)
             #expect(ledger.budget == budget)
             let record = try ledger.append(entry(round: 6, participants: [1]))
             #expect(record.sequence == 6)
@@ -77,7 +80,8 @@ import TallyTestSupport
         }
         // A new budget replaces the stored one.
         let raised = PrivacyBudget(epsilon: 10, delta: 1e-6)
-        _ = try PrivacyLedger(path: path, role: .participant(1), signingKey: identity.key, certificatePEM: identity.certificatePEM, budget: raised)
+        _ = try PrivacyLedger(
+            path: path, role: .participant(1), signingKey: identity.key, certificatePEM: identity.certificatePEM, budget: raised)
         #expect(try PrivacyLedger.openForAudit(path: path).budget == raised)
     }
 
@@ -132,7 +136,7 @@ import TallyTestSupport
     /// Each rule refuses a violating entry and accepts its valid neighbour.
     @Test func validationRules() throws {
         func check(_ change: (inout LedgerEntry) -> Void, valid: Bool, _ comment: Comment) {
-            var e = entry(round: 1)  // t = 3, c = 0, cohort 3, 3 shares
+            var e = entry(round: 1) // t = 3, c = 0, cohort 3, 3 shares
             change(&e)
             if valid {
                 #expect(throws: Never.self, comment) { try e.validate() }
@@ -143,10 +147,19 @@ import TallyTestSupport
         // Noise shares: 0 (noiseless) or t − c … cohort size.
         check({ $0.noiseShares = 2 }, valid: false, "fewer than t − c shares")
         check({ $0.noiseShares = 3 }, valid: true, "t − c shares")
-        check({ $0.noiseShares = 2; $0.collusionMargin = 1 }, valid: true, "t − c shares with c = 1")
-        check({ $0.noiseShares = 1; $0.collusionMargin = 1 }, valid: false, "fewer than t − c shares with c = 1")
+        check(
+            {
+                $0.noiseShares = 2; $0.collusionMargin = 1
+            }, valid: true, "t − c shares with c = 1")
+        check(
+            {
+                $0.noiseShares = 1; $0.collusionMargin = 1
+            }, valid: false, "fewer than t − c shares with c = 1")
         check({ $0.noiseShares = 4 }, valid: false, "more shares than the cohort")
-        check({ $0.noiseShares = 4; $0.cohortSize = 4 }, valid: true, "as many shares as the cohort")
+        check(
+            {
+                $0.noiseShares = 4; $0.cohortSize = 4
+            }, valid: true, "as many shares as the cohort")
         check({ $0.noiseShares = 0 }, valid: true, "no shares: noiseless, ε = ∞")
         check({ $0.noiseShares = -1 }, valid: false, "negative shares")
         // Collusion margin: 0 ≤ c < t.
@@ -161,7 +174,10 @@ import TallyTestSupport
         check({ $0.privacyUnit = "" }, valid: false, "an empty unit")
         // δ_clamp: 0 for the current mechanism, charged for the old one.
         check({ $0.deltaClamp = 1e-9 }, valid: false, "clamping probability on an unclamped mechanism")
-        check({ $0.deltaClamp = 1e-9; $0.mechanism = LedgerEntry.clampedDistributedDiscreteGaussian }, valid: true, "the old clamped mechanism")
+        check(
+            {
+                $0.deltaClamp = 1e-9; $0.mechanism = LedgerEntry.clampedDistributedDiscreteGaussian
+            }, valid: true, "the old clamped mechanism")
         check({ $0.mechanism = "distributed-discrete-gaussian/v3" }, valid: false, "an unknown mechanism")
     }
 
@@ -171,7 +187,8 @@ import TallyTestSupport
         let path = try temporaryLedgerPath()
         let identity = try TestPKI.shared.coordinator
         let current = try {
-            let ledger = try PrivacyLedger(path: path, role: .coordinator, signingKey: identity.key, certificatePEM: identity.certificatePEM)
+            let ledger = try PrivacyLedger(
+                path: path, role: .coordinator, signingKey: identity.key, certificatePEM: identity.certificatePEM)
             try ledger.append(entry(round: 1))
             return try ledger.records()[0]
         }()
@@ -184,8 +201,9 @@ import TallyTestSupport
         let hash = LedgerRecord.chainHash(sequence: current.sequence, previousHash: current.previousHash, body: body)
         let signature = try identity.key.signature(for: hash)
         try tamper(path) { db in
-            try db.execute(sql: "UPDATE ledger_records SET body = ?, hash = ?, signature = ? WHERE sequence = 1",
-                           arguments: [Data(body), Data(hash), Data(signature)])
+            try db.execute(
+                sql: "UPDATE ledger_records SET body = ?, hash = ?, signature = ? WHERE sequence = 1",
+                arguments: [Data(body), Data(hash), Data(signature)])
         }
         let reopened = try PrivacyLedger.openForAudit(path: path)
         #expect(try reopened.verify().isIntact)
@@ -193,7 +211,8 @@ import TallyTestSupport
         #expect(old.collusionMargin == 0 && old.privacyUnit == LedgerEntry.organizationUnit)
         #expect(old.mechanism == LedgerEntry.clampedDistributedDiscreteGaussian && old.deltaClamp == 1e-9)
         #expect(old == clampedEntry(round: 1, participants: [1, 2, 3], deltaClamp: 1e-9))
-        #expect(try PrivacyReport.epsilonRDP(entries: [old], delta: 1e-5) > PrivacyReport.epsilonRDP(entries: [entry(round: 1)], delta: 1e-5))
+        #expect(
+            try PrivacyReport.epsilonRDP(entries: [old], delta: 1e-5) > PrivacyReport.epsilonRDP(entries: [entry(round: 1)], delta: 1e-5))
     }
 
     @Test func oneChangedByteIsDetected() throws {
@@ -221,7 +240,8 @@ import TallyTestSupport
     @Test func anOversizedColumnIsReportedNotLoaded() throws {
         let path = try coordinatorLedger(entries: 5)
         try tamper(path) { db in
-            try db.execute(sql: "UPDATE ledger_records SET body = zeroblob(?) WHERE sequence = 3", arguments: [StoredLedgerRow.maxBodyBytes + 1])
+            try db.execute(
+                sql: "UPDATE ledger_records SET body = zeroblob(?) WHERE sequence = 3", arguments: [StoredLedgerRow.maxBodyBytes + 1])
         }
         let ledger = try PrivacyLedger.openForAudit(path: path)
         let verification = try ledger.verify()
@@ -243,11 +263,12 @@ import TallyTestSupport
     @Test func reorderedRecordsAreDetected() throws {
         let path = try coordinatorLedger(entries: 20)
         try tamper(path) { db in
-            try db.execute(sql: """
-                UPDATE ledger_records SET sequence = -1 WHERE sequence = 3;
-                UPDATE ledger_records SET sequence = 3 WHERE sequence = 4;
-                UPDATE ledger_records SET sequence = 4 WHERE sequence = -1;
-                """)
+            try db.execute(
+                sql: """
+                    UPDATE ledger_records SET sequence = -1 WHERE sequence = 3;
+                    UPDATE ledger_records SET sequence = 3 WHERE sequence = 4;
+                    UPDATE ledger_records SET sequence = 4 WHERE sequence = -1;
+                    """)
         }
         let ledger = try PrivacyLedger.openForAudit(path: path)
         #expect(try ledger.entries().map(\.roundID).prefix(5) == [1, 2, 4, 3, 5])
@@ -274,8 +295,9 @@ import TallyTestSupport
         let hash = LedgerRecord.chainHash(sequence: last.sequence, previousHash: last.previousHash, body: body)
         let signature = try forger.signature(for: hash)
         try tamper(path) { db in
-            try db.execute(sql: "UPDATE ledger_records SET body = ?, hash = ?, signature = ? WHERE sequence = 20",
-                           arguments: [Data(body), Data(hash), Data(signature)])
+            try db.execute(
+                sql: "UPDATE ledger_records SET body = ?, hash = ?, signature = ? WHERE sequence = 20",
+                arguments: [Data(body), Data(hash), Data(signature)])
         }
         // And record 10 re-signed over its unchanged hash.
         let tenth = try PrivacyLedger.openForAudit(path: path).records()[9]
@@ -294,7 +316,8 @@ import TallyTestSupport
         let path = try temporaryLedgerPath()
         let participant = try TestPKI.shared.participant(1), coordinator = try TestPKI.shared.coordinator
         do {
-            let ledger = try PrivacyLedger(path: path, role: .participant(1), signingKey: participant.key, certificatePEM: participant.certificatePEM)
+            let ledger = try PrivacyLedger(
+                path: path, role: .participant(1), signingKey: participant.key, certificatePEM: participant.certificatePEM)
             for round in 1...3 { try ledger.append(entry(round: UInt64(round), participants: [1])) }
         }
         let last = try PrivacyLedger.openForAudit(path: path).records().last!
@@ -302,8 +325,9 @@ import TallyTestSupport
         let hash = LedgerRecord.chainHash(sequence: 4, previousHash: last.hash, body: body)
         let signature = try coordinator.key.signature(for: hash)
         try tamper(path) { db in
-            try db.execute(sql: "INSERT INTO ledger_records VALUES (4, ?, ?, ?, ?, ?)",
-                           arguments: [Data(last.hash), Data(body), Data(hash), Data(signature), coordinator.certificatePEM])
+            try db.execute(
+                sql: "INSERT INTO ledger_records VALUES (4, ?, ?, ?, ?, ?)",
+                arguments: [Data(last.hash), Data(body), Data(hash), Data(signature), coordinator.certificatePEM])
         }
         let verification = try PrivacyLedger.openForAudit(path: path).verify()
         #expect(verification.problems == ["record 4 is signed by a certificate of the coordinator, but this is participant 1's ledger"])
@@ -342,8 +366,9 @@ import TallyTestSupport
         #expect { try PrivacyLedger.openForAudit(path: other) } throws: { ($0 as? TallyError)?.code == .ledgerMalformed }
         // Nor does a writable open turn another database into a ledger.
         let identity = try TestPKI.shared.coordinator
-        #expect { try PrivacyLedger(path: other, role: .coordinator, signingKey: identity.key, certificatePEM: identity.certificatePEM) }
-            throws: { ($0 as? TallyError)?.code == .ledgerMalformed }
+        #expect {
+            try PrivacyLedger(path: other, role: .coordinator, signingKey: identity.key, certificatePEM: identity.certificatePEM)
+        } throws: { ($0 as? TallyError)?.code == .ledgerMalformed }
         #expect { try PrivacyLedger.openForAudit(path: directory) } throws: { ($0 as? TallyError)?.code == .ledgerStorageFailure }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallyLedger
 
 @Suite struct PrivacyReportTests {
@@ -77,7 +78,8 @@ import TallyCore
         #expect(try PrivacyReport.epsilonRDP(entries: entries, delta: delta) == row.epsilonRDP)
         // The PLD estimate gets the same charge.
         let pld = try #require(row.epsilonPLD)
-        let plainPLD = try PLDAccountant().epsilon(noiseMultiplier: entries[0].effectiveNoiseMultiplier, samplingRate: 1, steps: 5, delta: delta)
+        let plainPLD = try PLDAccountant().epsilon(
+            noiseMultiplier: entries[0].effectiveNoiseMultiplier, samplingRate: 1, steps: 5, delta: delta)
         #expect(pld > plainPLD && pld <= row.epsilonRDP)
         // A current entry in the same series adds no clamping charge of its own.
         let next = entry(round: 6, participants: [1], shareSigmaSquared: sigmaSquared)
@@ -114,7 +116,8 @@ import TallyCore
         let mixedRow = try PrivacyReport(entries: mixed, delta: 1e-5, budget: nil).rows[0]
         let accountant = PLDAccountant()
         let composed = try accountant.privacyLossDistribution(noiseMultiplier: mixed[0].effectiveNoiseMultiplier, samplingRate: 1, steps: 4)
-            .composed(with: try accountant.privacyLossDistribution(noiseMultiplier: mixed[5].effectiveNoiseMultiplier, samplingRate: 1, steps: 2))
+            .composed(
+                with: try accountant.privacyLossDistribution(noiseMultiplier: mixed[5].effectiveNoiseMultiplier, samplingRate: 1, steps: 2))
         let composedEpsilon = try composed.epsilon(delta: 1e-5)
         #expect(abs(try #require(mixedRow.epsilonPLD) - composedEpsilon) <= 1e-9 * composedEpsilon)
         #expect(mixedRow.epsilonPLD! <= mixedRow.epsilonRDP)
@@ -136,7 +139,9 @@ import TallyCore
     }
 
     @Test func aRoundWithoutNoiseIsInfinite() throws {
-        let entries = [entry(round: 1, participants: [1]), entry(round: 2, participants: [1, 2], shareSigmaSquared: 0, noiseMultiplier: 0)]
+        let entries = [
+            entry(round: 1, participants: [1]), entry(round: 2, participants: [1, 2], shareSigmaSquared: 0, noiseMultiplier: 0),
+        ]
         let report = try PrivacyReport(entries: entries, delta: 1e-5, budget: PrivacyBudget(epsilon: 5, delta: 1e-5))
         #expect(report.rows.allSatisfy { $0.epsilonRDP == .infinity && $0.epsilonPLD == .infinity })
         #expect(report.rows.allSatisfy { $0.budgetLeft == -.infinity })
@@ -186,9 +191,10 @@ import TallyCore
         #expect(federation.last!.epsilonPLD == report.rows[0].epsilonPLD)
         let point = try #require(withPLD.dropLast().last)
         let coarse = try #require(point.epsilonPLD)
-        let rounds = Int(point.roundID)  // rounds 1, 2, 3, …: the id is the count
-        let fine = try PLDAccountant().epsilon(noiseMultiplier: entries[0].effectiveNoiseMultiplier, samplingRate: 1,
-                                               steps: rounds, delta: 1e-5)
+        let rounds = Int(point.roundID) // rounds 1, 2, 3, …: the id is the count
+        let fine = try PLDAccountant().epsilon(
+            noiseMultiplier: entries[0].effectiveNoiseMultiplier, samplingRate: 1,
+            steps: rounds, delta: 1e-5)
         #expect(coarse >= fine * (1 - 1e-9) && coarse <= fine * 1.001, "coarse \(coarse), fine \(fine)")
         #expect(zip(withPLD, withPLD.dropFirst()).allSatisfy { $0.epsilonPLD! <= $1.epsilonPLD! })
         #expect(withPLD.allSatisfy { $0.epsilonPLD! <= $0.epsilonRDP })

@@ -1,6 +1,6 @@
-import Testing
 import TallyCore
 import TallyModel
+import Testing
 
 @Suite struct ModelAggregatorTests {
     @Test func federatedAveragingAddsTheMeanUpdate() throws {

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallyModel
 
 @Suite struct ModelDirichletPartitionTests {
@@ -41,8 +42,9 @@ import TallyCore
     @Test func minimumSizeIsEnforced() throws {
         // Tiny α on few examples leaves organizations empty before the top-up.
         let few = Array(labels.prefix(200))
-        let partition = try DirichletPartition(labels: few, classCount: 10, organizations: 20, alpha: 0.01, seed: 3,
-                                               minimumPerOrganization: 5)
+        let partition = try DirichletPartition(
+            labels: few, classCount: 10, organizations: 20, alpha: 0.01, seed: 3,
+            minimumPerOrganization: 5)
         #expect(partition.indices.allSatisfy { $0.count >= 5 })
         #expect(partition.indices.flatMap { $0 }.sorted() == Array(0..<200))
         #expect(throws: TallyError.self) {
@@ -97,7 +99,7 @@ import TallyCore
         #expect([rng.next(), rng.next(), rng.next()] == [0x99EC_5F36_CB75_F2B4, 0xBF6E_1F78_4956_452A, 0x1A5F_849D_4933_E6E0])
         var counts = [Int](repeating: 0, count: 6)
         for _ in 0..<60_000 { counts[rng.uniform(below: 6)] += 1 }
-        #expect(counts.allSatisfy { abs($0 - 10_000) < 500 })  // ~5.5 standard deviations
+        #expect(counts.allSatisfy { abs($0 - 10_000) < 500 }) // ~5.5 standard deviations
     }
 
     @Test func apportionSumsExactly() {

@@ -1,5 +1,6 @@
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallyModel
 
 @Suite struct ModelFashionMNISTTests {
@@ -24,8 +25,9 @@ import TallyCore
         #expect(train.features.allSatisfy { $0 >= 0 && $0 <= 1 })
         #expect(train.features.contains(1) && train.features.contains(0))
         // The first test image must equal the raw IDX pixels scaled by 1/255.
-        let raw = try IDXReader.read(path: directory + "/t10k-images-idx3-ubyte.gz",
-                                     expectedMagic: IDXReader.imagesMagic, maxBytes: 10_000_000)
+        let raw = try IDXReader.read(
+            path: directory + "/t10k-images-idx3-ubyte.gz",
+            expectedMagic: IDXReader.imagesMagic, maxBytes: 10_000_000)
         #expect(raw.dimensions == [10_000, 28, 28])
         #expect(Array(test.features(of: 0)) == raw.bytes[0..<784].map { Float($0) / 255 })
     }
@@ -55,10 +57,10 @@ import TallyCore
             cases.append(("truncated to \(cut)", Array(original[..<cut])))
         }
         var flipped = original
-        flipped[original.count / 2] ^= 0x55  // deflate data: caught by decoding or the CRC-32
+        flipped[original.count / 2] ^= 0x55 // deflate data: caught by decoding or the CRC-32
         cases.append(("corrupted body", flipped))
         var badCRC = original
-        badCRC[original.count - 6] ^= 0x01  // the CRC-32 in the trailer
+        badCRC[original.count - 6] ^= 0x01 // the CRC-32 in the trailer
         cases.append(("corrupted CRC", badCRC))
         cases.append(("trailing garbage", original + [1, 2, 3]))
 
@@ -108,11 +110,11 @@ import TallyCore
         let rejected: [[UInt8]] = [
             [],
             [0, 0, 8],
-            idx(dimensions: [2, 2, 2], data: Array(data.dropLast())),  // short
-            idx(dimensions: [2, 2, 2], data: data + [0]),  // long
-            idx(type: 0x0D, dimensions: [2, 2, 2], data: data),  // floats: unsupported
-            [1] + Array(idx(dimensions: [2, 2, 2], data: data).dropFirst()),  // nonzero magic prefix
-            Array(idx(dimensions: [2, 2, 2], data: data).prefix(10)),  // header cut
+            idx(dimensions: [2, 2, 2], data: Array(data.dropLast())), // short
+            idx(dimensions: [2, 2, 2], data: data + [0]), // long
+            idx(type: 0x0D, dimensions: [2, 2, 2], data: data), // floats: unsupported
+            [1] + Array(idx(dimensions: [2, 2, 2], data: data).dropFirst()), // nonzero magic prefix
+            Array(idx(dimensions: [2, 2, 2], data: data).prefix(10)), // header cut
         ]
         for bytes in rejected {
             #expect(throws: TallyError.self) { try IDXReader.parse(bytes) }

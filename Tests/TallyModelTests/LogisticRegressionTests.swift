@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallyModel
 
 @Suite struct ModelLogisticRegressionTests {
@@ -95,9 +96,10 @@ import TallyCore
             try LogisticRegression(safeTensors: SafeTensors(tensors: ["weight": weight, "bias": bias, "extra": bias]))
         }
         #expect(throws: TallyError.self) {
-            try LogisticRegression(safeTensors: SafeTensors(tensors: [
-                "weight": weight, "bias": .init(shape: [9], values: [Float](repeating: 0, count: 9)),
-            ]))
+            try LogisticRegression(
+                safeTensors: SafeTensors(tensors: [
+                    "weight": weight, "bias": .init(shape: [9], values: [Float](repeating: 0, count: 9)),
+                ]))
         }
         #expect(throws: TallyError.self) { try LogisticRegression(parameters: [Float](repeating: 0, count: 7_849)) }
         #expect(throws: TallyError.self) { try LogisticRegression(parameters: [Float](repeating: .nan, count: 7_850)) }

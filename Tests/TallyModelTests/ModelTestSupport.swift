@@ -1,5 +1,6 @@
 import Foundation
 import TallyCore
+
 @testable import TallyModel
 
 /// Fashion-MNIST, loaded once for all model tests (decompressing 30 MB per test would dominate

@@ -1,5 +1,6 @@
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallyModel
 
 @Suite struct ModelSafeTensorsTests {
@@ -11,8 +12,10 @@ import TallyCore
         return out + headerBytes + data
     }
 
-    private func expectRejected(_ bytes: [UInt8], _ code: TallyError.Code = .malformedSafeTensors,
-                                limits: SafeTensors.Limits = .default, sourceLocation: SourceLocation = #_sourceLocation) {
+    private func expectRejected(
+        _ bytes: [UInt8], _ code: TallyError.Code = .malformedSafeTensors,
+        limits: SafeTensors.Limits = .default, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(throws: TallyError.self, sourceLocation: sourceLocation) {
             _ = try SafeTensors(serialized: bytes, limits: limits)
         }
@@ -27,13 +30,14 @@ import TallyCore
         let random = SeededRandom(testSeed: seed)
         let floats = (0..<24).map { _ in Float(Int64(bitPattern: random.nextWord()) % 1_000_000) / 997 }
         let doubles = (0..<5).map { _ in Double(Int64(bitPattern: random.nextWord())) / 3 }
-        return try SafeTensors(tensors: [
-            "weight": .init(shape: [2, 3, 4], values: floats),
-            "bias": .init(shape: [5], values: doubles),
-            "scalar": .init(shape: [], values: [Float(-0.0)]),
-            "empty": .init(shape: [0, 7], values: [Float]()),
-            "naïve \"quoted\"\n名前": .init(shape: [2], values: [Float.nan, .infinity]),
-        ], metadata: ["format": "pt", "note": "tab\there, quote\" backslash\\ 🚀", "\u{1}": ""])
+        return try SafeTensors(
+            tensors: [
+                "weight": .init(shape: [2, 3, 4], values: floats),
+                "bias": .init(shape: [5], values: doubles),
+                "scalar": .init(shape: [], values: [Float(-0.0)]),
+                "empty": .init(shape: [0, 7], values: [Float]()),
+                "naïve \"quoted\"\n名前": .init(shape: [2], values: [Float.nan, .infinity]),
+            ], metadata: ["format": "pt", "note": "tab\there, quote\" backslash\\ 🚀", "\u{1}": ""])
     }
 
     @Test func roundTripIsExactAndReserializesIdentically() throws {
@@ -74,14 +78,16 @@ import TallyCore
     }
 
     @Test func writesTheReferenceLayout() throws {
-        let file = try SafeTensors(tensors: [
-            "b": .init(shape: [1], values: [Float(2)]),
-            "a": .init(shape: [2], values: [Float(1), Float(-1)]),
-        ], metadata: ["format": "pt"])
+        let file = try SafeTensors(
+            tensors: [
+                "b": .init(shape: [1], values: [Float(2)]),
+                "a": .init(shape: [2], values: [Float(1), Float(-1)]),
+            ], metadata: ["format": "pt"])
         let bytes = file.serialized()
         let headerLength = Int(bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
         let header = String(decoding: bytes[8..<(8 + headerLength)], as: UTF8.self)
-        let expected = #"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#
+        let expected =
+            #"{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#
         #expect(header.hasPrefix(expected))
         #expect(header.dropFirst(expected.count).allSatisfy { $0 == " " })
         // Data: a = [1, -1], then b = [2], little-endian F32.
@@ -94,11 +100,11 @@ import TallyCore
 
     /// A header as another writer might produce it: whitespace, other key orders, metadata last.
     @Test func readsForeignButValidHeaders() throws {
-        let data: [UInt8] = [0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 240, 63]  // F32 1, 2; F64 1
+        let data: [UInt8] = [0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 240, 63] // F32 1, 2; F64 1
         let header = """
-        { "y" : {"data_offsets":[8, 16], "shape": [1], "dtype": "F64"},
-          "x": {"shape":[2],"dtype":"F32","data_offsets":[0,8]}, "__metadata__": {"k\\u00e9\\ud83d\\ude80": "v\\n"} }
-        """
+            { "y" : {"data_offsets":[8, 16], "shape": [1], "dtype": "F64"},
+              "x": {"shape":[2],"dtype":"F32","data_offsets":[0,8]}, "__metadata__": {"k\\u00e9\\ud83d\\ude80": "v\\n"} }
+            """
         let parsed = try SafeTensors(serialized: file(header: header, data: data))
         #expect(try parsed["x"]?.floatValues() == [1, 2])
         #expect(try parsed["y"]?.doubleValues() == [1])
@@ -109,9 +115,9 @@ import TallyCore
         let bytes = try sample(seed: 3).serialized()
         expectRejected([])
         expectRejected(Array(bytes[..<7]))
-        expectRejected(Array(bytes[..<40]))  // header cut short
-        expectRejected(Array(bytes.dropLast()))  // data one byte short
-        expectRejected(bytes + [0])  // a trailing byte that belongs to no tensor
+        expectRejected(Array(bytes[..<40])) // header cut short
+        expectRejected(Array(bytes.dropLast())) // data one byte short
+        expectRejected(bytes + [0]) // a trailing byte that belongs to no tensor
     }
 
     @Test func rejectsOversizedHeadersBeforeAllocating() throws {
@@ -136,13 +142,13 @@ import TallyCore
         #expect(throws: Never.self) {
             try SafeTensors(serialized: self.file(header: "{\(entry("a", 0, 8, 2)),\(entry("b", 8, 16, 2))}", data: data))
         }
-        expectRejected(file(header: "{\(entry("a", 0, 8, 2)),\(entry("b", 4, 12, 2))}", data: Array(data[..<12])))  // overlap
-        expectRejected(file(header: "{\(entry("a", 0, 8, 2)),\(entry("b", 0, 8, 2))}", data: Array(data[..<8])))  // same bytes twice
-        expectRejected(file(header: "{\(entry("a", 0, 4, 1)),\(entry("b", 8, 16, 2))}", data: data))  // hole
-        expectRejected(file(header: "{\(entry("a", 8, 24, 4))}", data: Array(data[..<8]) + data))  // leading hole
-        expectRejected(file(header: "{\(entry("a", 0, 24, 6))}", data: data))  // past the end
-        expectRejected(file(header: "{\(entry("a", 0, 16, 3))}", data: data))  // shape ≠ byte range
-        expectRejected(file(header: "{\(entry("a", 8, 0, 0))}", data: []))  // begin > end
+        expectRejected(file(header: "{\(entry("a", 0, 8, 2)),\(entry("b", 4, 12, 2))}", data: Array(data[..<12]))) // overlap
+        expectRejected(file(header: "{\(entry("a", 0, 8, 2)),\(entry("b", 0, 8, 2))}", data: Array(data[..<8]))) // same bytes twice
+        expectRejected(file(header: "{\(entry("a", 0, 4, 1)),\(entry("b", 8, 16, 2))}", data: data)) // hole
+        expectRejected(file(header: "{\(entry("a", 8, 24, 4))}", data: Array(data[..<8]) + data)) // leading hole
+        expectRejected(file(header: "{\(entry("a", 0, 24, 6))}", data: data)) // past the end
+        expectRejected(file(header: "{\(entry("a", 0, 16, 3))}", data: data)) // shape ≠ byte range
+        expectRejected(file(header: "{\(entry("a", 8, 0, 0))}", data: [])) // begin > end
     }
 
     @Test func rejectsMalformedHeaders() throws {
@@ -150,30 +156,30 @@ import TallyCore
         let data: [UInt8] = [0, 0, 0, 0]
         #expect(try SafeTensors(serialized: file(header: ok, data: data))["a"] != nil)
         let bad = [
-            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,  // duplicate name
-            #"{"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,  // duplicate field
-            #"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#,  // unsupported dtype
-            #"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#,  // negative dimension
-            #"{"a":{"dtype":"F32","shape":[1.0],"data_offsets":[0,4]}}"#,  // non-integer
-            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}}"#,  // three offsets
-            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}"#,  // unknown field
-            #"{"a":{"dtype":"F32","shape":[1]}}"#,  // missing offsets
-            #"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#,  // element count overflow
-            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,99999999999999999999]}}"#,  // integer overflow
-            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"__metadata__":{"k":1}}"#,  // non-string metadata
-            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}"#,  // unterminated
-            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}} x"#,  // trailing garbage
-            #"[{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}]"#,  // not an object
-            #"{"a\ud800":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,  // lone surrogate
-            #"{"__metadata__":{"k":"\x"}}"#,  // invalid escape
-            String(repeating: "[", count: 100) + String(repeating: "]", count: 100),  // too deep
+            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, // duplicate name
+            #"{"a":{"dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, // duplicate field
+            #"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, // unsupported dtype
+            #"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, // negative dimension
+            #"{"a":{"dtype":"F32","shape":[1.0],"data_offsets":[0,4]}}"#, // non-integer
+            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4,8]}}"#, // three offsets
+            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}"#, // unknown field
+            #"{"a":{"dtype":"F32","shape":[1]}}"#, // missing offsets
+            #"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#, // element count overflow
+            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,99999999999999999999]}}"#, // integer overflow
+            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"__metadata__":{"k":1}}"#, // non-string metadata
+            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}"#, // unterminated
+            #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}} x"#, // trailing garbage
+            #"[{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}]"#, // not an object
+            #"{"a\ud800":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, // lone surrogate
+            #"{"__metadata__":{"k":"\x"}}"#, // invalid escape
+            String(repeating: "[", count: 100) + String(repeating: "]", count: 100), // too deep
         ]
         for header in bad {
             expectRejected(file(header: header, data: data))
         }
         // Invalid UTF-8 inside a string.
         var invalid = file(header: ok, data: data)
-        invalid[10] = 0xFF  // the tensor name "a"
+        invalid[10] = 0xFF // the tensor name "a"
         expectRejected(invalid)
         // Reserved name as a tensor.
         #expect(throws: TallyError.self) {

@@ -1,13 +1,18 @@
 import Synchronization
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallyModel
 
 /// Batches seen by a trainer's hook, shared between the training task and the test.
 private final class BatchCounter: Sendable {
     private let count = Mutex(0)
     /// Counts one batch and returns the count so far.
-    @discardableResult func tick() -> Int { count.withLock { $0 += 1; return $0 } }
+    @discardableResult func tick() -> Int {
+        count.withLock {
+            $0 += 1; return $0
+        }
+    }
     var value: Int { count.withLock { $0 } }
 }
 
@@ -112,7 +117,10 @@ private final class BatchCounter: Sendable {
         #expect(model == LogisticRegression(featureCount: 4, classCount: 3))
         // Asked before each of the 2 × 15 batches when nothing stops it.
         asked = 0
-        #expect(try model.train(on: data, epochs: 2, batchSize: 4, learningRate: 0.1, seed: 1) { asked += 1; return false })
+        #expect(
+            try model.train(on: data, epochs: 2, batchSize: 4, learningRate: 0.1, seed: 1) {
+                asked += 1; return false
+            })
         #expect(asked == 30)
         #expect(model != LogisticRegression(featureCount: 4, classCount: 3))
     }

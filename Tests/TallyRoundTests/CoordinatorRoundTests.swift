@@ -1,8 +1,8 @@
-import Testing
 import TallyCore
-import TallyRound
 import TallyModel
+import TallyRound
 import TallySecAgg
+import Testing
 
 /// The coordinator's round logic in process: every stage, every way it closes (all answered,
 /// members leaving, deadlines), every abort, and what each outcome charges.
@@ -112,7 +112,8 @@ import TallySecAgg
     }
 
     @Test func aRoundWithoutMaskingSumsPlainInputsAndChargesNoNoise() throws {
-        var round = try RoundHarness(agreement: RoundHarness.agreement(n: 3, policy: RoundHarness.policy(collusionMargin: 0, unmasked: true)))
+        var round = try RoundHarness(
+            agreement: RoundHarness.agreement(n: 3, policy: RoundHarness.policy(collusionMargin: 0, unmasked: true)))
         try round.start()
         #expect(round.stages == [.maskedInputs, .releasing])
         let aggregate = try #require(round.aggregate)

@@ -1,9 +1,9 @@
-import Testing
 import TallyCore
 import TallyLedger
-import TallyRound
 import TallyModel
+import TallyRound
 import TallySecAgg
+import Testing
 
 /// The participant's round logic in process, against the coordinator's: when the masked input may
 /// leave, that the charge precedes it, and that a refused message ends the round.
@@ -24,10 +24,12 @@ import TallySecAgg
             coordinator = try CoordinatorRound(agreement: agreement, identities: simulator.identities)
             for party in simulator.parties {
                 let cost = agreement.ledgerEntry(agreement.participantCharge(party.id), modelVersion: nil, modelHash: "m", recordedAt: 0)
-                members[party.id] = try ParticipantRound(agreement: agreement, me: party.id, identityKey: party.identityKey,
-                                                         identities: simulator.identities, cost: cost, randomness: .seeded([4, UInt8(party.id.rawValue)]))
+                members[party.id] = try ParticipantRound(
+                    agreement: agreement, me: party.id, identityKey: party.identityKey,
+                    identities: simulator.identities, cost: cost, randomness: .seeded([4, UInt8(party.id.rawValue)]))
                 let layout = agreement.layout
-                inputs[party.id] = try PackedVector(packing: (0..<layout.count).map { UInt64(Int(party.id.rawValue) + $0) }, slotWidth: layout.slotWidth)
+                inputs[party.id] = try PackedVector(
+                    packing: (0..<layout.count).map { UInt64(Int(party.id.rawValue) + $0) }, slotWidth: layout.slotWidth)
             }
             feedCoordinator(coordinator.start())
             for id in agreement.parameters.cohort { feed(id, members[id]!.start()) }

@@ -1,8 +1,8 @@
-import Testing
 import TallyCore
-import TallyRound
 import TallyModel
+import TallyRound
 import TallySecAgg
+import Testing
 
 /// The one place a plan is built and the one place it is checked: what a participant refuses.
 @Suite struct RoundAgreementTests {
@@ -30,7 +30,8 @@ import TallySecAgg
             ("threshold", { $0.threshold += 1 }), ("margin", { $0.collusionMargin += 1 }), ("bits", { $0.valueBits += 1 }),
             ("slots", { $0.slotWidth += 1 }), ("dimension", { $0.dimension *= 2 }), ("graph", { $0.graph = .harary(degree: 2) }),
             ("clip", { $0.clipNorm *= 2 }), ("noise", { $0.noiseMultiplier *= 2 }), ("timeout", { $0.stageTimeoutMilliseconds += 1 }),
-            ("delay", { $0.maskedInputDelayMilliseconds += 1 }), ("size", { $0.compressedModelBytes += 1 }), ("unmasked", { $0.unmasked.toggle() }),
+            ("delay", { $0.maskedInputDelayMilliseconds += 1 }), ("size", { $0.compressedModelBytes += 1 }),
+            ("unmasked", { $0.unmasked.toggle() }),
         ]
         var digests: Set<[UInt8]> = [p.digest]
         for (name, edit) in edits {
@@ -51,7 +52,12 @@ import TallySecAgg
             ("an oversized certificate", .sizeLimitExceeded, { $0.cohortCertificates[0] = String(repeating: "A", count: 17 << 10) }),
             ("an unsorted cohort", .malformedMessage, { $0.cohort.swapAt(0, 1) }),
             ("a member twice", .invalidArgument, { $0.cohort[1] = $0.cohort[0] }),
-            ("a one-member cohort", .malformedMessage, { $0.cohort = [$0.cohort[0]]; $0.cohortCertificates = [$0.cohortCertificates[0]] }),
+            (
+                "a one-member cohort", .malformedMessage,
+                {
+                    $0.cohort = [$0.cohort[0]]; $0.cohortCertificates = [$0.cohortCertificates[0]]
+                }
+            ),
             ("zero local epochs", .invalidArgument, { $0.training.localEpochs = 0 }),
             ("a NaN learning rate", .invalidArgument, { $0.training.learningRate = .nan }),
             ("a delay past the deadline", .invalidArgument, { $0.maskedInputDelayMilliseconds = $0.stageTimeoutMilliseconds }),

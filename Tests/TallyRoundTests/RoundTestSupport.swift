@@ -1,6 +1,6 @@
 import TallyCore
-import TallyRound
 import TallyModel
+import TallyRound
 import TallySecAgg
 
 /// Plans and runs rounds of ``CoordinatorRound`` against in-process ``SecAggParticipant``s: the
@@ -10,16 +10,18 @@ struct RoundHarness {
     static let parameterCount = 10
 
     static func policy(collusionMargin: Int = 1, unmasked: Bool = false) -> RoundPolicy {
-        RoundPolicy(collusionMargin: collusionMargin, valueBits: 16, clipNorm: 1, noiseMultiplier: 1,
-                    stageTimeoutMilliseconds: 1000, maskedInputDelayMilliseconds: 0, dropoutRate: 0.1,
-                    corruptionRate: 0.05, training: TrainingSettings(), unmasked: unmasked)
+        RoundPolicy(
+            collusionMargin: collusionMargin, valueBits: 16, clipNorm: 1, noiseMultiplier: 1,
+            stageTimeoutMilliseconds: 1000, maskedInputDelayMilliseconds: 0, dropoutRate: 0.1,
+            corruptionRate: 0.05, training: TrainingSettings(), unmasked: unmasked)
     }
 
     static func agreement(n: Int, round: UInt64 = 1, policy: RoundPolicy = Self.policy()) throws -> RoundAgreement {
         let members = (1...n).reversed().map { (id: ParticipantID(UInt32($0)), certificate: "certificate of \($0)") }
-        return try RoundAgreement.plan(roundID: round, members: members,
-                                       model: (hash: SHA256Digest.hash(Array("model".utf8)), parameterCount: parameterCount, compressedBytes: 100),
-                                       policy: policy)
+        return try RoundAgreement.plan(
+            roundID: round, members: members,
+            model: (hash: SHA256Digest.hash(Array("model".utf8)), parameterCount: parameterCount, compressedBytes: 100),
+            policy: policy)
     }
 
     var machine: CoordinatorRound
@@ -33,8 +35,9 @@ struct RoundHarness {
         let simulator = try RoundSimulator(configuration: agreement.secAgg, seed: [7])
         machine = try CoordinatorRound(agreement: agreement, identities: simulator.identities)
         for party in simulator.parties {
-            participants[party.id] = try SecAggParticipant(id: party.id, configuration: agreement.secAgg, identityKey: party.identityKey,
-                                                           identities: simulator.identities, randomness: .seeded([9, UInt8(party.id.rawValue)]))
+            participants[party.id] = try SecAggParticipant(
+                id: party.id, configuration: agreement.secAgg, identityKey: party.identityKey,
+                identities: simulator.identities, randomness: .seeded([9, UInt8(party.id.rawValue)]))
         }
     }
 
@@ -74,8 +77,9 @@ struct RoundHarness {
         var actions = machine.start()
         for id in ids where answers(machine.stage, id) {
             if machine.agreement.parameters.unmasked {
-                let input = MaskedInput(roundID: machine.roundID, session: try SessionID(bytes: [UInt8](repeating: 0, count: 32)),
-                                        sender: id, vector: input(id))
+                let input = MaskedInput(
+                    roundID: machine.roundID, session: try SessionID(bytes: [UInt8](repeating: 0, count: 32)),
+                    sender: id, vector: input(id))
                 actions += machine.receive(.maskedInput, payload: input.serialized(), from: id)
             } else {
                 actions += machine.receive(.keyAdvertisement, payload: try participants[id]!.advertiseKeys().serialized(), from: id)

@@ -1,5 +1,6 @@
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallySecAgg
 
 /// A participant that lies in its unmask response: corrupt shares of another participant's
@@ -20,11 +21,12 @@ import TallyCore
                 let seeds = response.selfMaskSeedShares.map { share in
                     guard share.owner == ids[victim] else { return share }
                     var value = share.value
-                    value[32] ^= 0x5a  // still a field element: only the lowest byte changes
+                    value[32] ^= 0x5a // still a field element: only the lowest byte changes
                     return RevealedShare(owner: share.owner, value: value)
                 }
-                response = UnmaskResponse(roundID: response.roundID, session: response.session, sender: id,
-                                          selfMaskSeedShares: seeds, maskingKeyShares: response.maskingKeyShares)
+                response = UnmaskResponse(
+                    roundID: response.roundID, session: response.session, sender: id,
+                    selfMaskSeedShares: seeds, maskingKeyShares: response.maskingKeyShares)
             }
             try round.coordinator.receive(response)
         }
@@ -57,13 +59,15 @@ import TallyCore
         let request = try round.check()
         let ids = config.cohort
         let first = try round.participants[ids[0]]!.unmask(request)
-        let duplicated = UnmaskResponse(roundID: 1, session: first.session, sender: ids[0],
-                                        selfMaskSeedShares: first.selfMaskSeedShares + [first.selfMaskSeedShares[0]], maskingKeyShares: [])
+        let duplicated = UnmaskResponse(
+            roundID: 1, session: first.session, sender: ids[0],
+            selfMaskSeedShares: first.selfMaskSeedShares + [first.selfMaskSeedShares[0]], maskingKeyShares: [])
         #expect(code { try round.coordinator.receive(duplicated) } == .duplicateShare)
         let second = try round.participants[ids[1]]!.unmask(request)
         var tooLarge = second.selfMaskSeedShares
         tooLarge[0] = RevealedShare(owner: tooLarge[0].owner, value: [UInt8](repeating: 0xff, count: 33))
-        let overflowing = UnmaskResponse(roundID: 1, session: second.session, sender: ids[1], selfMaskSeedShares: tooLarge, maskingKeyShares: [])
+        let overflowing = UnmaskResponse(
+            roundID: 1, session: second.session, sender: ids[1], selfMaskSeedShares: tooLarge, maskingKeyShares: [])
         #expect(code { try round.coordinator.receive(overflowing) } == .malformedShare)
         for id in ids.dropFirst(2) { try round.coordinator.receive(round.participants[id]!.unmask(request)) }
         #expect(try round.coordinator.finish().sum.unpacked() == inputs.sum(of: ids))
@@ -78,10 +82,12 @@ import TallyCore
         let liar = config.cohort[4]
         let honest = try round.participants[liar]!.advertiseKeys()
         let lowOrder = try KeyAgreementPublicKey(rawRepresentation: [UInt8](repeating: 0, count: 32))
-        let signed = KeyAdvertisement.signedBytes(configurationDigest: config.digest, sender: liar,
-                                                  encryptionKey: honest.encryptionKey, maskingKey: lowOrder)
-        let forged = KeyAdvertisement(roundID: 1, sender: liar, encryptionKey: honest.encryptionKey, maskingKey: lowOrder,
-                                      signature: try round.identityKeys[liar]!.signature(for: signed))
+        let signed = KeyAdvertisement.signedBytes(
+            configurationDigest: config.digest, sender: liar,
+            encryptionKey: honest.encryptionKey, maskingKey: lowOrder)
+        let forged = KeyAdvertisement(
+            roundID: 1, sender: liar, encryptionKey: honest.encryptionKey, maskingKey: lowOrder,
+            signature: try round.identityKeys[liar]!.signature(for: signed))
         var others: [KeyAdvertisement] = []
         for id in config.cohort.dropLast() { others.append(try round.participants[id]!.advertiseKeys()) }
         // Positive control: a participant that uses it aborts.

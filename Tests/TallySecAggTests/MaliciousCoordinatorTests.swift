@@ -1,5 +1,6 @@
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallySecAgg
 
 /// A coordinator that deviates from the protocol, played against the participants' real state
@@ -14,11 +15,11 @@ import TallyCore
     /// the target's self-mask seed and the masking keys of D, and strips the target's masks.
     @Test(arguments: [false, true])
     func selectiveDeliveryAndSplitLists(checksConsistency: Bool) throws {
-        let (config, inputs) = try configuration(n: 7, dimension: 300)  // t = 4
+        let (config, inputs) = try configuration(n: 7, dimension: 300) // t = 4
         var attack = try LyingCoordinator(config: config, inputs: inputs, checksConsistency: checksConsistency)
         let ids = config.cohort, t = config.threshold
         let target = ids[0]
-        let chosen = Array(ids[1..<t])  // D, t − 1 peers
+        let chosen = Array(ids[1..<t]) // D, t − 1 peers
         let rest = Array(ids[t...])
         try attack.advertiseAndShare()
         for id in ids { try attack.mask(id, sharesFrom: id == target ? chosen : ids.filter { $0 != id }) }
@@ -44,7 +45,7 @@ import TallyCore
             for id in ids { try honest.mask(id, sharesFrom: id == target ? chosen : ids.filter { $0 != id }) }
             let everyone = Dictionary(uniqueKeysWithValues: ids.map { ($0, (survivors: ids, dropped: [ParticipantID]())) })
             let refused = honest.runSplitRound(lists: everyone)
-            #expect(refused[target]?.signatureError == .inconsistentUnmaskRequest)  // it saw only D
+            #expect(refused[target]?.signatureError == .inconsistentUnmaskRequest) // it saw only D
             for id in ids.dropFirst() { #expect(refused[id]?.signatureError == .consistencyCheckFailed) }
             var dropping = try LyingCoordinator(config: config, inputs: inputs, checksConsistency: true)
             try dropping.advertiseAndShare()
@@ -122,8 +123,9 @@ import TallyCore
         var signatures: [ParticipantSignature] = []
         for id in ids.dropFirst() {
             // Lists calling ids[0] dropped, signed honestly by everyone else (they check out for them).
-            let other = ConsistencyRequest(roundID: 1, session: requests[0].session, recipient: id, survivors: Array(ids.dropFirst()),
-                                           dropped: [ids[0]], maskedWith: requests.first { $0.recipient == id }!.maskedWith)
+            let other = ConsistencyRequest(
+                roundID: 1, session: requests[0].session, recipient: id, survivors: Array(ids.dropFirst()),
+                dropped: [ids[0]], maskedWith: requests.first { $0.recipient == id }!.maskedWith)
             var signer = round.participants[id]!
             let s = try signer.checkConsistency(other)
             signatures.append(ParticipantSignature(participant: s.sender, signature: s.signature))
@@ -137,10 +139,12 @@ import TallyCore
         let own = try again.checkConsistency(requests.first { $0.recipient == ids[0] }!)
         var second = round.participants[ids[1]]!
         let theirs = try second.checkConsistency(requests.first { $0.recipient == ids[1] }!)
-        let tooFew = UnmaskRequest(roundID: 1, session: requests[0].session, signatures: [
-            ParticipantSignature(participant: own.sender, signature: own.signature),
-            ParticipantSignature(participant: theirs.sender, signature: theirs.signature),
-        ])
+        let tooFew = UnmaskRequest(
+            roundID: 1, session: requests[0].session,
+            signatures: [
+                ParticipantSignature(participant: own.sender, signature: own.signature),
+                ParticipantSignature(participant: theirs.sender, signature: theirs.signature),
+            ])
         #expect(code { _ = try again.unmask(tooFew) } == .consistencyCheckFailed)
     }
 
@@ -155,8 +159,9 @@ import TallyCore
         // The same input with a statement over a different peer set.
         let session = honest.session
         let wrong = SignedStatements.maskedWith(session: session, owner: liar, peers: Array(config.cohort.dropFirst(2)))
-        let forged = MaskedInput(roundID: 1, session: session, sender: liar, vector: honest.vector,
-                                 maskedWithSignature: try round.identityKeys[liar]!.signature(for: wrong))
+        let forged = MaskedInput(
+            roundID: 1, session: session, sender: liar, vector: honest.vector,
+            maskedWithSignature: try round.identityKeys[liar]!.signature(for: wrong))
         #expect(code { try round.coordinator.receive(forged) } == .consistencyCheckFailed)
         try round.coordinator.receive(honest)
         _ = try round.mask(deliveries, Array(config.cohort.dropFirst()))
@@ -210,13 +215,15 @@ struct LyingCoordinator {
 
     /// Shows each honest participant its own lists (with every masked-with signature the
     /// coordinator holds), then each the signatures over its own lists — colluders sign them all.
-    mutating func runSplitRound(lists: [ParticipantID: (survivors: [ParticipantID], dropped: [ParticipantID])]) -> [ParticipantID: Outcome] {
+    mutating func runSplitRound(lists: [ParticipantID: (survivors: [ParticipantID], dropped: [ParticipantID])]) -> [ParticipantID: Outcome]
+    {
         var outcomes: [ParticipantID: Outcome] = [:]
         var signed: [[UInt8]: [ParticipantSignature]] = [:]
         let maskedWith = masked.map { ParticipantSignature(participant: $0.key, signature: $0.value.maskedWithSignature) }
         for (id, list) in lists.sorted(by: { $0.key < $1.key }) where !colluders.contains(id) {
-            let request = ConsistencyRequest(roundID: config.roundID, session: session, recipient: id, survivors: list.survivors,
-                                             dropped: list.dropped, maskedWith: maskedWith)
+            let request = ConsistencyRequest(
+                roundID: config.roundID, session: session, recipient: id, survivors: list.survivors,
+                dropped: list.dropped, maskedWith: maskedWith)
             do {
                 let s = try round.participants[id]!.checkConsistency(request)
                 let key = SignedStatements.consistency(session: session, survivors: list.survivors, dropped: list.dropped)
@@ -227,7 +234,8 @@ struct LyingCoordinator {
         }
         for statement in Array(signed.keys) {
             for colluder in colluders {
-                signed[statement]!.append(ParticipantSignature(participant: colluder, signature: try! round.identityKeys[colluder]!.signature(for: statement)))
+                signed[statement]!.append(
+                    ParticipantSignature(participant: colluder, signature: try! round.identityKeys[colluder]!.signature(for: statement)))
             }
         }
         for (id, list) in lists where !colluders.contains(id) && outcomes[id] == nil {
@@ -279,8 +287,9 @@ struct LyingCoordinator {
             if let targetKey {
                 pairSeed = try SessionKeys.pairwiseSeed(targetKey, peerKey: advertised[peer]!.maskingKey, session: session, target, peer)
             } else if let raw = try reconstruct(try sharesOf(peer).key) {
-                pairSeed = try SessionKeys.pairwiseSeed(try KeyAgreementPrivateKey(rawRepresentation: raw), peerKey: advertised[target]!.maskingKey,
-                                                        session: session, peer, target)
+                pairSeed = try SessionKeys.pairwiseSeed(
+                    try KeyAgreementPrivateKey(rawRepresentation: raw), peerKey: advertised[target]!.maskingKey,
+                    session: session, peer, target)
             } else {
                 return nil
             }
@@ -299,8 +308,9 @@ struct LyingCoordinator {
     let layout = try! SlotLayout(slotWidth: 20, count: 10)
 
     func plan(n: Int, t: Int? = nil, c: Int) throws -> SecAggConfiguration {
-        try SecAggConfiguration(roundID: 1, cohort: cohort(n), threshold: t ?? SecAggConfiguration.minimumThreshold(neighbourhood: n, collusionMargin: c),
-                                collusionMargin: c, layout: layout)
+        try SecAggConfiguration(
+            roundID: 1, cohort: cohort(n), threshold: t ?? SecAggConfiguration.minimumThreshold(neighbourhood: n, collusionMargin: c),
+            collusionMargin: c, layout: layout)
     }
 
     @Test func plansBelowTheParticipantsMinimumsAreDeclined() throws {

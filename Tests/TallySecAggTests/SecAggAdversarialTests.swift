@@ -1,5 +1,6 @@
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallySecAgg
 
 @Suite struct SecAggAdversarialTests {
@@ -20,8 +21,9 @@ import TallyCore
         let lateInput = try round.participants[late]!.maskInput(deliveries[late]!, input: inputs.vector(late))
         #expect(code { try round.coordinator.receive(lateInput) } == .unexpectedMessage)
         // It is not asked to sign; if it were, it would refuse (it is named as dropped).
-        let toLate = ConsistencyRequest(roundID: 1, session: requests[0].session, recipient: late, survivors: requests[0].survivors,
-                                        dropped: requests[0].dropped, maskedWith: requests[0].maskedWith)
+        let toLate = ConsistencyRequest(
+            roundID: 1, session: requests[0].session, recipient: late, survivors: requests[0].survivors,
+            dropped: requests[0].dropped, maskedWith: requests[0].maskedWith)
         #expect(code { _ = try round.participants[late]!.checkConsistency(toLate) } == .inconsistentUnmaskRequest)
 
         for request in requests { try round.coordinator.receive(round.participants[request.recipient]!.checkConsistency(request)) }
@@ -50,13 +52,15 @@ import TallyCore
         _ = try base.mask(try base.share(try base.advertise()))
         let honest = try #require(try base.coordinator.closeMaskedInput().first { $0.recipient == ids[0] })
         func lists(_ survivors: [ParticipantID], _ dropped: [ParticipantID]) -> ConsistencyRequest {
-            ConsistencyRequest(roundID: 1, session: honest.session, recipient: ids[0], survivors: survivors, dropped: dropped, maskedWith: honest.maskedWith)
+            ConsistencyRequest(
+                roundID: 1, session: honest.session, recipient: ids[0], survivors: survivors, dropped: dropped,
+                maskedWith: honest.maskedWith)
         }
         let bad: [ConsistencyRequest] = [
-            lists(ids, [ids[1]]),                             // both
-            lists(Array(ids.dropLast()), []),                 // omits one
-            lists(Array(ids.dropFirst()), [ids[0]]),          // calls me dropped
-            lists(ids + [ParticipantID(999)], []),            // a stranger
+            lists(ids, [ids[1]]), // both
+            lists(Array(ids.dropLast()), []), // omits one
+            lists(Array(ids.dropFirst()), [ids[0]]), // calls me dropped
+            lists(ids + [ParticipantID(999)], []), // a stranger
         ]
         for request in bad {
             var participant = base.participants[ids[0]]!
@@ -73,7 +77,7 @@ import TallyCore
     /// unmask the target's input; with t colluders it can (the positive control).
     @Test func collusionBelowThresholdLearnsNothing() throws {
         let n = 7
-        let (config, inputs) = try configuration(n: n, dimension: 400)  // t = 4
+        let (config, inputs) = try configuration(n: n, dimension: 400) // t = 4
         var round = try ManualRound(config: config, inputs: inputs)
         let target = config.cohort[0]
         let deliveries = try round.share(try round.advertise())
@@ -141,7 +145,8 @@ import TallyCore
         let genuine = try round.participants[victim]!.advertiseKeys()
         // The coordinator (or anyone) substitutes its own masking key under the genuine signature.
         let substitute = try KeyAgreementPrivateKey().publicKey
-        let forged = KeyAdvertisement(roundID: 1, sender: victim, encryptionKey: genuine.encryptionKey, maskingKey: substitute, signature: genuine.signature)
+        let forged = KeyAdvertisement(
+            roundID: 1, sender: victim, encryptionKey: genuine.encryptionKey, maskingKey: substitute, signature: genuine.signature)
         #expect(code { try round.coordinator.receive(forged) } == .badKeySignature)
         try round.coordinator.receive(genuine)
 
@@ -157,7 +162,7 @@ import TallyCore
     /// A modified encrypted share is caught by its recipient, who aborts; the round completes
     /// with the others if at least t remain.
     @Test func tamperedShareIsRejectedAndRoundCompletes() throws {
-        let (config, inputs) = try configuration(n: 5)  // t = 3
+        let (config, inputs) = try configuration(n: 5) // t = 3
         var round = try ManualRound(config: config, inputs: inputs)
         var deliveries = try round.share(try round.advertise())
         let victim = config.cohort[0]
@@ -195,7 +200,8 @@ import TallyCore
         let oldAd = directory1.entries[0]
         #expect(code { try round2.coordinator.receive(oldAd) } == .wrongRound)
         // Relabelled as round 2, its signature (over round 1's configuration) no longer verifies.
-        let relabelled = KeyAdvertisement(roundID: 2, sender: oldAd.sender, encryptionKey: oldAd.encryptionKey, maskingKey: oldAd.maskingKey, signature: oldAd.signature)
+        let relabelled = KeyAdvertisement(
+            roundID: 2, sender: oldAd.sender, encryptionKey: oldAd.encryptionKey, maskingKey: oldAd.maskingKey, signature: oldAd.signature)
         #expect(code { try round2.coordinator.receive(relabelled) } == .badKeySignature)
         #expect(code { _ = try round2.participants[id]!.advertiseKeys() } == nil)
 
@@ -222,7 +228,8 @@ import TallyCore
         let ad = try round.participants[config.cohort[0]]!.advertiseKeys()
         try round.coordinator.receive(ad)
         #expect(code { try round.coordinator.receive(ad) } == .duplicateMessage)
-        let stranger = KeyAdvertisement(roundID: 1, sender: ParticipantID(999), encryptionKey: ad.encryptionKey, maskingKey: ad.maskingKey, signature: ad.signature)
+        let stranger = KeyAdvertisement(
+            roundID: 1, sender: ParticipantID(999), encryptionKey: ad.encryptionKey, maskingKey: ad.maskingKey, signature: ad.signature)
         #expect(code { try round.coordinator.receive(stranger) } == .notInCohort)
         // Only two of four advertise: below t = 3, the round aborts at the close.
         try round.coordinator.receive(round.participants[config.cohort[1]]!.advertiseKeys())

@@ -1,5 +1,6 @@
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallySecAgg
 
 @Suite struct SecAggRoundTests {
@@ -24,7 +25,8 @@ import TallyCore
             let simulator = try RoundSimulator(configuration: config, seed: [2])
             for dropCount in [1, n - t, n - t + 1] where dropCount >= 1 {
                 let dropped = Array(config.cohort.suffix(dropCount))
-                let outcome = await simulator.run(input: inputs.vector, drops: Dictionary(uniqueKeysWithValues: dropped.map { ($0, stage) }))
+                let outcome = await simulator.run(
+                    input: inputs.vector, drops: Dictionary(uniqueKeysWithValues: dropped.map { ($0, stage) }))
                 if dropCount <= n - t {
                     let result = try outcome.result.get()
                     // Dropping after the masked input was sent: the input is counted.
@@ -64,7 +66,9 @@ import TallyCore
         }
         // Drop every fifth participant at different stages.
         var drops: [ParticipantID: RoundSimulator.DropStage] = [:]
-        for (i, id) in config.cohort.enumerated() where i % 5 == 0 { drops[id] = RoundSimulator.DropStage.allCases[(i / 5) % RoundSimulator.DropStage.allCases.count] }
+        for (i, id) in config.cohort.enumerated() where i % 5 == 0 {
+            drops[id] = RoundSimulator.DropStage.allCases[(i / 5) % RoundSimulator.DropStage.allCases.count]
+        }
         let outcome = try await RoundSimulator(configuration: config, seed: [4]).run(input: inputs.vector, drops: drops)
         let result = try outcome.result.get()
         #expect(result.sum.unpacked() == inputs.sum(of: result.contributors))
@@ -88,7 +92,10 @@ import TallyCore
         let layout = try SlotLayout(slotWidth: 20, count: 10)
         #expect(code { _ = try SecAggConfiguration(roundID: 1, cohort: cohort(10), threshold: 5, layout: layout) } == .invalidArgument)
         #expect(code { _ = try SecAggConfiguration(roundID: 1, cohort: cohort(10), threshold: 11, layout: layout) } == .invalidArgument)
-        #expect(code { _ = try SecAggConfiguration(roundID: 1, cohort: [ParticipantID(1)], threshold: 1, layout: layout) } == .invalidArgument)
-        #expect(code { _ = try SecAggConfiguration(roundID: 1, cohort: [ParticipantID(1), ParticipantID(1)], threshold: 2, layout: layout) } == .invalidArgument)
+        #expect(
+            code { _ = try SecAggConfiguration(roundID: 1, cohort: [ParticipantID(1)], threshold: 1, layout: layout) } == .invalidArgument)
+        #expect(
+            code { _ = try SecAggConfiguration(roundID: 1, cohort: [ParticipantID(1), ParticipantID(1)], threshold: 2, layout: layout) }
+                == .invalidArgument)
     }
 }

@@ -1,4 +1,5 @@
 import TallyCore
+
 @testable import TallySecAgg
 
 /// Deterministic b-bit inputs per participant, and their exact sums.
@@ -26,14 +27,17 @@ struct Inputs: Sendable {
 
 func cohort(_ n: Int) -> [ParticipantID] { (1...n).map { ParticipantID(UInt32($0 * 7)) } }
 
-func configuration(n: Int, threshold: Int? = nil, collusionMargin: Int = 0, dimension: Int = 500, valueBits: Int = 16,
-                   graph: NeighbourGraph.Kind = .complete, round: UInt64 = 1) throws -> (SecAggConfiguration, Inputs) {
+func configuration(
+    n: Int, threshold: Int? = nil, collusionMargin: Int = 0, dimension: Int = 500, valueBits: Int = 16,
+    graph: NeighbourGraph.Kind = .complete, round: UInt64 = 1
+) throws -> (SecAggConfiguration, Inputs) {
     let width = SlotLayout.headroomWidth(valueBits: valueBits, summands: n)
     let layout = try SlotLayout(slotWidth: width, count: dimension)
     let m = graph.neighbourhoodSize(cohortSize: n)
     let t = threshold ?? SecAggConfiguration.minimumThreshold(neighbourhood: m, collusionMargin: collusionMargin)
-    let config = try SecAggConfiguration(roundID: round, cohort: cohort(n), threshold: t, collusionMargin: collusionMargin,
-                                         layout: layout, graph: graph, planDigest: SHA256Digest.hash(Array("plan".utf8)))
+    let config = try SecAggConfiguration(
+        roundID: round, cohort: cohort(n), threshold: t, collusionMargin: collusionMargin,
+        layout: layout, graph: graph, planDigest: SHA256Digest.hash(Array("plan".utf8)))
     return (config, Inputs(layout: layout, valueBits: valueBits, seed: round &+ UInt64(n)))
 }
 
@@ -61,9 +65,10 @@ struct ManualRound {
         participants = [:]
         var keys: [ParticipantID: SigningPrivateKey] = [:]
         for party in simulator.parties {
-            participants[party.id] = try SecAggParticipant(id: party.id, configuration: config, identityKey: party.identityKey,
-                                                           identities: simulator.identities, randomness: .seeded([seed, UInt8(party.id.rawValue & 0xff)]),
-                                                           checksConsistency: checksConsistency)
+            participants[party.id] = try SecAggParticipant(
+                id: party.id, configuration: config, identityKey: party.identityKey,
+                identities: simulator.identities, randomness: .seeded([seed, UInt8(party.id.rawValue & 0xff)]),
+                checksConsistency: checksConsistency)
             keys[party.id] = party.identityKey
         }
         identityKeys = keys

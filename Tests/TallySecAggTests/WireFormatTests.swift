@@ -1,5 +1,6 @@
-import Testing
 import TallyCore
+import Testing
+
 @testable import TallySecAgg
 
 @Suite struct WireFormatTests {
@@ -18,7 +19,9 @@ import TallyCore
             // Upload size: the packed vector (⌈w·d/8⌉ bytes), a fixed header and the masked-with signature.
             #expect(bytes.count == config.layout.byteCount + 1 + 8 + 32 + 4 + 4 + 4 + m.maskedWithSignature.count)
             // A vector for another layout, a truncated one, and trailing junk are all refused.
-            #expect(code { _ = try MaskedInput(serialized: bytes, layout: try SlotLayout(slotWidth: config.layout.slotWidth, count: 51)) } == .sizeMismatch)
+            #expect(
+                code { _ = try MaskedInput(serialized: bytes, layout: try SlotLayout(slotWidth: config.layout.slotWidth, count: 51)) }
+                    == .sizeMismatch)
             #expect(code { _ = try MaskedInput(serialized: Array(bytes.dropLast()), layout: config.layout) } == .malformedMessage)
             #expect(code { _ = try MaskedInput(serialized: bytes + [0], layout: config.layout) } == .malformedMessage)
         }
@@ -44,7 +47,7 @@ import TallyCore
         var w = WireWriter()
         w.write(MessageKind.keyDirectory.rawValue)
         w.write(UInt64(1))
-        w.write(UInt32.max)  // claims 4 billion entries
+        w.write(UInt32.max) // claims 4 billion entries
         #expect(code { _ = try KeyDirectory(serialized: w.bytes) } == .malformedMessage)
 
         var v = WireWriter()
@@ -52,7 +55,7 @@ import TallyCore
         v.write(UInt64(1))
         v.write(fixed: [UInt8](repeating: 0, count: 32))
         v.write(UInt32(1))
-        v.write(UInt32(1 << 30))  // a 1 GiB vector, with nothing behind it
+        v.write(UInt32(1 << 30)) // a 1 GiB vector, with nothing behind it
         let layout = try SlotLayout(slotWidth: 20, count: 10)
         #expect(code { _ = try MaskedInput(serialized: v.bytes, layout: layout) } == .malformedMessage)
         #expect(code { _ = try UnmaskResponse(serialized: []) } == .malformedMessage)

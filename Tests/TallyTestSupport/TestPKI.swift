@@ -21,8 +21,10 @@ public final class TestPKI: Sendable {
         try TestEnvironment.certsScript("issue-certificate.sh", [directory, "participant", "2", "2"])
         try TestEnvironment.certsScript("create-federation-ca.sh", [otherDirectory, "Another CA", "2"])
         try TestEnvironment.certsScript("issue-certificate.sh", [otherDirectory, "coordinator"])
-        try TestEnvironment.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                                     "-subj", "/CN=test", "-days", "2", "-keyout", directory + "/plain.key", "-out", directory + "/plain.crt"])
+        try TestEnvironment.openssl([
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-subj", "/CN=test", "-days", "2", "-keyout", directory + "/plain.key", "-out", directory + "/plain.crt",
+        ])
     }
 
     /// A signing key and the certificate that goes with it.
@@ -45,7 +47,8 @@ public final class TestPKI: Sendable {
     public var otherCAPEM: String { get throws { try String(contentsOfFile: otherDirectory + "/ca/ca.crt", encoding: .utf8) } }
 
     private static func identity(key: String, certificate: String) throws -> Identity {
-        Identity(key: try SigningPrivateKey(pem: try String(contentsOfFile: key, encoding: .utf8)),
-                 certificatePEM: try String(contentsOfFile: certificate, encoding: .utf8))
+        Identity(
+            key: try SigningPrivateKey(pem: try String(contentsOfFile: key, encoding: .utf8)),
+            certificatePEM: try String(contentsOfFile: certificate, encoding: .utf8))
     }
 }

@@ -50,9 +50,11 @@ struct PrimitivesBenchmark: ParsableCommand {
                 rawAES = min(rawAES, raw.withUnsafeMutableBytes { MachineLimits.aesCTRSeconds(into: $0, repetitions: reps) })
             }
             let gb = Double(bytes) / 1e9
-            masks.append(MaskRow(dimension: d, slotWidth: slotWidth, maskBytes: bytes,
-                                 maskExpandGBps: gb / expand, maskAddGBps: gb / add, rawAESCTRGBps: gb / rawAES,
-                                 expandToRawRatio: rawAES / expand, addToRawRatio: rawAES / add))
+            masks.append(
+                MaskRow(
+                    dimension: d, slotWidth: slotWidth, maskBytes: bytes,
+                    maskExpandGBps: gb / expand, maskAddGBps: gb / add, rawAESCTRGBps: gb / rawAES,
+                    expandToRawRatio: rawAES / expand, addToRawRatio: rawAES / add))
 
             var a = mask, b = mask
             try MaskGenerator.expand(seed: random.bytes(32), label: [3], into: &b)
@@ -62,8 +64,10 @@ struct PrimitivesBenchmark: ParsableCommand {
                 packedSub = min(packedSub, try Measure.best(repetitions: reps) { try a.subtract(b) })
                 rawAdd = min(rawAdd, MachineLimits.mpnAddSeconds(limbs: layout.limbCount, repetitions: reps))
             }
-            adds.append(AddRow(dimension: d, slotWidth: slotWidth, bytes: bytes, packedAddGBps: gb / packedAdd,
-                               packedSubtractGBps: gb / packedSub, rawMpnAddGBps: gb / rawAdd, addToRawRatio: rawAdd / packedAdd))
+            adds.append(
+                AddRow(
+                    dimension: d, slotWidth: slotWidth, bytes: bytes, packedAddGBps: gb / packedAdd,
+                    packedSubtractGBps: gb / packedSub, rawMpnAddGBps: gb / rawAdd, addToRawRatio: rawAdd / packedAdd))
         }
 
         var shamir: [ShamirRow] = []
@@ -72,9 +76,13 @@ struct PrimitivesBenchmark: ParsableCommand {
             let secret = random.bytes(32)
             var shares = try scheme.split(secret: secret, using: random)
             let split = try Measure.rate { shares = try scheme.split(secret: secret, using: random) }
-            let reconstruct = try Measure.rate { let r = try scheme.reconstruct(shares); precondition(r == secret) }
-            shamir.append(ShamirRow(shares: n, threshold: scheme.threshold, splitPerSecond: split, reconstructPerSecond: reconstruct,
-                                    splitAndReconstructPerSecond: 1 / (1 / split + 1 / reconstruct)))
+            let reconstruct = try Measure.rate {
+                let r = try scheme.reconstruct(shares); precondition(r == secret)
+            }
+            shamir.append(
+                ShamirRow(
+                    shares: n, threshold: scheme.threshold, splitPerSecond: split, reconstructPerSecond: reconstruct,
+                    splitAndReconstructPerSecond: 1 / (1 / split + 1 / reconstruct)))
         }
 
         var sampler: [SamplerRow] = []

@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import TallyCoordinator
 import TallyCore
-import TallyRound
 import TallyLocalFederation
+import TallyRound
 import TallySecAgg
 
 /// `tally-bench round --participants 10 --dimension 1000000 --json`: end-to-end rounds on loopback
@@ -63,7 +63,8 @@ struct RoundBenchmark: AsyncParsableCommand {
 
     func run() async throws {
         let executables = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
-        for name in ["tally-coordinator", "tally-participant"] where !FileManager.default.isExecutableFile(atPath: executables + "/" + name) {
+        for name in ["tally-coordinator", "tally-participant"] where !FileManager.default.isExecutableFile(atPath: executables + "/" + name)
+        {
             throw ValidationError("\(executables)/\(name) is missing: run `swift build -c release` first")
         }
         let secure = try measure(masking: true, noise: true, executables: executables)
@@ -71,33 +72,37 @@ struct RoundBenchmark: AsyncParsableCommand {
         let plain = try measure(masking: false, noise: false, executables: executables)
         let width = SlotLayout.headroomWidth(valueBits: 16, summands: participants)
         let layout = try SlotLayout(slotWidth: width, count: RandomizedHadamard.paddedDimension(dimension))
-        let dp = try DistributedDPConfiguration(parameterCount: dimension, clipNorm: 0.5, noiseMultiplier: 1, valueBits: 16,
-                                                threshold: SecAggConfiguration.minimumThreshold(neighbourhood: participants, collusionMargin: 1),
-                                                collusionMargin: 1, cohortSize: participants)
+        let dp = try DistributedDPConfiguration(
+            parameterCount: dimension, clipNorm: 0.5, noiseMultiplier: 1, valueBits: 16,
+            threshold: SecAggConfiguration.minimumThreshold(neighbourhood: participants, collusionMargin: 1),
+            collusionMargin: 1, cohortSize: participants)
         let encoder = try DistributedDPEncoder(configuration: dp, rotationSeed: [UInt8](repeating: 1, count: 32))
         let zeros = [Float](repeating: 0, count: dimension)
         let source = SystemRandom()
         let dpEncode = try Measure.best(repetitions: 3) { _ = try encoder.encode(zeros, random: source) }
         var buffer = [UInt8](repeating: 0, count: layout.limbCount * 8)
         let rawPerMask = buffer.withUnsafeMutableBytes { MachineLimits.aesCTRSeconds(into: $0, repetitions: 5) }
-        try Measure.printJSON(Report(
-            participants: participants, dimension: dimension, roundsMeasured: rounds - 1,
-            secure: secure, unmasked: unmasked, plain: plain,
-            secureAggregationOverheadSeconds: secure.medianRoundSeconds - unmasked.medianRoundSeconds,
-            secureOverUnmaskedRatio: secure.medianRoundSeconds / unmasked.medianRoundSeconds,
-            rawAESCTRGBps: Double(buffer.count) / rawPerMask / 1e9,
-            maskBytesPerParticipant: buffer.count * participants,
-            rawKeystreamSecondsPerParticipant: rawPerMask * Double(participants),
-            dpEncodeSecondsPerParticipant: dpEncode,
-            secureAndDPOverheadSeconds: secure.medianRoundSeconds - plain.medianRoundSeconds,
-            secureAndDPOverPlainRatio: secure.medianRoundSeconds / plain.medianRoundSeconds,
-            consistencyStageSeconds: secure.stageMeanSeconds[RoundStage.consistency.rawValue] ?? 0,
-            consistencyOverRestOfRound: (secure.stageMeanSeconds[RoundStage.consistency.rawValue] ?? 0)
-                / (secure.medianRoundSeconds - (secure.stageMeanSeconds[RoundStage.consistency.rawValue] ?? 0))))
+        try Measure.printJSON(
+            Report(
+                participants: participants, dimension: dimension, roundsMeasured: rounds - 1,
+                secure: secure, unmasked: unmasked, plain: plain,
+                secureAggregationOverheadSeconds: secure.medianRoundSeconds - unmasked.medianRoundSeconds,
+                secureOverUnmaskedRatio: secure.medianRoundSeconds / unmasked.medianRoundSeconds,
+                rawAESCTRGBps: Double(buffer.count) / rawPerMask / 1e9,
+                maskBytesPerParticipant: buffer.count * participants,
+                rawKeystreamSecondsPerParticipant: rawPerMask * Double(participants),
+                dpEncodeSecondsPerParticipant: dpEncode,
+                secureAndDPOverheadSeconds: secure.medianRoundSeconds - plain.medianRoundSeconds,
+                secureAndDPOverPlainRatio: secure.medianRoundSeconds / plain.medianRoundSeconds,
+                consistencyStageSeconds: secure.stageMeanSeconds[RoundStage.consistency.rawValue] ?? 0,
+                consistencyOverRestOfRound: (secure.stageMeanSeconds[RoundStage.consistency.rawValue] ?? 0)
+                    / (secure.medianRoundSeconds - (secure.stageMeanSeconds[RoundStage.consistency.rawValue] ?? 0))))
     }
 
     private func measure(masking: Bool, noise: Bool, executables: String) throws -> ModeResult {
-        let directory = NSTemporaryDirectory() + "tally-bench-round-\(masking ? "secure" : "unmasked")-\(noise ? "dp" : "nodp")-\(ProcessInfo.processInfo.processIdentifier)"
+        let directory =
+            NSTemporaryDirectory()
+            + "tally-bench-round-\(masking ? "secure" : "unmasked")-\(noise ? "dp" : "nodp")-\(ProcessInfo.processInfo.processIdentifier)"
         var options = LocalFederation.Options(directory: directory, executables: executables)
         options.participants = participants
         options.rounds = rounds
@@ -121,8 +126,9 @@ struct RoundBenchmark: AsyncParsableCommand {
         let seconds = try store.rounds().filter { $0.outcome == .released }.compactMap(\.seconds)
         guard seconds.count == rounds else { throw ValidationError("only \(seconds.count) of \(rounds) rounds released") }
         let measured = Array(seconds.dropFirst()).sorted()
-        return ModeResult(masking: masking, noise: noise, roundSeconds: Array(seconds), medianRoundSeconds: measured[measured.count / 2],
-                          stageMeanSeconds: try Self.stageMeans(metricsFile: federation.coordinatorData + "/metrics.prom"))
+        return ModeResult(
+            masking: masking, noise: noise, roundSeconds: Array(seconds), medianRoundSeconds: measured[measured.count / 2],
+            stageMeanSeconds: try Self.stageMeans(metricsFile: federation.coordinatorData + "/metrics.prom"))
     }
 
     /// `tally_stage_seconds_sum{stage="S"} X` and `_count` lines of the Prometheus text file.
@@ -130,7 +136,8 @@ struct RoundBenchmark: AsyncParsableCommand {
         let text = try String(contentsOfFile: metricsFile, encoding: .utf8)
         var sums: [String: Double] = [:], counts: [String: Double] = [:]
         for line in text.split(separator: "\n") {
-            for (prefix, isSum) in [("tally_stage_seconds_sum{stage=\"", true), ("tally_stage_seconds_count{stage=\"", false)] where line.hasPrefix(prefix) {
+            for (prefix, isSum) in [("tally_stage_seconds_sum{stage=\"", true), ("tally_stage_seconds_count{stage=\"", false)]
+            where line.hasPrefix(prefix) {
                 let rest = line.dropFirst(prefix.count)
                 guard let quote = rest.firstIndex(of: "\""), let value = Double(rest.split(separator: " ").last ?? "") else { continue }
                 let stage = String(rest[..<quote])

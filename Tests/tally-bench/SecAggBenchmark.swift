@@ -14,7 +14,10 @@ struct SecAggBenchmark: AsyncParsableCommand {
     @Option(help: "Dimension d.") var dimension = 100_000
     @Option(help: "Fraction of participants that drop after sharing keys, before sending their masked input.") var dropout = 0.0
     @Option(help: "Bits per input coordinate b (slot width is b + ⌈log2 n⌉).") var valueBits = 16
-    @Option(help: "Graph: complete (default, as Flower's comparison needs), or auto (SecAgg+ parameters from n, the dropout rate and --corruption).") var graph = "complete"
+    @Option(
+        help:
+            "Graph: complete (default, as Flower's comparison needs), or auto (SecAgg+ parameters from n, the dropout rate and --corruption)."
+    ) var graph = "complete"
     @Option(help: "Fraction of participants assumed to collude with the coordinator (for --graph auto).") var corruption = 0.05
     @Option(help: "Participants simulated concurrently.") var parallelism = 2
     @Option(help: "Colluding participants tolerated, c (threshold ⌊(m + c)/2⌋ + 1, as the coordinator plans).") var collusionMargin = 1
@@ -72,8 +75,9 @@ struct SecAggBenchmark: AsyncParsableCommand {
             throw ValidationError("--graph is complete or auto")
         }
         let cohort = (1...n).map { ParticipantID(UInt32($0)) }
-        let config = try SecAggConfiguration(roundID: 1, cohort: cohort, threshold: threshold, collusionMargin: collusionMargin,
-                                             layout: layout, graph: kind)
+        let config = try SecAggConfiguration(
+            roundID: 1, cohort: cohort, threshold: threshold, collusionMargin: collusionMargin,
+            layout: layout, graph: kind)
         let simulator = try RoundSimulator(configuration: config)
 
         // Inputs: random b-bit values, packed inside the masking measurement (the encode step).
@@ -84,8 +88,9 @@ struct SecAggBenchmark: AsyncParsableCommand {
         let dropCount = Int((Double(n) * dropout).rounded())
         let drops = Dictionary(uniqueKeysWithValues: cohort.suffix(dropCount).map { ($0, RoundSimulator.DropStage.beforeMaskedInput) })
         let start = ContinuousClock.now
-        let outcome = await simulator.run(input: { _ in try! PackedVector(packing: values, slotWidth: width) },
-                                          drops: drops, parallelism: parallelism)
+        let outcome = await simulator.run(
+            input: { _ in try! PackedVector(packing: values, slotWidth: width) },
+            drops: drops, parallelism: parallelism)
         let wall = ContinuousClock.now - start
         let result = try outcome.result.get()
         let verified = result.sum.unpacked() == expected.map { $0 / UInt64(n) * UInt64(result.contributors.count) }
@@ -100,7 +105,7 @@ struct SecAggBenchmark: AsyncParsableCommand {
         }
         let stageMeans = stageTotals.mapValues { $0.0 / Double($0.1) }
         let masking = stageMeans["maskedInput"] ?? 0
-        let survivorsOfStage2 = n - 0  // everyone shares keys in this benchmark
+        let survivorsOfStage2 = n - 0 // everyone shares keys in this benchmark
         let neighbours = Double(kind.neighbourhoodSize(cohortSize: n) - 1)
         let pairwiseMasks = neighbours * Double(survivorsOfStage2 - 0) / Double(n)
         let masksPerParticipant = 1 + pairwiseMasks
@@ -115,17 +120,22 @@ struct SecAggBenchmark: AsyncParsableCommand {
         // Pack as a round does: signed values (signal plus noise share) with carries between slots.
         let signedValues = values.map { Int64($0) - Int64(1 << (valueBits - 1)) }
         let packSeconds = try Measure.best { _ = try PackedVector(packingSigned: signedValues, slotWidth: width) }
-        let terms = (0..<Int(masksPerParticipant.rounded())).map { i in MaskGenerator.Term(seed: random.bytes(32), label: [UInt8(i & 255)], subtract: i % 2 == 1) }
+        let terms = (0..<Int(masksPerParticipant.rounded())).map { i in
+            MaskGenerator.Term(seed: random.bytes(32), label: [UInt8(i & 255)], subtract: i % 2 == 1)
+        }
         var scratch = try PackedVector(packing: values, slotWidth: width)
         let maskSeconds = try Measure.best { try MaskGenerator.apply(terms, to: &scratch) }
-        let serializeSeconds = Measure.best { _ = MaskedInput(roundID: 1, session: result.session, sender: cohort[0], vector: scratch).serialized() }
+        let serializeSeconds = Measure.best {
+            _ = MaskedInput(roundID: 1, session: result.session, sender: cohort[0], vector: scratch).serialized()
+        }
         let breakdown = ["pack": packSeconds, "allMasks": maskSeconds, "serialize": serializeSeconds]
 
         // The DP encoding that produces those values in a real round.
         let update = (0..<dimension).map { _ in Float(Double(random.nextWord() >> 11) * 0x1p-53 - 0.5) }
         func encodeSeconds(z: Double) throws -> Double {
-            let dp = try DistributedDPConfiguration(parameterCount: dimension, clipNorm: 1, noiseMultiplier: z, valueBits: valueBits,
-                                                    threshold: threshold, collusionMargin: collusionMargin, cohortSize: n)
+            let dp = try DistributedDPConfiguration(
+                parameterCount: dimension, clipNorm: 1, noiseMultiplier: z, valueBits: valueBits,
+                threshold: threshold, collusionMargin: collusionMargin, cohortSize: n)
             let encoder = try DistributedDPEncoder(configuration: dp, rotationSeed: random.bytes(32))
             let source = SystemRandom()
             return try Measure.best(repetitions: 3) { _ = try encoder.encode(update, random: source) }
@@ -136,24 +146,29 @@ struct SecAggBenchmark: AsyncParsableCommand {
         let consistency = (stageMeans["consistencyCheck"] ?? 0) + (outcome.coordinatorSeconds["collectSignatures"] ?? 0)
         let whole = stageMeans.values.reduce(0, +) + outcome.coordinatorSeconds.values.reduce(0, +)
         let degree: Int
-        switch kind { case .complete: degree = n - 1; case .harary(let k): degree = k }
-        try Measure.printJSON(Report(
-            participants: n, dimension: dimension, dropout: dropout, slotWidth: width,
-            graph: kind == .complete ? "complete" : "harary", neighbourDegree: degree, threshold: threshold, collusionMargin: collusionMargin,
-            contributors: result.contributors.count, dropped: result.dropped.count, exactSumVerified: verified,
-            roundWallSeconds: Double(wall.components.seconds) + Double(wall.components.attoseconds) * 1e-18,
-            participantStageSeconds: stageMeans, participant_masking_seconds: masking,
-            coordinatorStageSeconds: outcome.coordinatorSeconds, coordinator_unmask_seconds: outcome.coordinatorSeconds["unmask"] ?? 0,
-            consistencyStageSeconds: consistency, consistencyOverRestOfRound: consistency / (whole - consistency),
-            upload_bytes_per_participant: upload,
-            bytesSentPerParticipant: sent / Double(n), bytesReceivedPerParticipant: received / Double(n),
-            masksPerParticipant: masksPerParticipant, maskBytesPerParticipant: maskBytes,
-            rawAESCTRGBps: Double(layout.limbCount * 8) / rawPerMask / 1e9,
-            rawKeystreamSecondsForParticipantMaskBytes: rawKeystream,
-            maskingToKeystreamRatio: masking / rawKeystream,
-            maskingBreakdownSeconds: breakdown,
-            int64UploadOverOurs: Double(8 * dimension) / upload,
-            dpEncodeSeconds: dpEncode, dpEncodeWithoutNoiseSeconds: dpEncodePlain,
-            encodeNoisePackMasksToKeystreamRatio: (dpEncode + packSeconds + maskSeconds) / rawKeystream))
+        switch kind {
+        case .complete: degree = n - 1;
+        case .harary(let k): degree = k
+        }
+        try Measure.printJSON(
+            Report(
+                participants: n, dimension: dimension, dropout: dropout, slotWidth: width,
+                graph: kind == .complete ? "complete" : "harary", neighbourDegree: degree, threshold: threshold,
+                collusionMargin: collusionMargin,
+                contributors: result.contributors.count, dropped: result.dropped.count, exactSumVerified: verified,
+                roundWallSeconds: Double(wall.components.seconds) + Double(wall.components.attoseconds) * 1e-18,
+                participantStageSeconds: stageMeans, participant_masking_seconds: masking,
+                coordinatorStageSeconds: outcome.coordinatorSeconds, coordinator_unmask_seconds: outcome.coordinatorSeconds["unmask"] ?? 0,
+                consistencyStageSeconds: consistency, consistencyOverRestOfRound: consistency / (whole - consistency),
+                upload_bytes_per_participant: upload,
+                bytesSentPerParticipant: sent / Double(n), bytesReceivedPerParticipant: received / Double(n),
+                masksPerParticipant: masksPerParticipant, maskBytesPerParticipant: maskBytes,
+                rawAESCTRGBps: Double(layout.limbCount * 8) / rawPerMask / 1e9,
+                rawKeystreamSecondsForParticipantMaskBytes: rawKeystream,
+                maskingToKeystreamRatio: masking / rawKeystream,
+                maskingBreakdownSeconds: breakdown,
+                int64UploadOverOurs: Double(8 * dimension) / upload,
+                dpEncodeSeconds: dpEncode, dpEncodeWithoutNoiseSeconds: dpEncodePlain,
+                encodeNoisePackMasksToKeystreamRatio: (dpEncode + packSeconds + maskSeconds) / rawKeystream))
     }
 }

@@ -27,8 +27,10 @@ public actor ParticipantSessions {
     }
 
     /// Registers a new stream for `id`, replacing (and closing) any older one.
-    func register(_ id: ParticipantID, certificatePEM: String, signingKey: SigningPublicKey,
-                  outbound: AsyncStream<Tally_V1_CoordinatorMessage>.Continuation) -> UInt64 {
+    func register(
+        _ id: ParticipantID, certificatePEM: String, signingKey: SigningPublicKey,
+        outbound: AsyncStream<Tally_V1_CoordinatorMessage>.Continuation
+    ) -> UInt64 {
         nextGeneration += 1
         sessions[id]?.outbound.finish()
         sessions[id] = Session(generation: nextGeneration, certificatePEM: certificatePEM, signingKey: signingKey, outbound: outbound)

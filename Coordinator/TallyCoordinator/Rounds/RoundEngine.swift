@@ -3,9 +3,9 @@ import Logging
 import Metrics
 import ServiceLifecycle
 import TallyCore
-import TallyRound
 import TallyLedger
 import TallyModel
+import TallyRound
 import TallySecAgg
 import TallyWire
 
@@ -32,9 +32,11 @@ public actor RoundEngine: Service {
     private var live: LiveRound?
     public private(set) var releasedRounds = 0
 
-    public init(configuration: CoordinatorConfiguration, store: CoordinatorStore, registry: ModelRegistry,
-                sessions: ParticipantSessions, signingKey: SigningPrivateKey, certificatePEM: String,
-                evaluation: Dataset?, ledger: PrivacyLedger, hooks: RoundHooks = .none, logger: Logger) {
+    public init(
+        configuration: CoordinatorConfiguration, store: CoordinatorStore, registry: ModelRegistry,
+        sessions: ParticipantSessions, signingKey: SigningPrivateKey, certificatePEM: String,
+        evaluation: Dataset?, ledger: PrivacyLedger, hooks: RoundHooks = .none, logger: Logger
+    ) {
         self.configuration = configuration
         self.store = store
         self.registry = registry
@@ -55,7 +57,9 @@ public actor RoundEngine: Service {
         guard let round = live, round.machine.cohort.contains(id) else { return }
         switch message.body {
         case .decline(let decline) where decline.roundID == round.machine.roundID:
-            logger.info("participant declined the round", metadata: ["participant": "\(id.rawValue)", "code": "\(decline.code)", "reason": "\(decline.reason)"])
+            logger.info(
+                "participant declined the round",
+                metadata: ["participant": "\(id.rawValue)", "code": "\(decline.code)", "reason": "\(decline.reason)"])
             if decline.code == TallyError.Code.privacyBudgetExhausted.rawValue {
                 // It will decline every later round too: stop scheduling it until it reconnects.
                 Task { await sessions.markBudgetExhausted(id) }
@@ -103,7 +107,8 @@ public actor RoundEngine: Service {
             case .enter(let stage):
                 let now = ContinuousClock.now
                 if let previous = live!.stage {
-                    Timer(label: "tally_stage_seconds", dimensions: [("stage", previous.rawValue)]).recordSeconds((now - live!.stageStarted).seconds)
+                    Timer(label: "tally_stage_seconds", dimensions: [("stage", previous.rawValue)]).recordSeconds(
+                        (now - live!.stageStarted).seconds)
                 }
                 (live!.stage, live!.stageStarted) = (stage, now)
                 live!.deadline?.cancel()
@@ -121,7 +126,8 @@ public actor RoundEngine: Service {
                     await self?.deadlinePassed(round: roundID, stage: stage)
                 }
             case .refused(let id, let error):
-                logger.warning("refused a message", metadata: ["round": "\(roundID)", "participant": "\(id.rawValue)", "reason": "\(error)"])
+                logger.warning(
+                    "refused a message", metadata: ["round": "\(roundID)", "participant": "\(id.rawValue)", "reason": "\(error)"])
             case .aggregated(let aggregate):
                 live!.finish(.aggregated(aggregate))
             case .abort(let error, let charge):
@@ -136,7 +142,8 @@ public actor RoundEngine: Service {
         await sessions.onDisconnect { [weak self] id in await self?.disconnected(id) }
         let aborted = try store.abortInFlightRounds()
         if !aborted.isEmpty {
-            logger.warning("aborted rounds left running by a previous process; nothing of them was released", metadata: ["rounds": "\(aborted)"])
+            logger.warning(
+                "aborted rounds left running by a previous process; nothing of them was released", metadata: ["rounds": "\(aborted)"])
         }
         let (model, version) = try currentModel()
         let noiseMultiplier = try configuration.noiseMultiplier(parameterCount: model.parameterCount)
@@ -150,10 +157,13 @@ public actor RoundEngine: Service {
         if noiseMultiplier == 0 {
             logger.warning("differential privacy is OFF (noise multiplier 0): released models are not private")
         } else {
-            logger.info("differential privacy", metadata: [
-                "noise_multiplier": "\(String(format: "%.4f", noiseMultiplier))", "clip_norm": "\(configuration.clipNorm)",
-                "target": "\(configuration.privacy.noiseMultiplier == nil ? "ε=\(configuration.privacy.targetEpsilon ?? 0), δ=\(configuration.privacy.delta) over \(configuration.rounds) rounds" : "explicit z")",
-            ])
+            logger.info(
+                "differential privacy",
+                metadata: [
+                    "noise_multiplier": "\(String(format: "%.4f", noiseMultiplier))", "clip_norm": "\(configuration.clipNorm)",
+                    "target":
+                        "\(configuration.privacy.noiseMultiplier == nil ? "ε=\(configuration.privacy.targetEpsilon ?? 0), δ=\(configuration.privacy.delta) over \(configuration.rounds) rounds" : "explicit z")",
+                ])
         }
         logger.info("coordinator ready", metadata: ["version": "\(version.version)", "model": "\(version.modelHash.prefix(12))"])
         do {
@@ -174,7 +184,9 @@ public actor RoundEngine: Service {
             let eligible = await sessions.eligible()
             guard eligible.count >= configuration.minParticipants else {
                 if ContinuousClock.now - lastWaitLog > .seconds(5) {
-                    logger.info("waiting for participants", metadata: ["connected": "\(eligible.count)", "needed": "\(configuration.minParticipants)"])
+                    logger.info(
+                        "waiting for participants",
+                        metadata: ["connected": "\(eligible.count)", "needed": "\(configuration.minParticipants)"])
                     lastWaitLog = ContinuousClock.now
                 }
                 continue
@@ -197,33 +209,39 @@ public actor RoundEngine: Service {
             return (try ModelState(safeTensors: try SafeTensors(serialized: try registry.blob(hash: latest.modelHash))), latest)
         }
         let model = ModelState.initial(syntheticDimension: configuration.syntheticDimension)
-        let record = try publish(model: model, blob: try model.safeTensors().serialized(), parent: nil, roundID: nil, cohortSize: 0, contributors: 0)
+        let record = try publish(
+            model: model, blob: try model.safeTensors().serialized(), parent: nil, roundID: nil, cohortSize: 0, contributors: 0)
         try store.insertVersion(record)
         return (model, record)
     }
 
     /// Writes blob (`model` serialized as safetensors) and signed manifest; the caller makes it
     /// visible by committing the record.
-    private func publish(model: ModelState, blob: [UInt8], parent: Int64?, roundID: Int64?, cohortSize: Int, contributors: Int) throws -> CoordinatorStore.VersionRecord {
+    private func publish(model: ModelState, blob: [UInt8], parent: Int64?, roundID: Int64?, cohortSize: Int, contributors: Int) throws
+        -> CoordinatorStore.VersionRecord
+    {
         let hash = try registry.storeBlob(blob)
         var metrics: [String: Double] = [:]
         if let evaluation, let accuracy = try model.accuracy(on: evaluation) { metrics["test_accuracy"] = accuracy }
         let version = (parent ?? -1) + 1
-        let manifest = ModelManifest(version: version, parent: parent, roundID: roundID, modelHash: hash, cohortSize: cohortSize,
-                                     contributors: contributors, training: configuration.training, metrics: metrics,
-                                     createdAt: Date(), coordinatorCertificate: certificatePEM)
+        let manifest = ModelManifest(
+            version: version, parent: parent, roundID: roundID, modelHash: hash, cohortSize: cohortSize,
+            contributors: contributors, training: configuration.training, metrics: metrics,
+            createdAt: Date(), coordinatorCertificate: certificatePEM)
         let bytes = try manifest.canonicalBytes()
         let signature = try signingKey.signature(for: bytes)
         try registry.storeManifest(version: version, manifest: bytes, signature: signature)
-        return CoordinatorStore.VersionRecord(version: version, modelHash: hash, parent: parent, roundID: roundID,
-                                              createdAt: Date().timeIntervalSince1970, manifest: bytes, signature: signature,
-                                              accuracy: metrics["test_accuracy"])
+        return CoordinatorStore.VersionRecord(
+            version: version, modelHash: hash, parent: parent, roundID: roundID,
+            createdAt: Date().timeIntervalSince1970, manifest: bytes, signature: signature,
+            accuracy: metrics["test_accuracy"])
     }
 
     // MARK: One round
 
     private func runRound(cohort chosen: [ParticipantID], model: ModelState, version: CoordinatorStore.VersionRecord) async throws
-        -> (ModelState, CoordinatorStore.VersionRecord) {
+        -> (ModelState, CoordinatorStore.VersionRecord)
+    {
         let started = ContinuousClock.now
         // Only members still connected (with a certificate to show the others) are planned: one
         // that left between scheduling and planning would make every participant decline.
@@ -240,20 +258,27 @@ public actor RoundEngine: Service {
             policy: policy)
         let parameters = agreement.parameters
         let cohort = parameters.cohort
-        let machine = try CoordinatorRound(agreement: agreement,
-                                           identities: InMemoryIdentityDirectory(keys: certificates.mapValues(\.key)))
+        let machine = try CoordinatorRound(
+            agreement: agreement,
+            identities: InMemoryIdentityDirectory(keys: certificates.mapValues(\.key)))
         try store.beginRound(id: roundID, cohort: cohort.count)
         var log = logger
         log[metadataKey: "round"] = "\(roundID)"
-        log.info("round started", metadata: ["cohort": "\(cohort.count)", "threshold": "\(parameters.threshold)",
-                                             "dimension": "\(parameters.dimension)", "slot_bits": "\(parameters.slotWidth)"])
+        log.info(
+            "round started",
+            metadata: [
+                "cohort": "\(cohort.count)", "threshold": "\(parameters.threshold)",
+                "dimension": "\(parameters.dimension)", "slot_bits": "\(parameters.slotWidth)",
+            ])
 
         // Plan and model, then the stages.
         let plan = Tally_V1_RoundPlan(parameters, manifest: version.manifest, manifestSignature: version.signature)
         let pieces = MessageChunking.split(compressed)
         let modelChunks = pieces.enumerated().map { i, piece in
             Tally_V1_CoordinatorMessage.with { m in
-                m.model = .with { $0.roundID = UInt64(roundID); $0.index = UInt32(i); $0.count = UInt32(pieces.count); $0.data = Data(piece) }
+                m.model = .with {
+                    $0.roundID = UInt64(roundID); $0.index = UInt32(i); $0.count = UInt32(pieces.count); $0.data = Data(piece)
+                }
             }
         }
         outbox.yield(([.with { $0.plan = plan }] + modelChunks, cohort))
@@ -274,40 +299,58 @@ public actor RoundEngine: Service {
             try hooks.sumUnmasked(UInt64(roundID))
             // Decode Σ clip(Δ_i) + noise and average over the m contributors (a public count: equal
             // weights, as participant-level DP-FedAvg needs; data sizes would leak through weights).
-            let decoder = try DistributedDPDecoder(configuration: agreement.privacy,
-                                                   rotationSeed: DistributedDPConfiguration.rotationSeed(roundBytes: aggregate.rotationSeed))
+            let decoder = try DistributedDPDecoder(
+                configuration: agreement.privacy,
+                rotationSeed: DistributedDPConfiguration.rotationSeed(roundBytes: aggregate.rotationSeed))
             let decoded = try decoder.decodeSum(aggregate.sum, contributors: aggregate.contributors.count)
             if decoded.overflowSuspected > 0 {
-                log.warning("coordinates of the sum probably overflowed their slots (accuracy only, no privacy cost)",
-                            metadata: ["coordinates": "\(decoded.overflowSuspected)"])
+                log.warning(
+                    "coordinates of the sum probably overflowed their slots (accuracy only, no privacy cost)",
+                    metadata: ["coordinates": "\(decoded.overflowSuspected)"])
             }
             let m = Double(aggregate.contributors.count)
             let parameters = try FederatedAveraging().aggregate(global: model.parameters, meanUpdate: decoded.values.map { Float($0 / m) })
             let newModel = ModelState(kind: model.kind, parameters: parameters)
             let blob = try newModel.safeTensors().serialized()
             // The privacy cost is on disk, signed and synced, before anything is published.
-            try ledger.append(agreement.ledgerEntry(aggregate.charge, modelVersion: version.version + 1,
-                                                    modelHash: Hex.encode(SHA256Digest.hash(blob)), recordedAt: Date().timeIntervalSince1970))
+            try ledger.append(
+                agreement.ledgerEntry(
+                    aggregate.charge, modelVersion: version.version + 1,
+                    modelHash: Hex.encode(SHA256Digest.hash(blob)), recordedAt: Date().timeIntervalSince1970))
             charge = nil
             live!.machine.charged()
             hooks.ledgerAppended(UInt64(roundID))
-            let record = try publish(model: newModel, blob: blob, parent: version.version, roundID: roundID,
-                                     cohortSize: cohort.count, contributors: aggregate.contributors.count)
-            try store.releaseRound(id: roundID, contributors: aggregate.contributors.count,
-                                   dropped: cohort.count - aggregate.contributors.count, version: record)
+            let record = try publish(
+                model: newModel, blob: blob, parent: version.version, roundID: roundID,
+                cohortSize: cohort.count, contributors: aggregate.contributors.count)
+            try store.releaseRound(
+                id: roundID, contributors: aggregate.contributors.count,
+                dropped: cohort.count - aggregate.contributors.count, version: record)
             live!.machine.released()
             let seconds = (ContinuousClock.now - started).seconds
             Counter(label: "tally_rounds_total", dimensions: [("outcome", "released")]).increment()
             Counter(label: "tally_dropouts_total").increment(by: cohort.count - aggregate.contributors.count)
             Timer(label: "tally_round_seconds").recordSeconds(seconds)
-            log.info("round released", metadata: [
-                "version": "\(record.version)", "contributors": "\(aggregate.contributors.count)", "cohort": "\(cohort.count)",
-                "dropped": "\(cohort.count - aggregate.contributors.count)",
-                "noise_multiplier": "\(String(format: "%.3f", agreement.privacy.effectiveNoiseMultiplier(shares: aggregate.charge.noiseShares)))",
-                "accuracy": "\(record.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
-                "seconds": "\(String(format: "%.2f", seconds))",
-            ])
-            outbox.yield(([.with { $0.end = .with { e in e.roundID = UInt64(roundID); e.released = true; e.newModelHash = Data(Hex.decode(record.modelHash) ?? []) } }], cohort))
+            log.info(
+                "round released",
+                metadata: [
+                    "version": "\(record.version)", "contributors": "\(aggregate.contributors.count)", "cohort": "\(cohort.count)",
+                    "dropped": "\(cohort.count - aggregate.contributors.count)",
+                    "noise_multiplier":
+                        "\(String(format: "%.3f", agreement.privacy.effectiveNoiseMultiplier(shares: aggregate.charge.noiseShares)))",
+                    "accuracy": "\(record.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
+                    "seconds": "\(String(format: "%.2f", seconds))",
+                ])
+            outbox.yield(
+                (
+                    [
+                        .with {
+                            $0.end = .with { e in
+                                e.roundID = UInt64(roundID); e.released = true; e.newModelHash = Data(Hex.decode(record.modelHash) ?? [])
+                            }
+                        }
+                    ], cohort
+                ))
             return (newModel, record)
         } catch {
             let reason = "\(error)"
@@ -315,16 +358,29 @@ public actor RoundEngine: Service {
                 // Aborted after unmasking: nothing is published, but the sum was seen. Charged
                 // against the base model, with no version.
                 do {
-                    try ledger.append(agreement.ledgerEntry(charge, modelVersion: nil, modelHash: version.modelHash,
-                                                            recordedAt: Date().timeIntervalSince1970))
-                    log.warning("round aborted after the sum was unmasked; its privacy cost is in the ledger", metadata: ["reason": "\(reason)"])
+                    try ledger.append(
+                        agreement.ledgerEntry(
+                            charge, modelVersion: nil, modelHash: version.modelHash,
+                            recordedAt: Date().timeIntervalSince1970))
+                    log.warning(
+                        "round aborted after the sum was unmasked; its privacy cost is in the ledger", metadata: ["reason": "\(reason)"])
                 } catch let ledgerError {
-                    log.critical("round aborted after unmasking and its privacy cost could not be written", metadata: ["reason": "\(ledgerError)"])
+                    log.critical(
+                        "round aborted after unmasking and its privacy cost could not be written", metadata: ["reason": "\(ledgerError)"])
                 }
             }
             try? store.abortRound(id: roundID, reason: reason)
             Counter(label: "tally_rounds_total", dimensions: [("outcome", "aborted")]).increment()
-            outbox.yield(([.with { $0.end = .with { e in e.roundID = UInt64(roundID); e.released = false; e.reason = reason } }], cohort))
+            outbox.yield(
+                (
+                    [
+                        .with {
+                            $0.end = .with { e in
+                                e.roundID = UInt64(roundID); e.released = false; e.reason = reason
+                            }
+                        }
+                    ], cohort
+                ))
             throw error
         }
     }

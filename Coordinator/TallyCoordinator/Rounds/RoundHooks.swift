@@ -8,8 +8,10 @@ public struct RoundHooks: Sendable {
     /// Called once the ledger entry of round `id` is synced, before its version is published.
     public var ledgerAppended: @Sendable (_ round: UInt64) -> Void
 
-    public init(sumUnmasked: @escaping @Sendable (UInt64) throws -> Void = { _ in },
-                ledgerAppended: @escaping @Sendable (UInt64) -> Void = { _ in }) {
+    public init(
+        sumUnmasked: @escaping @Sendable (UInt64) throws -> Void = { _ in },
+        ledgerAppended: @escaping @Sendable (UInt64) -> Void = { _ in }
+    ) {
         self.sumUnmasked = sumUnmasked
         self.ledgerAppended = ledgerAppended
     }

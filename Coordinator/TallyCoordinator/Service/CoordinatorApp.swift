@@ -52,25 +52,28 @@ public struct CoordinatorApp {
         if let directory = c.evaluationData {
             evaluation = try FashionMNIST.loadSplit(directory: directory, prefix: "t10k")
         }
-        let ledger = try PrivacyLedger(path: c.dataDirectory + "/" + Self.ledgerFileName, role: .coordinator,
-                                       signingKey: signingKey, certificatePEM: certificatePEM)
+        let ledger = try PrivacyLedger(
+            path: c.dataDirectory + "/" + Self.ledgerFileName, role: .coordinator,
+            signingKey: signingKey, certificatePEM: certificatePEM)
         let sessions = ParticipantSessions()
-        let engine = RoundEngine(configuration: c, store: store, registry: registry, sessions: sessions, signingKey: signingKey,
-                                 certificatePEM: certificatePEM, evaluation: evaluation, ledger: ledger, hooks: hooks, logger: logger)
+        let engine = RoundEngine(
+            configuration: c, store: store, registry: registry, sessions: sessions, signingKey: signingKey,
+            certificatePEM: certificatePEM, evaluation: evaluation, ledger: ledger, hooks: hooks, logger: logger)
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: c.host, port: c.port),
             transportSecurity: c.tls.serverSecurity(),
             config: .defaults { $0.rpc.maxRequestPayloadSize = c.maxMessageBytes })
         let service = FederationService(configuration: c, sessions: sessions, engine: engine, store: store, logger: logger)
         let server = GRPCServer(transport: transport, services: [service])
-        let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: GRPCServerService(server: server)),
-                .init(service: engine, successTerminationBehavior: .gracefullyShutdownGroup),
-                .init(service: MetricsFileWriter(registry: metrics, path: c.dataDirectory + "/metrics.prom")),
-            ],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: GRPCServerService(server: server)),
+                    .init(service: engine, successTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(service: MetricsFileWriter(registry: metrics, path: c.dataDirectory + "/metrics.prom")),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         let log = logger
         let dataDirectory = c.dataDirectory
         Task { [transport] in
@@ -81,4 +84,3 @@ public struct CoordinatorApp {
         try await group.run()
     }
 }
-

@@ -51,20 +51,21 @@ public struct CoordinatorStore: Sendable {
             if readOnly { return }
             var migrator = DatabaseMigrator()
             migrator.registerMigration("v1") { db in
-                try db.execute(sql: """
-                    CREATE TABLE participants (
-                        id INTEGER PRIMARY KEY, first_seen REAL NOT NULL, last_seen REAL NOT NULL,
-                        connections INTEGER NOT NULL DEFAULT 0);
-                    CREATE TABLE rounds (
-                        id INTEGER PRIMARY KEY, started_at REAL NOT NULL, ended_at REAL,
-                        stage TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT,
-                        cohort INTEGER NOT NULL, contributors INTEGER NOT NULL DEFAULT 0,
-                        dropped INTEGER NOT NULL DEFAULT 0, version INTEGER);
-                    CREATE TABLE versions (
-                        version INTEGER PRIMARY KEY, model_hash TEXT NOT NULL, parent INTEGER,
-                        round_id INTEGER, created_at REAL NOT NULL, manifest BLOB NOT NULL,
-                        signature BLOB NOT NULL, accuracy REAL);
-                    """)
+                try db.execute(
+                    sql: """
+                        CREATE TABLE participants (
+                            id INTEGER PRIMARY KEY, first_seen REAL NOT NULL, last_seen REAL NOT NULL,
+                            connections INTEGER NOT NULL DEFAULT 0);
+                        CREATE TABLE rounds (
+                            id INTEGER PRIMARY KEY, started_at REAL NOT NULL, ended_at REAL,
+                            stage TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT,
+                            cohort INTEGER NOT NULL, contributors INTEGER NOT NULL DEFAULT 0,
+                            dropped INTEGER NOT NULL DEFAULT 0, version INTEGER);
+                        CREATE TABLE versions (
+                            version INTEGER PRIMARY KEY, model_hash TEXT NOT NULL, parent INTEGER,
+                            round_id INTEGER, created_at REAL NOT NULL, manifest BLOB NOT NULL,
+                            signature BLOB NOT NULL, accuracy REAL);
+                        """)
             }
             try migrator.migrate(pool)
         } catch {
@@ -90,8 +91,9 @@ public struct CoordinatorStore: Sendable {
     public func abortInFlightRounds(reason: String = "coordinator restarted during the round") throws(TallyError) -> [Int64] {
         try write("abort in-flight rounds") { db in
             let ids = try Int64.fetchAll(db, sql: "SELECT id FROM rounds WHERE outcome = 'running'")
-            try db.execute(sql: "UPDATE rounds SET outcome = 'aborted', reason = ?, ended_at = ? WHERE outcome = 'running'",
-                           arguments: [reason, Date().timeIntervalSince1970])
+            try db.execute(
+                sql: "UPDATE rounds SET outcome = 'aborted', reason = ?, ended_at = ? WHERE outcome = 'running'",
+                arguments: [reason, Date().timeIntervalSince1970])
             return ids
         }
     }
@@ -102,8 +104,9 @@ public struct CoordinatorStore: Sendable {
 
     public func beginRound(id: Int64, cohort: Int) throws(TallyError) {
         try write("begin round") { db in
-            try db.execute(sql: "INSERT INTO rounds (id, started_at, stage, outcome, cohort) VALUES (?, ?, ?, 'running', ?)",
-                           arguments: [id, Date().timeIntervalSince1970, RoundStage.keys.rawValue, cohort])
+            try db.execute(
+                sql: "INSERT INTO rounds (id, started_at, stage, outcome, cohort) VALUES (?, ?, ?, 'running', ?)",
+                arguments: [id, Date().timeIntervalSince1970, RoundStage.keys.rawValue, cohort])
         }
     }
 
@@ -115,8 +118,9 @@ public struct CoordinatorStore: Sendable {
 
     public func abortRound(id: Int64, reason: String, contributors: Int = 0, dropped: Int = 0) throws(TallyError) {
         try write("abort round") { db in
-            try db.execute(sql: "UPDATE rounds SET outcome = 'aborted', reason = ?, ended_at = ?, contributors = ?, dropped = ? WHERE id = ?",
-                           arguments: [reason, Date().timeIntervalSince1970, contributors, dropped, id])
+            try db.execute(
+                sql: "UPDATE rounds SET outcome = 'aborted', reason = ?, ended_at = ?, contributors = ?, dropped = ? WHERE id = ?",
+                arguments: [reason, Date().timeIntervalSince1970, contributors, dropped, id])
         }
     }
 
@@ -124,26 +128,35 @@ public struct CoordinatorStore: Sendable {
     /// durable or neither is.
     public func releaseRound(id: Int64, contributors: Int, dropped: Int, version: VersionRecord) throws(TallyError) {
         try write("release round") { db in
-            try db.execute(sql: """
-                INSERT INTO versions (version, model_hash, parent, round_id, created_at, manifest, signature, accuracy)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [version.version, version.modelHash, version.parent, version.roundID, version.createdAt,
-                                 Data(version.manifest), Data(version.signature), version.accuracy])
-            try db.execute(sql: """
-                UPDATE rounds SET outcome = 'released', stage = 'released', ended_at = ?, contributors = ?, dropped = ?, version = ?
-                WHERE id = ?
-                """, arguments: [Date().timeIntervalSince1970, contributors, dropped, version.version, id])
+            try db.execute(
+                sql: """
+                    INSERT INTO versions (version, model_hash, parent, round_id, created_at, manifest, signature, accuracy)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    version.version, version.modelHash, version.parent, version.roundID, version.createdAt,
+                    Data(version.manifest), Data(version.signature), version.accuracy,
+                ])
+            try db.execute(
+                sql: """
+                    UPDATE rounds SET outcome = 'released', stage = 'released', ended_at = ?, contributors = ?, dropped = ?, version = ?
+                    WHERE id = ?
+                    """, arguments: [Date().timeIntervalSince1970, contributors, dropped, version.version, id])
         }
     }
 
     /// Publishes a version outside any round (the initial model).
     public func insertVersion(_ version: VersionRecord) throws(TallyError) {
         try write("insert version") { db in
-            try db.execute(sql: """
-                INSERT INTO versions (version, model_hash, parent, round_id, created_at, manifest, signature, accuracy)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [version.version, version.modelHash, version.parent, version.roundID, version.createdAt,
-                                 Data(version.manifest), Data(version.signature), version.accuracy])
+            try db.execute(
+                sql: """
+                    INSERT INTO versions (version, model_hash, parent, round_id, created_at, manifest, signature, accuracy)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    version.version, version.modelHash, version.parent, version.roundID, version.createdAt,
+                    Data(version.manifest), Data(version.signature), version.accuracy,
+                ])
         }
     }
 
@@ -166,11 +179,14 @@ public struct CoordinatorStore: Sendable {
                 let end: Double? = row["ended_at"]
                 let (id, stage, outcome): (Int64, String, String) = (row["id"], row["stage"], row["outcome"])
                 guard let stage = RoundStage(stored: stage), let outcome = RoundOutcome(rawValue: outcome) else {
-                    throw TallyError(.storageFailure, "round \(id) in the database has stage '\(stage)' and outcome '\(outcome)', which this release does not know")
+                    throw TallyError(
+                        .storageFailure,
+                        "round \(id) in the database has stage '\(stage)' and outcome '\(outcome)', which this release does not know")
                 }
-                return RoundRecord(id: id, stage: stage, outcome: outcome, reason: row["reason"],
-                                   cohort: row["cohort"], contributors: row["contributors"], dropped: row["dropped"],
-                                   version: row["version"], seconds: end.map { $0 - start }, startedAt: start)
+                return RoundRecord(
+                    id: id, stage: stage, outcome: outcome, reason: row["reason"],
+                    cohort: row["cohort"], contributors: row["contributors"], dropped: row["dropped"],
+                    version: row["version"], seconds: end.map { $0 - start }, startedAt: start)
             }
         }
     }
@@ -178,16 +194,18 @@ public struct CoordinatorStore: Sendable {
     public func participantConnected(_ id: UInt32) throws(TallyError) {
         try write("participant seen") { db in
             let now = Date().timeIntervalSince1970
-            try db.execute(sql: """
-                INSERT INTO participants (id, first_seen, last_seen, connections) VALUES (?, ?, ?, 1)
-                ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, connections = connections + 1
-                """, arguments: [Int64(id), now, now])
+            try db.execute(
+                sql: """
+                    INSERT INTO participants (id, first_seen, last_seen, connections) VALUES (?, ?, ?, 1)
+                    ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, connections = connections + 1
+                    """, arguments: [Int64(id), now, now])
         }
     }
 
     private static func version(_ row: Row) -> VersionRecord {
-        VersionRecord(version: row["version"], modelHash: row["model_hash"], parent: row["parent"], roundID: row["round_id"],
-                      createdAt: row["created_at"], manifest: [UInt8](row["manifest"] as Data), signature: [UInt8](row["signature"] as Data),
-                      accuracy: row["accuracy"])
+        VersionRecord(
+            version: row["version"], modelHash: row["model_hash"], parent: row["parent"], roundID: row["round_id"],
+            createdAt: row["created_at"], manifest: [UInt8](row["manifest"] as Data), signature: [UInt8](row["signature"] as Data),
+            accuracy: row["accuracy"])
     }
 }

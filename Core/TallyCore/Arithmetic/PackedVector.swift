@@ -23,7 +23,8 @@ public struct PackedVector: Sendable, Equatable {
     /// silently dropped, so a malformed input cannot masquerade as a valid ring element.
     public init(layout: SlotLayout, limbs: [UInt64]) throws(TallyError) {
         guard limbs.count == layout.limbCount else {
-            throw TallyError(.sizeMismatch, "expected \(layout.limbCount) limbs for \(layout.count)×\(layout.slotWidth) bits, got \(limbs.count)")
+            throw TallyError(
+                .sizeMismatch, "expected \(layout.limbCount) limbs for \(layout.count)×\(layout.slotWidth) bits, got \(limbs.count)")
         }
         guard limbs[limbs.count - 1] & ~layout.topLimbMask == 0 else {
             throw TallyError(.valueOutOfRange, "packed vector has bits set above bit \(layout.bitCount)")
@@ -90,13 +91,13 @@ public struct PackedVector: Sendable, Equatable {
         return [Int64](unsafeUninitializedCapacity: d) { out, initialized in
             limbs.withUnsafeBufferPointer { src in
                 var bit: UInt64 = 0
-                var carry: UInt64 = 0  // always 0 or 1
+                var carry: UInt64 = 0 // always 0 or 1
                 for i in 0..<d {
                     let raw = Self.extract(src, bit: bit, width: w, mask: mask)
                     let (t, overflow) = raw.addingReportingOverflow(carry)
-                    let wrapped = overflow || t > mask  // raw + carry = 2^w: the digit is 0
+                    let wrapped = overflow || t > mask // raw + carry = 2^w: the digit is 0
                     let digit = t & mask
-                    out[i] = Int64(bitPattern: digit &<< shift) &>> Int64(shift)  // sign-extend from w bits
+                    out[i] = Int64(bitPattern: digit &<< shift) &>> Int64(shift) // sign-extend from w bits
                     carry = (wrapped ? 1 : 0) + (digit >= half ? 1 : 0)
                     bit &+= w
                 }
@@ -128,7 +129,9 @@ public struct PackedVector: Sendable, Equatable {
     /// Slot i as an integer in [0, 2^w).
     public subscript(slot i: Int) -> UInt64 {
         precondition(i >= 0 && i < layout.count, "slot index out of range")
-        return limbs.withUnsafeBufferPointer { Self.extract($0, bit: UInt64(i * layout.slotWidth), width: UInt64(layout.slotWidth), mask: layout.slotMax) }
+        return limbs.withUnsafeBufferPointer {
+            Self.extract($0, bit: UInt64(i * layout.slotWidth), width: UInt64(layout.slotWidth), mask: layout.slotMax)
+        }
     }
 
     /// All slots, in order.
@@ -201,7 +204,9 @@ extension PackedVector {
 
     private func requireSameLayout(_ other: PackedVector) throws(TallyError) {
         guard layout == other.layout else {
-            throw TallyError(.sizeMismatch, "packed vectors differ in layout: \(layout.count)×\(layout.slotWidth) vs \(other.layout.count)×\(other.layout.slotWidth)")
+            throw TallyError(
+                .sizeMismatch,
+                "packed vectors differ in layout: \(layout.count)×\(layout.slotWidth) vs \(other.layout.count)×\(other.layout.slotWidth)")
         }
     }
 }
@@ -229,7 +234,9 @@ extension PackedVector {
     /// Parses the wire form; the length must match the layout exactly.
     public init(layout: SlotLayout, serialized bytes: some Collection<UInt8>) throws(TallyError) {
         guard bytes.count == layout.byteCount else {
-            throw TallyError(.sizeMismatch, "expected \(layout.byteCount) bytes for a \(layout.count)×\(layout.slotWidth)-bit vector, got \(bytes.count)")
+            throw TallyError(
+                .sizeMismatch, "expected \(layout.byteCount) bytes for a \(layout.count)×\(layout.slotWidth)-bit vector, got \(bytes.count)"
+            )
         }
         var limbs = [UInt64](repeating: 0, count: layout.limbCount)
         limbs.withUnsafeMutableBytes { raw in

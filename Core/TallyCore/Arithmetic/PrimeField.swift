@@ -9,7 +9,7 @@ enum PrimeField {
     static let primeBytes: [UInt8] = {
         var bytes = [UInt8](repeating: 0, count: 33)
         bytes[0] = 1
-        bytes[31] = 0x01  // 297 = 0x0129
+        bytes[31] = 0x01 // 297 = 0x0129
         bytes[32] = 0x29
         return bytes
     }()

@@ -10,7 +10,9 @@ public enum AES256GCM {
     public static let tagByteCount = 16
     public static let overhead = nonceByteCount + tagByteCount
 
-    public static func seal(_ plaintext: [UInt8], key: [UInt8], associatedData: [UInt8], random: some CryptoRandomSource = SystemRandom()) throws(TallyError) -> [UInt8] {
+    public static func seal(_ plaintext: [UInt8], key: [UInt8], associatedData: [UInt8], random: some CryptoRandomSource = SystemRandom())
+        throws(TallyError) -> [UInt8]
+    {
         guard key.count == keyByteCount else { throw TallyError(.invalidArgument, "AES-256-GCM key is 32 bytes") }
         let nonce = random.bytes(nonceByteCount)
         guard let ctx = EVP_CIPHER_CTX_new() else { throw OpenSSL.failure("cipher context") }
@@ -49,7 +51,10 @@ public enum AES256GCM {
             var n: Int32 = 0
             guard EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, key, nonce) == 1 else { return false }
             if !associatedData.isEmpty,
-               EVP_DecryptUpdate(ctx, nil, &n, associatedData, Int32(associatedData.count)) != 1 { return false }
+                EVP_DecryptUpdate(ctx, nil, &n, associatedData, Int32(associatedData.count)) != 1
+            {
+                return false
+            }
             let decrypted = plaintext.withUnsafeMutableBufferPointer { out in
                 bodyCount == 0 || EVP_DecryptUpdate(ctx, out.baseAddress, &n, body, Int32(bodyCount)) == 1
             }

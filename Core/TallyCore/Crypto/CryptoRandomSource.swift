@@ -36,8 +36,9 @@ public final class SystemRandom: CryptoRandomSource {
         var offset = 0
         while offset < out.count {
             let chunk = min(out.count - offset, Int(Int32.max))
-            precondition(RAND_bytes(base.advanced(by: offset).assumingMemoryBound(to: UInt8.self), Int32(chunk)) == 1,
-                         "the operating system's random generator failed: \(OpenSSL.errorString())")
+            precondition(
+                RAND_bytes(base.advanced(by: offset).assumingMemoryBound(to: UInt8.self), Int32(chunk)) == 1,
+                "the operating system's random generator failed: \(OpenSSL.errorString())")
             offset += chunk
         }
     }

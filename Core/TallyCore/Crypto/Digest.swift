@@ -1,6 +1,7 @@
 internal import CLibCrypto
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// SHA-256 (libcrypto one-shot).
@@ -28,9 +29,12 @@ public enum HKDF {
 
     /// OSSL_PARAM keeps the key pointers it is given, so they must outlive the call: C strings
     /// allocated once, never freed.
-    nonisolated(unsafe) private static let names: (digest: UnsafeMutablePointer<CChar>, salt: UnsafeMutablePointer<CChar>,
-                                                    key: UnsafeMutablePointer<CChar>, info: UnsafeMutablePointer<CChar>) =
-        (strdup("digest")!, strdup("salt")!, strdup("key")!, strdup("info")!)
+    nonisolated(unsafe) private static let names:
+        (
+            digest: UnsafeMutablePointer<CChar>, salt: UnsafeMutablePointer<CChar>,
+            key: UnsafeMutablePointer<CChar>, info: UnsafeMutablePointer<CChar>
+        ) =
+            (strdup("digest")!, strdup("salt")!, strdup("key")!, strdup("info")!)
 
     /// Derives `length` bytes from input keying material, an optional salt and a context label
     /// (`info`). Every derived key in Tally carries a label naming its purpose and session.

@@ -43,7 +43,8 @@ public struct KeyAgreementPrivateKey: Sendable {
     /// Rebuilds a key from its 32 raw bytes (e.g. reconstructed from Shamir shares).
     public init(rawRepresentation bytes: [UInt8]) throws(TallyError) {
         guard bytes.count == Self.byteCount,
-              let k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nil, bytes, bytes.count) else {
+            let k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nil, bytes, bytes.count)
+        else {
             throw TallyError(.malformedKey, "an X25519 private key is 32 bytes")
         }
         key = EVPKey(k)

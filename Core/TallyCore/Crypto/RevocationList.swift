@@ -23,7 +23,8 @@ public struct RevocationList: Sendable, Hashable {
             let stack = revoked
             for i in 0..<OPENSSL_sk_num(stack) {
                 guard let entry = OPENSSL_sk_value(stack, i),
-                      let serial = X509_REVOKED_get0_serialNumber(OpaquePointer(entry)) else { continue }
+                    let serial = X509_REVOKED_get0_serialNumber(OpaquePointer(entry))
+                else { continue }
                 if let hex = Self.hex(serial) { serials.insert(hex) }
             }
         }

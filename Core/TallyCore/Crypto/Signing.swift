@@ -45,7 +45,8 @@ public struct SigningPrivateKey: Sendable {
             var name = [CChar](repeating: 0, count: 64)
             var n = 0
             if EVP_PKEY_get_utf8_string_param(key.pointer, OSSL_PKEY_PARAM_GROUP_NAME, &name, name.count, &n) == 1,
-               String(decoding: name.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self) == "prime256v1" {
+                String(decoding: name.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self) == "prime256v1"
+            {
                 return .ecdsaP256
             }
         }

@@ -17,7 +17,10 @@ public struct DiscreteGaussianSampler: Sendable, Hashable {
         }
         // Keep every intermediate of the acceptance test within 128 bits.
         guard sigmaSquaredNumerator <= 1 << 60, sigmaSquaredDenominator <= 1 << 20 else {
-            throw TallyError(.invalidArgument, "σ² = \(sigmaSquaredNumerator)/\(sigmaSquaredDenominator) is outside the supported range (numerator ≤ 2^60, denominator ≤ 2^20)")
+            throw TallyError(
+                .invalidArgument,
+                "σ² = \(sigmaSquaredNumerator)/\(sigmaSquaredDenominator) is outside the supported range (numerator ≤ 2^60, denominator ≤ 2^20)"
+            )
         }
         self.sigmaSquaredNumerator = sigmaSquaredNumerator
         self.sigmaSquaredDenominator = sigmaSquaredDenominator
@@ -63,7 +66,7 @@ public struct DiscreteGaussianSampler: Sendable, Hashable {
             let a = UInt128(y.magnitude) * t * den
             let diff = a > num ? a - num : num - a
             let (square, overflow) = diff.multipliedReportingOverflow(by: diff)
-            if overflow { continue }  // |y| astronomically far in the tail: acceptance prob. < 2^-1000
+            if overflow { continue } // |y| astronomically far in the tail: acceptance prob. < 2^-1000
             if ExactBernoulli.bernoulliExpMinus(numerator: square, denominator: acceptanceDenominator, using: &words) {
                 return y
             }

@@ -33,7 +33,7 @@ enum ExactBernoulli {
     @inline(__always)
     static func bernoulliExpMinusOne(using random: inout RandomWords) -> Bool {
         var k: UInt64 = 2
-        while random.uniform(below: k) == 0 { k &+= 1 }  // Bernoulli(1/k)
+        while random.uniform(below: k) == 0 { k &+= 1 } // Bernoulli(1/k)
         return k & 1 == 1
     }
 

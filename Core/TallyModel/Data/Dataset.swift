@@ -58,7 +58,8 @@ public struct Dataset: Sendable {
         var subsetFeatures: [Float] = []
         subsetFeatures.reserveCapacity(indices.count * featureCount)
         for i in indices { subsetFeatures.append(contentsOf: features(of: i)) }
-        return try Dataset(features: subsetFeatures, labels: indices.map { labels[$0] },
-                           featureCount: featureCount, classCount: classCount)
+        return try Dataset(
+            features: subsetFeatures, labels: indices.map { labels[$0] },
+            featureCount: featureCount, classCount: classCount)
     }
 }

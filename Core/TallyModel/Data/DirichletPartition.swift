@@ -1,11 +1,11 @@
 public import TallyCore
 
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Musl)
-internal import Musl
+    internal import Musl
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// A non-IID split of a labelled dataset across organizations, the standard simulation of
@@ -31,15 +31,18 @@ public struct DirichletPartition: Sendable, Hashable {
     /// - Parameter minimumPerOrganization: Organizations left with fewer examples take them,
     ///   one at a time, from the currently largest organization — a minimal, deterministic
     ///   correction for the small-α draws that leave someone with nothing.
-    public init(labels: [UInt8], classCount: Int, organizations: Int, alpha: Double, seed: UInt64,
-                minimumPerOrganization: Int = 1) throws(TallyError) {
+    public init(
+        labels: [UInt8], classCount: Int, organizations: Int, alpha: Double, seed: UInt64,
+        minimumPerOrganization: Int = 1
+    ) throws(TallyError) {
         guard organizations >= 1 else { throw TallyError(.invalidArgument, "need at least one organization") }
         guard alpha > 0, alpha.isFinite else { throw TallyError(.invalidArgument, "Dirichlet α must be positive and finite") }
         guard classCount >= 1 else { throw TallyError(.invalidArgument, "classCount must be positive") }
         guard minimumPerOrganization >= 0 else { throw TallyError(.invalidArgument, "minimumPerOrganization must be ≥ 0") }
         let (needed, overflow) = organizations.multipliedReportingOverflow(by: minimumPerOrganization)
         guard !overflow, labels.count >= needed else {
-            throw TallyError(.invalidArgument, "\(labels.count) examples cannot give \(organizations) organizations \(minimumPerOrganization) each")
+            throw TallyError(
+                .invalidArgument, "\(labels.count) examples cannot give \(organizations) organizations \(minimumPerOrganization) each")
         }
         var byClass = [[Int]](repeating: [], count: classCount)
         for (i, label) in labels.enumerated() {
@@ -73,10 +76,13 @@ public struct DirichletPartition: Sendable, Hashable {
     }
 
     /// Partitions the examples of `dataset` (see ``init(labels:classCount:organizations:alpha:seed:minimumPerOrganization:)``).
-    public init(dataset: Dataset, organizations: Int, alpha: Double, seed: UInt64,
-                minimumPerOrganization: Int = 1) throws(TallyError) {
-        try self.init(labels: dataset.labels, classCount: dataset.classCount, organizations: organizations,
-                      alpha: alpha, seed: seed, minimumPerOrganization: minimumPerOrganization)
+    public init(
+        dataset: Dataset, organizations: Int, alpha: Double, seed: UInt64,
+        minimumPerOrganization: Int = 1
+    ) throws(TallyError) {
+        try self.init(
+            labels: dataset.labels, classCount: dataset.classCount, organizations: organizations,
+            alpha: alpha, seed: seed, minimumPerOrganization: minimumPerOrganization)
     }
 
     /// Per-organization class histograms, `[organization][class]`.
@@ -113,7 +119,7 @@ public struct DirichletPartition: Sendable, Hashable {
             left -= 1
             cursor += 1
         }
-        while left < 0 {  // Only possible through rounding of proportions summing just above 1.
+        while left < 0 { // Only possible through rounding of proportions summing just above 1.
             let k = shares.indices.max { (shares[$0], $1) < (shares[$1], $0) }!
             shares[k] -= 1
             left += 1

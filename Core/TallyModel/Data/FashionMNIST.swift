@@ -28,21 +28,24 @@ public enum FashionMNIST {
     public static func loadSplit(directory: String = defaultDirectory, prefix: String) throws(TallyError) -> Dataset {
         let imagesPath = try locate(directory: directory, name: "\(prefix)-images-idx3-ubyte")
         let labelsPath = try locate(directory: directory, name: "\(prefix)-labels-idx1-ubyte")
-        let images = try IDXReader.read(path: imagesPath, expectedMagic: IDXReader.imagesMagic,
-                                        maxBytes: 16 + maxExamplesPerSplit * featureCount)
-        let labels = try IDXReader.read(path: labelsPath, expectedMagic: IDXReader.labelsMagic,
-                                        maxBytes: 8 + maxExamplesPerSplit)
+        let images = try IDXReader.read(
+            path: imagesPath, expectedMagic: IDXReader.imagesMagic,
+            maxBytes: 16 + maxExamplesPerSplit * featureCount)
+        let labels = try IDXReader.read(
+            path: labelsPath, expectedMagic: IDXReader.labelsMagic,
+            maxBytes: 8 + maxExamplesPerSplit)
         guard images.dimensions[1] == imageSide, images.dimensions[2] == imageSide else {
             throw TallyError(.malformedDataset, "\(imagesPath): images are \(images.dimensions[1])×\(images.dimensions[2]), expected 28×28")
         }
         guard images.dimensions[0] == labels.dimensions[0] else {
-            throw TallyError(.malformedDataset, "\(imagesPath) has \(images.dimensions[0]) images but \(labelsPath) has \(labels.dimensions[0]) labels")
+            throw TallyError(
+                .malformedDataset, "\(imagesPath) has \(images.dimensions[0]) images but \(labelsPath) has \(labels.dimensions[0]) labels")
         }
         let features = [Float](unsafeUninitializedCapacity: images.bytes.count) { out, initialized in
             images.bytes.withUnsafeBufferPointer { pixels in
                 var i = 0
                 while i < pixels.count {
-                    out[i] = Float(pixels[i]) / 255  // exact at 0 and 1
+                    out[i] = Float(pixels[i]) / 255 // exact at 0 and 1
                     i += 1
                 }
             }
@@ -60,7 +63,9 @@ public enum FashionMNIST {
         for candidate in [base + ".gz", base] where FileBytes.isRegularFile(candidate) {
             return candidate
         }
-        throw TallyError(.datasetNotFound,
-            "Fashion-MNIST file \(base).gz not found; install the Debian package \(debianPackage) (apt-get install \(debianPackage)) or pass the directory that holds the IDX files")
+        throw TallyError(
+            .datasetNotFound,
+            "Fashion-MNIST file \(base).gz not found; install the Debian package \(debianPackage) (apt-get install \(debianPackage)) or pass the directory that holds the IDX files"
+        )
     }
 }

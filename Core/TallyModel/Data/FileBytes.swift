@@ -1,11 +1,11 @@
 import TallyCore
 
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Musl)
-internal import Musl
+    internal import Musl
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// Whole-file reads with a size cap checked against `fstat` before anything is allocated, so a
@@ -46,7 +46,7 @@ enum FileBytes {
                 if n > 0 {
                     offset += n
                 } else if n == 0 {
-                    break  // The file shrank while we read it.
+                    break // The file shrank while we read it.
                 } else if errno != EINTR {
                     failure = errno
                     break

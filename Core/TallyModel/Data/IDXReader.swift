@@ -29,7 +29,8 @@ public enum IDXReader {
             throw TallyError(.malformedDataset, "IDX magic \(hex(magic)) does not start with two zero bytes")
         }
         guard bytes[2] == unsignedByteType else {
-            throw TallyError(.malformedDataset, "IDX element type 0x\(String(bytes[2], radix: 16)) is not supported (only unsigned bytes, 0x08)")
+            throw TallyError(
+                .malformedDataset, "IDX element type 0x\(String(bytes[2], radix: 16)) is not supported (only unsigned bytes, 0x08)")
         }
         let rank = Int(bytes[3])
         guard rank >= 1 else { throw TallyError(.malformedDataset, "IDX rank must be at least 1") }
@@ -47,7 +48,8 @@ public enum IDXReader {
             elementCount = product
         }
         guard bytes.count - headerCount == elementCount else {
-            throw TallyError(.malformedDataset,
+            throw TallyError(
+                .malformedDataset,
                 "IDX dimensions \(dimensions) need \(elementCount) data bytes, found \(bytes.count - headerCount)")
         }
         return IDXArray(dimensions: dimensions, bytes: Array(bytes[headerCount...]))

@@ -1,11 +1,11 @@
 public import TallyCore
 
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Musl)
-internal import Musl
+    internal import Musl
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// Multinomial logistic regression (softmax regression): the federation's demonstration model.
@@ -38,8 +38,10 @@ public struct LogisticRegression: Sendable, Hashable {
     }
 
     /// A model from a parameter vector in the documented layout (e.g. a decoded aggregate).
-    public init(featureCount: Int = FashionMNIST.featureCount, classCount: Int = FashionMNIST.classCount,
-                parameters: [Float]) throws(TallyError) {
+    public init(
+        featureCount: Int = FashionMNIST.featureCount, classCount: Int = FashionMNIST.classCount,
+        parameters: [Float]
+    ) throws(TallyError) {
         guard featureCount > 0, classCount > 1 else {
             throw TallyError(.invalidArgument, "need at least one feature and two classes")
         }
@@ -110,8 +112,10 @@ public struct LogisticRegression: Sendable, Hashable {
     }
 
     /// Calls `body(label, scores)` for each selected example.
-    private func evaluate(on data: Dataset, indices: [Int]?,
-                          _ body: (Int, UnsafeMutableBufferPointer<Float>) -> Void) throws(TallyError) {
+    private func evaluate(
+        on data: Dataset, indices: [Int]?,
+        _ body: (Int, UnsafeMutableBufferPointer<Float>) -> Void
+    ) throws(TallyError) {
         try check(data, indices)
         let featureCount = featureCount, classCount = classCount
         var scores = [Float](repeating: 0, count: classCount)
@@ -134,7 +138,8 @@ public struct LogisticRegression: Sendable, Hashable {
 
     private func check(_ data: Dataset, _ indices: [Int]?) throws(TallyError) {
         guard data.featureCount == featureCount, data.classCount <= classCount else {
-            throw TallyError(.sizeMismatch,
+            throw TallyError(
+                .sizeMismatch,
                 "dataset has \(data.featureCount) features and \(data.classCount) classes; the model has \(featureCount) and \(classCount)")
         }
         if let indices, let bad = indices.first(where: { !(0..<data.count).contains($0) }) {
@@ -150,18 +155,23 @@ public struct LogisticRegression: Sendable, Hashable {
     /// a generator seeded with `seed` (so a run is reproducible), in batches of `batchSize`
     /// (the last one may be smaller). Each batch takes one step of `learningRate` along the
     /// batch-mean gradient.
-    public mutating func train(on data: Dataset, indices: [Int]? = nil, epochs: Int, batchSize: Int,
-                               learningRate: Float, seed: UInt64) throws(TallyError) {
-        _ = try train(on: data, indices: indices, epochs: epochs, batchSize: batchSize, learningRate: learningRate,
-                      seed: seed, stopIf: { false })
+    public mutating func train(
+        on data: Dataset, indices: [Int]? = nil, epochs: Int, batchSize: Int,
+        learningRate: Float, seed: UInt64
+    ) throws(TallyError) {
+        _ = try train(
+            on: data, indices: indices, epochs: epochs, batchSize: batchSize, learningRate: learningRate,
+            seed: seed, stopIf: { false })
     }
 
     /// The same SGD, asking `shouldStop` before every batch: a caller's cancellation point, so
     /// a long run can be abandoned within one batch. Returns whether training ran to the end;
     /// when it stops early the parameters are left as they were (no half-trained model).
-    public mutating func train(on data: Dataset, indices: [Int]? = nil, epochs: Int, batchSize: Int,
-                               learningRate: Float, seed: UInt64,
-                               stopIf shouldStop: () -> Bool) throws(TallyError) -> Bool {
+    public mutating func train(
+        on data: Dataset, indices: [Int]? = nil, epochs: Int, batchSize: Int,
+        learningRate: Float, seed: UInt64,
+        stopIf shouldStop: () -> Bool
+    ) throws(TallyError) -> Bool {
         try check(data, indices)
         guard epochs >= 0 else { throw TallyError(.invalidArgument, "epochs must be ≥ 0") }
         guard batchSize >= 1 else { throw TallyError(.invalidArgument, "batchSize must be ≥ 1") }
@@ -208,8 +218,9 @@ public struct LogisticRegression: Sendable, Hashable {
                                             c += 1
                                         }
                                     }
-                                    Self.axpy(-learningRate / Float(end - start), UnsafePointer(g.baseAddress!),
-                                              w.baseAddress!, w.count)
+                                    Self.axpy(
+                                        -learningRate / Float(end - start), UnsafePointer(g.baseAddress!),
+                                        w.baseAddress!, w.count)
                                     start = end
                                 }
                             }
@@ -229,10 +240,11 @@ public struct LogisticRegression: Sendable, Hashable {
     public func safeTensors(metadata: [String: String] = [:]) -> SafeTensors {
         let split = classCount * featureCount
         do {
-            return try SafeTensors(tensors: [
-                "weight": .init(shape: [classCount, featureCount], values: Array(parameters[..<split])),
-                "bias": .init(shape: [classCount], values: Array(parameters[split...])),
-            ], metadata: metadata)
+            return try SafeTensors(
+                tensors: [
+                    "weight": .init(shape: [classCount, featureCount], values: Array(parameters[..<split])),
+                    "bias": .init(shape: [classCount], values: Array(parameters[split...])),
+                ], metadata: metadata)
         } catch {
             preconditionFailure("shapes match the parameter count by construction: \(error)")
         }
@@ -250,8 +262,9 @@ public struct LogisticRegression: Sendable, Hashable {
         guard weight.shape.count == 2, bias.shape == [weight.shape[0]] else {
             throw TallyError(.sizeMismatch, "weight must be [classes, features] and bias [classes]; got \(weight.shape) and \(bias.shape)")
         }
-        try self.init(featureCount: weight.shape[1], classCount: weight.shape[0],
-                      parameters: try weight.floatValues() + bias.floatValues())
+        try self.init(
+            featureCount: weight.shape[1], classCount: weight.shape[0],
+            parameters: try weight.floatValues() + bias.floatValues())
     }
 
     // MARK: Kernels
@@ -262,8 +275,10 @@ public struct LogisticRegression: Sendable, Hashable {
 
     /// scores[c] = b[c] + Σ_j W[c][j] x[j]
     @inline(__always)
-    static func logits(_ w: UnsafeBufferPointer<Float>, _ x: UnsafePointer<Float>, _ featureCount: Int,
-                       _ classCount: Int, _ scores: UnsafeMutableBufferPointer<Float>) {
+    static func logits(
+        _ w: UnsafeBufferPointer<Float>, _ x: UnsafePointer<Float>, _ featureCount: Int,
+        _ classCount: Int, _ scores: UnsafeMutableBufferPointer<Float>
+    ) {
         let base = w.baseAddress!
         var c = 0
         while c < classCount {

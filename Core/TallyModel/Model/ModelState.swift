@@ -39,8 +39,9 @@ public struct ModelState: Sendable {
         case .logisticRegression:
             return try LogisticRegression(parameters: parameters).safeTensors(metadata: ["format": "tally-logistic-regression/v1"])
         case .flat:
-            return try SafeTensors(tensors: [Self.flatTensorName: SafeTensors.Tensor(shape: [parameters.count], values: parameters)],
-                                   metadata: ["format": "tally-flat/v1"])
+            return try SafeTensors(
+                tensors: [Self.flatTensorName: SafeTensors.Tensor(shape: [parameters.count], values: parameters)],
+                metadata: ["format": "tally-flat/v1"])
         }
     }
 

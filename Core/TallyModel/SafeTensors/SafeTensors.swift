@@ -65,7 +65,8 @@ public struct SafeTensors: Sendable, Hashable {
             separator()
             SafeTensorsJSON.appendQuoted(name, to: &header)
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            let entry = ":{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}"
+            let entry =
+                ":{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}"
             header.append(contentsOf: Array(entry.utf8))
             offset += tensor.bytes.count
         }
@@ -100,11 +101,14 @@ public struct SafeTensors: Sendable, Hashable {
         }
         let declared = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard declared <= UInt64(limits.maxHeaderBytes) else {
-            throw TallyError(.sizeLimitExceeded, "safetensors header declares \(declared) bytes, over the limit of \(limits.maxHeaderBytes)")
+            throw TallyError(
+                .sizeLimitExceeded, "safetensors header declares \(declared) bytes, over the limit of \(limits.maxHeaderBytes)")
         }
         let headerLength = Int(declared)
         guard headerLength <= bytes.count - Self.prefixBytes else {
-            throw TallyError(.malformedSafeTensors, "safetensors header declares \(headerLength) bytes but only \(bytes.count - Self.prefixBytes) follow")
+            throw TallyError(
+                .malformedSafeTensors, "safetensors header declares \(headerLength) bytes but only \(bytes.count - Self.prefixBytes) follow"
+            )
         }
         let dataStart = Self.prefixBytes + headerLength
         let dataCount = bytes.count - dataStart

@@ -82,7 +82,7 @@ struct SafeTensorsJSONParser {
     }
 
     private mutating func parseObjectBody(depth: Int) throws(TallyError) -> SafeTensorsJSON {
-        index += 1  // {
+        index += 1 // {
         var members: [(key: String, value: SafeTensorsJSON)] = []
         var seen: Set<String> = []
         if consume(UInt8(ascii: "}")) { return .object(members) }
@@ -104,7 +104,7 @@ struct SafeTensorsJSONParser {
     }
 
     private mutating func parseArrayBody(depth: Int) throws(TallyError) -> SafeTensorsJSON {
-        index += 1  // [
+        index += 1 // [
         var elements: [SafeTensorsJSON] = []
         if consume(UInt8(ascii: "]")) { return .array(elements) }
         while true {
@@ -115,7 +115,7 @@ struct SafeTensorsJSONParser {
     }
 
     private mutating func parseString() throws(TallyError) -> String {
-        index += 1  // opening quote
+        index += 1 // opening quote
         var utf8: [UInt8] = []
         while true {
             guard index < bytes.count else { throw failure("unterminated string") }
@@ -195,7 +195,7 @@ struct SafeTensorsJSONParser {
             i < bytes.count && bytes[i] >= UInt8(ascii: "0") && bytes[i] <= UInt8(ascii: "9")
         }
         guard isDigit(index) else { throw failure("invalid number") }
-        var accumulated = 0  // ≤ 0
+        var accumulated = 0 // ≤ 0
         var overflow = false
         if bytes[index] == UInt8(ascii: "0") {
             index += 1

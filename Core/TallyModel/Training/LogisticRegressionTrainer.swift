@@ -27,17 +27,23 @@ public struct LogisticRegressionTrainer: Trainer {
         try Task.checkCancellation()
         let featureCount = data.featureCount
         guard global.count % (featureCount + 1) == 0, global.count / (featureCount + 1) >= 2 else {
-            throw TallyError(.sizeMismatch,
-                "\(global.count) parameters are not a logistic regression over \(featureCount) features (classes × \(featureCount + 1), at least 2 classes)")
+            throw TallyError(
+                .sizeMismatch,
+                "\(global.count) parameters are not a logistic regression over \(featureCount) features (classes × \(featureCount + 1), at least 2 classes)"
+            )
         }
         guard settings.localEpochs >= 0, settings.batchSize >= 1 else {
-            throw TallyError(.invalidArgument, "localEpochs must be ≥ 0 and batchSize ≥ 1, got \(settings.localEpochs) and \(settings.batchSize)")
+            throw TallyError(
+                .invalidArgument, "localEpochs must be ≥ 0 and batchSize ≥ 1, got \(settings.localEpochs) and \(settings.batchSize)")
         }
-        var model = try LogisticRegression(featureCount: featureCount, classCount: global.count / (featureCount + 1),
-                                           parameters: global)
+        var model = try LogisticRegression(
+            featureCount: featureCount, classCount: global.count / (featureCount + 1),
+            parameters: global)
         let beforeBatch = beforeBatch
-        let finished = try model.train(on: data, indices: indices, epochs: settings.localEpochs, batchSize: settings.batchSize,
-                                       learningRate: Float(settings.learningRate), seed: settings.seed) {
+        let finished = try model.train(
+            on: data, indices: indices, epochs: settings.localEpochs, batchSize: settings.batchSize,
+            learningRate: Float(settings.learningRate), seed: settings.seed
+        ) {
             beforeBatch?()
             return Task.isCancelled
         }

@@ -50,8 +50,11 @@ public struct ShareCollectionStage: Sendable {
         }
         var recipients = Set<ParticipantID>()
         for item in shares.shares {
-            guard context.graph.areNeighbours(shares.sender, item.peer), directory.entries.contains(where: { $0.sender == item.peer }) else {
-                throw TallyError(.unexpectedMessage, "round \(context.roundID): \(shares.sender) addressed a share to \(item.peer), not a neighbour in the directory")
+            guard context.graph.areNeighbours(shares.sender, item.peer), directory.entries.contains(where: { $0.sender == item.peer })
+            else {
+                throw TallyError(
+                    .unexpectedMessage,
+                    "round \(context.roundID): \(shares.sender) addressed a share to \(item.peer), not a neighbour in the directory")
             }
             guard recipients.insert(item.peer).inserted else {
                 throw TallyError(.duplicateMessage, "round \(context.roundID): \(shares.sender) sent two shares to \(item.peer)")
@@ -77,13 +80,15 @@ public struct ShareCollectionStage: Sendable {
         }
         let u2 = received.keys.sorted()
         let deliveries = u2.map { id in
-            ShareDelivery(roundID: context.roundID, session: session, recipient: id,
-                          shares: (inbox[id] ?? []).sorted { $0.peer < $1.peer })
+            ShareDelivery(
+                roundID: context.roundID, session: session, recipient: id,
+                shares: (inbox[id] ?? []).sorted { $0.peer < $1.peer })
         }
         let delivered = Dictionary(uniqueKeysWithValues: deliveries.map { ($0.recipient, $0.shares.map(\.peer)) })
-        let next = MaskedInputCollectionStage(directory: directory, session: session, expected: u2, delivered: delivered,
-                                              seedCommitments: received.mapValues(\.seedCommitment),
-                                              sum: PackedVector(zeros: context.configuration.layout))
+        let next = MaskedInputCollectionStage(
+            directory: directory, session: session, expected: u2, delivered: delivered,
+            seedCommitments: received.mapValues(\.seedCommitment),
+            sum: PackedVector(zeros: context.configuration.layout))
         return (next, deliveries)
     }
 }

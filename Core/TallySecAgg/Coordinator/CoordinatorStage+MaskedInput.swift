@@ -30,7 +30,10 @@ public struct MaskedInputCollectionStage: Sendable {
         do {
             try context.identities.identityKey(of: input.sender).verify(input.maskedWithSignature, for: statement)
         } catch {
-            throw TallyError(.consistencyCheckFailed, "round \(context.roundID): \(input.sender)'s masked-with signature does not cover the \(delivered[input.sender]?.count ?? 0) peers whose shares it was sent")
+            throw TallyError(
+                .consistencyCheckFailed,
+                "round \(context.roundID): \(input.sender)'s masked-with signature does not cover the \(delivered[input.sender]?.count ?? 0) peers whose shares it was sent"
+            )
         }
         try sum.add(input.vector)
         received.insert(input.sender)
@@ -42,14 +45,16 @@ public struct MaskedInputCollectionStage: Sendable {
         let survivors = expected.filter { received.contains($0) }
         let dropped = expected.filter { !received.contains($0) }
         let requests = survivors.map { id in
-            ConsistencyRequest(roundID: context.roundID, session: session, recipient: id, survivors: survivors, dropped: dropped,
-                               maskedWith: context.graph.neighbours(of: id).compactMap { peer in
-                                   maskedWith[peer].map { ParticipantSignature(participant: peer, signature: $0) }
-                               })
+            ConsistencyRequest(
+                roundID: context.roundID, session: session, recipient: id, survivors: survivors, dropped: dropped,
+                maskedWith: context.graph.neighbours(of: id).compactMap { peer in
+                    maskedWith[peer].map { ParticipantSignature(participant: peer, signature: $0) }
+                })
         }
         let statement = SignedStatements.consistency(session: session, survivors: survivors, dropped: dropped)
-        let next = ConsistencyCollectionStage(directory: directory, session: session, survivors: survivors, dropped: dropped,
-                                              statement: statement, seedCommitments: seedCommitments, sum: sum)
+        let next = ConsistencyCollectionStage(
+            directory: directory, session: session, survivors: survivors, dropped: dropped,
+            statement: statement, seedCommitments: seedCommitments, sum: sum)
         return (next, requests)
     }
 }
@@ -70,7 +75,8 @@ public struct ConsistencyCollectionStage: Sendable {
     mutating func receive(_ message: ConsistencySignature, _ context: CoordinatorContext) throws(TallyError) {
         try context.checkEnvelope(round: message.roundID, session: message.session, expected: session, sender: message.sender)
         guard survivors.contains(message.sender) else {
-            throw TallyError(.unexpectedMessage, "round \(context.roundID): consistency signature from \(message.sender), who is not a survivor")
+            throw TallyError(
+                .unexpectedMessage, "round \(context.roundID): consistency signature from \(message.sender), who is not a survivor")
         }
         guard signatures[message.sender] == nil else {
             throw TallyError(.duplicateMessage, "round \(context.roundID): \(message.sender) already signed the lists")
@@ -78,7 +84,9 @@ public struct ConsistencyCollectionStage: Sendable {
         do {
             try context.identities.identityKey(of: message.sender).verify(message.signature, for: statement)
         } catch {
-            throw TallyError(.consistencyCheckFailed, "round \(context.roundID): \(message.sender)'s consistency signature is not over the lists it was sent")
+            throw TallyError(
+                .consistencyCheckFailed,
+                "round \(context.roundID): \(message.sender)'s consistency signature is not over the lists it was sent")
         }
         signatures[message.sender] = message.signature
     }
@@ -87,8 +95,9 @@ public struct ConsistencyCollectionStage: Sendable {
         try context.requireThreshold(signatures.count, "signed the survivor lists")
         let signed = signatures.map { ParticipantSignature(participant: $0.key, signature: $0.value) }
         let request = UnmaskRequest(roundID: context.roundID, session: session, signatures: signed)
-        let next = UnmaskCollectionStage(directory: directory, session: session, survivors: survivors, dropped: dropped,
-                                         responders: request.signers, seedCommitments: seedCommitments, sum: sum)
+        let next = UnmaskCollectionStage(
+            directory: directory, session: session, survivors: survivors, dropped: dropped,
+            responders: request.signers, seedCommitments: seedCommitments, sum: sum)
         return (next, request)
     }
 }

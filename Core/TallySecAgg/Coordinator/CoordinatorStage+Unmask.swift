@@ -17,7 +17,9 @@ public struct UnmaskCollectionStage: Sendable {
     mutating func receive(_ response: UnmaskResponse, _ context: CoordinatorContext) throws(TallyError) {
         try context.checkEnvelope(round: response.roundID, session: response.session, expected: session, sender: response.sender)
         guard responders.contains(response.sender) else {
-            throw TallyError(.unexpectedMessage, "round \(context.roundID): unmask response from \(response.sender), who did not sign the survivor lists")
+            throw TallyError(
+                .unexpectedMessage, "round \(context.roundID): unmask response from \(response.sender), who did not sign the survivor lists"
+            )
         }
         guard responses[response.sender] == nil else {
             throw TallyError(.duplicateMessage, "round \(context.roundID): \(response.sender) already answered")
@@ -26,21 +28,29 @@ public struct UnmaskCollectionStage: Sendable {
         // Malformed answers cost only their sender: refused here, before anything is interpolated.
         for list in [response.selfMaskSeedShares, response.maskingKeyShares] {
             guard Set(list.map(\.owner)).count == list.count else {
-                throw TallyError(.duplicateShare, "round \(context.roundID): \(response.sender) returned two shares of one participant's secret")
+                throw TallyError(
+                    .duplicateShare, "round \(context.roundID): \(response.sender) returned two shares of one participant's secret")
             }
             if let bad = list.first(where: { !ShamirShare(x: 1, y: $0.value).isFieldElement }) {
-                throw TallyError(.malformedShare, "round \(context.roundID): \(response.sender) returned a share of \(bad.owner) that is not a field element")
+                throw TallyError(
+                    .malformedShare,
+                    "round \(context.roundID): \(response.sender) returned a share of \(bad.owner) that is not a field element")
             }
         }
         for share in response.selfMaskSeedShares {
             guard survivorSet.contains(share.owner),
-                  share.owner == response.sender || context.graph.areNeighbours(share.owner, response.sender) else {
-                throw TallyError(.unexpectedMessage, "round \(context.roundID): \(response.sender) returned a seed share of \(share.owner), which was not asked for")
+                share.owner == response.sender || context.graph.areNeighbours(share.owner, response.sender)
+            else {
+                throw TallyError(
+                    .unexpectedMessage,
+                    "round \(context.roundID): \(response.sender) returned a seed share of \(share.owner), which was not asked for")
             }
         }
         for share in response.maskingKeyShares {
             guard droppedSet.contains(share.owner), context.graph.areNeighbours(share.owner, response.sender) else {
-                throw TallyError(.unexpectedMessage, "round \(context.roundID): \(response.sender) returned a key share of \(share.owner), which was not asked for")
+                throw TallyError(
+                    .unexpectedMessage,
+                    "round \(context.roundID): \(response.sender) returned a key share of \(share.owner), which was not asked for")
             }
         }
         responses[response.sender] = response
@@ -62,8 +72,10 @@ public struct UnmaskCollectionStage: Sendable {
         // Survivors: remove each self mask.
         for owner in survivors {
             let commitment = seedCommitments[owner]
-            let seed = try reconstructor.secret(of: owner, from: seedShares[owner] ?? [], what: "self-mask seed", roundID: context.roundID,
-                                                verify: context.verifiesSecrets ? { SessionKeys.seedCommitment(session: session, owner: owner, seed: $0) == commitment } : nil)
+            let seed = try reconstructor.secret(
+                of: owner, from: seedShares[owner] ?? [], what: "self-mask seed", roundID: context.roundID,
+                verify: context.verifiesSecrets
+                    ? { SessionKeys.seedCommitment(session: session, owner: owner, seed: $0) == commitment } : nil)
             terms.append(MaskGenerator.Term(seed: seed, label: SessionKeys.selfMaskLabel(session: session, owner: owner), subtract: true))
         }
         // Dropped: recover the masking key, check it against the advertised public key, and
@@ -72,8 +84,9 @@ public struct UnmaskCollectionStage: Sendable {
         let survivorSet = Set(survivors)
         for owner in dropped {
             let advertisedKey = advertised[owner]!.maskingKey
-            var raw = try reconstructor.secret(of: owner, from: keyShares[owner] ?? [], what: "masking key", roundID: context.roundID,
-                                               verify: { (try? KeyAgreementPrivateKey(rawRepresentation: $0))?.publicKey == advertisedKey })
+            var raw = try reconstructor.secret(
+                of: owner, from: keyShares[owner] ?? [], what: "masking key", roundID: context.roundID,
+                verify: { (try? KeyAgreementPrivateKey(rawRepresentation: $0))?.publicKey == advertisedKey })
             let key = try KeyAgreementPrivateKey(rawRepresentation: raw)
             OpenSSLCleanse.zero(&raw)
             for peer in context.graph.neighbours(of: owner) where survivorSet.contains(peer) {
@@ -104,11 +117,15 @@ struct Reconstructor {
     /// 1, 2, …, while shares remain and at most ``maxSubsets`` subsets have been tried. So up to
     /// e corrupt shares cost nothing when t + e honest ones are in; only when no subset verifies
     /// does the round abort, releasing nothing.
-    mutating func secret(of owner: ParticipantID, from shares: [ShamirShare], what: String, roundID: UInt64,
-                         verify: ((([UInt8]) -> Bool))? = nil) throws(TallyError) -> [UInt8] {
+    mutating func secret(
+        of owner: ParticipantID, from shares: [ShamirShare], what: String, roundID: UInt64,
+        verify: ((([UInt8]) -> Bool))? = nil
+    ) throws(TallyError) -> [UInt8] {
         let t = scheme.threshold
         guard shares.count >= t else {
-            throw TallyError(.belowThreshold, "round \(roundID): only \(shares.count) shares of the \(what) of \(owner); \(t) needed. Aborting; nothing is released")
+            throw TallyError(
+                .belowThreshold,
+                "round \(roundID): only \(shares.count) shares of the \(what) of \(owner); \(t) needed. Aborting; nothing is released")
         }
         let sorted = shares.sorted { $0.x < $1.x }
         guard let verify else { return try interpolate(Array(sorted.prefix(t))) }
@@ -123,7 +140,10 @@ struct Reconstructor {
             }
             if tried >= Self.maxSubsets { break }
         }
-        throw TallyError(.malformedShare, "round \(roundID): no \(t) of the \(shares.count) shares of the \(what) of \(owner) reconstruct to what it committed to (\(tried) subsets tried; corrupt shares). Aborting; nothing is released")
+        throw TallyError(
+            .malformedShare,
+            "round \(roundID): no \(t) of the \(shares.count) shares of the \(what) of \(owner) reconstruct to what it committed to (\(tried) subsets tried; corrupt shares). Aborting; nothing is released"
+        )
     }
 
     private mutating func interpolate(_ chosen: [ShamirShare]) throws(TallyError) -> [UInt8] {

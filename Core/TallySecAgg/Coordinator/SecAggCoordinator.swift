@@ -44,8 +44,9 @@ public struct SecAggCoordinator: Sendable {
     /// `verifiesSecrets: false` skips checking reconstructed seeds against their commitments: for
     /// tests only (the positive control of a corrupt share), deliberately not public.
     init(configuration: SecAggConfiguration, identities: any IdentityVerifier, verifiesSecrets: Bool) throws(TallyError) {
-        context = CoordinatorContext(configuration: configuration, graph: try NeighbourGraph(configuration: configuration),
-                                     identities: identities, verifiesSecrets: verifiesSecrets)
+        context = CoordinatorContext(
+            configuration: configuration, graph: try NeighbourGraph(configuration: configuration),
+            identities: identities, verifiesSecrets: verifiesSecrets)
         state = .collectingKeys(KeyCollectionStage())
     }
 
@@ -120,7 +121,9 @@ public struct SecAggCoordinator: Sendable {
     // MARK: Stage 4a — consistency check
 
     public mutating func receive(_ signature: ConsistencySignature) throws(TallyError) {
-        guard case .collectingConsistencySignatures(var stage) = state else { throw unexpected("consistency signature from \(signature.sender)") }
+        guard case .collectingConsistencySignatures(var stage) = state else {
+            throw unexpected("consistency signature from \(signature.sender)")
+        }
         try stage.receive(signature, context)
         state = .collectingConsistencySignatures(stage)
     }
@@ -207,7 +210,9 @@ struct CoordinatorContext: Sendable {
 
     func requireThreshold(_ count: Int, _ stage: String) throws(TallyError) {
         guard count >= threshold else {
-            throw TallyError(.belowThreshold, "round \(roundID): only \(count) participants \(stage); threshold is \(threshold). Aborting; nothing is released")
+            throw TallyError(
+                .belowThreshold,
+                "round \(roundID): only \(count) participants \(stage); threshold is \(threshold). Aborting; nothing is released")
         }
     }
 }

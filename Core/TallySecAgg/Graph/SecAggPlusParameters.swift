@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 public import TallyCore
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Chooses the neighbour degree k and threshold t from the cohort size, the expected dropout
 /// rate and the fraction of participants that may collude with the coordinator.
@@ -27,8 +28,10 @@ public enum SecAggPlusParameters {
         public let log2PrivacyFailure: Double
     }
 
-    public static func choose(cohortSize n: Int, dropoutRate: Double, corruptionRate: Double,
-                              securityBits: Double = 40, correctnessBits: Double = 20) throws(TallyError) -> Choice {
+    public static func choose(
+        cohortSize n: Int, dropoutRate: Double, corruptionRate: Double,
+        securityBits: Double = 40, correctnessBits: Double = 20
+    ) throws(TallyError) -> Choice {
         guard n >= 2 else { throw TallyError(.invalidArgument, "a cohort has at least 2 participants") }
         guard (0..<0.5).contains(dropoutRate), (0..<0.5).contains(corruptionRate) else {
             throw TallyError(.invalidArgument, "dropout and corruption rates must be in [0, 0.5)")
@@ -36,33 +39,40 @@ public enum SecAggPlusParameters {
         let log2n = log2(Double(n))
         var k = 2
         while k < n - 1 {
-            if let choice = feasible(m: k + 1, log2n: log2n, dropoutRate: dropoutRate, corruptionRate: corruptionRate,
-                                     securityBits: securityBits, correctnessBits: correctnessBits, graph: .harary(degree: k)) {
+            if let choice = feasible(
+                m: k + 1, log2n: log2n, dropoutRate: dropoutRate, corruptionRate: corruptionRate,
+                securityBits: securityBits, correctnessBits: correctnessBits, graph: .harary(degree: k))
+            {
                 return choice
             }
             k += 2
         }
-        if let choice = feasible(m: n, log2n: log2n, dropoutRate: dropoutRate, corruptionRate: corruptionRate,
-                                 securityBits: securityBits, correctnessBits: correctnessBits, graph: .complete) {
+        if let choice = feasible(
+            m: n, log2n: log2n, dropoutRate: dropoutRate, corruptionRate: corruptionRate,
+            securityBits: securityBits, correctnessBits: correctnessBits, graph: .complete)
+        {
             return choice
         }
         // Small cohorts cannot reach the targets; fall back to the complete graph with the
         // majority threshold and report the bounds actually achieved.
         let t = n / 2 + 1
-        return Choice(graph: .complete, threshold: t,
-                      log2CorrectnessFailure: log2n + log2BinomialTail(m: n, p: 1 - dropoutRate, below: t),
-                      log2PrivacyFailure: log2n + log2BinomialTail(m: n, p: corruptionRate, atLeast: t))
+        return Choice(
+            graph: .complete, threshold: t,
+            log2CorrectnessFailure: log2n + log2BinomialTail(m: n, p: 1 - dropoutRate, below: t),
+            log2PrivacyFailure: log2n + log2BinomialTail(m: n, p: corruptionRate, atLeast: t))
     }
 
-    private static func feasible(m: Int, log2n: Double, dropoutRate: Double, corruptionRate: Double,
-                                 securityBits: Double, correctnessBits: Double, graph: NeighbourGraph.Kind) -> Choice? {
+    private static func feasible(
+        m: Int, log2n: Double, dropoutRate: Double, corruptionRate: Double,
+        securityBits: Double, correctnessBits: Double, graph: NeighbourGraph.Kind
+    ) -> Choice? {
         for t in (m / 2 + 1)...m {
             let privacy = log2n + log2BinomialTail(m: m, p: corruptionRate, atLeast: t)
             guard privacy <= -securityBits else { continue }
             let correctness = log2n + log2BinomialTail(m: m, p: 1 - dropoutRate, below: t)
             return correctness <= -correctnessBits
                 ? Choice(graph: graph, threshold: t, log2CorrectnessFailure: correctness, log2PrivacyFailure: privacy)
-                : nil  // a larger t only makes correctness worse
+                : nil // a larger t only makes correctness worse
         }
         return nil
     }

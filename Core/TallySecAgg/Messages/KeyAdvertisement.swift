@@ -12,8 +12,10 @@ public struct KeyAdvertisement: Sendable, Hashable {
     /// Identity-key signature over ``signedBytes(configurationDigest:)``.
     public let signature: [UInt8]
 
-    public init(roundID: UInt64, sender: ParticipantID, encryptionKey: KeyAgreementPublicKey,
-                maskingKey: KeyAgreementPublicKey, signature: [UInt8]) {
+    public init(
+        roundID: UInt64, sender: ParticipantID, encryptionKey: KeyAgreementPublicKey,
+        maskingKey: KeyAgreementPublicKey, signature: [UInt8]
+    ) {
         self.roundID = roundID
         self.sender = sender
         self.encryptionKey = encryptionKey
@@ -23,8 +25,10 @@ public struct KeyAdvertisement: Sendable, Hashable {
 
     /// What the identity key signs: the configuration digest (so the round, cohort and plan),
     /// the sender and both keys. A replay into another round fails verification.
-    static func signedBytes(configurationDigest: [UInt8], sender: ParticipantID,
-                            encryptionKey: KeyAgreementPublicKey, maskingKey: KeyAgreementPublicKey) -> [UInt8] {
+    static func signedBytes(
+        configurationDigest: [UInt8], sender: ParticipantID,
+        encryptionKey: KeyAgreementPublicKey, maskingKey: KeyAgreementPublicKey
+    ) -> [UInt8] {
         var w = WireWriter(capacity: 160)
         w.write(fixed: Array(SecAggLabels.advertisement.utf8))
         w.write(fixed: configurationDigest)
@@ -36,8 +40,9 @@ public struct KeyAdvertisement: Sendable, Hashable {
 
     /// Throws `secagg-bad-key-signature` unless `identityKey` signed these keys for this configuration.
     func verify(configuration: SecAggConfiguration, identityKey: SigningPublicKey) throws(TallyError) {
-        let message = Self.signedBytes(configurationDigest: configuration.digest, sender: sender,
-                                       encryptionKey: encryptionKey, maskingKey: maskingKey)
+        let message = Self.signedBytes(
+            configurationDigest: configuration.digest, sender: sender,
+            encryptionKey: encryptionKey, maskingKey: maskingKey)
         do {
             try identityKey.verify(signature, for: message)
         } catch {

@@ -42,8 +42,9 @@ public struct EncryptedShares: Sendable, Hashable {
 
     public init(serialized bytes: [UInt8], limits: WireLimits = WireLimits()) throws(TallyError) {
         let trailer: [UInt8]
-        (roundID, session, sender, shares, trailer) = try ShareListCoding.decode(.encryptedShares, bytes, context: "encrypted shares",
-                                                                                   limits: limits, trailerBytes: 32)
+        (roundID, session, sender, shares, trailer) = try ShareListCoding.decode(
+            .encryptedShares, bytes, context: "encrypted shares",
+            limits: limits, trailerBytes: 32)
         seedCommitment = trailer
     }
 }
@@ -69,15 +70,18 @@ public struct ShareDelivery: Sendable, Hashable {
     }
 
     public init(serialized bytes: [UInt8], limits: WireLimits = WireLimits()) throws(TallyError) {
-        (roundID, session, recipient, shares, _) = try ShareListCoding.decode(.shareDelivery, bytes, context: "share delivery", limits: limits)
+        (roundID, session, recipient, shares, _) = try ShareListCoding.decode(
+            .shareDelivery, bytes, context: "share delivery", limits: limits)
     }
 }
 
 /// The one layout both share messages use: header, session, the party they concern (sender or
 /// recipient), then the addressed ciphertexts, each length-checked before it is read.
 enum ShareListCoding {
-    static func serialize(_ kind: MessageKind, round: UInt64, session: SessionID, party: ParticipantID,
-                          shares: [AddressedCiphertext]) -> [UInt8] {
+    static func serialize(
+        _ kind: MessageKind, round: UInt64, session: SessionID, party: ParticipantID,
+        shares: [AddressedCiphertext]
+    ) -> [UInt8] {
         var w = WireWriter(capacity: 64 + (8 + AddressedCiphertext.ciphertextBytes) * shares.count)
         w.writeHeader(kind, round: round)
         w.write(fixed: session.bytes)
@@ -89,7 +93,8 @@ enum ShareListCoding {
 
     /// `trailerBytes`: a fixed-size field after the list (the seed commitment of encrypted shares).
     static func decode(_ kind: MessageKind, _ bytes: [UInt8], context: String, limits: WireLimits, trailerBytes: Int = 0) throws(TallyError)
-        -> (UInt64, SessionID, ParticipantID, [AddressedCiphertext], [UInt8]) {
+        -> (UInt64, SessionID, ParticipantID, [AddressedCiphertext], [UInt8])
+    {
         var r = WireReader(bytes, context: context)
         let round = try r.readHeader(kind)
         let session = try r.readSession()

@@ -38,8 +38,10 @@ public struct ConsistencyRequest: Sendable, Hashable {
     public let dropped: [ParticipantID]
     public let maskedWith: [ParticipantSignature]
 
-    public init(roundID: UInt64, session: SessionID, recipient: ParticipantID, survivors: [ParticipantID],
-                dropped: [ParticipantID], maskedWith: [ParticipantSignature]) {
+    public init(
+        roundID: UInt64, session: SessionID, recipient: ParticipantID, survivors: [ParticipantID],
+        dropped: [ParticipantID], maskedWith: [ParticipantSignature]
+    ) {
         self.roundID = roundID
         self.session = session
         self.recipient = recipient
@@ -156,8 +158,10 @@ public struct UnmaskResponse: Sendable, Hashable {
     public let selfMaskSeedShares: [RevealedShare]
     public let maskingKeyShares: [RevealedShare]
 
-    public init(roundID: UInt64, session: SessionID, sender: ParticipantID,
-                selfMaskSeedShares: [RevealedShare], maskingKeyShares: [RevealedShare]) {
+    public init(
+        roundID: UInt64, session: SessionID, sender: ParticipantID,
+        selfMaskSeedShares: [RevealedShare], maskingKeyShares: [RevealedShare]
+    ) {
         self.roundID = roundID
         self.session = session
         self.sender = sender

@@ -16,7 +16,9 @@ public struct ConsistencyStage: Sendable {
 extension MaskedInputStage {
     /// Checks the lists against what this participant saw and each surviving neighbour's own
     /// statement of whom it masked with, then signs them.
-    func checkConsistency(_ request: ConsistencyRequest, _ context: ParticipantContext) throws(TallyError) -> (ConsistencyStage, ConsistencySignature) {
+    func checkConsistency(_ request: ConsistencyRequest, _ context: ParticipantContext) throws(TallyError) -> (
+        ConsistencyStage, ConsistencySignature
+    ) {
         guard request.recipient == context.id else {
             throw context.abort(.unexpectedMessage, "consistency request addressed to \(request.recipient)")
         }
@@ -44,14 +46,17 @@ extension MaskedInputStage {
             let sharedWithMe = received[peer] != nil
             let named = survivors.contains(peer) || dropped.contains(peer)
             guard sharedWithMe == named else {
-                throw context.abort(.inconsistentUnmaskRequest, sharedWithMe
-                    ? "the lists omit \(peer), who shared keys in this round"
-                    : "the lists name \(peer), who never shared keys with this participant")
+                throw context.abort(
+                    .inconsistentUnmaskRequest,
+                    sharedWithMe
+                        ? "the lists omit \(peer), who shared keys in this round"
+                        : "the lists name \(peer), who never shared keys with this participant")
             }
         }
         let survivingNeighbourhood = 1 + received.keys.filter { survivors.contains($0) }.count
         guard survivingNeighbourhood >= context.threshold else {
-            throw context.abort(.belowThreshold, "only \(survivingNeighbourhood) of this neighbourhood survived; threshold is \(context.threshold)")
+            throw context.abort(
+                .belowThreshold, "only \(survivingNeighbourhood) of this neighbourhood survived; threshold is \(context.threshold)")
         }
         if context.checksConsistency {
             // Each surviving neighbour must have masked with exactly its neighbours in U2 (the
@@ -68,13 +73,18 @@ extension MaskedInputStage {
                 do {
                     try context.identities.identityKey(of: peer).verify(signature, for: statement)
                 } catch {
-                    throw context.abort(.consistencyCheckFailed, "\(peer) did not mask with exactly its neighbours in the lists (\(expected.count) peers): its shares could expose its input, so nothing is revealed")
+                    throw context.abort(
+                        .consistencyCheckFailed,
+                        "\(peer) did not mask with exactly its neighbours in the lists (\(expected.count) peers): its shares could expose its input, so nothing is revealed"
+                    )
                 }
             }
         }
         let statement = SignedStatements.consistency(session: session, survivors: request.survivors, dropped: request.dropped)
         let signature = try context.identityKey.signature(for: statement)
-        return (ConsistencyStage(masked: self, survivors: survivors, dropped: dropped, statement: statement),
-                ConsistencySignature(roundID: context.roundID, session: session, sender: context.id, signature: signature))
+        return (
+            ConsistencyStage(masked: self, survivors: survivors, dropped: dropped, statement: statement),
+            ConsistencySignature(roundID: context.roundID, session: session, sender: context.id, signature: signature)
+        )
     }
 }

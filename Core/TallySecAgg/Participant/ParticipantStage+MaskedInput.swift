@@ -11,7 +11,9 @@ public struct MaskedInputStage: Sendable {
 }
 
 extension ShareKeysStage {
-    func maskInput(_ delivery: ShareDelivery, input vector: inout PackedVector, _ context: ParticipantContext) throws(TallyError) -> (MaskedInputStage, MaskedInput) {
+    func maskInput(_ delivery: ShareDelivery, input vector: inout PackedVector, _ context: ParticipantContext) throws(TallyError) -> (
+        MaskedInputStage, MaskedInput
+    ) {
         var received: [ParticipantID: [UInt8]] = [:]
         for item in delivery.shares {
             guard neighbourKeys[item.peer] != nil else {
@@ -22,7 +24,8 @@ extension ShareKeysStage {
             }
         }
         guard received.count + 1 >= context.threshold else {
-            throw context.abort(.belowThreshold, "only \(received.count + 1) of this neighbourhood shared keys; threshold is \(context.threshold)")
+            throw context.abort(
+                .belowThreshold, "only \(received.count + 1) of this neighbourhood shared keys; threshold is \(context.threshold)")
         }
 
         // input + self mask + Σ ± pairwise masks with every neighbour in U2, in one pass.
@@ -34,7 +37,9 @@ extension ShareKeysStage {
         // Whom it masked with, signed: the holders of its shares check this before revealing them.
         let statement = SignedStatements.maskedWith(session: session, owner: context.id, peers: Array(received.keys))
         let signature = try context.identityKey.signature(for: statement)
-        return (MaskedInputStage(shared: self, received: received),
-                MaskedInput(roundID: context.roundID, session: session, sender: context.id, vector: vector, maskedWithSignature: signature))
+        return (
+            MaskedInputStage(shared: self, received: received),
+            MaskedInput(roundID: context.roundID, session: session, sender: context.id, vector: vector, maskedWithSignature: signature)
+        )
     }
 }

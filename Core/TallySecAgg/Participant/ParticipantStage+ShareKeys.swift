@@ -47,7 +47,8 @@ extension AdvertiseKeysStage {
             throw context.abort(.unexpectedMessage, "the key directory does not carry this participant's own keys")
         }
         guard neighbourKeys.count + 1 >= context.threshold else {
-            throw context.abort(.belowThreshold, "only \(neighbourKeys.count + 1) of this neighbourhood advertised keys; threshold is \(context.threshold)")
+            throw context.abort(
+                .belowThreshold, "only \(neighbourKeys.count + 1) of this neighbourhood advertised keys; threshold is \(context.threshold)")
         }
         let session = SessionID(configuration: context.configuration, directory: directory)
 
@@ -67,20 +68,30 @@ extension AdvertiseKeysStage {
         var aeadKeys: [ParticipantID: [UInt8]] = [:]
         var seeds: [ParticipantID: [UInt8]] = [:]
         for (i, recipient) in recipients.enumerated() {
-            let key = try SessionKeys.shareEncryptionKey(encryptionKey, peerKey: neighbourKeys[recipient]!.encryptionKey,
-                                                         session: session, context.id, recipient)
+            let key = try SessionKeys.shareEncryptionKey(
+                encryptionKey, peerKey: neighbourKeys[recipient]!.encryptionKey,
+                session: session, context.id, recipient)
             aeadKeys[recipient] = key
-            seeds[recipient] = try SessionKeys.pairwiseSeed(maskingKey, peerKey: neighbourKeys[recipient]!.maskingKey,
-                                                            session: session, context.id, recipient)
-            let plaintext = SessionKeys.sharePlaintext(from: context.id, to: recipient, seedShare: seedShares[i].y, keyShare: keyShares[i].y)
-            let sealed = try AES256GCM.seal(plaintext, key: key, associatedData: SessionKeys.shareAssociatedData(session: session, from: context.id, to: recipient), random: random)
+            seeds[recipient] = try SessionKeys.pairwiseSeed(
+                maskingKey, peerKey: neighbourKeys[recipient]!.maskingKey,
+                session: session, context.id, recipient)
+            let plaintext = SessionKeys.sharePlaintext(
+                from: context.id, to: recipient, seedShare: seedShares[i].y, keyShare: keyShares[i].y)
+            let sealed = try AES256GCM.seal(
+                plaintext, key: key, associatedData: SessionKeys.shareAssociatedData(session: session, from: context.id, to: recipient),
+                random: random)
             ciphertexts.append(AddressedCiphertext(peer: recipient, ciphertext: sealed))
         }
-        let stage = ShareKeysStage(keys: self, session: session, neighbourKeys: neighbourKeys, selfMaskSeed: selfMaskSeed,
-                                   ownSeedShare: seedShares.last!.y, ownKeyShare: keyShares.last!.y, shareKeys: aeadKeys,
-                                   pairwiseSeeds: seeds)
-        return (stage, EncryptedShares(roundID: context.roundID, session: session, sender: context.id, shares: ciphertexts,
-                                       seedCommitment: SessionKeys.seedCommitment(session: session, owner: context.id, seed: selfMaskSeed)))
+        let stage = ShareKeysStage(
+            keys: self, session: session, neighbourKeys: neighbourKeys, selfMaskSeed: selfMaskSeed,
+            ownSeedShare: seedShares.last!.y, ownKeyShare: keyShares.last!.y, shareKeys: aeadKeys,
+            pairwiseSeeds: seeds)
+        return (
+            stage,
+            EncryptedShares(
+                roundID: context.roundID, session: session, sender: context.id, shares: ciphertexts,
+                seedCommitment: SessionKeys.seedCommitment(session: session, owner: context.id, seed: selfMaskSeed))
+        )
     }
 }
 

@@ -20,8 +20,9 @@ extension ConsistencyStage {
                 keyShares.append(RevealedShare(owner: peer, value: keyShare))
             }
         }
-        return UnmaskResponse(roundID: context.roundID, session: session, sender: context.id,
-                              selfMaskSeedShares: seedShares, maskingKeyShares: keyShares)
+        return UnmaskResponse(
+            roundID: context.roundID, session: session, sender: context.id,
+            selfMaskSeedShares: seedShares, maskingKeyShares: keyShares)
     }
 
     /// At least t valid signatures over this participant's own statement from distinct survivors
@@ -31,7 +32,8 @@ extension ConsistencyStage {
         var verified = Set<ParticipantID>()
         for item in request.signatures {
             guard survivors.contains(item.participant) else {
-                throw context.abort(.consistencyCheckFailed, "the unmask request carries a signature of \(item.participant), who is not a survivor")
+                throw context.abort(
+                    .consistencyCheckFailed, "the unmask request carries a signature of \(item.participant), who is not a survivor")
             }
             guard verified.insert(item.participant).inserted else {
                 throw context.abort(.consistencyCheckFailed, "the unmask request carries two signatures of \(item.participant)")
@@ -39,13 +41,19 @@ extension ConsistencyStage {
             do {
                 try context.identities.identityKey(of: item.participant).verify(item.signature, for: statement)
             } catch {
-                throw context.abort(.consistencyCheckFailed, "\(item.participant)'s consistency signature is not over the lists this participant signed (different lists, another session, or forged): nothing is revealed")
+                throw context.abort(
+                    .consistencyCheckFailed,
+                    "\(item.participant)'s consistency signature is not over the lists this participant signed (different lists, another session, or forged): nothing is revealed"
+                )
             }
         }
         for owner in owners {
             let holders = verified.filter { $0 == owner || context.graph.areNeighbours($0, owner) }.count
             guard holders >= context.threshold else {
-                throw context.abort(.consistencyCheckFailed, "only \(holders) holders of \(owner)'s shares signed the same lists; \(context.threshold) needed before anything is revealed")
+                throw context.abort(
+                    .consistencyCheckFailed,
+                    "only \(holders) holders of \(owner)'s shares signed the same lists; \(context.threshold) needed before anything is revealed"
+                )
             }
         }
     }
@@ -57,8 +65,9 @@ extension MaskedInputStage {
         let key = shared.shareKeys[peer]!
         let plaintext: [UInt8]
         do {
-            plaintext = try AES256GCM.open(received[peer]!, key: key,
-                                           associatedData: SessionKeys.shareAssociatedData(session: session, from: peer, to: context.id))
+            plaintext = try AES256GCM.open(
+                received[peer]!, key: key,
+                associatedData: SessionKeys.shareAssociatedData(session: session, from: peer, to: context.id))
         } catch {
             throw context.abort(.authenticationFailed, "the encrypted share from \(peer) does not authenticate (tampered or misrouted)")
         }

@@ -34,23 +34,29 @@ public struct SecAggParticipant: Sendable {
     public private(set) var state: State = .ready
     let context: ParticipantContext
 
-    public init(id: ParticipantID, configuration: SecAggConfiguration, identityKey: SigningPrivateKey,
-                identities: any IdentityVerifier, randomness: RandomnessSource = .system) throws(TallyError) {
-        try self.init(id: id, configuration: configuration, identityKey: identityKey, identities: identities,
-                      randomness: randomness, checksConsistency: true)
+    public init(
+        id: ParticipantID, configuration: SecAggConfiguration, identityKey: SigningPrivateKey,
+        identities: any IdentityVerifier, randomness: RandomnessSource = .system
+    ) throws(TallyError) {
+        try self.init(
+            id: id, configuration: configuration, identityKey: identityKey, identities: identities,
+            randomness: randomness, checksConsistency: true)
     }
 
     /// `checksConsistency: false` exists for tests only (the positive controls of the attacks the
     /// consistency check stops); it is deliberately not public.
-    init(id: ParticipantID, configuration: SecAggConfiguration, identityKey: SigningPrivateKey,
-         identities: any IdentityVerifier, randomness: RandomnessSource, checksConsistency: Bool) throws(TallyError) {
+    init(
+        id: ParticipantID, configuration: SecAggConfiguration, identityKey: SigningPrivateKey,
+        identities: any IdentityVerifier, randomness: RandomnessSource, checksConsistency: Bool
+    ) throws(TallyError) {
         guard let index = configuration.shareIndex(of: id) else {
             throw TallyError(.notInCohort, "\(id) is not in the cohort of round \(configuration.roundID)")
         }
         let graph = try NeighbourGraph(configuration: configuration)
-        context = ParticipantContext(id: id, shareIndex: index, configuration: configuration, graph: graph,
-                                     neighbours: Set(graph.neighbours(of: id)), identityKey: identityKey,
-                                     identities: identities, randomness: randomness, checksConsistency: checksConsistency)
+        context = ParticipantContext(
+            id: id, shareIndex: index, configuration: configuration, graph: graph,
+            neighbours: Set(graph.neighbours(of: id)), identityKey: identityKey,
+            identities: identities, randomness: randomness, checksConsistency: checksConsistency)
     }
 
     /// The session id, once the key directory is known (it fixes the round's public seeds).
@@ -91,10 +97,13 @@ public struct SecAggParticipant: Sendable {
             throw TallyError(.unexpectedMessage, "\(id): share delivery addressed to \(delivery.recipient)")
         }
         guard input.layout == context.configuration.layout else {
-            throw TallyError(.sizeMismatch, "input is \(input.layout.count)×\(input.layout.slotWidth) bits, the round expects \(context.configuration.layout.count)×\(context.configuration.layout.slotWidth)")
+            throw TallyError(
+                .sizeMismatch,
+                "input is \(input.layout.count)×\(input.layout.slotWidth) bits, the round expects \(context.configuration.layout.count)×\(context.configuration.layout.slotWidth)"
+            )
         }
         let context = self.context
-        var vector = input  // owned: masking happens in place, no copy of the vector
+        var vector = input // owned: masking happens in place, no copy of the vector
         let (next, message) = try transition { () throws(TallyError) in try stage.maskInput(delivery, input: &vector, context) }
         state = .maskedInput(next)
         return message

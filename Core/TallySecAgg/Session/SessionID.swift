@@ -16,7 +16,7 @@ public struct SessionID: Hashable, Sendable, CustomStringConvertible {
         var w = WireWriter(capacity: 128 + 72 * directory.entries.count)
         w.write(fixed: Array(SecAggLabels.session.utf8))
         w.write(fixed: configuration.digest)
-        for entry in directory.entries {  // sorted by sender (KeyDirectory's invariant)
+        for entry in directory.entries { // sorted by sender (KeyDirectory's invariant)
             w.write(entry.sender.rawValue)
             w.write(fixed: entry.encryptionKey.rawRepresentation)
             w.write(fixed: entry.maskingKey.rawRepresentation)

@@ -14,8 +14,10 @@ enum SessionKeys {
         return w.bytes
     }
 
-    static func shareEncryptionKey(_ own: KeyAgreementPrivateKey, peerKey: KeyAgreementPublicKey, session: SessionID,
-                                   _ a: ParticipantID, _ b: ParticipantID) throws(TallyError) -> [UInt8] {
+    static func shareEncryptionKey(
+        _ own: KeyAgreementPrivateKey, peerKey: KeyAgreementPublicKey, session: SessionID,
+        _ a: ParticipantID, _ b: ParticipantID
+    ) throws(TallyError) -> [UInt8] {
         try own.sharedKey(with: peerKey, context: pairContext(SecAggLabels.shareEncryption, session: session, a, b))
     }
 
@@ -29,8 +31,10 @@ enum SessionKeys {
         return w.bytes
     }
 
-    static func pairwiseSeed(_ own: KeyAgreementPrivateKey, peerKey: KeyAgreementPublicKey, session: SessionID,
-                             _ a: ParticipantID, _ b: ParticipantID) throws(TallyError) -> [UInt8] {
+    static func pairwiseSeed(
+        _ own: KeyAgreementPrivateKey, peerKey: KeyAgreementPublicKey, session: SessionID,
+        _ a: ParticipantID, _ b: ParticipantID
+    ) throws(TallyError) -> [UInt8] {
         try own.sharedKey(with: peerKey, context: pairContext(SecAggLabels.pairwiseMask, session: session, a, b))
     }
 
@@ -46,7 +50,9 @@ enum SessionKeys {
 
     /// The pairwise mask of `owner` with `peer` as `owner` applies it: added when owner < peer,
     /// subtracted otherwise, so the two cancel in the sum. `negated` flips it (for removal).
-    static func pairwiseTerm(seed: [UInt8], session: SessionID, owner: ParticipantID, peer: ParticipantID, negated: Bool = false) -> MaskGenerator.Term {
+    static func pairwiseTerm(seed: [UInt8], session: SessionID, owner: ParticipantID, peer: ParticipantID, negated: Bool = false)
+        -> MaskGenerator.Term
+    {
         MaskGenerator.Term(seed: seed, label: pairwiseLabel(session: session), subtract: (owner > peer) != negated)
     }
 

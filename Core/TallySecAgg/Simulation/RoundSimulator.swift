@@ -39,7 +39,9 @@ public struct RoundSimulator: Sendable {
     public let seed: [UInt8]?
 
     /// A test PKI: one identity key per cohort member.
-    public init(configuration: SecAggConfiguration, algorithm: SigningPrivateKey.Algorithm = .ed25519, seed: [UInt8]? = nil) throws(TallyError) {
+    public init(configuration: SecAggConfiguration, algorithm: SigningPrivateKey.Algorithm = .ed25519, seed: [UInt8]? = nil)
+        throws(TallyError)
+    {
         var parties: [Party] = []
         var keys: [ParticipantID: SigningPublicKey] = [:]
         for id in configuration.cohort {
@@ -72,9 +74,11 @@ public struct RoundSimulator: Sendable {
 
         var participants: [ParticipantID: SecAggParticipant] = [:]
         for party in parties {
-            let randomness: RandomnessSource = seed.map { .seeded($0 + withUnsafeBytes(of: party.id.rawValue.bigEndian) { Array($0) }) } ?? .system
-            participants[party.id] = try! SecAggParticipant(id: party.id, configuration: configuration, identityKey: party.identityKey,
-                                                            identities: identities, randomness: randomness)
+            let randomness: RandomnessSource =
+                seed.map { .seeded($0 + withUnsafeBytes(of: party.id.rawValue.bigEndian) { Array($0) }) } ?? .system
+            participants[party.id] = try! SecAggParticipant(
+                id: party.id, configuration: configuration, identityKey: party.identityKey,
+                identities: identities, randomness: randomness)
         }
         var coordinator: SecAggCoordinator
         do { coordinator = try SecAggCoordinator(configuration: configuration, identities: identities) } catch {
@@ -82,8 +86,10 @@ public struct RoundSimulator: Sendable {
         }
 
         // One stage for a set of participants, in parallel: each task owns its participant.
-        func stage(_ name: String, _ ids: [ParticipantID],
-                   _ step: @escaping @Sendable (inout SecAggParticipant) throws(TallyError) -> [UInt8]) async -> [(ParticipantID, [UInt8])] {
+        func stage(
+            _ name: String, _ ids: [ParticipantID],
+            _ step: @escaping @Sendable (inout SecAggParticipant) throws(TallyError) -> [UInt8]
+        ) async -> [(ParticipantID, [UInt8])] {
             var outputs: [(ParticipantID, [UInt8])] = []
             await withTaskGroup(of: (ParticipantID, SecAggParticipant, Result<[UInt8], TallyError>, Double).self) { group in
                 var pending = ids[...]

@@ -1,7 +1,7 @@
 import Foundation
 import TallyCore
-import TallyRound
 import TallyModel
+import TallyRound
 
 /// What the registry says about one model version, signed by the coordinator. Participants verify
 /// the signature (and that the signer's certificate is the federation's coordinator) before
@@ -29,8 +29,10 @@ public struct ModelManifest: Sendable, Codable, Hashable {
         }
     }
 
-    public init(version: Int64, parent: Int64?, roundID: Int64?, modelHash: String, cohortSize: Int, contributors: Int,
-                training: TrainingSettings, metrics: [String: Double], createdAt: Date, coordinatorCertificate: String) {
+    public init(
+        version: Int64, parent: Int64?, roundID: Int64?, modelHash: String, cohortSize: Int, contributors: Int,
+        training: TrainingSettings, metrics: [String: Double], createdAt: Date, coordinatorCertificate: String
+    ) {
         self.version = version
         self.parent = parent
         self.roundID = roundID

@@ -20,8 +20,9 @@ public struct FederationTrust: Sendable {
     }
 
     public init(caFile: String, crlFile: String? = nil) throws(TallyError) {
-        try self.init(caPEM: try Self.readText(caFile, what: "federation CA"),
-                      crlPEM: try crlFile.map { (path) throws(TallyError) in try Self.readText(path, what: "revocation list") })
+        try self.init(
+            caPEM: try Self.readText(caFile, what: "federation CA"),
+            crlPEM: try crlFile.map { (path) throws(TallyError) in try Self.readText(path, what: "revocation list") })
     }
 
     /// Validates `certificate` against the CA now (RFC 5280: signature, validity period,

@@ -17,9 +17,11 @@ extension PeerRole {
             found.append(role)
         }
         guard found.count == 1, let identity = found.first else {
-            throw TallyError(.permissionDenied, found.isEmpty
-                ? "certificate carries no Tally identity (expected a tally://coordinator or tally://participant/ID URI SAN)"
-                : "certificate carries more than one Tally identity")
+            throw TallyError(
+                .permissionDenied,
+                found.isEmpty
+                    ? "certificate carries no Tally identity (expected a tally://coordinator or tally://participant/ID URI SAN)"
+                    : "certificate carries more than one Tally identity")
         }
         self = identity
     }

@@ -1,10 +1,13 @@
+import Foundation
 import TallyCore
 import TallySecAgg
 
 extension Tally_V1_SecAggMessage {
     /// A TallySecAgg message's canonical bytes as one or more wire chunks.
-    public static func chunks(round: UInt64, kind: MessageKind, payload: [UInt8],
-                              chunkBytes: Int = MessageChunking.defaultChunkBytes) -> [Self] {
+    public static func chunks(
+        round: UInt64, kind: MessageKind, payload: [UInt8],
+        chunkBytes: Int = MessageChunking.defaultChunkBytes
+    ) -> [Self] {
         let pieces = MessageChunking.split(payload, chunkBytes: chunkBytes)
         return pieces.enumerated().map { i, piece in
             var m = Self()
@@ -28,5 +31,3 @@ extension Tally_V1_SecAggMessage {
         return (kind, payload)
     }
 }
-
-import Foundation

@@ -29,16 +29,20 @@ public struct ParticipantDaemon: Service {
         guard case .participant(let me) = try PeerIdentity(certificate: .init(pemEncoded: certificatePEM)) else {
             throw TallyError(.permissionDenied, "the configured certificate is not a participant certificate")
         }
-        let budget = try BudgetGuard(directory: c.dataDirectory, participant: me.rawValue, signingKey: identityKey,
-                                     certificatePEM: certificatePEM,
-                                     budget: PrivacyBudget(epsilon: c.privacyBudget.epsilon, delta: c.privacyBudget.delta))
+        let budget = try BudgetGuard(
+            directory: c.dataDirectory, participant: me.rawValue, signingKey: identityKey,
+            certificatePEM: certificatePEM,
+            budget: PrivacyBudget(epsilon: c.privacyBudget.epsilon, delta: c.privacyBudget.delta))
         let spent = try budget.spent()
-        logger.info("privacy budget", metadata: [
-            "epsilon": "\(c.privacyBudget.epsilon)", "delta": "\(c.privacyBudget.delta)",
-            "spent": "\(String(format: "%.3f", spent))", "ledger": "\(c.dataDirectory)/\(BudgetGuard.fileName)",
-        ])
+        logger.info(
+            "privacy budget",
+            metadata: [
+                "epsilon": "\(c.privacyBudget.epsilon)", "delta": "\(c.privacyBudget.delta)",
+                "spent": "\(String(format: "%.3f", spent))", "ledger": "\(c.dataDirectory)/\(BudgetGuard.fileName)",
+            ])
         let data = c.trainer == "noop" ? LocalData.none : try LocalData(source: c.data)
-        logger.info("local data loaded", metadata: ["examples": "\(data.exampleCount)", "partition": "\(c.data.index + 1)/\(c.data.organizations)"])
+        logger.info(
+            "local data loaded", metadata: ["examples": "\(data.exampleCount)", "partition": "\(c.data.index + 1)/\(c.data.organizations)"])
 
         do {
             try await cancelWhenGracefulShutdown {
@@ -93,17 +97,24 @@ public struct ParticipantDaemon: Service {
             let federation = Tally_V1_Federation.Client(wrapping: client)
             let (outbound, continuation) = AsyncStream.makeStream(of: Tally_V1_ParticipantMessage.self)
             defer { continuation.finish() }
-            let handler = RoundHandler(configuration: c, identityKey: identityKey, trust: trust, data: data, budget: budget, hooks: hooks, logger: logger) { message in
+            let handler = RoundHandler(
+                configuration: c, identityKey: identityKey, trust: trust, data: data, budget: budget, hooks: hooks, logger: logger
+            ) { message in
                 continuation.yield(message)
             }
             let remaining = try budget.remaining()
-            if remaining <= 0 { logger.warning("privacy budget spent: this organization will decline every round", metadata: ["epsilon_budget": "\(c.privacyBudget.epsilon)"]) }
-            continuation.yield(.with {
-                $0.hello = .with { h in
-                    h.protocolVersion = 1
-                    h.epsilonRemaining = remaining
-                }
-            })
+            if remaining <= 0 {
+                logger.warning(
+                    "privacy budget spent: this organization will decline every round",
+                    metadata: ["epsilon_budget": "\(c.privacyBudget.epsilon)"])
+            }
+            continuation.yield(
+                .with {
+                    $0.hello = .with { h in
+                        h.protocolVersion = 1
+                        h.epsilonRemaining = remaining
+                    }
+                })
             var options = CallOptions.defaults
             options.maxResponseMessageBytes = c.maxMessageBytes
             options.maxRequestMessageBytes = c.maxMessageBytes

@@ -2,8 +2,8 @@ import Foundation
 import Logging
 import TallyCore
 import TallyLedger
-import TallyRound
 import TallyModel
+import TallyRound
 import TallySecAgg
 import TallyWire
 
@@ -48,9 +48,11 @@ actor RoundHandler {
     }
     private var round: Round?
 
-    init(configuration: ParticipantConfiguration, identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData,
-         budget: BudgetGuard, hooks: ParticipantHooks = .none, logger: Logger,
-         send: @escaping @Sendable (Tally_V1_ParticipantMessage) -> Void) {
+    init(
+        configuration: ParticipantConfiguration, identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData,
+        budget: BudgetGuard, hooks: ParticipantHooks = .none, logger: Logger,
+        send: @escaping @Sendable (Tally_V1_ParticipantMessage) -> Void
+    ) {
         self.configuration = configuration
         self.identityKey = identityKey
         self.trust = trust
@@ -78,7 +80,9 @@ actor RoundHandler {
             if end.released {
                 logger.info("round released", metadata: ["round": "\(end.roundID)", "model": "\(Hex.encode(end.newModelHash).prefix(12))"])
             } else {
-                logger.info("round aborted by the coordinator; nothing was released", metadata: ["round": "\(end.roundID)", "reason": "\(end.reason)"])
+                logger.info(
+                    "round aborted by the coordinator; nothing was released",
+                    metadata: ["round": "\(end.roundID)", "reason": "\(end.reason)"])
             }
         case nil:
             break
@@ -87,7 +91,12 @@ actor RoundHandler {
 
     private func decline(_ roundID: UInt64, _ error: TallyError) {
         logger.warning("declining round", metadata: ["round": "\(roundID)", "reason": "\(error)"])
-        send(.with { $0.decline = .with { d in d.roundID = roundID; d.code = error.code.rawValue; d.reason = error.message } })
+        send(
+            .with {
+                $0.decline = .with { d in
+                    d.roundID = roundID; d.code = error.code.rawValue; d.reason = error.message
+                }
+            })
         if round?.plan.roundID == roundID {
             round?.cancelWork()
             round = nil
@@ -97,22 +106,28 @@ actor RoundHandler {
     private func startRound(_ plan: Tally_V1_RoundPlan) {
         round?.cancelWork()
         let maxModel = Int(min(plan.compressedModelBytes, UInt64(512 << 20)))
-        round = Round(plan: plan, modelAssembler: ChunkAssembler(maxTotalBytes: maxModel),
-                      assembler: ChunkAssembler(maxTotalBytes: configuration.maxMessageBytes * 8))
-        logger.info("round planned", metadata: ["round": "\(plan.roundID)", "cohort": "\(plan.cohort.count)", "threshold": "\(plan.threshold)"])
+        round = Round(
+            plan: plan, modelAssembler: ChunkAssembler(maxTotalBytes: maxModel),
+            assembler: ChunkAssembler(maxTotalBytes: configuration.maxMessageBytes * 8))
+        logger.info(
+            "round planned", metadata: ["round": "\(plan.roundID)", "cohort": "\(plan.cohort.count)", "threshold": "\(plan.threshold)"])
     }
 
     private func receiveModel(_ chunk: Tally_V1_ModelChunk) async {
         guard var current = round, current.plan.roundID == chunk.roundID else { return }
         let plan = current.plan
         do {
-            guard let compressed = try current.modelAssembler.add(round: chunk.roundID, kind: 0, index: chunk.index, count: chunk.count, data: [UInt8](chunk.data)) else {
+            guard
+                let compressed = try current.modelAssembler.add(
+                    round: chunk.roundID, kind: 0, index: chunk.index, count: chunk.count, data: [UInt8](chunk.data))
+            else {
                 round = current
                 return
             }
             // The model: decompress under a cap, check its hash against the plan and the signed
             // manifest, then train on it — never on anything unverified.
-            let manifest = try await ModelManifest.verified(bytes: [UInt8](plan.manifest), signature: [UInt8](plan.manifestSignature), trust: trust)
+            let manifest = try await ModelManifest.verified(
+                bytes: [UInt8](plan.manifest), signature: [UInt8](plan.manifestSignature), trust: trust)
             let blob = try Zstd.decompress(compressed, maxOutputBytes: 512 << 20)
             let hash = SHA256Digest.hash(blob)
             guard hash == [UInt8](plan.modelHash), Hex.encode(hash) == manifest.modelHash else {
@@ -124,17 +139,22 @@ actor RoundHandler {
             // Benchmark-only plans are refused unless this daemon was configured for benchmarks.
             let privacy = agreement.privacy
             if agreement.isBenchmarkOnly && !configuration.allowInsecureBenchmarkRounds {
-                throw TallyError(.permissionDenied, "the plan asks for an update \(plan.insecureUnmasked ? "without masking" : "without noise"); this daemon only allows that with allowInsecureBenchmarkRounds")
+                throw TallyError(
+                    .permissionDenied,
+                    "the plan asks for an update \(plan.insecureUnmasked ? "without masking" : "without noise"); this daemon only allows that with allowInsecureBenchmarkRounds"
+                )
             }
             // The budget first: a round that would overspend is declined before any work.
             // Charged at the plan's guarantee: t − c honest shares, whoever else survives. A
             // benchmark round without masking shows the coordinator this participant's input with
             // its own share alone: charged as no protection at all (ε = ∞).
-            let cost = agreement.ledgerEntry(agreement.participantCharge(me), modelVersion: nil, modelHash: Hex.encode(plan.modelHash),
-                                             recordedAt: Date().timeIntervalSince1970)
+            let cost = agreement.ledgerEntry(
+                agreement.participantCharge(me), modelVersion: nil, modelHash: Hex.encode(plan.modelHash),
+                recordedAt: Date().timeIntervalSince1970)
             let (epsilonAfter, charge): (Double, LedgerEntry?)
             if plan.insecureUnmasked {
-                logger.warning("round runs WITHOUT secure aggregation (benchmark mode): charged as ε = ∞", metadata: ["round": "\(plan.roundID)"])
+                logger.warning(
+                    "round runs WITHOUT secure aggregation (benchmark mode): charged as ε = ∞", metadata: ["round": "\(plan.roundID)"])
                 (epsilonAfter, charge) = (.infinity, cost)
             } else if privacy.noise == nil {
                 // Benchmark round without noise (allowed above only for a daemon configured for
@@ -146,8 +166,9 @@ actor RoundHandler {
             }
             current.training = makeTraining(plan: plan, model: model)
             current.noise = Task.detached(priority: .userInitiated) { privacy.sampleNoiseShare(random: SystemRandom()) }
-            current.machine = try ParticipantRound(agreement: agreement, me: me, identityKey: identityKey, identities: identities,
-                                                   cost: charge)
+            current.machine = try ParticipantRound(
+                agreement: agreement, me: me, identityKey: identityKey, identities: identities,
+                cost: charge)
             let delay = agreement.parameters.maskedInputDelayMilliseconds
             if delay > 0 {
                 let (roundID, until) = (plan.roundID, current.arrived + .milliseconds(Int64(delay)))
@@ -158,10 +179,13 @@ actor RoundHandler {
                 }
             }
             round = current
-            logger.info("model verified; training\(plan.insecureUnmasked ? "" : " and advertising keys")", metadata: [
-                "round": "\(plan.roundID)", "version": "\(manifest.version)", "noise_multiplier": "\(String(format: "%.3f", plan.noiseMultiplier))",
-                "epsilon_after_round": "\(String(format: "%.3f", epsilonAfter))", "epsilon_budget": "\(budget.budget.epsilon)",
-            ])
+            logger.info(
+                "model verified; training\(plan.insecureUnmasked ? "" : " and advertising keys")",
+                metadata: [
+                    "round": "\(plan.roundID)", "version": "\(manifest.version)",
+                    "noise_multiplier": "\(String(format: "%.3f", plan.noiseMultiplier))",
+                    "epsilon_after_round": "\(String(format: "%.3f", epsilonAfter))", "epsilon_budget": "\(budget.budget.epsilon)",
+                ])
             perform(round!.machine!.start(), round: plan.roundID)
         } catch let error as TallyError {
             decline(chunk.roundID, error)
@@ -172,8 +196,11 @@ actor RoundHandler {
 
     /// The participant's own id is whatever its certificate says; the plan must include it.
     private func currentID(_ plan: Tally_V1_RoundPlan) throws(TallyError) -> UInt32 {
-        guard let own = try? PeerIdentity(certificate: .init(pemEncoded: FederationTrust.readPEM(configuration.tls.certificate, what: "certificate"))),
-              case .participant(let id) = own else {
+        guard
+            let own = try? PeerIdentity(
+                certificate: .init(pemEncoded: FederationTrust.readPEM(configuration.tls.certificate, what: "certificate"))),
+            case .participant(let id) = own
+        else {
             throw TallyError(.permissionDenied, "this daemon's certificate is not a participant certificate")
         }
         guard plan.cohort.contains(id.rawValue) else { throw TallyError(.notInCohort, "round plan does not include this participant") }
@@ -184,7 +211,8 @@ actor RoundHandler {
     /// verifies every cohort certificate against the CA and its cohort id, and applies this
     /// organization's own minimums.
     private func agreement(_ plan: Tally_V1_RoundPlan, model: ModelState, me: ParticipantID) async throws(TallyError)
-        -> (RoundAgreement, InMemoryIdentityDirectory) {
+        -> (RoundAgreement, InMemoryIdentityDirectory)
+    {
         let agreement = try RoundAgreement(parameters: try plan.parameters(), parameterCount: model.parameterCount)
         var keys: [ParticipantID: SigningPublicKey] = [:]
         var fingerprints: [ParticipantID: String] = [:]
@@ -208,25 +236,33 @@ actor RoundHandler {
         return Task.detached(priority: .userInitiated) {
             let start = ContinuousClock.now
             let update = try await data.trainer.update(global: model.parameters, settings: TrainingSettings(plan.training))
-            logger.info("trained locally", metadata: [
-                "round": "\(plan.roundID)", "examples": "\(data.exampleCount)",
-                "seconds": "\(String(format: "%.2f", Double((ContinuousClock.now - start).components.attoseconds) * 1e-18 + Double((ContinuousClock.now - start).components.seconds)))",
-            ])
+            logger.info(
+                "trained locally",
+                metadata: [
+                    "round": "\(plan.roundID)", "examples": "\(data.exampleCount)",
+                    "seconds":
+                        "\(String(format: "%.2f", Double((ContinuousClock.now - start).components.attoseconds) * 1e-18 + Double((ContinuousClock.now - start).components.seconds)))",
+                ])
             return update
         }
     }
 
     /// The distributed-DP encoding (clip, rotate, scale, round, this participant's noise share),
     /// packed for masking.
-    private static func encode(_ update: [Float], noise: [Int64], privacy: DistributedDPConfiguration, layout: SlotLayout,
-                               rotationSeed: [UInt8], round: UInt64, logger: Logger) throws -> PackedVector {
-        let encoder = try DistributedDPEncoder(configuration: privacy,
-                                               rotationSeed: DistributedDPConfiguration.rotationSeed(roundBytes: rotationSeed))
+    private static func encode(
+        _ update: [Float], noise: [Int64], privacy: DistributedDPConfiguration, layout: SlotLayout,
+        rotationSeed: [UInt8], round: UInt64, logger: Logger
+    ) throws -> PackedVector {
+        let encoder = try DistributedDPEncoder(
+            configuration: privacy,
+            rotationSeed: DistributedDPConfiguration.rotationSeed(roundBytes: rotationSeed))
         let encoding = try encoder.encode(update, noise: noise, random: SystemRandom())
-        logger.info("encoded the update", metadata: [
-            "round": "\(round)", "update_norm": "\(String(format: "%.4f", encoding.norm))",
-            "clipped": "\(encoding.clipped)", "clamped": "\(encoding.clampedCount)",
-        ])
+        logger.info(
+            "encoded the update",
+            metadata: [
+                "round": "\(round)", "update_norm": "\(String(format: "%.4f", encoding.norm))",
+                "clipped": "\(encoding.clipped)", "clamped": "\(encoding.clampedCount)",
+            ])
         return try encoding.packed(slotWidth: layout.slotWidth)
     }
 
@@ -267,8 +303,9 @@ actor RoundHandler {
                 let (privacy, layout, logger) = (machine.agreement.privacy, machine.agreement.layout, logger)
                 round!.encoding = Task.detached(priority: .userInitiated) { [weak self] in
                     do {
-                        let vector = try Self.encode(try await training.value, noise: await noise.value, privacy: privacy, layout: layout,
-                                                     rotationSeed: seed, round: roundID, logger: logger)
+                        let vector = try Self.encode(
+                            try await training.value, noise: await noise.value, privacy: privacy, layout: layout,
+                            rotationSeed: seed, round: roundID, logger: logger)
                         await self?.encoded(round: roundID, vector)
                     } catch is CancellationError {
                     } catch {

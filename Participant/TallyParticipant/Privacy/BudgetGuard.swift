@@ -13,11 +13,14 @@ struct BudgetGuard: Sendable {
     let ledger: PrivacyLedger
     let budget: PrivacyBudget
 
-    init(directory: String, participant: UInt32, signingKey: SigningPrivateKey, certificatePEM: String,
-         budget: PrivacyBudget) throws(TallyError) {
+    init(
+        directory: String, participant: UInt32, signingKey: SigningPrivateKey, certificatePEM: String,
+        budget: PrivacyBudget
+    ) throws(TallyError) {
         self.budget = budget
-        ledger = try PrivacyLedger(path: directory + "/" + Self.fileName, role: .participant(participant),
-                                   signingKey: signingKey, certificatePEM: certificatePEM, budget: budget)
+        ledger = try PrivacyLedger(
+            path: directory + "/" + Self.fileName, role: .participant(participant),
+            signingKey: signingKey, certificatePEM: certificatePEM, budget: budget)
     }
 
     static let fileName = "privacy-ledger.sqlite"
@@ -37,8 +40,10 @@ struct BudgetGuard: Sendable {
         let after = try PrivacyReport.epsilonRDP(entries: try ledger.entries() + [round], delta: budget.delta)
         guard after <= budget.epsilon else {
             let shown = after.isFinite ? String(format: "%.3f", after) : "∞ (the round adds no noise)"
-            throw TallyError(.privacyBudgetExhausted,
-                             "joining round \(round.roundID) would bring ε to \(shown), over this organization's budget ε = \(budget.epsilon) at δ = \(budget.delta)")
+            throw TallyError(
+                .privacyBudgetExhausted,
+                "joining round \(round.roundID) would bring ε to \(shown), over this organization's budget ε = \(budget.epsilon) at δ = \(budget.delta)"
+            )
         }
         return after
     }

@@ -19,8 +19,9 @@ public struct LocalData: Sendable {
 
     public init(source: ParticipantConfiguration.DataSource) throws(TallyError) {
         let train = try FashionMNIST.loadSplit(directory: source.fashionMNISTDirectory, prefix: "train")
-        let partition = try DirichletPartition(labels: train.labels, classCount: FashionMNIST.classCount,
-                                               organizations: source.organizations, alpha: source.alpha, seed: source.seed)
+        let partition = try DirichletPartition(
+            labels: train.labels, classCount: FashionMNIST.classCount,
+            organizations: source.organizations, alpha: source.alpha, seed: source.seed)
         self.train = train
         self.indices = partition.indices[source.index]
     }

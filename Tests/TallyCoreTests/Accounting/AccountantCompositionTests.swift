@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TallyCore
 
 /// Direct (schoolbook) convolution of non-negative vectors: every entry is a sum of non-negative
@@ -48,12 +49,15 @@ private func compare(_ composed: PrivacyLossPMF, directOffset: Int, direct: [Dou
             let (inside, outside) = compare(composed, directOffset: single.offset * steps, direct: direct)
             print("\(adjacency): n=\(single.probabilities.count) FFT ℓ1 error \(inside), bound \(composed.totalErrorL1)")
             #expect(composed.errorL2 > 0)
-            #expect(inside <= composed.totalErrorL1 + PrivacyLossPMF.defaultTailMass, "\(adjacency): FFT error \(inside) above bound \(composed.totalErrorL1)")
+            #expect(
+                inside <= composed.totalErrorL1 + PrivacyLossPMF.defaultTailMass,
+                "\(adjacency): FFT error \(inside) above bound \(composed.totalErrorL1)")
             #expect(outside <= PrivacyLossPMF.defaultTailMass)
             let exactInfinity = 1 - pow1(1 - single.infinityMass, steps)
             #expect(composed.infinityMass >= exactInfinity)
-            let exact = PrivacyLossPMF(interval: single.interval, offset: single.offset * steps, probabilities: direct,
-                                       infinityMass: exactInfinity)
+            let exact = PrivacyLossPMF(
+                interval: single.interval, offset: single.offset * steps, probabilities: direct,
+                infinityMass: exactInfinity)
             for eps in [0.0, 0.3, 1.0, 2.5, 5.0] {
                 #expect(composed.delta(epsilon: eps) >= exact.delta(epsilon: eps), "\(adjacency) ε=\(eps)")
             }
@@ -70,7 +74,8 @@ private func compare(_ composed: PrivacyLossPMF, directOffset: Int, direct: [Dou
         let direct = directConvolution(a.probabilities, b.probabilities)
         let (inside, outside) = compare(composed, directOffset: a.offset + b.offset, direct: direct)
         print("pair: FFT ℓ1 error \(inside), bound \(composed.totalErrorL1)")
-        #expect(inside <= composed.totalErrorL1 + PrivacyLossPMF.defaultTailMass, "FFT error \(inside) above bound \(composed.totalErrorL1)")
+        #expect(
+            inside <= composed.totalErrorL1 + PrivacyLossPMF.defaultTailMass, "FFT error \(inside) above bound \(composed.totalErrorL1)")
         #expect(outside <= PrivacyLossPMF.defaultTailMass)
         // Errors carried in are propagated: composing an already composed PLD keeps a bound.
         let again = try composed.composed(with: a)
@@ -82,8 +87,9 @@ private func compare(_ composed: PrivacyLossPMF, directOffset: Int, direct: [Dou
         let single = try SubsampledGaussianMechanism(sigma: 1, samplingRate: 0.01).connectTheDots(.remove, interval: 1e-4)
         let composed = try single.selfComposed(times: 1000)
         #expect(composed.totalErrorL1 < 1e-9)
-        let withoutAllowance = PrivacyLossPMF(interval: composed.interval, offset: composed.offset, probabilities: composed.probabilities,
-                                              infinityMass: composed.infinityMass)
+        let withoutAllowance = PrivacyLossPMF(
+            interval: composed.interval, offset: composed.offset, probabilities: composed.probabilities,
+            infinityMass: composed.infinityMass)
         let a = composed.epsilon(delta: 1e-5), b = withoutAllowance.epsilon(delta: 1e-5)
         #expect(a >= b && a <= b * (1 + 1e-4))
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TallyCore
 
 @Suite struct AccountantDiscreteGaussianTests {
@@ -22,14 +23,14 @@ import Testing
         let ddg = try DistributedDiscreteGaussian(shareSigmaSquared: sigma2, shares: n, dimension: d, l2Sensitivity: l2, l1Sensitivity: l1)
         let tau = 10 * (1..<n).reduce(0.0) { $0 + exp(-2 * Double.pi * Double.pi * sigma2 * Double($1) / Double($1 + 1)) }
         #expect(abs(ddg.tau - tau) <= 1e-15 * tau)
-        #expect(tau > 1e-3)  // small σ: the sum is visibly not a discrete Gaussian
+        #expect(tau > 1e-3) // small σ: the sum is visibly not a discrete Gaussian
         let ns2 = Double(n) * sigma2
         for alpha in [1.0, 2.0, 7.5, 100.0] {
             let a = alpha * l2 * l2 / (2 * ns2) + tau * Double(d)
             let b = alpha / 2 * (l2 * l2 / ns2 + 2 * l1 * tau / ns2.squareRoot() + tau * tau * Double(d))
             let c = alpha / 2 * pow(l2 / ns2.squareRoot() + tau * Double(d).squareRoot(), 2)
             #expect(abs(try ddg.rdp(order: alpha) - min(a, b, c)) <= 1e-12 * min(a, b, c))
-            #expect(try ddg.rdp(order: alpha) >= alpha * l2 * l2 / (2 * ns2))  // never better than the continuous Gaussian
+            #expect(try ddg.rdp(order: alpha) >= alpha * l2 * l2 / (2 * ns2)) // never better than the continuous Gaussian
         }
         // With a large σ the correction vanishes (e^{−2π²·4·1/2} ≈ 7e-18 per share).
         let wide = try DistributedDiscreteGaussian(shareSigmaSquared: 4, shares: 1000, dimension: 10, l2Sensitivity: 2)
@@ -57,13 +58,15 @@ import Testing
     }
 
     @Test func badParametersAreRejected() {
-        #expect(accountingRejects { _ = try DistributedDiscreteGaussian(shareSigmaSquared: 0.2, shares: 3, dimension: 1, l2Sensitivity: 1) })
+        #expect(
+            accountingRejects { _ = try DistributedDiscreteGaussian(shareSigmaSquared: 0.2, shares: 3, dimension: 1, l2Sensitivity: 1) })
         #expect(accountingRejects { _ = try DistributedDiscreteGaussian(shareSigmaSquared: 1, shares: 0, dimension: 1, l2Sensitivity: 1) })
         #expect(accountingRejects { _ = try DistributedDiscreteGaussian(shareSigmaSquared: 1, shares: 1, dimension: 0, l2Sensitivity: 1) })
         #expect(accountingRejects { _ = try DistributedDiscreteGaussian(shareSigmaSquared: 1, shares: 1, dimension: 1, l2Sensitivity: -1) })
-        #expect(accountingRejects {
-            let ddg = try DistributedDiscreteGaussian(shareSigmaSquared: 1, shares: 1, dimension: 1, l2Sensitivity: 1)
-            _ = try ddg.rdp(order: 0.5)
-        })
+        #expect(
+            accountingRejects {
+                let ddg = try DistributedDiscreteGaussian(shareSigmaSquared: 1, shares: 1, dimension: 1, l2Sensitivity: 1)
+                _ = try ddg.rdp(order: 0.5)
+            })
     }
 }

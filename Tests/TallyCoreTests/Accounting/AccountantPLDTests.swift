@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TallyCore
 
 /// Exact ε of T-fold full-batch Gaussian (sensitivity 1, noise z): the composition is one
@@ -20,9 +21,12 @@ private func exactGaussianEpsilon(z: Double, steps: Int, delta: Double) -> Doubl
         let accountant = PLDAccountant()
         for c in DPAccountingVectors.cases {
             let start = ContinuousClock.now
-            let eps = try accountant.epsilon(noiseMultiplier: c.noiseMultiplier, samplingRate: c.samplingRate, steps: c.steps, delta: c.delta)
+            let eps = try accountant.epsilon(
+                noiseMultiplier: c.noiseMultiplier, samplingRate: c.samplingRate, steps: c.steps, delta: c.delta)
             let elapsed = ContinuousClock.now - start
-            print("PLD z=\(c.noiseMultiplier) q=\(c.samplingRate) T=\(c.steps): ours \(eps), dp_accounting \(c.pldEpsilon), ratio \(eps / c.pldEpsilon), \(elapsed)")
+            print(
+                "PLD z=\(c.noiseMultiplier) q=\(c.samplingRate) T=\(c.steps): ours \(eps), dp_accounting \(c.pldEpsilon), ratio \(eps / c.pldEpsilon), \(elapsed)"
+            )
             #expect(eps >= c.pldEpsilon * (1 - 1e-6), "z=\(c.noiseMultiplier) q=\(c.samplingRate) T=\(c.steps): \(eps) < \(c.pldEpsilon)")
             #expect(eps <= c.pldEpsilon * 1.005, "z=\(c.noiseMultiplier) q=\(c.samplingRate) T=\(c.steps): \(eps) > 1.005·\(c.pldEpsilon)")
         }
@@ -31,7 +35,8 @@ private func exactGaussianEpsilon(z: Double, steps: Int, delta: Double) -> Doubl
     @Test func deltaMatchesDPAccountingFromAbove() throws {
         let accountant = PLDAccountant()
         for c in DPAccountingVectors.cases.prefix(3) {
-            let pld = try accountant.privacyLossDistribution(noiseMultiplier: c.noiseMultiplier, samplingRate: c.samplingRate, steps: c.steps)
+            let pld = try accountant.privacyLossDistribution(
+                noiseMultiplier: c.noiseMultiplier, samplingRate: c.samplingRate, steps: c.steps)
             for (epsilon, theirs) in c.pldDeltas where theirs > 1e-12 {
                 let ours = try pld.delta(epsilon: epsilon)
                 #expect(ours >= theirs * (1 - 1e-6), "δ(\(epsilon)) \(ours) < \(theirs)")
@@ -62,7 +67,7 @@ private func exactGaussianEpsilon(z: Double, steps: Int, delta: Double) -> Doubl
         for adjacency in [SubsampledGaussianMechanism.Adjacency.remove, .add] {
             let pmf = try mechanism.connectTheDots(adjacency, interval: 1e-3)
             let total = pmf.probabilities.reduce(0, +) + pmf.infinityMass
-            #expect(total >= 1 - 1e-12 && total <= 1 + 1e-8)  // clamping the κ-inflated curve may add ≤ κ
+            #expect(total >= 1 - 1e-12 && total <= 1 + 1e-8) // clamping the κ-inflated curve may add ≤ κ
             for eps in stride(from: 0.0, through: 3.0, by: 0.01234) {
                 let exact = mechanism.delta(eps, adjacency)
                 let discrete = pmf.delta(epsilon: eps)
@@ -113,7 +118,10 @@ private func exactGaussianEpsilon(z: Double, steps: Int, delta: Double) -> Doubl
         #expect(accountingRejects { _ = try PLDAccountant(discretization: 0) })
         #expect(accountingRejects { _ = try PLDAccountant(discretization: 1e-4, tailMassTruncation: 0.1) })
         // A grid far too fine for the noise is refused, not allocated.
-        #expect(accountingRejects { _ = try PLDAccountant(discretization: 1e-6).epsilon(noiseMultiplier: 0.05, samplingRate: 1, steps: 1, delta: 1e-5) })
+        #expect(
+            accountingRejects {
+                _ = try PLDAccountant(discretization: 1e-6).epsilon(noiseMultiplier: 0.05, samplingRate: 1, steps: 1, delta: 1e-5)
+            })
         let coarse = try PLDAccountant(discretization: 1e-2)
         let pldA = try coarse.privacyLossDistribution(noiseMultiplier: 1, samplingRate: 1, steps: 1)
         let pldB = try accountant.privacyLossDistribution(noiseMultiplier: 1, samplingRate: 1, steps: 1)

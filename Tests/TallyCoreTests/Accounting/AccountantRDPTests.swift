@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TallyCore
 
 /// A_α − 1 = ∫ φ_σ(x)·[(1 − q + q·e^{(2x−1)/(2σ²)})^α − 1] dx by composite Simpson on three
@@ -25,11 +26,14 @@ private func integratedRDP(q: Double, sigma s: Double, alpha a: Double) -> Doubl
         for c in DPAccountingVectors.cases {
             let ours = try accountant.rdp(noiseMultiplier: c.noiseMultiplier, samplingRate: c.samplingRate, steps: c.steps)
             for (k, (mine, theirs)) in zip(ours, c.rdp).enumerated() {
-                #expect(abs(mine - theirs) <= 1e-9 * abs(theirs),
-                        "z=\(c.noiseMultiplier) q=\(c.samplingRate) T=\(c.steps) α=\(DPAccountingVectors.integerOrders[k]): \(mine) vs \(theirs)")
+                #expect(
+                    abs(mine - theirs) <= 1e-9 * abs(theirs),
+                    "z=\(c.noiseMultiplier) q=\(c.samplingRate) T=\(c.steps) α=\(DPAccountingVectors.integerOrders[k]): \(mine) vs \(theirs)"
+                )
             }
             // Same orders, same conversion ⇒ same ε.
-            let eps = try accountant.epsilon(noiseMultiplier: c.noiseMultiplier, samplingRate: c.samplingRate, steps: c.steps, delta: c.delta)
+            let eps = try accountant.epsilon(
+                noiseMultiplier: c.noiseMultiplier, samplingRate: c.samplingRate, steps: c.steps, delta: c.delta)
             #expect(abs(eps - c.rdpEpsilon) <= 1e-9 * c.rdpEpsilon, "ε \(eps) vs \(c.rdpEpsilon)")
         }
     }
@@ -38,7 +42,8 @@ private func integratedRDP(q: Double, sigma s: Double, alpha a: Double) -> Doubl
     @Test func defaultGridIsNoWorseThanIntegerOrders() throws {
         let accountant = RDPAccountant()
         for c in DPAccountingVectors.cases {
-            let eps = try accountant.epsilon(noiseMultiplier: c.noiseMultiplier, samplingRate: c.samplingRate, steps: c.steps, delta: c.delta)
+            let eps = try accountant.epsilon(
+                noiseMultiplier: c.noiseMultiplier, samplingRate: c.samplingRate, steps: c.steps, delta: c.delta)
             #expect(eps <= c.rdpEpsilon * (1 + 1e-12))
             #expect(eps >= c.pldEpsilon, "RDP ε \(eps) below the PLD ε \(c.pldEpsilon)")
         }
@@ -49,8 +54,11 @@ private func integratedRDP(q: Double, sigma s: Double, alpha a: Double) -> Doubl
         for v in DPAccountingVectors.fractional {
             let ours = try RDPAccountant.rdp(order: v.order, noiseMultiplier: v.sigma, samplingRate: v.samplingRate)
             let simpson = integratedRDP(q: v.samplingRate, sigma: v.sigma, alpha: v.order)
-            #expect(abs(ours - v.integratedRDP) <= 1e-7 * v.integratedRDP, "q=\(v.samplingRate) σ=\(v.sigma) α=\(v.order): ours \(ours), scipy quad \(v.integratedRDP)")
-            #expect(abs(ours - simpson) <= 1e-7 * simpson, "q=\(v.samplingRate) σ=\(v.sigma) α=\(v.order): ours \(ours), Simpson \(simpson)")
+            #expect(
+                abs(ours - v.integratedRDP) <= 1e-7 * v.integratedRDP,
+                "q=\(v.samplingRate) σ=\(v.sigma) α=\(v.order): ours \(ours), scipy quad \(v.integratedRDP)")
+            #expect(
+                abs(ours - simpson) <= 1e-7 * simpson, "q=\(v.samplingRate) σ=\(v.sigma) α=\(v.order): ours \(ours), Simpson \(simpson)")
             // The series is truncated at an upper bound, never below.
             #expect(ours >= v.integratedRDP * (1 - 1e-9))
         }

@@ -1,8 +1,9 @@
 import Testing
+
 @testable import TallyCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite struct DistributedDPTests {
@@ -38,8 +39,9 @@ import Glibc
 
     @Test(arguments: [(7_850, 1.0, 16, 3, 0, 5), (1_000_000, 1.0, 20, 6, 2, 10), (100, 0.5, 12, 2, 1, 2), (7_850, 0.0, 16, 3, 0, 5)])
     func parametersFitTheSlotAndCarryTheNoise(parameters: Int, z: Double, bits: Int, t: Int, colluders: Int, n: Int) throws {
-        let c = try DistributedDPConfiguration(parameterCount: parameters, clipNorm: 0.5, noiseMultiplier: z,
-                                               valueBits: bits, threshold: t, collusionMargin: colluders, cohortSize: n)
+        let c = try DistributedDPConfiguration(
+            parameterCount: parameters, clipNorm: 0.5, noiseMultiplier: z,
+            valueBits: bits, threshold: t, collusionMargin: colluders, cohortSize: n)
         #expect(c.dimension >= parameters && c.dimension & (c.dimension - 1) == 0)
         #expect(c.guaranteedShares == t - colluders)
         let scaledClip = c.scale * c.clipNorm
@@ -51,7 +53,7 @@ import Glibc
         // noise on top of it stays within ±clampBound.
         #expect(Double(c.signalBound) >= signal)
         #expect(Double(c.signalBound) + c.headroomSigmas * sigma <= Double(c.clampBound))
-        #expect(signal + c.headroomSigmas * sigma > Double(c.clampBound) * 0.999)  // the scale is as fine as the bits allow
+        #expect(signal + c.headroomSigmas * sigma > Double(c.clampBound) * 0.999) // the scale is as fine as the bits allow
         // Any t − c honest shares carry at least z·Δ₂; one fewer would not.
         #expect(c.effectiveNoiseMultiplier(shares: t - colluders) >= z * (1 - 1e-12))
         if z > 0, t - colluders > 1 { #expect(c.effectiveNoiseMultiplier(shares: t - colluders - 1) < z) }
@@ -61,24 +63,29 @@ import Glibc
     @Test func collusionMarginMustLeaveAnHonestShare() throws {
         for bad in [-1, 3, 4] {
             #expect(throws: TallyError.self) {
-                try DistributedDPConfiguration(parameterCount: 100, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: 3,
-                                               collusionMargin: bad, cohortSize: 5)
+                try DistributedDPConfiguration(
+                    parameterCount: 100, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: 3,
+                    collusionMargin: bad, cohortSize: 5)
             }
         }
-        let sized = try DistributedDPConfiguration(parameterCount: 100, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: 3,
-                                                   collusionMargin: 2, cohortSize: 5)
-        let unsized = try DistributedDPConfiguration(parameterCount: 100, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: 3,
-                                                     collusionMargin: 0, cohortSize: 5)
+        let sized = try DistributedDPConfiguration(
+            parameterCount: 100, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: 3,
+            collusionMargin: 2, cohortSize: 5)
+        let unsized = try DistributedDPConfiguration(
+            parameterCount: 100, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: 3,
+            collusionMargin: 0, cohortSize: 5)
         // σ²/Δ₂² is z²/(t − c): three times larger with c = 2 than with c = 0.
-        let ratio = (sized.shareSigmaSquared / (sized.l2Sensitivity * sized.l2Sensitivity))
+        let ratio =
+            (sized.shareSigmaSquared / (sized.l2Sensitivity * sized.l2Sensitivity))
             / (unsized.shareSigmaSquared / (unsized.l2Sensitivity * unsized.l2Sensitivity))
         #expect(abs(ratio - 3) < 1e-5)
     }
 
     @Test func tooFewBitsForTheNoiseIsRefused() {
         #expect(throws: TallyError.self) {
-            try DistributedDPConfiguration(parameterCount: 1 << 20, clipNorm: 1, noiseMultiplier: 5, valueBits: 8, threshold: 2,
-                                           collusionMargin: 0, cohortSize: 4)
+            try DistributedDPConfiguration(
+                parameterCount: 1 << 20, clipNorm: 1, noiseMultiplier: 5, valueBits: 8, threshold: 2,
+                collusionMargin: 0, cohortSize: 4)
         }
     }
 
@@ -86,13 +93,18 @@ import Glibc
     /// ledger enforces: the distributed discrete Gaussian with the t − c guaranteed shares.
     @Test func calibratedNoiseMeetsTheTargetWithTheGuaranteedShares() throws {
         let target = 4.0, delta = 1e-5, rounds = 20
-        let z = try NoiseCalibration.noiseMultiplier(targetEpsilon: target, delta: delta, samplingRate: 1, steps: rounds,
-                                                     accountant: RDPAccountant()).noiseMultiplier
-        let c = try DistributedDPConfiguration(parameterCount: 7_850, clipNorm: 1, noiseMultiplier: z, valueBits: 16, threshold: 6,
-                                               collusionMargin: 2, cohortSize: 10)
+        let z = try NoiseCalibration.noiseMultiplier(
+            targetEpsilon: target, delta: delta, samplingRate: 1, steps: rounds,
+            accountant: RDPAccountant()
+        ).noiseMultiplier
+        let c = try DistributedDPConfiguration(
+            parameterCount: 7_850, clipNorm: 1, noiseMultiplier: z, valueBits: 16, threshold: 6,
+            collusionMargin: 2, cohortSize: 10)
         func epsilon(shares: Int) throws -> Double {
-            try DistributedDiscreteGaussian(shareSigmaSquared: c.shareSigmaSquared, shares: shares, dimension: c.dimension,
-                                            l2Sensitivity: c.l2Sensitivity).epsilon(steps: rounds, delta: delta)
+            try DistributedDiscreteGaussian(
+                shareSigmaSquared: c.shareSigmaSquared, shares: shares, dimension: c.dimension,
+                l2Sensitivity: c.l2Sensitivity
+            ).epsilon(steps: rounds, delta: delta)
         }
         let guaranteed = try epsilon(shares: c.guaranteedShares)
         #expect(guaranteed <= target && guaranteed > target * 0.99)
@@ -100,8 +112,9 @@ import Glibc
     }
 
     @Test func encodingClipsRoundsWithinTheBoundAndDecodes() throws {
-        let c = try DistributedDPConfiguration(parameterCount: 500, clipNorm: 1, noiseMultiplier: 0, valueBits: 16, threshold: 2,
-                                               collusionMargin: 0, cohortSize: 3)
+        let c = try DistributedDPConfiguration(
+            parameterCount: 500, clipNorm: 1, noiseMultiplier: 0, valueBits: 16, threshold: 2,
+            collusionMargin: 0, cohortSize: 3)
         let seed = DistributedDPConfiguration.rotationSeed(roundBytes: [UInt8](repeating: 1, count: 32))
         let encoder = try DistributedDPEncoder(configuration: c, rotationSeed: seed)
         let decoder = try DistributedDPDecoder(configuration: c, rotationSeed: seed)
@@ -132,13 +145,14 @@ import Glibc
         let seed = DistributedDPConfiguration.rotationSeed(roundBytes: [UInt8](repeating: 9, count: 32))
         let random = SeededRandom(testSeed: 9)
         for z in [0.0, 1.0] {
-            let c = try DistributedDPConfiguration(parameterCount: 1024, clipNorm: 1, noiseMultiplier: z, valueBits: 12, threshold: 2,
-                                                   collusionMargin: 0, cohortSize: 2)
+            let c = try DistributedDPConfiguration(
+                parameterCount: 1024, clipNorm: 1, noiseMultiplier: z, valueBits: 12, threshold: 2,
+                collusionMargin: 0, cohortSize: 2)
             var spike = [Double](repeating: 0, count: 1024)
             spike[0] = 1
             try RandomizedHadamard(dimension: 1024, seed: seed).unrotate(&spike)
             let encoder = try DistributedDPEncoder(configuration: c, rotationSeed: seed)
-            #expect(c.scale > Double(c.signalBound) * 2)  // the spike is well beyond B_x
+            #expect(c.scale > Double(c.signalBound) * 2) // the spike is well beyond B_x
             var offsets: [Double] = []
             for _ in 0..<(z == 0 ? 5 : 600) {
                 let encoding = try encoder.encode(spike.map(Float.init), random: random)
@@ -159,16 +173,19 @@ import Glibc
     }
 
     @Test func decoderReportsSuspectedOverflowAndRefusesNarrowSlots() throws {
-        let c = try DistributedDPConfiguration(parameterCount: 4, clipNorm: 1, noiseMultiplier: 0, valueBits: 8, threshold: 1,
-                                               collusionMargin: 0, cohortSize: 2, rotate: false)
+        let c = try DistributedDPConfiguration(
+            parameterCount: 4, clipNorm: 1, noiseMultiplier: 0, valueBits: 8, threshold: 1,
+            collusionMargin: 0, cohortSize: 2, rotate: false)
         let decoder = try DistributedDPDecoder(configuration: c, rotationSeed: [UInt8](repeating: 0, count: 32))
-        let envelope = 2 * c.clampBound  // m = 2
+        let envelope = 2 * c.clampBound // m = 2
         let sum = try PackedVector(packingSigned: [envelope + 1, -envelope - 1, envelope, -envelope], slotWidth: 9)
         let decoded = try decoder.decodeSum(sum, contributors: 2)
         #expect(decoded.overflowSuspected == 2)
         #expect(decoded.values.map { ($0 * c.scale).rounded() } == [255, -255, 254, -254])
         #expect(try decoder.decodeSum(sum, contributors: 1).overflowSuspected == 4)
-        #expect(throws: TallyError.self) { try decoder.decodeSum(PackedVector(packingSigned: [1, 2, 3, 4], slotWidth: 8), contributors: 2) }
+        #expect(throws: TallyError.self) {
+            try decoder.decodeSum(PackedVector(packingSigned: [1, 2, 3, 4], slotWidth: 8), contributors: 2)
+        }
         #expect(throws: TallyError.self) { try decoder.decodeSum(PackedVector(packingSigned: [1, 2, 3], slotWidth: 9), contributors: 2) }
     }
 
@@ -177,12 +194,13 @@ import Glibc
     @Test(arguments: [0, 1])
     func decodedErrorMatchesTheNoiseTheory(colluders: Int) throws {
         let parameters = 128, n = 5, t = 3, trials = 300
-        let c = try DistributedDPConfiguration(parameterCount: parameters, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: t,
-                                               collusionMargin: colluders, cohortSize: n)
+        let c = try DistributedDPConfiguration(
+            parameterCount: parameters, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: t,
+            collusionMargin: colluders, cohortSize: n)
         let random = SeededRandom(testSeed: 3 + UInt64(colluders))
         let updates = (0..<n).map { _ in vector(parameters, norm: 0.8, random: random) }
         let layout = try SlotLayout(slotWidth: width(c), count: c.dimension)
-        for m in [n, t - colluders] {  // all survive; only the guaranteed honest shares
+        for m in [n, t - colluders] { // all survive; only the guaranteed honest shares
             var errors: [Double] = []
             errors.reserveCapacity(trials * parameters)
             for trial in 0..<trials {
@@ -217,15 +235,17 @@ import Glibc
 
     @Test func roundingAloneIsUnbiased() throws {
         let parameters = 64, trials = 2_000
-        let c = try DistributedDPConfiguration(parameterCount: parameters, clipNorm: 1, noiseMultiplier: 0, valueBits: 8, threshold: 1,
-                                               collusionMargin: 0, cohortSize: 1, rotate: false)
+        let c = try DistributedDPConfiguration(
+            parameterCount: parameters, clipNorm: 1, noiseMultiplier: 0, valueBits: 8, threshold: 1,
+            collusionMargin: 0, cohortSize: 1, rotate: false)
         let encoder = try DistributedDPEncoder(configuration: c, rotationSeed: [UInt8](repeating: 0, count: 32))
         let decoder = try DistributedDPDecoder(configuration: c, rotationSeed: [UInt8](repeating: 0, count: 32))
         let random = SeededRandom(testSeed: 4)
         let update = vector(parameters, norm: 0.9, random: random)
         var total = [Double](repeating: 0, count: parameters)
         for _ in 0..<trials {
-            let decoded = try decoder.decodeSum(try encoder.encode(update, random: random).packed(slotWidth: width(c)), contributors: 1).values
+            let decoded = try decoder.decodeSum(try encoder.encode(update, random: random).packed(slotWidth: width(c)), contributors: 1)
+                .values
             for i in 0..<parameters { total[i] += decoded[i] }
         }
         let step = 1 / c.scale
@@ -238,19 +258,23 @@ import Glibc
     /// The noise share can be drawn while the model trains: encoding adds exactly the share given,
     /// and a share drawn ahead has the sampler's variance.
     @Test func noiseShareDrawnAheadIsAddedAsGiven() throws {
-        let c = try DistributedDPConfiguration(parameterCount: 4096, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: 3,
-                                               collusionMargin: 1, cohortSize: 5)
+        let c = try DistributedDPConfiguration(
+            parameterCount: 4096, clipNorm: 1, noiseMultiplier: 1, valueBits: 16, threshold: 3,
+            collusionMargin: 1, cohortSize: 5)
         let random = SeededRandom(testSeed: 11)
         let share = c.sampleNoiseShare(random: random)
         let variance = share.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(share.count)
-        #expect(abs(variance / c.shareSigmaSquared - 1) < 0.1, "variance \(variance), σ² \(c.shareSigmaSquared)")  // SE √(2/4096) ≈ 2.2%
+        #expect(abs(variance / c.shareSigmaSquared - 1) < 0.1, "variance \(variance), σ² \(c.shareSigmaSquared)") // SE √(2/4096) ≈ 2.2%
         let encoder = try DistributedDPEncoder(configuration: c, rotationSeed: [UInt8](repeating: 2, count: 32))
         // A zero update rounds to exactly zero, so the encoding is the share itself.
         #expect(try encoder.encode([Float](repeating: 0, count: 4096), noise: share, random: random).values == share)
-        #expect(throws: TallyError.self) { _ = try encoder.encode([Float](repeating: 0, count: 4096), noise: Array(share.dropLast()), random: random) }
+        #expect(throws: TallyError.self) {
+            _ = try encoder.encode([Float](repeating: 0, count: 4096), noise: Array(share.dropLast()), random: random)
+        }
         // Without noise the share is all zero.
-        let quiet = try DistributedDPConfiguration(parameterCount: 16, clipNorm: 1, noiseMultiplier: 0, valueBits: 16, threshold: 3,
-                                                   collusionMargin: 1, cohortSize: 5)
+        let quiet = try DistributedDPConfiguration(
+            parameterCount: 16, clipNorm: 1, noiseMultiplier: 0, valueBits: 16, threshold: 3,
+            collusionMargin: 1, cohortSize: 5)
         #expect(quiet.sampleNoiseShare(random: random).allSatisfy { $0 == 0 })
     }
 }

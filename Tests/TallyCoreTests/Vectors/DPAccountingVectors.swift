@@ -35,7 +35,11 @@ enum DPAccountingVectors {
     static let packageVersion = "0.6.0"
     static let referencePLDSeconds = 0.9102939860000561
     static let referenceRDPSeconds = 0.045472336999978324
-    static let integerOrders: [Double] = [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0, 18.0, 19.0, 20.0, 21.0, 22.0, 23.0, 24.0, 25.0, 26.0, 27.0, 28.0, 29.0, 30.0, 31.0, 32.0, 33.0, 34.0, 35.0, 36.0, 37.0, 38.0, 39.0, 40.0, 41.0, 42.0, 43.0, 44.0, 45.0, 46.0, 47.0, 48.0, 49.0, 50.0, 51.0, 52.0, 53.0, 54.0, 55.0, 56.0, 57.0, 58.0, 59.0, 60.0, 61.0, 62.0, 63.0, 128.0, 256.0, 512.0, 1024.0]
+    static let integerOrders: [Double] = [
+        2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0, 18.0, 19.0, 20.0, 21.0, 22.0, 23.0, 24.0,
+        25.0, 26.0, 27.0, 28.0, 29.0, 30.0, 31.0, 32.0, 33.0, 34.0, 35.0, 36.0, 37.0, 38.0, 39.0, 40.0, 41.0, 42.0, 43.0, 44.0, 45.0, 46.0,
+        47.0, 48.0, 49.0, 50.0, 51.0, 52.0, 53.0, 54.0, 55.0, 56.0, 57.0, 58.0, 59.0, 60.0, 61.0, 62.0, 63.0, 128.0, 256.0, 512.0, 1024.0,
+    ]
 
     static let cases: [DPAccountingCase] = [
         DPAccountingCase(
@@ -156,17 +160,29 @@ enum DPAccountingVectors {
     ]
 
     static let fractional: [FractionalOrderVector] = [
-        FractionalOrderVector(samplingRate: 0.01, sigma: 1.0, order: 1.5, dpAccountingRDP: 0.00013236850293993048, integratedRDP: 0.0001272537433274496),
-        FractionalOrderVector(samplingRate: 0.01, sigma: 1.0, order: 2.5, dpAccountingRDP: 0.00021777202424064354, integratedRDP: 0.0002175753322818812),
-        FractionalOrderVector(samplingRate: 0.01, sigma: 1.0, order: 4.75, dpAccountingRDP: 0.00044154293718213497, integratedRDP: 0.00044153388571459),
-        FractionalOrderVector(samplingRate: 0.01, sigma: 1.0, order: 10.3, dpAccountingRDP: 0.10945835262332225, integratedRDP: 0.1094583525554611),
-        FractionalOrderVector(samplingRate: 0.05, sigma: 0.8, order: 1.5, dpAccountingRDP: 0.007410724685494642, integratedRDP: 0.006267907613589882),
-        FractionalOrderVector(samplingRate: 0.05, sigma: 0.8, order: 2.5, dpAccountingRDP: 0.013705231228916169, integratedRDP: 0.013563380354194155),
-        FractionalOrderVector(samplingRate: 0.05, sigma: 0.8, order: 4.75, dpAccountingRDP: 0.19288502350987755, integratedRDP: 0.19287569851869188),
-        FractionalOrderVector(samplingRate: 0.2, sigma: 2.0, order: 1.5, dpAccountingRDP: 0.01436744521469037, integratedRDP: 0.008281433173237061),
-        FractionalOrderVector(samplingRate: 0.2, sigma: 2.0, order: 2.5, dpAccountingRDP: 0.014948942960213247, integratedRDP: 0.014459001410924958),
-        FractionalOrderVector(samplingRate: 0.2, sigma: 2.0, order: 4.75, dpAccountingRDP: 0.030943997437260597, integratedRDP: 0.030919924759314422),
-        FractionalOrderVector(samplingRate: 0.2, sigma: 2.0, order: 10.3, dpAccountingRDP: 0.10416551954561162, integratedRDP: 0.10416545079999803),
-        FractionalOrderVector(samplingRate: 0.001, sigma: 1.1, order: 3.5, dpAccountingRDP: 2.255269251533572e-06, integratedRDP: 2.2552691664523825e-06),
+        FractionalOrderVector(
+            samplingRate: 0.01, sigma: 1.0, order: 1.5, dpAccountingRDP: 0.00013236850293993048, integratedRDP: 0.0001272537433274496),
+        FractionalOrderVector(
+            samplingRate: 0.01, sigma: 1.0, order: 2.5, dpAccountingRDP: 0.00021777202424064354, integratedRDP: 0.0002175753322818812),
+        FractionalOrderVector(
+            samplingRate: 0.01, sigma: 1.0, order: 4.75, dpAccountingRDP: 0.00044154293718213497, integratedRDP: 0.00044153388571459),
+        FractionalOrderVector(
+            samplingRate: 0.01, sigma: 1.0, order: 10.3, dpAccountingRDP: 0.10945835262332225, integratedRDP: 0.1094583525554611),
+        FractionalOrderVector(
+            samplingRate: 0.05, sigma: 0.8, order: 1.5, dpAccountingRDP: 0.007410724685494642, integratedRDP: 0.006267907613589882),
+        FractionalOrderVector(
+            samplingRate: 0.05, sigma: 0.8, order: 2.5, dpAccountingRDP: 0.013705231228916169, integratedRDP: 0.013563380354194155),
+        FractionalOrderVector(
+            samplingRate: 0.05, sigma: 0.8, order: 4.75, dpAccountingRDP: 0.19288502350987755, integratedRDP: 0.19287569851869188),
+        FractionalOrderVector(
+            samplingRate: 0.2, sigma: 2.0, order: 1.5, dpAccountingRDP: 0.01436744521469037, integratedRDP: 0.008281433173237061),
+        FractionalOrderVector(
+            samplingRate: 0.2, sigma: 2.0, order: 2.5, dpAccountingRDP: 0.014948942960213247, integratedRDP: 0.014459001410924958),
+        FractionalOrderVector(
+            samplingRate: 0.2, sigma: 2.0, order: 4.75, dpAccountingRDP: 0.030943997437260597, integratedRDP: 0.030919924759314422),
+        FractionalOrderVector(
+            samplingRate: 0.2, sigma: 2.0, order: 10.3, dpAccountingRDP: 0.10416551954561162, integratedRDP: 0.10416545079999803),
+        FractionalOrderVector(
+            samplingRate: 0.001, sigma: 1.1, order: 3.5, dpAccountingRDP: 2.255269251533572e-06, integratedRDP: 2.2552691664523825e-06),
     ]
 }

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Musl)
-internal import Musl
+    internal import Musl
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// RDP of the distributed discrete Gaussian: the coordinator sees Σ_i (x_i + Z_i) where each of
@@ -37,9 +37,12 @@ public struct DistributedDiscreteGaussian: Sendable, Hashable {
 
     /// - Parameter l1Sensitivity: when omitted, min(√d·Δ₂, Δ₂²), which holds for every integer vector
     ///   (each non-zero integer coordinate has |Δ_i| ≤ Δ_i²).
-    public init(shareSigmaSquared: Double, shares: Int, dimension: Int, l2Sensitivity: Double, l1Sensitivity: Double? = nil) throws(TallyError) {
+    public init(shareSigmaSquared: Double, shares: Int, dimension: Int, l2Sensitivity: Double, l1Sensitivity: Double? = nil)
+        throws(TallyError)
+    {
         guard shareSigmaSquared.isFinite, shareSigmaSquared >= 0.25 else {
-            throw TallyError(.invalidArgument, "share σ² must be finite and ≥ 1/4 (Kairouz–Liu–Steinke need σ ≥ 1/2), got \(shareSigmaSquared)")
+            throw TallyError(
+                .invalidArgument, "share σ² must be finite and ≥ 1/4 (Kairouz–Liu–Steinke need σ ≥ 1/2), got \(shareSigmaSquared)")
         }
         guard shares >= 1 else { throw TallyError(.invalidArgument, "need at least one noise share, got \(shares)") }
         guard dimension >= 1 else { throw TallyError(.invalidArgument, "dimension must be at least 1, got \(dimension)") }
@@ -119,7 +122,9 @@ public struct DistributedDiscreteGaussian: Sendable, Hashable {
     }
 
     /// ε for `steps` releases at target δ, minimized over `orders` (RDP composes additively).
-    public func epsilon(samplingRate q: Double = 1, steps: Int, delta: Double, orders: [Double] = RDPConversion.defaultOrders) throws(TallyError) -> Double {
+    public func epsilon(samplingRate q: Double = 1, steps: Int, delta: Double, orders: [Double] = RDPConversion.defaultOrders)
+        throws(TallyError) -> Double
+    {
         try AccountingInput.check(samplingRate: q)
         try AccountingInput.check(steps: steps)
         try AccountingInput.check(delta: delta)

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Musl)
-internal import Musl
+    internal import Musl
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// ε of a mechanism M′ that coincides with an accounted mechanism M except on a failure event of
@@ -29,8 +29,10 @@ public enum FailureEventCharge {
     /// - Parameters:
     ///   - lowerBound: an ε no feasible one is below, e.g. the ε of M at δ (ignoring p).
     ///   - mechanismDelta: δ_M(ε), non-increasing in ε.
-    public static func epsilon(delta: Double, failureProbability p: Double, lowerBound: Double,
-                               mechanismDelta: (Double) throws(TallyError) -> Double) throws(TallyError) -> Double {
+    public static func epsilon(
+        delta: Double, failureProbability p: Double, lowerBound: Double,
+        mechanismDelta: (Double) throws(TallyError) -> Double
+    ) throws(TallyError) -> Double {
         guard delta.isFinite, delta > 0, delta < 1 else { throw TallyError(.invalidArgument, "δ must be in (0, 1), got \(delta)") }
         guard p.isFinite, p >= 0, p <= 1 else { throw TallyError(.invalidArgument, "failure probability must be in [0, 1], got \(p)") }
         guard !lowerBound.isNaN else { throw TallyError(.invalidArgument, "the lower bound on ε is not a number") }

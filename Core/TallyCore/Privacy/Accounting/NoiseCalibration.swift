@@ -28,8 +28,10 @@ public enum NoiseCalibration {
         // With PLD, start from the RDP answer: RDP's ε is never below PLD's, so it is feasible.
         var feasible: Double?
         if accountant is PLDAccountant {
-            feasible = try noiseMultiplier(targetEpsilon: targetEpsilon, delta: delta, samplingRate: q, steps: steps,
-                                           accountant: RDPAccountant(), relativeTolerance: relativeTolerance).noiseMultiplier
+            feasible = try noiseMultiplier(
+                targetEpsilon: targetEpsilon, delta: delta, samplingRate: q, steps: steps,
+                accountant: RDPAccountant(), relativeTolerance: relativeTolerance
+            ).noiseMultiplier
         }
         return try search(targetEpsilon: targetEpsilon, relativeTolerance: relativeTolerance, feasible: feasible, epsilon: eps)
     }
@@ -38,8 +40,10 @@ public enum NoiseCalibration {
     /// ledger's own bound for the rounds a plan would charge, so that calibration and budgets use
     /// one function.
     /// - Parameter feasible: a z already known to meet the target, to start the bracket from.
-    public static func search(targetEpsilon: Double, relativeTolerance: Double = 1e-3, feasible: Double? = nil,
-                              epsilon eps: (Double) throws(TallyError) -> Double) throws(TallyError) -> Result {
+    public static func search(
+        targetEpsilon: Double, relativeTolerance: Double = 1e-3, feasible: Double? = nil,
+        epsilon eps: (Double) throws(TallyError) -> Double
+    ) throws(TallyError) -> Result {
         guard targetEpsilon.isFinite, targetEpsilon > 0 else {
             throw TallyError(.invalidArgument, "target ε must be positive and finite, got \(targetEpsilon)")
         }
@@ -57,7 +61,8 @@ public enum NoiseCalibration {
             highEpsilon = try eps(high)
             while highEpsilon > targetEpsilon {
                 guard high < maxNoiseMultiplier else {
-                    throw TallyError(.invalidArgument, "ε = \(targetEpsilon) is not reachable with a noise multiplier up to \(maxNoiseMultiplier)")
+                    throw TallyError(
+                        .invalidArgument, "ε = \(targetEpsilon) is not reachable with a noise multiplier up to \(maxNoiseMultiplier)")
                 }
                 high *= 2
                 highEpsilon = try eps(high)

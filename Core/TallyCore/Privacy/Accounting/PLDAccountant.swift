@@ -42,7 +42,9 @@ public struct PLDAccountant: PrivacyAccountant, Hashable {
     }
 
     /// The PLD of `steps` rounds; compose it with other rounds' PLDs for heterogeneous schedules.
-    public func privacyLossDistribution(noiseMultiplier z: Double, samplingRate q: Double, steps: Int) throws(TallyError) -> PrivacyLossDistribution {
+    public func privacyLossDistribution(noiseMultiplier z: Double, samplingRate q: Double, steps: Int) throws(TallyError)
+        -> PrivacyLossDistribution
+    {
         try AccountingInput.check(noiseMultiplier: z, samplingRate: q, steps: steps)
         let mechanism = SubsampledGaussianMechanism(sigma: z, samplingRate: q)
         let remove = try mechanism.connectTheDots(.remove, interval: discretization, logMassTruncation: logMassTruncation)

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Musl)
-internal import Musl
+    internal import Musl
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// One discretized privacy-loss distribution: mass `probabilities[i]` at privacy loss
@@ -59,9 +59,9 @@ struct PrivacyLossPMF: Sendable {
 
     /// The smallest ε ≥ 0 with δ(ε) ≤ delta (`.infinity` when even ε → ∞ does not get there).
     func epsilon(delta target: Double) -> Double {
-        var upper = infinityMass               // mass with loss > current ε, counting +∞
+        var upper = infinityMass // mass with loss > current ε, counting +∞
         if upper + allowance(0) > target { return .infinity }
-        var lower = 0.0                        // Σ p_i e^{−ℓ_i} over the same losses
+        var lower = 0.0 // Σ p_i e^{−ℓ_i} over the same losses
         // e^{−ℓ_i} is stepped by e^{interval} and refreshed every 256 entries; the factor
         // (1 − 1e-12) keeps the rounding of `lower` on the low side, which can only raise δ and ε.
         let step = exp(interval) * (1 - 1e-12)
@@ -120,7 +120,10 @@ extension PrivacyLossPMF {
         let width = high - low + 1
         let length = AccountingMath.fastFFTLength(atLeast: max(width, n))
         guard length <= RealFFT.maxLength else {
-            throw TallyError(.invalidArgument, "composing \(times) rounds needs an FFT of \(length) points (limit \(RealFFT.maxLength)); use a coarser discretization interval")
+            throw TallyError(
+                .invalidArgument,
+                "composing \(times) rounds needs an FFT of \(length) points (limit \(RealFFT.maxLength)); use a coarser discretization interval"
+            )
         }
         var spectrum = p.withUnsafeBufferPointer { RealFFT.forward($0, length: length) }
 
@@ -129,8 +132,8 @@ extension PrivacyLossPMF {
         let stages = Double(max(1, Int((log2(Double(length))).rounded(.up))))
         let etaL = 2 * 8 * u * stages
         let etaC = etaL * s1
-        var sumRhoPowTm1 = 0.0   // Σ_k ρ_k^{2(T−1)}, ρ_k = |X̂_k| + η_c ≥ |X_k|
-        var sumRhoPowT = 0.0     // Σ_k ρ_k^{2T} ≥ ‖Ŷ‖₂²
+        var sumRhoPowTm1 = 0.0 // Σ_k ρ_k^{2(T−1)}, ρ_k = |X̂_k| + η_c ≥ |X_k|
+        var sumRhoPowT = 0.0 // Σ_k ρ_k^{2T} ≥ ‖Ŷ‖₂²
         let negligibleRho = exp(-800 / t)
         let half = length / 2 + 1
         spectrum.withUnsafeMutableBufferPointer { s in
@@ -155,7 +158,8 @@ extension PrivacyLossPMF {
         }
         let y = RealFFT.inverse(spectrum, length: length)
         let sqrtL = Double(length).squareRoot()
-        let powerError = t * etaC * sumRhoPowTm1.squareRoot()
+        let powerError =
+            t * etaC * sumRhoPowTm1.squareRoot()
             + (8.3 * t * u + 3 * u) * sumRhoPowT.squareRoot() + u * sqrtL
         let outputL2 = (powerError + etaL * sumRhoPowT.squareRoot()) / sqrtL + u * (1 + sumRhoPowT.squareRoot() / sqrtL)
         let carried = totalErrorL1
@@ -187,7 +191,9 @@ extension PrivacyLossPMF {
         let width = high - low + 1
         let length = AccountingMath.fastFFTLength(atLeast: max(width, p1.count, p2.count))
         guard length <= RealFFT.maxLength else {
-            throw TallyError(.invalidArgument, "composition needs an FFT of \(length) points (limit \(RealFFT.maxLength)); use a coarser discretization interval")
+            throw TallyError(
+                .invalidArgument,
+                "composition needs an FFT of \(length) points (limit \(RealFFT.maxLength)); use a coarser discretization interval")
         }
         let x1 = p1.withUnsafeBufferPointer { RealFFT.forward($0, length: length) }
         let x2 = p2.withUnsafeBufferPointer { RealFFT.forward($0, length: length) }
@@ -209,7 +215,8 @@ extension PrivacyLossPMF {
         }
         let y = RealFFT.inverse(product, length: length)
         let sqrtL = Double(length).squareRoot()
-        let productError = eta1 * norm2.squareRoot() + eta2 * norm1.squareRoot() + eta1 * eta2 * sqrtL
+        let productError =
+            eta1 * norm2.squareRoot() + eta2 * norm1.squareRoot() + eta1 * eta2 * sqrtL
             + 4 * u * normY.squareRoot()
         let boundY = normY.squareRoot() + productError
         let outputL2 = (productError + etaL * boundY) / sqrtL + u * (1 + boundY / sqrtL)

@@ -40,7 +40,9 @@ public struct RDPAccountant: PrivacyAccountant, Hashable {
 
     /// ε and the order at which it is attained (an order at the edge of the grid means the grid
     /// should be widened).
-    public func epsilonAndOrder(noiseMultiplier z: Double, samplingRate q: Double, steps: Int, delta: Double) throws(TallyError) -> (epsilon: Double, order: Double) {
+    public func epsilonAndOrder(noiseMultiplier z: Double, samplingRate q: Double, steps: Int, delta: Double) throws(TallyError) -> (
+        epsilon: Double, order: Double
+    ) {
         try AccountingInput.check(delta: delta)
         let curve = try rdp(noiseMultiplier: z, samplingRate: q, steps: steps)
         return try RDPConversion.epsilon(orders: orders, rdp: curve, delta: delta)

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Musl)
-internal import Musl
+    internal import Musl
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// Conversion of an RDP curve (orders α_k, RDP values r_k) into (ε, δ)-DP.
@@ -30,7 +30,7 @@ public enum RDPConversion {
             if r == .infinity {
                 eps = .infinity
             } else if delta * delta + expm1(-r) >= 0 {
-                eps = 0  // TV ≤ √(1 − e^{−r}) ≤ δ
+                eps = 0 // TV ≤ √(1 − e^{−r}) ≤ δ
             } else if alpha > 1.01 {
                 eps = r + log1p(-1 / alpha) - (log(delta) + log(alpha)) / (alpha - 1)
             } else {

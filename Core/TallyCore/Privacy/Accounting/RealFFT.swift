@@ -75,7 +75,8 @@ private final class FFTPlan: @unchecked Sendable {
             let complex = fftw_alloc_complex(half)!
             defer { fftw_free(real); fftw_free(complex) }
             // FFTW_ESTIMATE never touches the arrays while planning.
-            let handle = forward
+            let handle =
+                forward
                 ? fftw_plan_dft_r2c_1d(Int32(length), real, complex, UInt32(FFTW_ESTIMATE))!
                 : fftw_plan_dft_c2r_1d(Int32(length), complex, real, UInt32(FFTW_ESTIMATE))!
             if cache.count >= maxCached {

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Musl)
-internal import Musl
+    internal import Musl
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// Hockey-stick curves of one round of the Poisson-subsampled Gaussian (sensitivity 1, noise σ),
@@ -102,7 +102,10 @@ struct SubsampledGaussianMechanism: Sendable {
         let epsilonLower = privacyLoss(upperX, adjacency)
         let loD = (epsilonLower / d).rounded(.down), hiD = (epsilonUpper / d).rounded(.up)
         guard hiD - loD < Double(RealFFT.maxLength) else {
-            throw TallyError(.invalidArgument, "the privacy-loss range [\(epsilonLower), \(epsilonUpper)] needs more than \(RealFFT.maxLength) grid points at interval \(d); use a larger noise multiplier or a coarser interval")
+            throw TallyError(
+                .invalidArgument,
+                "the privacy-loss range [\(epsilonLower), \(epsilonUpper)] needs more than \(RealFFT.maxLength) grid points at interval \(d); use a larger noise multiplier or a coarser interval"
+            )
         }
         let lo = Int(loD), hi = Int(hiD)
         let n = hi - lo + 1
@@ -113,7 +116,7 @@ struct SubsampledGaussianMechanism: Sendable {
         // relative even where the log-CDFs are near −1000), so grid values are never below the
         // truth; in reduced form that is (1 + κ)·H + κ·(1 − e^ε), the same curve.
         let kappa = 1e-9, inflate = 1 + kappa
-        let firstNonNegative = min(n, max(0, -lo))  // first i with ε_i ≥ 0
+        let firstNonNegative = min(n, max(0, -lo)) // first i with ε_i ≥ 0
         var full = [Double](repeating: .nan, count: n)
         for i in min(max(0, firstNonNegative - 1), max(0, n - 2))..<n { full[i] = min(1, delta(eps(i), adjacency) * inflate) }
         var reduced = [Double](repeating: .nan, count: n)

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Musl)
-internal import Musl
+    internal import Musl
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// Rényi DP of one step of the Poisson-subsampled Gaussian mechanism (sensitivity 1, noise σ = z).
@@ -68,17 +68,19 @@ enum SubsampledGaussianRDP {
         let z0 = sigma * sigma * (log1mQ - logQ) + 0.5
         let floorAlpha = alpha.rounded(.down)
 
-        var positive = -Double.infinity   // log of the sum of positive terms (both series)
-        var negative = -Double.infinity   // log of the magnitude of the sum of negative terms
-        var logAbsBinomial = 0.0          // log |C(α, i)|
-        var signPositive = true           // sign of C(α, i)
+        var positive = -Double.infinity // log of the sum of positive terms (both series)
+        var negative = -Double.infinity // log of the magnitude of the sum of negative terms
+        var logAbsBinomial = 0.0 // log |C(α, i)|
+        var signPositive = true // sign of C(α, i)
         var i = 0
         while true {
             let di = Double(i)
             let j = alpha - di
-            let t0 = logAbsBinomial + di * logQ + j * log1mQ + (di * di - di) / twoSigma2
+            let t0 =
+                logAbsBinomial + di * logQ + j * log1mQ + (di * di - di) / twoSigma2
                 + AccountingMath.logNormalCDF((z0 - di) / sigma)
-            let t1 = logAbsBinomial + j * logQ + di * log1mQ + (j * j - j) / twoSigma2
+            let t1 =
+                logAbsBinomial + j * logQ + di * log1mQ + (j * j - j) / twoSigma2
                 + AccountingMath.logNormalCDF((j - z0) / sigma)
             let term = AccountingMath.logAddExp(t0, t1)
             if signPositive {

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Musl)
-internal import Musl
+    internal import Musl
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// The numbers that fix one round's distributed-DP encoding — integer scale, noise share,
@@ -86,11 +86,15 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
     /// - Parameters:
     ///   - collusionMargin: c, with 0 ≤ c < t; shares are sized for t − c honest ones.
     ///   - overflowProbability: the overflow probability to aim for; k is chosen from it.
-    public init(parameterCount: Int, clipNorm: Double, noiseMultiplier: Double, valueBits: Int, threshold: Int,
-                collusionMargin: Int, cohortSize: Int, rotate: Bool = true,
-                overflowProbability: Double = Self.overflowProbabilityTarget) throws(TallyError) {
+    public init(
+        parameterCount: Int, clipNorm: Double, noiseMultiplier: Double, valueBits: Int, threshold: Int,
+        collusionMargin: Int, cohortSize: Int, rotate: Bool = true,
+        overflowProbability: Double = Self.overflowProbabilityTarget
+    ) throws(TallyError) {
         guard parameterCount >= 1 else { throw TallyError(.invalidArgument, "parameter count must be at least 1") }
-        guard clipNorm.isFinite, clipNorm > 0 else { throw TallyError(.invalidArgument, "clip norm C must be positive and finite, got \(clipNorm)") }
+        guard clipNorm.isFinite, clipNorm > 0 else {
+            throw TallyError(.invalidArgument, "clip norm C must be positive and finite, got \(clipNorm)")
+        }
         guard noiseMultiplier.isFinite, noiseMultiplier >= 0 else {
             throw TallyError(.invalidArgument, "noise multiplier z must be finite and ≥ 0, got \(noiseMultiplier)")
         }
@@ -135,7 +139,10 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
             (rotate ? k * c / rootD : c) + 1 + k * z * sensitivity(c) / rootShares
         }
         guard extent(1) <= bound - 2 else {
-            throw TallyError(.invalidArgument, "\(valueBits) value bits leave no room for the noise at z = \(z), t − c = \(threshold - collusionMargin) and d = \(d); raise valueBits")
+            throw TallyError(
+                .invalidArgument,
+                "\(valueBits) value bits leave no room for the noise at z = \(z), t − c = \(threshold - collusionMargin) and d = \(d); raise valueBits"
+            )
         }
         // Largest c (scaled clip norm) whose extent fits, two units short of the bound: one for
         // rounding kσ up to an integer in ``signalBound``, one for rounding σ² up to the sampler's

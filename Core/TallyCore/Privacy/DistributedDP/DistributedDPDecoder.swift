@@ -36,7 +36,9 @@ public struct DistributedDPDecoder: Sendable {
         guard m >= 1, m <= c.cohortSize else { throw TallyError(.invalidArgument, "contributors must be in 1...\(c.cohortSize), got \(m)") }
         let needed = SlotLayout.headroomWidth(valueBits: c.valueBits, summands: m)
         guard sum.layout.slotWidth >= needed else {
-            throw TallyError(.invalidArgument, "slots of \(sum.layout.slotWidth) bits cannot hold the sum of \(m) \(c.valueBits)-bit values (need \(needed))")
+            throw TallyError(
+                .invalidArgument,
+                "slots of \(sum.layout.slotWidth) bits cannot hold the sum of \(m) \(c.valueBits)-bit values (need \(needed))")
         }
         let slots = sum.signedSlots()
         let envelope = Int64(m) * c.clampBound

@@ -82,7 +82,8 @@ public struct DistributedDPEncoder: Sendable {
             }
             if sum <= limit { break }
             guard attempts < Self.maxRoundingAttempts else {
-                throw TallyError(.valueOutOfRange, "conditional rounding failed \(attempts) times; the encoding parameters are inconsistent")
+                throw TallyError(
+                    .valueOutOfRange, "conditional rounding failed \(attempts) times; the encoding parameters are inconsistent")
             }
         }
 
