@@ -60,6 +60,8 @@ extension TallyError.Code {
     public static let malformedMessage = Self(rawValue: "malformed-message")
     /// Stored or received data does not match its hash or signature.
     public static let integrityFailure = Self(rawValue: "integrity-failure")
+    /// A file that does not exist, is not a regular file, or cannot be read.
+    public static let fileReadFailed = Self(rawValue: "file-read-failed")
     /// A peer is not allowed: wrong role, not on the allowlist, revoked, or speaking for another.
     public static let permissionDenied = Self(rawValue: "permission-denied")
 }

@@ -10,6 +10,4 @@ extension TallyError.Code {
     public static let malformedDataset = Self(rawValue: "model-malformed-dataset")
     /// A dataset that is not installed where it was looked for.
     public static let datasetNotFound = Self(rawValue: "model-dataset-not-found")
-    /// A file that does not exist or cannot be read.
-    public static let fileReadFailed = Self(rawValue: "model-file-read-failed")
 }

@@ -1,19 +1,76 @@
-internal import Foundation
+#if canImport(Glibc)
+    internal import Glibc
+#elseif canImport(Musl)
+    internal import Musl
+#elseif canImport(Darwin)
+    internal import Darwin
+#endif
 
-/// Reads a whole file only after checking its size against a limit, so a wrong path pointing
-/// at something huge is an error, not an allocation. Used for configuration, PEM and registry files.
+/// Whole-file reads with a size cap checked with `fstat` on the opened file before anything is
+/// allocated, so a huge or hostile file (or a FIFO, a directory, a device) is refused instead of
+/// exhausting memory or blocking. Used for configuration, PEM, registry, model and data files.
+/// POSIX rather than Foundation keeps it free of Foundation's platform differences.
 public enum BoundedFile {
+    /// Whether `path` names an existing regular file.
+    public static func isRegularFile(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        return (info.st_mode & S_IFMT) == S_IFREG
+    }
+
+    /// The contents of the regular file at `path`, refusing files larger than `maxBytes`. `what`
+    /// names the file in errors ("configuration", "certificate", "model").
     public static func read(_ path: String, maxBytes: Int, what: String) throws(TallyError) -> [UInt8] {
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              let size = attributes[.size] as? Int else {
-            throw TallyError(.invalidArgument, "cannot read the \(what) file \(path)")
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw TallyError(.fileReadFailed, "cannot open the \(what) file \(path): \(errorString(errno))")
         }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw TallyError(.fileReadFailed, "cannot stat the \(what) file \(path): \(errorString(errno))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw TallyError(.fileReadFailed, "the \(what) file \(path) is not a regular file")
+        }
+        let size = Int(info.st_size)
         guard size <= maxBytes else {
             throw TallyError(.sizeLimitExceeded, "the \(what) file \(path) is \(size) bytes, over the limit of \(maxBytes)")
         }
-        guard let data = FileManager.default.contents(atPath: path), data.count <= maxBytes else {
-            throw TallyError(.invalidArgument, "cannot read the \(what) file \(path)")
+        var bytes = [UInt8](repeating: 0, count: size)
+        var failure: Int32 = 0
+        let filled = bytes.withUnsafeMutableBytes { buffer -> Int in
+            var offset = 0
+            while offset < size {
+                let n = systemRead(fd, buffer.baseAddress! + offset, size - offset)
+                if n > 0 {
+                    offset += n
+                } else if n == 0 {
+                    break // The file shrank while we read it.
+                } else if errno != EINTR {
+                    failure = errno
+                    break
+                }
+            }
+            return offset
         }
-        return [UInt8](data)
+        guard failure == 0 else {
+            throw TallyError(.fileReadFailed, "cannot read the \(what) file \(path): \(errorString(failure))")
+        }
+        guard filled == size else {
+            throw TallyError(.fileReadFailed, "the \(what) file \(path) changed size while it was read")
+        }
+        return bytes
     }
+
+    private static func errorString(_ code: Int32) -> String {
+        String(cString: strerror(code))
+    }
+}
+
+/// `read(2)` under a name that does not clash with `BoundedFile.read`.
+@inline(__always)
+private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    read(fd, buffer, count)
 }

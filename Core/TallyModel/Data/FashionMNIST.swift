@@ -60,7 +60,7 @@ public enum FashionMNIST {
 
     private static func locate(directory: String, name: String) throws(TallyError) -> String {
         let base = directory.hasSuffix("/") ? directory + name : directory + "/" + name
-        for candidate in [base + ".gz", base] where FileBytes.isRegularFile(candidate) {
+        for candidate in [base + ".gz", base] where BoundedFile.isRegularFile(candidate) {
             return candidate
         }
         throw TallyError(

@@ -60,7 +60,7 @@ public enum IDXReader {
     public static func read(path: String, expectedMagic: UInt32? = nil, maxBytes: Int) throws(TallyError) -> IDXArray {
         // Deflate cannot shrink data by more than ~1032:1, but a compressed file is never much
         // larger than its contents; cap the compressed read at the output cap plus slack.
-        let raw = try FileBytes.read(path: path, maxBytes: maxBytes + maxBytes / 64 + (1 << 16))
+        let raw = try BoundedFile.read(path, maxBytes: maxBytes + maxBytes / 64 + (1 << 16), what: "dataset")
         let isGzip = raw.count >= 2 && raw[0] == 0x1F && raw[1] == 0x8B
         do throws(TallyError) {
             let plain = isGzip ? try Gzip.decompress(raw, maxOutputBytes: maxBytes) : raw

@@ -88,7 +88,7 @@ public struct SafeTensors: Sendable, Hashable {
 
     /// Reads and validates a safetensors file.
     public init(contentsOfFile path: String, limits: Limits = .default) throws(TallyError) {
-        try self.init(serialized: FileBytes.read(path: path, maxBytes: limits.maxFileBytes), limits: limits)
+        try self.init(serialized: BoundedFile.read(path, maxBytes: limits.maxFileBytes, what: "safetensors"), limits: limits)
     }
 
     /// Parses and validates the bytes of a safetensors file.
