@@ -194,7 +194,7 @@ private final class ExitSignal: Sendable {
 
     func wait(timeout: Duration) -> Int32? {
         if let status { return status }
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) * 1e-18
+        let seconds = timeout.seconds
         guard semaphore.wait(timeout: .now() + min(seconds, 1e6)) == .success else { return status }
         semaphore.signal() // one signal, any number of waiters
         return status

@@ -9,7 +9,7 @@ enum Measure {
             let start = ContinuousClock.now
             try body()
             let elapsed = ContinuousClock.now - start
-            best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+            best = min(best, elapsed.seconds)
         }
         return best
     }
@@ -23,7 +23,7 @@ enum Measure {
             try body()
             calls += 1
             let d = ContinuousClock.now - start
-            elapsed = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            elapsed = d.seconds
         } while elapsed < minimumSeconds
         return Double(calls) / elapsed
     }

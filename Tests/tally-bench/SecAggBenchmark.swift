@@ -156,7 +156,7 @@ struct SecAggBenchmark: AsyncParsableCommand {
                 graph: kind == .complete ? "complete" : "harary", neighbourDegree: degree, threshold: threshold,
                 collusionMargin: collusionMargin,
                 contributors: result.contributors.count, dropped: result.dropped.count, exactSumVerified: verified,
-                roundWallSeconds: Double(wall.components.seconds) + Double(wall.components.attoseconds) * 1e-18,
+                roundWallSeconds: wall.seconds,
                 participantStageSeconds: stageMeans, participant_masking_seconds: masking,
                 coordinatorStageSeconds: outcome.coordinatorSeconds, coordinator_unmask_seconds: outcome.coordinatorSeconds["unmask"] ?? 0,
                 consistencyStageSeconds: consistency, consistencyOverRestOfRound: consistency / (whole - consistency),

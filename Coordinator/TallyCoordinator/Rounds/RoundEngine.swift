@@ -389,8 +389,3 @@ public actor RoundEngine: Service {
         Tally_V1_SecAggMessage.chunks(round: round, kind: kind, payload: payload).map { chunk in .with { $0.secagg = chunk } }
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as a `Double`.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}

@@ -186,7 +186,4 @@ public struct RoundSimulator: Sendable {
     }
 }
 
-func seconds(since start: ContinuousClock.Instant) -> Double {
-    let d = ContinuousClock.now - start
-    return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-}
+func seconds(since start: ContinuousClock.Instant) -> Double { start.secondsElapsed }

@@ -241,7 +241,7 @@ actor RoundHandler {
                 metadata: [
                     "round": "\(plan.roundID)", "examples": "\(data.exampleCount)",
                     "seconds":
-                        "\(String(format: "%.2f", Double((ContinuousClock.now - start).components.attoseconds) * 1e-18 + Double((ContinuousClock.now - start).components.seconds)))",
+                        "\(String(format: "%.2f", start.secondsElapsed))",
                 ])
             return update
         }
