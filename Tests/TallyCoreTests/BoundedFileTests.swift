@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TallyCore
+import Testing
 
 /// Files that lie about what they are: refused with the file named, never read without bound,
 /// never waited on.
@@ -14,7 +14,9 @@ import TallyCore
         #expect(mkfifo(path, 0o600) == 0)
         // Without O_NONBLOCK, open(2) would wait here for a writer forever.
         let error = #expect(throws: TallyError.self) { try BoundedFile.read(path, maxBytes: 1 << 20, what: "configuration") }
-        #expect(error?.code == .fileReadFailed && error?.message.contains("not a regular file") == true && error?.message.contains(path) == true)
+        #expect(
+            error?.code == .fileReadFailed && error?.message.contains("not a regular file") == true && error?.message.contains(path) == true
+        )
     }
 
     @Test func sizeDirectoriesAndMissingFilesAreRefusedNamingTheFile() throws {

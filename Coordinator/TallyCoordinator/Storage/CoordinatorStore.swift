@@ -128,15 +128,7 @@ public struct CoordinatorStore: Sendable {
     /// durable or neither is.
     public func releaseRound(id: Int64, contributors: Int, dropped: Int, version: VersionRecord) throws(TallyError) {
         try write("release round") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO versions (version, model_hash, parent, round_id, created_at, manifest, signature, accuracy)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    version.version, version.modelHash, version.parent, version.roundID, version.createdAt,
-                    Data(version.manifest), Data(version.signature), version.accuracy,
-                ])
+            try Self.insert(version, into: db)
             try db.execute(
                 sql: """
                     UPDATE rounds SET outcome = 'released', stage = 'released', ended_at = ?, contributors = ?, dropped = ?, version = ?
@@ -148,15 +140,7 @@ public struct CoordinatorStore: Sendable {
     /// Publishes a version outside any round (the initial model).
     public func insertVersion(_ version: VersionRecord) throws(TallyError) {
         try write("insert version") { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO versions (version, model_hash, parent, round_id, created_at, manifest, signature, accuracy)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    version.version, version.modelHash, version.parent, version.roundID, version.createdAt,
-                    Data(version.manifest), Data(version.signature), version.accuracy,
-                ])
+            try Self.insert(version, into: db)
         }
     }
 
@@ -200,6 +184,18 @@ public struct CoordinatorStore: Sendable {
                     ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, connections = connections + 1
                     """, arguments: [Int64(id), now, now])
         }
+    }
+
+    private static func insert(_ version: VersionRecord, into db: Database) throws {
+        try db.execute(
+            sql: """
+                INSERT INTO versions (version, model_hash, parent, round_id, created_at, manifest, signature, accuracy)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                version.version, version.modelHash, version.parent, version.roundID, version.createdAt,
+                Data(version.manifest), Data(version.signature), version.accuracy,
+            ])
     }
 
     private static func version(_ row: Row) -> VersionRecord {

@@ -34,7 +34,7 @@ public struct SecAggCoordinator: Sendable {
         }
     }
 
-    public private(set) var state: State
+    public internal(set) var state: State
     let context: CoordinatorContext
 
     public init(configuration: SecAggConfiguration, identities: any IdentityVerifier) throws(TallyError) {
@@ -159,21 +159,6 @@ public struct SecAggCoordinator: Sendable {
     /// Aborts the round (e.g. the operator cancels it, or the service restarts mid-round).
     public mutating func abort(_ reason: TallyError) { state = .aborted(reason) }
 
-    private func unexpected(_ what: String) -> TallyError {
-        if case .aborted(let reason) = state {
-            return TallyError(.roundAborted, "round \(context.configuration.roundID) was aborted (\(reason.code)); ignoring \(what)")
-        }
-        return TallyError(.unexpectedMessage, "round \(context.configuration.roundID): \(what) is not expected in state \(state.name)")
-    }
-
-    private mutating func transition<R>(_ body: () throws(TallyError) -> R) throws(TallyError) -> R {
-        do {
-            return try body()
-        } catch {
-            state = .aborted(error)
-            throw error
-        }
-    }
 }
 
 /// The released aggregate: the exact packed sum of the contributors' inputs.
@@ -214,5 +199,17 @@ struct CoordinatorContext: Sendable {
                 .belowThreshold,
                 "round \(roundID): only \(count) participants \(stage); threshold is \(threshold). Aborting; nothing is released")
         }
+    }
+}
+
+extension SecAggCoordinator: SecAggStateMachine {
+    var roundID: UInt64 { context.configuration.roundID }
+    var speaker: String { "coordinator" }
+}
+
+extension SecAggCoordinator.State: AbortableState {
+    var abortReason: TallyError? {
+        if case .aborted(let reason) = self { return reason }
+        return nil
     }
 }

@@ -31,7 +31,7 @@ public struct SecAggParticipant: Sendable {
     }
 
     public var id: ParticipantID { context.id }
-    public private(set) var state: State = .ready
+    public internal(set) var state: State = .ready
     let context: ParticipantContext
 
     public init(
@@ -135,20 +135,16 @@ public struct SecAggParticipant: Sendable {
     /// Marks the round aborted (e.g. the coordinator announced an abort or a deadline passed).
     public mutating func abort(_ reason: TallyError) { state = .aborted(reason) }
 
-    private func unexpected(_ what: String) -> TallyError {
-        if case .aborted(let reason) = state {
-            return TallyError(.roundAborted, "\(id): round \(context.roundID) was aborted (\(reason.code)); ignoring \(what)")
-        }
-        return TallyError(.unexpectedMessage, "\(id): \(what) is not expected in state \(state.name)")
-    }
+}
 
-    /// Runs a stage transition; any error from the content of a message aborts the round.
-    private mutating func transition<R>(_ body: () throws(TallyError) -> R) throws(TallyError) -> R {
-        do {
-            return try body()
-        } catch {
-            state = .aborted(error)
-            throw error
-        }
+extension SecAggParticipant: SecAggStateMachine {
+    var roundID: UInt64 { context.roundID }
+    var speaker: String { "\(id)" }
+}
+
+extension SecAggParticipant.State: AbortableState {
+    var abortReason: TallyError? {
+        if case .aborted(let reason) = self { return reason }
+        return nil
     }
 }
