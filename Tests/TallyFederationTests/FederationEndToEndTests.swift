@@ -183,3 +183,43 @@ import Testing
         return TLSFiles(directory: dir)
     }
 }
+
+/// The server optimizer's moments are committed with each version and picked up by a restarted
+/// coordinator, so a FedAdam run is one run across restarts.
+@Suite(.serialized) struct ServerOptimizerEndToEndTests {
+    func setOptimizer(_ federation: LocalFederation, _ optimizer: [String: Any]) throws {
+        let url = URL(fileURLWithPath: federation.coordinatorConfig)
+        var settings = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        settings["serverOptimizer"] = optimizer
+        // Three rounds within the participants' default budget.
+        settings["privacy"] = ["noiseMultiplier": 3.0, "delta": 1e-5]
+        try JSONSerialization.data(withJSONObject: settings).write(to: url)
+    }
+
+    @Test func fedAdamMomentsSurviveARestart() async throws {
+        let federation = try makeFederation("fedadam", participants: 3, rounds: 1)
+        defer { federation.stopAll() }
+        try setOptimizer(federation, ["kind": "fedadam", "learningRate": 0.01])
+        for i in 1...3 { try federation.startParticipant(i) }
+        var coordinator = try federation.startCoordinator()
+        try #require(await waitForExit(coordinator, seconds: 120), "round 1 should be released")
+        let first = try #require(try openStore(federation)?.optimizerState(version: 1), "FedAdam's moments are saved with version 1")
+        let tensors = try SafeTensors(serialized: first.state)
+        let parameterCount = ModelState.initial(syntheticDimension: nil).parameterCount
+        #expect(try tensors["m"]?.floatValues().count == parameterCount && tensors["v"]?.floatValues().count == parameterCount)
+        #expect(try tensors["m"]?.floatValues().contains { $0 != 0 } == true, "one step moves the first moment")
+
+        // Restart on the same data: the moments are resumed, and saved again with version 2.
+        coordinator = try federation.startCoordinator()
+        try #require(await waitForExit(coordinator, seconds: 120), "round 2 should be released")
+        let log = readLog(federation, "coordinator")
+        #expect(log.contains("server optimizer resumed"), "coordinator log:\n\(log)")
+        #expect(try openStore(federation)?.optimizerState(version: 2) != nil)
+
+        // Other settings: the saved moments do not apply, and the log says so.
+        try setOptimizer(federation, ["kind": "fedyogi", "learningRate": 0.01])
+        coordinator = try federation.startCoordinator()
+        try #require(await waitForExit(coordinator, seconds: 120), "round 3 should be released")
+        #expect(readLog(federation, "coordinator").contains("moments start afresh"))
+    }
+}

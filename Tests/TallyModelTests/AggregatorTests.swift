@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct ModelAggregatorTests {
     @Test func federatedAveragingAddsTheMeanUpdate() throws {
-        let aggregator: any Aggregator = FederatedAveraging()
+        var aggregator: any Aggregator = FederatedAveraging()
         let next = try aggregator.aggregate(global: [1, 2, 3, -4], meanUpdate: [0.5, -1, 0, 0.25])
         #expect(next == [1.5, 1, 3, -3.75])
         #expect(try aggregator.aggregate(global: [], meanUpdate: []).isEmpty)

@@ -44,6 +44,10 @@ public struct CoordinatorConfiguration: Sendable, Codable {
     public var privacy = PrivacySettings()
     /// Local training every participant runs.
     public var training = TrainingSettings()
+    /// The server step applied to each round's decoded mean update: FedAvg (η = 1, the default),
+    /// FedAvgM, FedAdagrad, FedAdam or FedYogi with their hyperparameters. Post-processing of the
+    /// noisy mean: no privacy cost.
+    public var serverOptimizer = ServerOptimizer.Settings()
     /// Fashion-MNIST directory whose test split scores each new version; nil skips evaluation.
     public var evaluationData: String? = FashionMNIST.defaultDirectory
     /// Expected dropout and collusion rates, for choosing the neighbour graph at scale.
@@ -85,6 +89,7 @@ public struct CoordinatorConfiguration: Sendable, Codable {
         maxMessageBytes = try c.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? d.maxMessageBytes
         insecureDisableMasking = try c.decodeIfPresent(Bool.self, forKey: .insecureDisableMasking) ?? d.insecureDisableMasking
         syntheticDimension = try c.decodeIfPresent(Int.self, forKey: .syntheticDimension)
+        serverOptimizer = try c.decodeIfPresent(ServerOptimizer.Settings.self, forKey: .serverOptimizer) ?? d.serverOptimizer
     }
 
     /// Loads and checks a JSON configuration file.
@@ -124,6 +129,7 @@ public struct CoordinatorConfiguration: Sendable, Codable {
             throw TallyError(.invalidArgument, "syntheticDimension must be in 1...\(1 << 28), got \(d)")
         }
         try training.validate()
+        try serverOptimizer.validate()
         guard maskedInputDelaySeconds >= 0, maskedInputDelaySeconds < stageTimeoutSeconds else {
             throw TallyError(.invalidArgument, "maskedInputDelaySeconds must be in [0, stageTimeoutSeconds)")
         }

@@ -25,6 +25,8 @@ public actor RoundEngine: Service {
     var logger: Logger
     /// What every plan takes from the configuration, with z resolved when the service starts.
     private var policy: RoundPolicy
+    /// The server step, with its moments as of the latest version.
+    private var optimizer: ServerOptimizer?
     /// Messages to participants, in the order they were produced; one consumer sends them.
     private let outbox: AsyncStream<(messages: [Tally_V1_CoordinatorMessage], to: [ParticipantID])>.Continuation
     private let outgoing: AsyncStream<(messages: [Tally_V1_CoordinatorMessage], to: [ParticipantID])>
@@ -146,6 +148,7 @@ public actor RoundEngine: Service {
                 "aborted rounds left running by a previous process; nothing of them was released", metadata: ["rounds": "\(aborted)"])
         }
         let (model, version) = try currentModel()
+        optimizer = try resumeOptimizer(after: version, parameterCount: model.parameterCount)
         let noiseMultiplier = try configuration.noiseMultiplier(parameterCount: model.parameterCount)
         policy = configuration.roundPolicy(noiseMultiplier: noiseMultiplier)
         let sender = Task { [outgoing, sessions] in
@@ -309,7 +312,8 @@ public actor RoundEngine: Service {
                     metadata: ["coordinates": "\(decoded.overflowSuspected)"])
             }
             let m = Double(aggregate.contributors.count)
-            let parameters = try FederatedAveraging().aggregate(global: model.parameters, meanUpdate: decoded.values.map { Float($0 / m) })
+            var optimizer = self.optimizer!
+            let parameters = try optimizer.aggregate(global: model.parameters, meanUpdate: decoded.values.map { Float($0 / m) })
             let newModel = ModelState(kind: model.kind, parameters: parameters)
             let blob = try newModel.safeTensors().serialized()
             // The privacy cost is on disk, signed and synced, before anything is published.
@@ -325,7 +329,8 @@ public actor RoundEngine: Service {
                 cohortSize: cohort.count, contributors: aggregate.contributors.count)
             try store.releaseRound(
                 id: roundID, contributors: aggregate.contributors.count,
-                dropped: cohort.count - aggregate.contributors.count, version: record)
+                dropped: cohort.count - aggregate.contributors.count, version: record, optimizer: try Self.saved(optimizer))
+            self.optimizer = optimizer
             live!.machine.released()
             let seconds = (ContinuousClock.now - started).seconds
             Counter(label: "tally_rounds_total", dimensions: [("outcome", "released")]).increment()
@@ -383,6 +388,34 @@ public actor RoundEngine: Service {
                 ))
             throw error
         }
+    }
+
+    /// The optimizer as of `version`: its saved moments when the settings are unchanged, a fresh
+    /// one otherwise (the log says which).
+    private func resumeOptimizer(after version: CoordinatorStore.VersionRecord, parameterCount: Int) throws -> ServerOptimizer {
+        let settings = configuration.serverOptimizer
+        if let saved = try store.optimizerState(version: version.version) {
+            if (try? JSONDecoder().decode(ServerOptimizer.Settings.self, from: Data(saved.settings))) == settings {
+                let tensors = try SafeTensors(serialized: saved.state)
+                var state: [String: [Float]] = [:]
+                for name in ["m", "v"] { if let tensor = tensors[name] { state[name] = try tensor.floatValues() } }
+                logger.info("server optimizer resumed", metadata: ["optimizer": "\(settings.kind.rawValue)", "version": "\(version.version)"])
+                return try ServerOptimizer(settings: settings, parameterCount: parameterCount, state: state)
+            }
+            logger.warning("server optimizer settings changed since the last version; its moments start afresh",
+                           metadata: ["optimizer": "\(settings.kind.rawValue)"])
+        }
+        return try ServerOptimizer(settings: settings, parameterCount: parameterCount)
+    }
+
+    /// What to commit with a version: the settings and the moments (nothing for plain FedAvg).
+    private static func saved(_ optimizer: ServerOptimizer) throws -> CoordinatorStore.OptimizerState? {
+        let tensors = optimizer.stateTensors
+        guard !tensors.isEmpty else { return nil }
+        var named: [String: SafeTensors.Tensor] = [:]
+        for (name, values) in tensors { named[name] = try SafeTensors.Tensor(shape: [values.count], values: values) }
+        return CoordinatorStore.OptimizerState(settings: [UInt8](try JSONEncoder().encode(optimizer.settings)),
+                                               state: try SafeTensors(tensors: named, metadata: ["format": "tally-server-optimizer/v1"]).serialized())
     }
 
     static func chunks(round: UInt64, kind: MessageKind, payload: [UInt8]) -> [Tally_V1_CoordinatorMessage] {

@@ -67,6 +67,15 @@ public struct CoordinatorStore: Sendable {
                             signature BLOB NOT NULL, accuracy REAL);
                         """)
             }
+            migrator.registerMigration("v2-server-optimizer") { db in
+                // The server optimizer's moments after each version, committed with the version so
+                // that a restarted coordinator continues the same optimizer run.
+                try db.execute(
+                    sql: """
+                        CREATE TABLE optimizer_states (
+                            version INTEGER PRIMARY KEY, settings BLOB NOT NULL, state BLOB NOT NULL);
+                        """)
+            }
             try migrator.migrate(pool)
         } catch {
             throw TallyError(.storageFailure, "cannot open the coordinator database at \(path)", cause: error)
@@ -126,9 +135,14 @@ public struct CoordinatorStore: Sendable {
 
     /// Publishes a version and ends its round as released, in one transaction: either both are
     /// durable or neither is.
-    public func releaseRound(id: Int64, contributors: Int, dropped: Int, version: VersionRecord) throws(TallyError) {
+    public func releaseRound(id: Int64, contributors: Int, dropped: Int, version: VersionRecord,
+                             optimizer: OptimizerState? = nil) throws(TallyError) {
         try write("release round") { db in
             try Self.insert(version, into: db)
+            if let optimizer {
+                try db.execute(sql: "INSERT INTO optimizer_states (version, settings, state) VALUES (?, ?, ?)",
+                               arguments: [version.version, Data(optimizer.settings), Data(optimizer.state)])
+            }
             try db.execute(
                 sql: """
                     UPDATE rounds SET outcome = 'released', stage = 'released', ended_at = ?, contributors = ?, dropped = ?, version = ?
@@ -141,6 +155,25 @@ public struct CoordinatorStore: Sendable {
     public func insertVersion(_ version: VersionRecord) throws(TallyError) {
         try write("insert version") { db in
             try Self.insert(version, into: db)
+        }
+    }
+
+    /// A server optimizer's settings and moments (both serialized by the caller) after a version.
+    public struct OptimizerState: Sendable, Hashable {
+        public let settings: [UInt8]
+        public let state: [UInt8]
+        public init(settings: [UInt8], state: [UInt8]) {
+            self.settings = settings
+            self.state = state
+        }
+    }
+
+    /// The optimizer state saved with `version`, if any.
+    public func optimizerState(version: Int64) throws(TallyError) -> OptimizerState? {
+        try read("optimizer state") { db in
+            try Row.fetchOne(db, sql: "SELECT settings, state FROM optimizer_states WHERE version = ?", arguments: [version]).map {
+                OptimizerState(settings: [UInt8]($0["settings"] as Data), state: [UInt8]($0["state"] as Data))
+            }
         }
     }
 

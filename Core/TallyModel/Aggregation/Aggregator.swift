@@ -8,5 +8,6 @@ public protocol Aggregator: Sendable {
     /// The new global parameters, `global.count` of them.
     ///
     /// - Throws: `TallyError` if `meanUpdate` does not have one value per parameter.
-    func aggregate(global: [Float], meanUpdate: [Float]) throws -> [Float]
+    /// Mutating: server optimizers carry moments from round to round.
+    mutating func aggregate(global: [Float], meanUpdate: [Float]) throws -> [Float]
 }
