@@ -33,6 +33,8 @@ public final class LocalFederation: Sendable {
         /// The coordinator's noise: a target (ε, δ) over `rounds`, or an explicit multiplier.
         public var privacy = PrivacySettings()
         public var clipNorm = 0.5
+        /// The coordinator's server step.
+        public var serverOptimizer = ServerOptimizer.Settings()
         /// c, and how long participants hold their masked input (see ``CoordinatorConfiguration``).
         public var collusionMargin = CoordinatorConfiguration().collusionMargin
         public var maskedInputDelaySeconds = CoordinatorConfiguration().maskedInputDelaySeconds
@@ -109,6 +111,7 @@ public final class LocalFederation: Sendable {
         c.roundIntervalSeconds = 0.05
         c.privacy = options.privacy
         c.clipNorm = options.clipNorm
+        c.serverOptimizer = options.serverOptimizer
         c.collusionMargin = options.collusionMargin
         c.maskedInputDelaySeconds = options.maskedInputDelaySeconds
         return c

@@ -26,6 +26,8 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Folder with the certs/ scripts.") var certs = "certs"
     @Option(help: "Local epochs per round.") var localEpochs = 1
     @Option(help: "Local learning rate.") var learningRate = 0.05
+    @Option(help: "Server optimizer: fedavg, fedavgm, fedadagrad, fedadam or fedyogi.") var serverOptimizer = "fedavg"
+    @Option(help: "Server learning rate η (FedAvg with η = 1 is plain FedAvg).") var serverLearningRate = 1.0
 
     func validate() throws {
         guard (2...1000).contains(participants) else { throw ValidationError("--participants must be in 2...1000, got \(participants)") }
@@ -49,6 +51,10 @@ struct Demo: AsyncParsableCommand {
         options.training = TrainingSettings(localEpochs: localEpochs, batchSize: 32, learningRate: learningRate, seed: 1)
         options.privacy = PrivacySettings(targetEpsilon: epsilon, delta: delta)
         options.clipNorm = clipNorm
+        guard let kind = ServerOptimizer.Kind(rawValue: serverOptimizer) else {
+            throw ValidationError("--server-optimizer must be one of \(ServerOptimizer.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        options.serverOptimizer = ServerOptimizer.Settings(kind: kind, learningRate: serverLearningRate)
         options.participantBudgetEpsilon = budgetEpsilon
         options.participantBudgetDelta = delta
         try await Self.ensureExecutables(["tally-participant", "tally-audit"], in: executables)
@@ -63,6 +69,7 @@ struct Demo: AsyncParsableCommand {
         print(
             "secure aggregation: threshold t = \(t) of \(participants), tolerating c = \(options.collusionMargin) colluding participants (2t > n + c); each noise share is sized so that any t − c = \(t - options.collusionMargin) honest shares carry the full noise"
         )
+        print("server optimizer: \(serverOptimizer), η = \(serverLearningRate) (applied to the decoded noisy mean: no privacy cost)")
         print("working directory: \(dir)")
         try federation.makePKI()
         try federation.writeConfigurations()
