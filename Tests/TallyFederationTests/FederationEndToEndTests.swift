@@ -36,6 +36,10 @@ import Testing
         let trust = try FederationTrust(caFile: federation.pki + "/ca/ca.crt")
         let manifest = try await ModelManifest.verified(bytes: latest.manifest, signature: latest.signature, trust: trust)
         #expect(manifest.modelHash == latest.modelHash && manifest.contributors == 3)
+        // Its lineage: the privacy unit, the ε the coordinator's ledger stood at, and the optimizer.
+        let lineage = try #require(manifest.lineage)
+        #expect(lineage.privacyUnit == "organization" && lineage.serverOptimizer.kind == .fedAvg && lineage.delta == 1e-5)
+        #expect(lineage.epsilonSpent > 0 && lineage.epsilonSpent < 10, "one of the federation's rounds, calibrated for ε = 10 over all")
         let model = try LogisticRegression(safeTensors: SafeTensors(serialized: blob))
         #expect(model.parameters.contains { $0 != 0 }, "the released model must have moved from the all-zero start")
         // A tampered manifest byte breaks the signature.

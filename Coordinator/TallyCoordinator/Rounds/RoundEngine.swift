@@ -220,9 +220,10 @@ public actor RoundEngine: Service {
 
     /// Writes blob (`model` serialized as safetensors) and signed manifest; the caller makes it
     /// visible by committing the record.
-    private func publish(model: ModelState, blob: [UInt8], parent: Int64?, roundID: Int64?, cohortSize: Int, contributors: Int) throws
-        -> CoordinatorStore.VersionRecord
-    {
+    private func publish(
+        model: ModelState, blob: [UInt8], parent: Int64?, roundID: Int64?, cohortSize: Int, contributors: Int,
+        lineage: ModelManifest.Lineage? = nil
+    ) throws -> CoordinatorStore.VersionRecord {
         let hash = try registry.storeBlob(blob)
         var metrics: [String: Double] = [:]
         if let evaluation, let accuracy = try model.accuracy(on: evaluation) { metrics["test_accuracy"] = accuracy }
@@ -230,7 +231,7 @@ public actor RoundEngine: Service {
         let manifest = ModelManifest(
             version: version, parent: parent, roundID: roundID, modelHash: hash, cohortSize: cohortSize,
             contributors: contributors, training: configuration.training, metrics: metrics,
-            createdAt: Date(), coordinatorCertificate: certificatePEM)
+            createdAt: Date(), coordinatorCertificate: certificatePEM, lineage: lineage)
         let bytes = try manifest.canonicalBytes()
         let signature = try signingKey.signature(for: bytes)
         try registry.storeManifest(version: version, manifest: bytes, signature: signature)
@@ -324,9 +325,14 @@ public actor RoundEngine: Service {
             charge = nil
             live!.machine.charged()
             hooks.ledgerAppended(UInt64(roundID))
+            let lineage = ModelManifest.Lineage(
+                privacyUnit: LedgerEntry.organizationUnit,
+                epsilonSpent: try PrivacyReport.epsilonRDP(entries: try ledger.entries(), delta: configuration.privacy.delta),
+                delta: configuration.privacy.delta, noiseMultiplier: agreement.parameters.noiseMultiplier,
+                serverOptimizer: optimizer.settings)
             let record = try publish(
                 model: newModel, blob: blob, parent: version.version, roundID: roundID,
-                cohortSize: cohort.count, contributors: aggregate.contributors.count)
+                cohortSize: cohort.count, contributors: aggregate.contributors.count, lineage: lineage)
             try store.releaseRound(
                 id: roundID, contributors: aggregate.contributors.count,
                 dropped: cohort.count - aggregate.contributors.count, version: record, optimizer: try Self.saved(optimizer))
@@ -399,11 +405,13 @@ public actor RoundEngine: Service {
                 let tensors = try SafeTensors(serialized: saved.state)
                 var state: [String: [Float]] = [:]
                 for name in ["m", "v"] { if let tensor = tensors[name] { state[name] = try tensor.floatValues() } }
-                logger.info("server optimizer resumed", metadata: ["optimizer": "\(settings.kind.rawValue)", "version": "\(version.version)"])
+                logger.info(
+                    "server optimizer resumed", metadata: ["optimizer": "\(settings.kind.rawValue)", "version": "\(version.version)"])
                 return try ServerOptimizer(settings: settings, parameterCount: parameterCount, state: state)
             }
-            logger.warning("server optimizer settings changed since the last version; its moments start afresh",
-                           metadata: ["optimizer": "\(settings.kind.rawValue)"])
+            logger.warning(
+                "server optimizer settings changed since the last version; its moments start afresh",
+                metadata: ["optimizer": "\(settings.kind.rawValue)"])
         }
         return try ServerOptimizer(settings: settings, parameterCount: parameterCount)
     }
@@ -414,8 +422,9 @@ public actor RoundEngine: Service {
         guard !tensors.isEmpty else { return nil }
         var named: [String: SafeTensors.Tensor] = [:]
         for (name, values) in tensors { named[name] = try SafeTensors.Tensor(shape: [values.count], values: values) }
-        return CoordinatorStore.OptimizerState(settings: [UInt8](try JSONEncoder().encode(optimizer.settings)),
-                                               state: try SafeTensors(tensors: named, metadata: ["format": "tally-server-optimizer/v1"]).serialized())
+        return CoordinatorStore.OptimizerState(
+            settings: [UInt8](try JSONEncoder().encode(optimizer.settings)),
+            state: try SafeTensors(tensors: named, metadata: ["format": "tally-server-optimizer/v1"]).serialized())
     }
 
     static func chunks(round: UInt64, kind: MessageKind, payload: [UInt8]) -> [Tally_V1_CoordinatorMessage] {

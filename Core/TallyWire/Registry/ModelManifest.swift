@@ -19,6 +19,35 @@ public struct ModelManifest: Sendable, Codable, Hashable {
     public var createdAt: String
     /// The signer's certificate (PEM), so a manifest can be verified offline with only the CA.
     public var coordinatorCertificate: String
+    /// How this version came to be, beyond its parent and round: absent for the initial model and
+    /// in manifests written before lineage was recorded.
+    public var lineage: Lineage?
+
+    /// The privacy and optimization history of a version, as the coordinator's ledger and
+    /// configuration stood when it was published.
+    public struct Lineage: Sendable, Codable, Hashable {
+        /// `organization` (an organization's whole contribution) or `record`.
+        public var privacyUnit: String
+        /// ε (RDP, the bound budgets are enforced with) of the coordinator's whole ledger after
+        /// this version's round, at `delta`: the worst case, as if one organization was in every round.
+        public var epsilonSpent: Double
+        public var delta: Double
+        /// z planned for the round.
+        public var noiseMultiplier: Double
+        /// The server step that produced it.
+        public var serverOptimizer: ServerOptimizer.Settings
+
+        public init(
+            privacyUnit: String, epsilonSpent: Double, delta: Double, noiseMultiplier: Double,
+            serverOptimizer: ServerOptimizer.Settings
+        ) {
+            self.privacyUnit = privacyUnit
+            self.epsilonSpent = epsilonSpent
+            self.delta = delta
+            self.noiseMultiplier = noiseMultiplier
+            self.serverOptimizer = serverOptimizer
+        }
+    }
 
     /// Canonical bytes: sorted-key JSON. These exact bytes are what is signed and stored.
     public func canonicalBytes() throws(TallyError) -> [UInt8] {
@@ -31,8 +60,10 @@ public struct ModelManifest: Sendable, Codable, Hashable {
 
     public init(
         version: Int64, parent: Int64?, roundID: Int64?, modelHash: String, cohortSize: Int, contributors: Int,
-        training: TrainingSettings, metrics: [String: Double], createdAt: Date, coordinatorCertificate: String
+        training: TrainingSettings, metrics: [String: Double], createdAt: Date, coordinatorCertificate: String,
+        lineage: Lineage? = nil
     ) {
+        self.lineage = lineage
         self.version = version
         self.parent = parent
         self.roundID = roundID
