@@ -98,6 +98,8 @@ extension FederationEndToEndTests {
         #expect(try before.latestVersion()?.version == 0, "nothing was published")
         #expect(try PrivacyLedger.openForAudit(path: federation.coordinatorLedger).entries().count == 1)
 
+        // Restarted as it was: the crashed round is on the ledger, and a restart does not start a
+        // new budget — the retry is planned within what the target has left (much more noise).
         coordinator = try federation.startCoordinator()
         try #require(await waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
         #expect(coordinator.exitStatus == 0, "coordinator log:\n\(readLog(federation, "coordinator"))")
@@ -107,6 +109,9 @@ extension FederationEndToEndTests {
         let entries = try ledger.entries()
         let published = try store.versions().filter { $0.version > 0 }
         #expect(published.count == 1 && entries.count == 2)
+        #expect(try PrivacyReport.epsilonRDP(entries: entries, delta: 1e-5) <= 10, "the target (ε = 10) holds across the crash")
+        #expect(
+            entries.count == 2 && entries[1].noiseMultiplier > 10 * entries[0].noiseMultiplier, "the retry only had the rest of the target")
         for version in published {
             #expect(entries.contains { $0.modelHash == version.modelHash && $0.modelVersion == version.version })
         }
@@ -152,6 +157,11 @@ extension FederationEndToEndTests {
         // Each of them charged the round as unprotected (no masking: ε = ∞) in its own ledger.
         let entries = try PrivacyLedger.openForAudit(path: federation.participantLedger(1)).entries()
         #expect(entries.count == 1 && entries[0].isNoiseless)
+        // The version's lineage says there is no finite ε for it.
+        let finalStore = try #require(openStore(federation))
+        let version = try #require(try finalStore.latestVersion())
+        let manifest = try JSONDecoder().decode(ModelManifest.self, from: Data(version.manifest))
+        #expect(manifest.lineage != nil && manifest.lineage?.epsilonSpent == nil)
     }
 
     private func setBudget(_ federation: LocalFederation, participant: Int, epsilon: Double) throws {

@@ -53,4 +53,51 @@ import Testing
             cohortSizes: [10], parameterCount: 1000)
         #expect(masked == unmasked)
     }
+
+    @Test func aRestartCountsWhatTheLedgerAlreadyHolds() throws {
+        let policy = RoundHarness.policy()
+        let fresh = try policy.calibratedNoiseMultiplier(
+            targetEpsilon: 10, delta: 1e-5, rounds: 10, cohortSizes: [20], parameterCount: 7850)
+        // Five of the ten rounds ran before a restart: the other five must fit in what is left.
+        var planned = policy
+        planned.noiseMultiplier = fresh.noiseMultiplier
+        let members = (1...20).map { (id: ParticipantID(UInt32($0)), certificate: "c") }
+        let agreement = try RoundAgreement.plan(
+            roundID: 1, members: members, model: (hash: [UInt8](repeating: 1, count: 32), parameterCount: 7850, compressedBytes: 1),
+            policy: planned)
+        let ran = Array(
+            repeating: agreement.ledgerEntry(
+                agreement.participantCharge(ParticipantID(1)), modelVersion: nil, modelHash: "m", recordedAt: 0), count: 5)
+        let resumed = try policy.calibratedNoiseMultiplier(
+            targetEpsilon: 10, delta: 1e-5, rounds: 5, cohortSizes: [20], parameterCount: 7850, spent: ran)
+        #expect(
+            abs(resumed.noiseMultiplier / fresh.noiseMultiplier - 1) < 0.01,
+            "the same plan, resumed: \(resumed.noiseMultiplier) vs \(fresh.noiseMultiplier)")
+        let total = try PrivacyReport.epsilonRDP(
+            entries: ran + Array(repeating: try ledgerEntry(policy, z: resumed.noiseMultiplier, n: 20, parameterCount: 7850), count: 5),
+            delta: 1e-5)
+        #expect(total <= 10)
+        // The positive control: calibrating the five as if nothing had run overspends the target.
+        let naive = try policy.calibratedNoiseMultiplier(targetEpsilon: 10, delta: 1e-5, rounds: 5, cohortSizes: [20], parameterCount: 7850)
+        let overspent = try PrivacyReport.epsilonRDP(
+            entries: ran + Array(repeating: try ledgerEntry(policy, z: naive.noiseMultiplier, n: 20, parameterCount: 7850), count: 5),
+            delta: 1e-5)
+        #expect(overspent > 10)
+        // Fifteen ran (a target overspent through aborted rounds): nothing more fits, and the error says so.
+        let error = #expect(throws: TallyError.self) {
+            try policy.calibratedNoiseMultiplier(
+                targetEpsilon: 10, delta: 1e-5, rounds: 1, cohortSizes: [20], parameterCount: 7850, spent: ran + ran + ran)
+        }
+        #expect(error?.code == .privacyBudgetExhausted)
+    }
+
+    func ledgerEntry(_ policy: RoundPolicy, z: Double, n: Int, parameterCount: Int) throws -> LedgerEntry {
+        var policy = policy
+        policy.noiseMultiplier = z
+        let members = (1...n).map { (id: ParticipantID(UInt32($0)), certificate: "c") }
+        let agreement = try RoundAgreement.plan(
+            roundID: 1, members: members,
+            model: (hash: [UInt8](repeating: 1, count: 32), parameterCount: parameterCount, compressedBytes: 1), policy: policy)
+        return agreement.ledgerEntry(agreement.participantCharge(ParticipantID(1)), modelVersion: nil, modelHash: "m", recordedAt: 0)
+    }
 }

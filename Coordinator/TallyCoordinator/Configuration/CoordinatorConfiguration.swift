@@ -1,5 +1,6 @@
 import Foundation
 import TallyCore
+import TallyLedger
 import TallyModel
 import TallySecAgg
 import TallyRound
@@ -144,7 +145,10 @@ extension CoordinatorConfiguration {
     /// `maxCohort`, stays within the target (``RoundPolicy/calibratedNoiseMultiplier(targetEpsilon:delta:rounds:cohortSizes:parameterCount:)``:
     /// the same RDP bound of the distributed discrete Gaussian that budgets enforce and reports
     /// print). No δ is set aside: noise is added unclamped, so no round has a clamping probability.
-    public func noiseMultiplier(parameterCount: Int) throws(TallyError) -> Double {
+    ///
+    /// `spent` is the coordinator's ledger so far and `remainingRounds` the rounds still to run:
+    /// after a restart the target covers both, it is not started afresh.
+    public func noiseMultiplier(parameterCount: Int, spent: [LedgerEntry] = [], remainingRounds: Int? = nil) throws(TallyError) -> Double {
         if let z = privacy.noiseMultiplier {
             guard z.isFinite, z >= 0 else { throw TallyError(.invalidArgument, "privacy.noiseMultiplier must be ≥ 0, got \(z)") }
             return z
@@ -153,8 +157,8 @@ extension CoordinatorConfiguration {
             throw TallyError(.invalidArgument, "privacy needs targetEpsilon or noiseMultiplier")
         }
         return try roundPolicy(noiseMultiplier: 0).calibratedNoiseMultiplier(
-            targetEpsilon: target, delta: privacy.delta, rounds: rounds, cohortSizes: [minParticipants, maxCohort],
-            parameterCount: parameterCount).noiseMultiplier
+            targetEpsilon: target, delta: privacy.delta, rounds: remainingRounds ?? rounds, cohortSizes: [minParticipants, maxCohort],
+            parameterCount: parameterCount, spent: spent).noiseMultiplier
     }
 
     /// What this configuration fixes in every round plan, with the noise multiplier resolved at start-up.

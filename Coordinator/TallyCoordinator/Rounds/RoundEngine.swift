@@ -149,7 +149,18 @@ public actor RoundEngine: Service {
         }
         let (model, version) = try currentModel()
         optimizer = try resumeOptimizer(after: version, parameterCount: model.parameterCount)
-        let noiseMultiplier = try configuration.noiseMultiplier(parameterCount: model.parameterCount)
+        // `rounds` counts the federation's released rounds, across restarts; the privacy target
+        // covers what the ledger already holds.
+        releasedRounds = try store.rounds().filter { $0.outcome == .released }.count
+        let remaining = configuration.rounds == 0 ? nil : configuration.rounds - releasedRounds
+        if let remaining, remaining <= 0 {
+            logger.info(
+                "all configured rounds were released", metadata: ["released": "\(releasedRounds)", "rounds": "\(configuration.rounds)"])
+            return
+        }
+        guard let noiseMultiplier = try resolveNoiseMultiplier(parameterCount: model.parameterCount, remainingRounds: remaining) else {
+            return
+        }
         policy = configuration.roundPolicy(noiseMultiplier: noiseMultiplier)
         let sender = Task { [outgoing, sessions] in
             for await (messages, recipients) in outgoing {
@@ -393,6 +404,19 @@ public actor RoundEngine: Service {
                     ], cohort
                 ))
             throw error
+        }
+    }
+
+    /// z for the rounds still to run, with the ledger's earlier rounds counted against the target;
+    /// nil when the target is already reached (the log says so).
+    private func resolveNoiseMultiplier(parameterCount: Int, remainingRounds: Int?) throws -> Double? {
+        let spent = try ledger.entries()
+        do {
+            return try configuration.noiseMultiplier(parameterCount: parameterCount, spent: spent, remainingRounds: remainingRounds)
+        } catch {
+            guard error.code == .privacyBudgetExhausted else { throw error }
+            logger.notice("federation privacy target reached; no more rounds", metadata: ["reason": "\(error.message)"])
+            return nil
         }
     }
 

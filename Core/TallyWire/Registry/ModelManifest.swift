@@ -30,7 +30,8 @@ public struct ModelManifest: Sendable, Codable, Hashable {
         public var privacyUnit: String
         /// ε (RDP, the bound budgets are enforced with) of the coordinator's whole ledger after
         /// this version's round, at `delta`: the worst case, as if one organization was in every round.
-        public var epsilonSpent: Double
+        /// nil: no finite bound (a benchmark round without masking or noise is on the ledger).
+        public var epsilonSpent: Double?
         public var delta: Double
         /// z planned for the round.
         public var noiseMultiplier: Double
@@ -38,11 +39,11 @@ public struct ModelManifest: Sendable, Codable, Hashable {
         public var serverOptimizer: ServerOptimizer.Settings
 
         public init(
-            privacyUnit: String, epsilonSpent: Double, delta: Double, noiseMultiplier: Double,
+            privacyUnit: String, epsilonSpent: Double?, delta: Double, noiseMultiplier: Double,
             serverOptimizer: ServerOptimizer.Settings
         ) {
             self.privacyUnit = privacyUnit
-            self.epsilonSpent = epsilonSpent
+            self.epsilonSpent = epsilonSpent.flatMap { $0.isFinite ? $0 : nil }
             self.delta = delta
             self.noiseMultiplier = noiseMultiplier
             self.serverOptimizer = serverOptimizer
