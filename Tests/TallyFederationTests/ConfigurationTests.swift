@@ -3,6 +3,7 @@ import Testing
 import TallyCoordinator
 import TallyCore
 import TallyParticipant
+import TallyModel
 import TallyTestSupport
 import TallyWire
 

@@ -167,12 +167,12 @@ public enum StrictJSON {
             return found?.full
         }
         let prefix = path.isEmpty ? "" : path.joined(separator: ".") + "."
-        if let sibling = best(siblings.map { ($0, prefix + $0) }) { return sibling }
+        if let sibling = best(siblings.map { (name: $0, full: prefix + $0) }) { return sibling }
         var elsewhere: [(name: String, full: String)] = []
         func collect(_ node: Node, _ at: [String]) {
             guard case .object(let members) = node.value else { return }
             for m in members {
-                if at != path { elsewhere.append((m.key, (at + [m.key]).joined(separator: "."))) }
+                if at != path { elsewhere.append((name: m.key, full: (at + [m.key]).joined(separator: "."))) }
                 collect(m.node, at + [m.key])
             }
         }
@@ -431,23 +431,25 @@ public enum StrictJSON {
 
         private mutating func parseNumber() throws(TallyError) -> String {
             let start = index
-            func digits(_ p: inout Self) -> Int {
-                var n = 0
-                while let c = p.current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) { p.index += 1; n += 1 }
-                return n
-            }
             if current == UInt8(ascii: "-") { index += 1 }
-            if current == UInt8(ascii: "0") { index += 1 } else if digits(&self) == 0 { throw fail("malformed number") }
+            if current == UInt8(ascii: "0") { index += 1 } else if digits() == 0 { throw fail("malformed number") }
             if current == UInt8(ascii: ".") {
                 index += 1
-                guard digits(&self) > 0 else { throw fail("malformed number") }
+                guard digits() > 0 else { throw fail("malformed number") }
             }
             if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
                 index += 1
                 if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
-                guard digits(&self) > 0 else { throw fail("malformed number") }
+                guard digits() > 0 else { throw fail("malformed number") }
             }
             return String(decoding: bytes[start..<index], as: UTF8.self)
+        }
+
+        /// Skips decimal digits and says how many.
+        private mutating func digits() -> Int {
+            var n = 0
+            while let c = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) { index += 1; n += 1 }
+            return n
         }
 
         private mutating func parseString() throws(TallyError) -> String {
