@@ -227,3 +227,73 @@ import TallyWire
         }
     }
 }
+
+/// docs/operations.md documents every key of both files with the default the code declares, and
+/// its example files load: a key added, renamed or given another default fails here until the
+/// table says so.
+@Suite struct ConfigurationDocumentationTests {
+    struct Section {
+        var rows: [(key: String, value: String)] = []
+        var example: String?
+    }
+
+    /// The `### … (coordinator.json)` and `### … (participant.json)` sections: table rows and
+    /// the first JSON block of each.
+    func sections() throws -> [String: Section] {
+        let text = try String(contentsOfFile: TestEnvironment.repositoryRoot + "/docs/operations.md", encoding: .utf8)
+        var result: [String: Section] = [:]
+        var current: String?
+        var block: [String]?
+        for line in text.components(separatedBy: "\n") {
+            if line.hasPrefix("#") {
+                current = line.contains("(`coordinator.json`)") ? "coordinator" : line.contains("(`participant.json`)") ? "participant" : nil
+                continue
+            }
+            guard let name = current else { continue }
+            if var lines = block {
+                if line == "```" {
+                    if result[name, default: Section()].example == nil { result[name, default: Section()].example = lines.joined(separator: "\n") }
+                    block = nil
+                } else {
+                    lines.append(line)
+                    block = lines
+                }
+            } else if line == "```json" {
+                block = []
+            } else if line.hasPrefix("| `") {
+                let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " `")) }
+                result[name, default: Section()].rows.append((cells[0], cells[2]))
+            }
+        }
+        return result
+    }
+
+    /// Every key path whose value is not an object, in the file `StrictJSON` writes for `value`.
+    func leaves(_ json: Any, _ prefix: String = "") -> Set<String> {
+        guard let object = json as? [String: Any] else { return [prefix] }
+        return object.reduce(into: Set<String>()) { $0.formUnion(leaves($1.value, prefix.isEmpty ? $1.key : prefix + "." + $1.key)) }
+    }
+
+    func check<T: Codable>(_ section: Section?, defaults: T) throws {
+        let section = try #require(section)
+        let defaultText = try StrictJSON.encode(defaults)
+        let keys = leaves(try JSONSerialization.jsonObject(with: Data(defaultText)))
+        #expect(Set(section.rows.map(\.key)) == keys, "\(T.self): the table's keys are the configuration's")
+        #expect(section.rows.count == keys.count, "\(T.self): each key once")
+        for (key, value) in section.rows {
+            // The documented default, alone in a file, loads as the defaults.
+            let text = key.split(separator: ".").reversed().reduce(value) { "{\"\($1)\": \($0)}" }
+            let decoded = try StrictJSON.decode(T.self, from: Array(text.utf8), defaults: defaults, file: "table")
+            #expect(try StrictJSON.encode(decoded) == defaultText, "\(T.self): the documented default of \(key) is \(value)")
+        }
+        let example = try #require(section.example)
+        _ = try StrictJSON.decode(T.self, from: Array(example.utf8), defaults: defaults, file: "example")
+        #expect(leaves(try JSONSerialization.jsonObject(with: Data(example.utf8))) == keys, "\(T.self): the example has every key")
+    }
+
+    @Test func everyKeyIsDocumentedWithItsDefault() throws {
+        let sections = try sections()
+        try check(sections["coordinator"], defaults: CoordinatorConfiguration())
+        try check(sections["participant"], defaults: ParticipantConfiguration())
+    }
+}
