@@ -43,7 +43,8 @@ public enum StrictJSON {
     /// a file that ``decode(_:from:defaults:file:)`` reads back as the same value even where a
     /// nil replaces a non-nil default (which the synthesized encoding would leave out).
     public static func encode<T: Encodable>(_ value: T) throws(TallyError) -> [UInt8] {
-        Array((serialize(try defaultTree(value), pretty: true) + "\n").utf8)
+        let tree = try defaultTree(value)
+        return Array((serialize(tree, pretty: true) + "\n").utf8)
     }
 
     // MARK: The tree
