@@ -288,18 +288,17 @@ public enum StrictJSON {
         case .object(let members):
             guard !members.isEmpty else { return "{}" }
             let inner = indent + "  "
-            let items = members.map { m in
-                serialize(Node(line: 0, value: .string(m.key)), pretty: false) + (pretty ? ": " : ":")
-                    + serialize(m.node, pretty: pretty, indent: inner)
+            let separator = pretty ? ": " : ":"
+            let items = members.map { (m: Member) -> String in
+                let key = serialize(Node(line: 0, value: .string(m.key)), pretty: false)
+                return key + separator + serialize(m.node, pretty: pretty, indent: inner)
             }
-            return pretty ? "{\n" + items.map { inner + $0 }.joined(separator: ",\n") + "\n" + indent + "}"
-                : "{" + items.joined(separator: ",") + "}"
+            return wrap(items, "{", "}", pretty: pretty, indent: indent)
         case .array(let elements):
             guard !elements.isEmpty else { return "[]" }
             let inner = indent + "  "
             let items = elements.map { serialize($0, pretty: pretty, indent: inner) }
-            return pretty ? "[\n" + items.map { inner + $0 }.joined(separator: ",\n") + "\n" + indent + "]"
-                : "[" + items.joined(separator: ",") + "]"
+            return wrap(items, "[", "]", pretty: pretty, indent: indent)
         case .string(let s):
             var out = "\""
             for scalar in s.unicodeScalars {
@@ -323,6 +322,14 @@ public enum StrictJSON {
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
         }
+    }
+
+    /// `items` between `open` and `close`: one line each, indented, when pretty.
+    private static func wrap(_ items: [String], _ open: String, _ close: String, pretty: Bool, indent: String) -> String {
+        guard pretty else { return open + items.joined(separator: ",") + close }
+        let inner = indent + "  "
+        let lines = items.map { inner + $0 }.joined(separator: ",\n")
+        return open + "\n" + lines + "\n" + indent + close
     }
 
     // MARK: Parsing (RFC 8259, keeping lines)
