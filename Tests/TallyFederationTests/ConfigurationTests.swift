@@ -292,8 +292,8 @@ import TallyWire
     }
 
     @Test func everyKeyIsDocumentedWithItsDefault() throws {
-        let sections = try sections()
-        try check(sections["coordinator"], defaults: CoordinatorConfiguration())
-        try check(sections["participant"], defaults: ParticipantConfiguration())
+        let documented = try sections()
+        try check(documented["coordinator"], defaults: CoordinatorConfiguration())
+        try check(documented["participant"], defaults: ParticipantConfiguration())
     }
 }
