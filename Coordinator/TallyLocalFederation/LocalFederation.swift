@@ -176,10 +176,10 @@ public final class LocalFederation: Sendable {
         try Subprocess.check("/bin/bash", [script] + arguments)
     }
 
+    /// Every key, nil ones as `null`: the synthesized encoding leaves a nil out, and a nil whose
+    /// default is not nil (`evaluationData`) would then load as the default.
     private func writeJSON(_ value: some Encodable, to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try encoder.encode(value).write(to: URL(fileURLWithPath: path))
+        try Data(StrictJSON.encode(value)).write(to: URL(fileURLWithPath: path))
     }
 
     /// An unused loopback TCP port (bound and released; good enough for a local demo).

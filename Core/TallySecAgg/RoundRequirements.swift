@@ -17,15 +17,6 @@ public struct RoundRequirements: Sendable, Codable, Hashable {
 
     public init() {}
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = Self()
-        minimumCollusionMargin = try c.decodeIfPresent(Int.self, forKey: .minimumCollusionMargin) ?? d.minimumCollusionMargin
-        minimumCohort = try c.decodeIfPresent(Int.self, forKey: .minimumCohort) ?? d.minimumCohort
-        minimumThresholdFraction = try c.decodeIfPresent(Double.self, forKey: .minimumThresholdFraction) ?? d.minimumThresholdFraction
-        allowedPeerFingerprints = try c.decodeIfPresent([String].self, forKey: .allowedPeerFingerprints)
-    }
-
     /// Throws `round-requirements-not-met`, naming the requirement, unless the round meets all
     /// of them. `fingerprints` are the cohort's certificate fingerprints (lowercase hex), by member;
     /// `own` is this participant, which need not list itself.

@@ -93,7 +93,7 @@ import Testing
         config.tls = TLSFiles(directory: federation.pki + "/participant-1")
         config.dataDirectory = federation.options.directory + "/impostor"
         let impostorConfig = federation.options.directory + "/impostor.json"
-        try JSONEncoder().encode(config).write(to: URL(fileURLWithPath: impostorConfig))
+        try Data(StrictJSON.encode(config)).write(to: URL(fileURLWithPath: impostorConfig))
         let impostor = try await Subprocess.run(
             TestEnvironment.executables + "/tally-coordinator", ["serve", "--config", impostorConfig],
             timeout: .seconds(60))

@@ -7,7 +7,8 @@ import TallyRound
 import TallyWire
 
 /// Everything the coordinator service needs, with embedded defaults: SQLite and local files under
-/// a data directory, listening on loopback. Read from a JSON file; absent keys take the defaults.
+/// a data directory, listening on loopback. Read from a JSON file with ``load(path:)``; absent keys,
+/// at any depth, take the defaults declared here and in the nested types.
 public struct CoordinatorConfiguration: Sendable, Codable {
     /// Where the database, the registry and the metrics file live.
     public var dataDirectory = "tally-data/coordinator"
@@ -64,43 +65,14 @@ public struct CoordinatorConfiguration: Sendable, Codable {
 
     public init() {}
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = CoordinatorConfiguration()
-        dataDirectory = try c.decodeIfPresent(String.self, forKey: .dataDirectory) ?? d.dataDirectory
-        host = try c.decodeIfPresent(String.self, forKey: .host) ?? d.host
-        port = try c.decodeIfPresent(Int.self, forKey: .port) ?? d.port
-        tls = try c.decodeIfPresent(TLSFiles.self, forKey: .tls) ?? d.tls
-        revocationList = try c.decodeIfPresent(String.self, forKey: .revocationList)
-        allowedParticipants = try c.decodeIfPresent([UInt32].self, forKey: .allowedParticipants)
-        minParticipants = try c.decodeIfPresent(Int.self, forKey: .minParticipants) ?? d.minParticipants
-        maxCohort = try c.decodeIfPresent(Int.self, forKey: .maxCohort) ?? d.maxCohort
-        rounds = try c.decodeIfPresent(Int.self, forKey: .rounds) ?? d.rounds
-        collusionMargin = try c.decodeIfPresent(Int.self, forKey: .collusionMargin) ?? d.collusionMargin
-        maskedInputDelaySeconds = try c.decodeIfPresent(Double.self, forKey: .maskedInputDelaySeconds) ?? d.maskedInputDelaySeconds
-        stageTimeoutSeconds = try c.decodeIfPresent(Double.self, forKey: .stageTimeoutSeconds) ?? d.stageTimeoutSeconds
-        roundIntervalSeconds = try c.decodeIfPresent(Double.self, forKey: .roundIntervalSeconds) ?? d.roundIntervalSeconds
-        valueBits = try c.decodeIfPresent(Int.self, forKey: .valueBits) ?? d.valueBits
-        clipNorm = try c.decodeIfPresent(Double.self, forKey: .clipNorm) ?? d.clipNorm
-        privacy = try c.decodeIfPresent(PrivacySettings.self, forKey: .privacy) ?? d.privacy
-        training = try c.decodeIfPresent(TrainingSettings.self, forKey: .training) ?? d.training
-        evaluationData = c.contains(.evaluationData) ? try c.decodeIfPresent(String.self, forKey: .evaluationData) : d.evaluationData
-        dropoutRate = try c.decodeIfPresent(Double.self, forKey: .dropoutRate) ?? d.dropoutRate
-        corruptionRate = try c.decodeIfPresent(Double.self, forKey: .corruptionRate) ?? d.corruptionRate
-        maxMessageBytes = try c.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? d.maxMessageBytes
-        insecureDisableMasking = try c.decodeIfPresent(Bool.self, forKey: .insecureDisableMasking) ?? d.insecureDisableMasking
-        syntheticDimension = try c.decodeIfPresent(Int.self, forKey: .syntheticDimension)
-        serverOptimizer = try c.decodeIfPresent(ServerOptimizer.Settings.self, forKey: .serverOptimizer) ?? d.serverOptimizer
-    }
-
-    /// Loads and checks a JSON configuration file.
+    /// Loads and checks a JSON configuration file: every key is optional at any depth and takes
+    /// the default above; an unknown key or a value of the wrong type is an error naming the
+    /// file, the key path and its line (``StrictJSON``).
     public static func load(path: String) throws(TallyError) -> Self {
-        let data = Data(try BoundedFile.read(path, maxBytes: 1 << 20, what: "configuration"))
-        let config: Self
-        do { config = try JSONDecoder().decode(Self.self, from: data) } catch {
-            throw TallyError(.invalidArgument, "configuration file \(path) is not valid", cause: error)
+        let config = try StrictJSON.load(Self.self, path: path, defaults: Self())
+        do { try config.validate() } catch {
+            throw TallyError(error.code, "configuration file \(path): \(error.message)", cause: error.cause)
         }
-        try config.validate()
         return config
     }
 

@@ -4,7 +4,8 @@ import TallyModel
 import TallySecAgg
 import TallyWire
 
-/// One organization's daemon settings, from a JSON file; absent keys take the defaults.
+/// One organization's daemon settings, from a JSON file (``load(path:)``); absent keys, at any
+/// depth, take the defaults declared here and in the nested types.
 public struct ParticipantConfiguration: Sendable, Codable {
     public var coordinatorHost = "127.0.0.1"
     public var coordinatorPort = 7443
@@ -55,29 +56,11 @@ public struct ParticipantConfiguration: Sendable, Codable {
     /// The privacy ledger the daemon keeps in its data directory.
     public var ledgerPath: String { dataDirectory + "/" + BudgetGuard.fileName }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = ParticipantConfiguration()
-        coordinatorHost = try c.decodeIfPresent(String.self, forKey: .coordinatorHost) ?? d.coordinatorHost
-        coordinatorPort = try c.decodeIfPresent(Int.self, forKey: .coordinatorPort) ?? d.coordinatorPort
-        tls = try c.decodeIfPresent(TLSFiles.self, forKey: .tls) ?? d.tls
-        dataDirectory = try c.decodeIfPresent(String.self, forKey: .dataDirectory) ?? d.dataDirectory
-        data = try c.decodeIfPresent(DataSource.self, forKey: .data) ?? d.data
-        trainer = try c.decodeIfPresent(String.self, forKey: .trainer) ?? d.trainer
-        privacyBudget = try c.decodeIfPresent(PrivacyBudget.self, forKey: .privacyBudget) ?? d.privacyBudget
-        roundRequirements = try c.decodeIfPresent(RoundRequirements.self, forKey: .roundRequirements) ?? d.roundRequirements
-        reconnectInitialSeconds = try c.decodeIfPresent(Double.self, forKey: .reconnectInitialSeconds) ?? d.reconnectInitialSeconds
-        reconnectMaxSeconds = try c.decodeIfPresent(Double.self, forKey: .reconnectMaxSeconds) ?? d.reconnectMaxSeconds
-        maxMessageBytes = try c.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? d.maxMessageBytes
-        allowInsecureBenchmarkRounds = try c.decodeIfPresent(Bool.self, forKey: .allowInsecureBenchmarkRounds) ?? d.allowInsecureBenchmarkRounds
-    }
-
+    /// Loads and checks a JSON configuration file: every key is optional at any depth and takes
+    /// the default above; an unknown key or a value of the wrong type is an error naming the
+    /// file, the key path and its line (``StrictJSON``).
     public static func load(path: String) throws(TallyError) -> Self {
-        let bytes = Data(try BoundedFile.read(path, maxBytes: 1 << 20, what: "configuration"))
-        let config: Self
-        do { config = try JSONDecoder().decode(Self.self, from: bytes) } catch {
-            throw TallyError(.invalidArgument, "configuration file \(path) is not valid", cause: error)
-        }
+        let config = try StrictJSON.load(Self.self, path: path, defaults: Self())
         do { try config.validate() } catch {
             throw TallyError(error.code, "configuration file \(path): \(error.message)", cause: error.cause)
         }
