@@ -4,6 +4,12 @@ import NIOCore
 import NIOTLS
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What the coordinator's gRPC server bounds per connection, so that peers that never finish TLS,
 /// sit idle, or vanish cannot hold sockets (file handles) forever. docs/operations.md lists the
 /// numbers.
@@ -37,10 +43,26 @@ public struct ConnectionLimits: Sendable, Hashable {
         self.maxConnections = maxConnections
     }
 
-    /// The coordinator's bounds.
-    public static let standard = ConnectionLimits(
-        handshakeTimeout: .seconds(10), maxIdleTime: .seconds(5 * 60), keepaliveTime: .seconds(60),
-        keepaliveTimeout: .seconds(20), maxConcurrentStreams: 16, maxConnections: 512)
+    /// The coordinator's bounds. At most 512 connections, and at most half the process's
+    /// file-handle limit.
+    public static var standard: ConnectionLimits {
+        ConnectionLimits(
+            handshakeTimeout: .seconds(10), maxIdleTime: .seconds(5 * 60), keepaliveTime: .seconds(60),
+            keepaliveTimeout: .seconds(20), maxConcurrentStreams: 16,
+            maxConnections: min(512, max(16, openFileLimit / 2)))
+    }
+
+    /// The process's soft limit on open files.
+    static var openFileLimit: Int {
+        var limit = rlimit()
+        #if canImport(Glibc)
+        let result = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        #else
+        let result = getrlimit(RLIMIT_NOFILE, &limit)
+        #endif
+        guard result == 0, limit.rlim_cur != RLIM_INFINITY else { return Int.max / 2 }
+        return Int(clamping: limit.rlim_cur)
+    }
 
     /// The transport configuration these limits translate to.
     func transportConfig(maxRequestPayloadSize: Int, gate: ConnectionGate) -> HTTP2ServerTransport.Posix.Config {
