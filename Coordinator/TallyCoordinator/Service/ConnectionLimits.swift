@@ -1,6 +1,7 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import NIOCore
+import NIOHTTP2
 import NIOTLS
 import Synchronization
 
@@ -64,6 +65,10 @@ public struct ConnectionLimits: Sendable, Hashable {
         return Int(clamping: limit.rlim_cur)
     }
 
+    /// After `maxIdleTime` the transport sends GOAWAY but closes only once the peer acknowledges
+    /// it; a connection still without a stream this much later is closed outright.
+    static let goAwayGrace: Duration = .seconds(60)
+
     /// The transport configuration these limits translate to.
     func transportConfig(maxRequestPayloadSize: Int, gate: ConnectionGate) -> HTTP2ServerTransport.Posix.Config {
         .defaults { config in
@@ -75,10 +80,11 @@ public struct ConnectionLimits: Sendable, Hashable {
             }
             config.http2.maxConcurrentStreams = maxConcurrentStreams
             let handshakeTimeout = handshakeTimeout.map { TimeAmount($0) }
+            let streamlessTimeout = maxIdleTime.map { TimeAmount($0 + Self.goAwayGrace) }
             config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
                 channel.eventLoop.submit {
                     try channel.pipeline.syncOperations.addHandler(
-                        ConnectionGuard(handshakeTimeout: handshakeTimeout, gate: gate))
+                        ConnectionGuard(handshakeTimeout: handshakeTimeout, streamlessTimeout: streamlessTimeout, gate: gate))
                 }
             }
         }
@@ -113,17 +119,22 @@ final class ConnectionGate: Sendable {
 }
 
 /// Added at the end of every accepted connection's pipeline: closes the connection if the
-/// connection limit is reached, or if TLS has not completed within the handshake timeout.
+/// connection limit is reached, if TLS has not completed within the handshake timeout, or if after
+/// TLS it has had no open stream for the streamless timeout (the transport's own idle close waits
+/// for the peer to acknowledge a GOAWAY, which a hostile peer never does).
 final class ConnectionGuard: ChannelInboundHandler {
     typealias InboundIn = Any
 
     private let handshakeTimeout: TimeAmount?
+    private let streamlessTimeout: TimeAmount?
     private let gate: ConnectionGate
     private var admitted = false
+    private var openStreams: Set<HTTP2StreamID> = []
     private var deadline: Scheduled<Void>?
 
-    init(handshakeTimeout: TimeAmount?, gate: ConnectionGate) {
+    init(handshakeTimeout: TimeAmount?, streamlessTimeout: TimeAmount?, gate: ConnectionGate) {
         self.handshakeTimeout = handshakeTimeout
+        self.streamlessTimeout = streamlessTimeout
         self.gate = gate
     }
 
@@ -133,16 +144,11 @@ final class ConnectionGuard: ChannelInboundHandler {
             return
         }
         admitted = true
-        if let handshakeTimeout {
-            deadline = context.eventLoop.assumeIsolated().scheduleTask(in: handshakeTimeout) {
-                context.close(promise: nil)
-            }
-        }
+        closeAfter(handshakeTimeout, context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        deadline?.cancel()
-        deadline = nil
+        closeAfter(nil, context: context)
         if admitted {
             admitted = false
             gate.release()
@@ -150,10 +156,29 @@ final class ConnectionGuard: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
-            deadline?.cancel()
-            deadline = nil
+        switch event {
+        case let tls as TLSUserEvent:
+            if case .handshakeCompleted = tls { closeAfter(openStreams.isEmpty ? streamlessTimeout : nil, context: context) }
+        case let created as NIOHTTP2StreamCreatedEvent:
+            openStreams.insert(created.streamID)
+            closeAfter(nil, context: context)
+        case let closed as StreamClosedEvent:
+            if openStreams.remove(closed.streamID) != nil, openStreams.isEmpty {
+                closeAfter(streamlessTimeout, context: context)
+            }
+        default:
+            break
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Replaces the pending deadline, if any, with closing the connection after `delay` (none if nil).
+    private func closeAfter(_ delay: TimeAmount?, context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        guard let delay else { return }
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+            context.close(promise: nil)
+        }
     }
 }
