@@ -28,7 +28,7 @@ import Glibc
         let transport = try HTTP2ClientTransport.Posix(
             target: .ipv4(address: "127.0.0.1", port: federation.port), transportSecurity: tls.clientSecurity())
         let client = GRPCClient(transport: transport)
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.runConnections() }
             let service = Tally_V1_Federation.Client(wrapping: client)
             for i in 0..<streams {

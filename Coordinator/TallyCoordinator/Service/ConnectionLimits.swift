@@ -61,7 +61,8 @@ public struct ConnectionLimits: Sendable, Hashable {
         #else
         let result = getrlimit(RLIMIT_NOFILE, &limit)
         #endif
-        guard result == 0, limit.rlim_cur != RLIM_INFINITY else { return Int.max / 2 }
+        guard result == 0 else { return Int.max }
+        // RLIM_INFINITY is the largest rlim_t, so unlimited clamps to Int.max.
         return Int(clamping: limit.rlim_cur)
     }
 
