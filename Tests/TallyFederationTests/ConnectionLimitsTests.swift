@@ -76,6 +76,39 @@ import Glibc
         }
     }
 
+    /// A certified peer that finishes TLS but never opens a stream, nor answers the idle GOAWAY
+    /// (here `openssl s_client`, which speaks no HTTP/2), is closed after `maxIdleTime` plus the
+    /// streamless grace; the transport alone would wait for its answer forever.
+    @Test func aTLSConnectionThatNeverOpensAStreamIsClosed() async throws {
+        var limits = ConnectionLimits.standard
+        limits.maxIdleTime = .seconds(1)
+        limits.streamlessGrace = .seconds(1)
+        try await withServer(limits) { port in
+            let files = TLSFiles(directory: TestPKI.shared.directory + "/participant-1")
+            let client = Process()
+            client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            client.arguments = [
+                "openssl", "s_client", "-connect", "127.0.0.1:\(port)", "-alpn", "h2",
+                "-cert", files.certificate, "-key", files.privateKey, "-CAfile", files.certificateAuthority,
+            ]
+            let input = Pipe()  // kept open: s_client ends only when the server closes
+            client.standardInput = input
+            client.standardOutput = FileHandle.nullDevice
+            client.standardError = FileHandle.nullDevice
+            let start = ContinuousClock.now
+            try client.run()
+            defer {
+                if client.isRunning { client.terminate() }
+                client.waitUntilExit()
+            }
+            let closed = await waitUntil(15) { !client.isRunning }
+            let elapsed = ContinuousClock.now - start
+            #expect(closed, "the coordinator should close a TLS connection that never opens a stream")
+            // Not refused at once (TLS succeeded), and not by the 10 s handshake timeout either.
+            #expect(elapsed > .milliseconds(1500) && elapsed < .seconds(8), "closed after \(elapsed)")
+        }
+    }
+
     /// Over the connection limit, a new connection is closed at once; those within it stay.
     @Test func connectionsOverTheLimitAreClosedOnAccept() async throws {
         var limits = ConnectionLimits.standard

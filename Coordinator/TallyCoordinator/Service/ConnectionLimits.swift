@@ -21,6 +21,9 @@ public struct ConnectionLimits: Sendable, Hashable {
     /// A connection with no open stream for this long is sent GOAWAY (transport `maxIdleTime`).
     /// A participant's Session stream stays open between rounds, so it never counts as idle.
     public var maxIdleTime: Duration?
+    /// After `maxIdleTime` the transport sends GOAWAY but closes only once the peer acknowledges
+    /// it; a connection still without a stream this much later is closed outright.
+    public var streamlessGrace: Duration
     /// The server pings a connection that has been silent this long (transport keepalive)…
     public var keepaliveTime: Duration?
     /// …and starts closing it when the ping is not answered within this.
@@ -33,9 +36,10 @@ public struct ConnectionLimits: Sendable, Hashable {
     public var maxConnections: Int?
 
     public init(
-        handshakeTimeout: Duration?, maxIdleTime: Duration?, keepaliveTime: Duration?, keepaliveTimeout: Duration,
-        maxConcurrentStreams: Int?, maxConnections: Int?
+        handshakeTimeout: Duration?, maxIdleTime: Duration?, streamlessGrace: Duration, keepaliveTime: Duration?,
+        keepaliveTimeout: Duration, maxConcurrentStreams: Int?, maxConnections: Int?
     ) {
+        self.streamlessGrace = streamlessGrace
         self.handshakeTimeout = handshakeTimeout
         self.maxIdleTime = maxIdleTime
         self.keepaliveTime = keepaliveTime
@@ -48,7 +52,7 @@ public struct ConnectionLimits: Sendable, Hashable {
     /// file-handle limit.
     public static var standard: ConnectionLimits {
         ConnectionLimits(
-            handshakeTimeout: .seconds(10), maxIdleTime: .seconds(5 * 60), keepaliveTime: .seconds(60),
+            handshakeTimeout: .seconds(10), maxIdleTime: .seconds(5 * 60), streamlessGrace: .seconds(60), keepaliveTime: .seconds(60),
             keepaliveTimeout: .seconds(20), maxConcurrentStreams: 16,
             maxConnections: min(512, max(16, openFileLimit / 2)))
     }
@@ -66,10 +70,6 @@ public struct ConnectionLimits: Sendable, Hashable {
         return Int(clamping: limit.rlim_cur)
     }
 
-    /// After `maxIdleTime` the transport sends GOAWAY but closes only once the peer acknowledges
-    /// it; a connection still without a stream this much later is closed outright.
-    static let goAwayGrace: Duration = .seconds(60)
-
     /// The transport configuration these limits translate to.
     func transportConfig(maxRequestPayloadSize: Int, gate: ConnectionGate) -> HTTP2ServerTransport.Posix.Config {
         .defaults { config in
@@ -81,7 +81,7 @@ public struct ConnectionLimits: Sendable, Hashable {
             }
             config.http2.maxConcurrentStreams = maxConcurrentStreams
             let handshakeTimeout = handshakeTimeout.map { TimeAmount($0) }
-            let streamlessTimeout = maxIdleTime.map { TimeAmount($0 + Self.goAwayGrace) }
+            let streamlessTimeout = maxIdleTime.map { TimeAmount($0 + streamlessGrace) }
             config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
                 channel.eventLoop.submit {
                     try channel.pipeline.syncOperations.addHandler(
