@@ -33,6 +33,9 @@ struct FederationService: Tally_V1_Federation.SimpleServiceProtocol {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await message in outbound { try await response.write(message) }
+                    // The queue also ends when a newer stream of the same participant replaced
+                    // this one; then this stream ends too, releasing what it holds.
+                    if await !sessions.isCurrent(id, generation: generation) { throw SessionReplaced() }
                 }
                 group.addTask {
                     defer { continuation.finish() }
@@ -45,14 +48,22 @@ struct FederationService: Tally_V1_Federation.SimpleServiceProtocol {
                         }
                     }
                 }
-                try await group.waitForAll()
+                // Not waitForAll: it waits for every child even after one threw; the first error
+                // (a replaced stream) must end the other side at once.
+                while try await group.next() != nil {}
             }
+        } catch is SessionReplaced {
+            log.info("participant stream replaced by a newer one")
+            throw RPCError(code: .aborted, message: "a newer session of participant \(id.rawValue) replaced this one")
         } catch {
             log.info("participant stream ended", metadata: ["reason": "\(error)"])
         }
         await sessions.unregister(id, generation: generation)
         log.info("participant disconnected")
     }
+
+    /// This stream's participant opened a newer one.
+    private struct SessionReplaced: Error {}
 
     /// Who is on the other end, or a clear refusal.
     private func authenticate(_ context: ServerContext) async throws -> (ParticipantID, String, SigningPublicKey) {

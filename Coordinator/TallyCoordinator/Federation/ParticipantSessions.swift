@@ -26,7 +26,8 @@ public actor ParticipantSessions {
         disconnectHandler = handler
     }
 
-    /// Registers a new stream for `id`, replacing (and closing) any older one.
+    /// Registers a new stream for `id`, replacing any older one: its queue is finished, upon which
+    /// `FederationService` ends that stream.
     func register(
         _ id: ParticipantID, certificatePEM: String, signingKey: SigningPublicKey,
         outbound: AsyncStream<Tally_V1_CoordinatorMessage>.Continuation
@@ -35,6 +36,11 @@ public actor ParticipantSessions {
         sessions[id]?.outbound.finish()
         sessions[id] = Session(generation: nextGeneration, certificatePEM: certificatePEM, signingKey: signingKey, outbound: outbound)
         return nextGeneration
+    }
+
+    /// Whether `generation` is still `id`'s registered stream (not replaced by a newer one).
+    func isCurrent(_ id: ParticipantID, generation: UInt64) -> Bool {
+        sessions[id]?.generation == generation
     }
 
     func unregister(_ id: ParticipantID, generation: UInt64) async {

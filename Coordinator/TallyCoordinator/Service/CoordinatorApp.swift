@@ -18,11 +18,16 @@ public struct CoordinatorApp {
     public let configuration: CoordinatorConfiguration
     public let logger: Logger
     public let hooks: RoundHooks
+    /// How long connections may stall, idle or stay silent, and how many may be open.
+    public let limits: ConnectionLimits
 
-    public init(configuration: CoordinatorConfiguration, logger: Logger, hooks: RoundHooks = .none) {
+    public init(
+        configuration: CoordinatorConfiguration, logger: Logger, hooks: RoundHooks = .none, limits: ConnectionLimits = .standard
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.hooks = hooks
+        self.limits = limits
     }
 
     /// Bootstraps Prometheus metrics once per process.
@@ -59,10 +64,8 @@ public struct CoordinatorApp {
         let engine = RoundEngine(
             configuration: c, store: store, registry: registry, sessions: sessions, signingKey: signingKey,
             certificatePEM: certificatePEM, evaluation: evaluation, ledger: ledger, hooks: hooks, logger: logger)
-        let transport = HTTP2ServerTransport.Posix(
-            address: .ipv4(host: c.host, port: c.port),
-            transportSecurity: c.tls.serverSecurity(),
-            config: .defaults { $0.rpc.maxRequestPayloadSize = c.maxMessageBytes })
+        let transport = limits.serverTransport(
+            host: c.host, port: c.port, security: c.tls.serverSecurity(), maxRequestPayloadSize: c.maxMessageBytes)
         let service = FederationService(configuration: c, sessions: sessions, engine: engine, store: store, logger: logger)
         let server = GRPCServer(transport: transport, services: [service])
         let group = ServiceGroup(

@@ -1,0 +1,204 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Synchronization
+import TallyCoordinator
+import TallyTestSupport
+import TallyWire
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The coordinator's bounds against connections and streams that would otherwise be held open
+/// forever (docs/operations.md, "Connection limits"). Loopback only; every wait is bounded; every
+/// process and server started is stopped.
+@Suite(.serialized) struct ConnectionLimitsTests {
+    /// One certified identity opening session after session: each new stream replaces the older
+    /// one, which the coordinator ends (it used to stay open, its resources held, forever).
+    @Test func aNewSessionOfOneIdentityEndsTheOlderOnes() async throws {
+        let federation = try makeFederation("one-stream", participants: 2, rounds: 1)
+        defer { federation.stopAll() }
+        _ = try federation.startCoordinator()
+        #expect(await waitUntil(30) { readLog(federation, "coordinator").contains("listening") })
+        let tls = TLSFiles(directory: federation.pki + "/participant-1")
+        let log = StreamLog()
+        let streams = 4
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .ipv4(address: "127.0.0.1", port: federation.port), transportSecurity: tls.clientSecurity())
+        let client = GRPCClient(transport: transport)
+        await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.runConnections() }
+            let service = Tally_V1_Federation.Client(wrapping: client)
+            for i in 0..<streams {
+                group.addTask {
+                    try await service.session { writer in
+                        try await writer.write(.with { $0.hello = .with { h in h.protocolVersion = 1 } })
+                        try await Task.sleep(for: .seconds(60))
+                    } onResponse: { response in
+                        do {
+                            for try await message in response.messages {
+                                if case .welcome = message.body { log.welcomed(i) }
+                            }
+                            log.ended(i, "closed")
+                        } catch {
+                            log.ended(i, "\(error)")
+                        }
+                    }
+                }
+                #expect(await waitUntil(20) { log.isWelcomed(i) }, "stream \(i) should be admitted")
+            }
+            let older = Set(0..<(streams - 1))
+            let allOlderEnded = await waitUntil(15) { older.isSubset(of: log.endedStreams) }
+            #expect(allOlderEnded, "older streams of the same identity must be ended; ended: \(log.endedStreams.sorted())")
+            #expect(!log.endedStreams.contains(streams - 1), "the newest stream stays open: \(log.reasons)")
+            for (i, reason) in log.reasons where older.contains(i) {
+                #expect(reason.contains("aborted") && reason.contains("replaced"), "stream \(i): \(reason)")
+            }
+            client.beginGracefulShutdown()
+            group.cancelAll()
+        }
+    }
+
+    /// Idle TCP connections that never start TLS, and one that stalls mid-handshake, are closed
+    /// once the handshake timeout passes.
+    @Test func connectionsThatNeverFinishTLSAreClosed() async throws {
+        var limits = ConnectionLimits.standard
+        limits.handshakeTimeout = .seconds(1)
+        try await withServer(limits) { port in
+            let sockets = try (0..<5).map { _ in try LoopbackSocket(port: port) }
+            // A stalled handshake: the first bytes of a TLS record, then nothing.
+            sockets[0].send([0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+            let allClosed = await waitUntil(10) { sockets.allSatisfy { $0.isClosedByPeer() } }
+            let open = sockets.indices.filter { !sockets[$0].isClosedByPeer() }
+            #expect(allClosed, "connections still open after 10 s: \(open)")
+        }
+    }
+
+    /// A certified peer that finishes TLS but never opens a stream, nor answers the idle GOAWAY
+    /// (here `openssl s_client`, which speaks no HTTP/2), is closed after `maxIdleTime` plus the
+    /// streamless grace; the transport alone would wait for its answer forever.
+    @Test func aTLSConnectionThatNeverOpensAStreamIsClosed() async throws {
+        var limits = ConnectionLimits.standard
+        limits.maxIdleTime = .seconds(1)
+        limits.streamlessGrace = .seconds(1)
+        try await withServer(limits) { port in
+            let files = TLSFiles(directory: TestPKI.shared.directory + "/participant-1")
+            let client = Process()
+            client.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            client.arguments = [
+                "openssl", "s_client", "-connect", "127.0.0.1:\(port)", "-alpn", "h2",
+                "-cert", files.certificate, "-key", files.privateKey, "-CAfile", files.certificateAuthority,
+            ]
+            let input = Pipe()  // kept open: s_client ends only when the server closes
+            client.standardInput = input
+            client.standardOutput = FileHandle.nullDevice
+            client.standardError = FileHandle.nullDevice
+            let start = ContinuousClock.now
+            try client.run()
+            let closed = await waitUntil(15) { !client.isRunning }
+            let elapsed = ContinuousClock.now - start
+            if !closed {
+                kill(client.processIdentifier, SIGKILL)  // s_client may outlive SIGTERM
+                #expect(await waitUntil(5) { !client.isRunning })
+            }
+            #expect(closed, "the coordinator should close a TLS connection that never opens a stream")
+            // Not refused at once (TLS succeeded), and not by the 10 s handshake timeout either.
+            #expect(elapsed > .milliseconds(1500) && elapsed < .seconds(8), "closed after \(elapsed)")
+        }
+    }
+
+    /// Over the connection limit, a new connection is closed at once; those within it stay.
+    @Test func connectionsOverTheLimitAreClosedOnAccept() async throws {
+        var limits = ConnectionLimits.standard
+        limits.handshakeTimeout = .seconds(30)
+        limits.maxConnections = 2
+        try await withServer(limits) { port in
+            var sockets: [LoopbackSocket] = []
+            for _ in 0..<4 {
+                sockets.append(try LoopbackSocket(port: port))
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(await waitUntil(10) { sockets[2].isClosedByPeer() && sockets[3].isClosedByPeer() })
+            #expect(!sockets[0].isClosedByPeer() && !sockets[1].isClosedByPeer())
+            // Closing one frees its place.
+            sockets[0].close()
+            try await Task.sleep(for: .milliseconds(300))
+            let again = try LoopbackSocket(port: port)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(!again.isClosedByPeer(), "a connection within the limit is admitted again")
+        }
+    }
+
+    /// Runs a coordinator transport (mutual TLS with the test PKI, no services) on a loopback port.
+    private func withServer(_ limits: ConnectionLimits, _ body: (Int) async throws -> Void) async throws {
+        let tls = TLSFiles(directory: TestPKI.shared.directory + "/coordinator")
+        let transport = limits.serverTransport(
+            host: "127.0.0.1", port: 0, security: tls.serverSecurity(), maxRequestPayloadSize: 1 << 20)
+        let server = GRPCServer(transport: transport, services: [])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.serve() }
+            defer {
+                server.beginGracefulShutdown()
+                group.cancelAll()
+            }
+            let port = try #require(try await transport.listeningAddress.ipv4?.port)
+            try await body(port)
+        }
+    }
+}
+
+/// What happened to each of several Session streams.
+private final class StreamLog: Sendable {
+    private let state = Mutex<(welcomed: Set<Int>, ended: [Int: String])>(([], [:]))
+    func welcomed(_ i: Int) { state.withLock { _ = $0.welcomed.insert(i) } }
+    func ended(_ i: Int, _ reason: String) { state.withLock { $0.ended[i] = reason } }
+    func isWelcomed(_ i: Int) -> Bool { state.withLock { $0.welcomed.contains(i) } }
+    var endedStreams: Set<Int> { state.withLock { Set($0.ended.keys) } }
+    var reasons: [Int: String] { state.withLock { $0.ended } }
+}
+
+/// A plain TCP connection to 127.0.0.1 that sends nothing unless told, closed on deinit.
+private final class LoopbackSocket {
+    private var fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else {
+            Glibc.close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
+    }
+
+    func send(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Whether the server has closed (or reset) the connection; never blocks.
+    func isClosedByPeer() -> Bool {
+        guard fd >= 0 else { return true }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if n == 0 { return true }
+            if n > 0 { continue }  // bytes from the server (e.g. a TLS alert): keep reading
+            return errno != EAGAIN && errno != EWOULDBLOCK
+        }
+    }
+
+    func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+
+    deinit { close() }
+}
