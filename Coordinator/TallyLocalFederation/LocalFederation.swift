@@ -2,9 +2,9 @@ import Foundation
 import Synchronization
 import TallyCoordinator
 import TallyCore
-import TallyRound
 import TallyModel
 import TallyParticipant
+import TallyRound
 import TallyWire
 
 /// A whole federation on this machine, as separate processes on loopback: a throwaway CA and
@@ -138,15 +138,17 @@ public final class LocalFederation: Sendable {
 
     @discardableResult
     public func startCoordinator(environment: [String: String] = [:]) throws -> Subprocess {
-        let process = try launch("tally-coordinator", ["serve", "--config", coordinatorConfig], log: "coordinator", environment: environment)
+        let process = try launch(
+            "tally-coordinator", ["serve", "--config", coordinatorConfig], log: "coordinator", environment: environment)
         processes.withLock { $0.coordinator = process }
         return process
     }
 
     @discardableResult
     public func startParticipant(_ i: Int, configuration: String? = nil, environment: [String: String] = [:]) throws -> Subprocess {
-        let process = try launch("tally-participant", ["run", "--config", configuration ?? participantConfig(i)], log: "participant-\(i)",
-                                 environment: environment)
+        let process = try launch(
+            "tally-participant", ["run", "--config", configuration ?? participantConfig(i)], log: "participant-\(i)",
+            environment: environment)
         processes.withLock { $0.participants[i] = process }
         return process
     }

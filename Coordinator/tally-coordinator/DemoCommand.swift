@@ -52,7 +52,8 @@ struct Demo: AsyncParsableCommand {
         options.privacy = PrivacySettings(targetEpsilon: epsilon, delta: delta)
         options.clipNorm = clipNorm
         guard let kind = ServerOptimizer.Kind(rawValue: serverOptimizer) else {
-            throw ValidationError("--server-optimizer must be one of \(ServerOptimizer.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--server-optimizer must be one of \(ServerOptimizer.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         options.serverOptimizer = ServerOptimizer.Settings(kind: kind, learningRate: serverLearningRate)
         options.participantBudgetEpsilon = budgetEpsilon

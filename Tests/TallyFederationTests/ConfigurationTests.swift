@@ -1,11 +1,11 @@
 import Foundation
-import Testing
 import TallyCoordinator
 import TallyCore
-import TallyParticipant
 import TallyModel
+import TallyParticipant
 import TallyTestSupport
 import TallyWire
+import Testing
 
 /// Numbers a coordinator turns into durations, counts or wire fields: each out-of-range value is
 /// an error naming its key, where it used to trap inside a round.
@@ -26,7 +26,7 @@ import TallyWire
             ("training.batchSize", { $0.training.batchSize = -32 }),
             ("training.batchSize", { $0.training.batchSize = 1 << 40 }),
             ("training.learningRate", { $0.training.learningRate = .nan }),
-            ("collusionMargin", { $0.collusionMargin = 5 }),  // 3 participants cannot tolerate 5
+            ("collusionMargin", { $0.collusionMargin = 5 }), // 3 participants cannot tolerate 5
         ]
         for (key, change) in cases {
             let text = message(change)
@@ -77,7 +77,9 @@ import TallyWire
         #expect(expected.count == 64)
         #expect(try CertificateFingerprint.sha256(pem: String(contentsOfFile: path, encoding: .utf8)) == expected)
         // Another certificate has another fingerprint.
-        #expect(try CertificateFingerprint.sha256(pem: String(contentsOfFile: federation.pki + "/participant-1/cert.pem", encoding: .utf8)) != expected)
+        #expect(
+            try CertificateFingerprint.sha256(pem: String(contentsOfFile: federation.pki + "/participant-1/cert.pem", encoding: .utf8))
+                != expected)
     }
 }
 
@@ -106,11 +108,13 @@ import TallyWire
     /// Decodes over the defaults as `load` does, without `validate()` (whose TLS file check
     /// needs a PKI).
     func coordinator(_ text: String) throws -> CoordinatorConfiguration {
-        try StrictJSON.decode(CoordinatorConfiguration.self, from: Array(text.utf8), defaults: CoordinatorConfiguration(), file: "coordinator.json")
+        try StrictJSON.decode(
+            CoordinatorConfiguration.self, from: Array(text.utf8), defaults: CoordinatorConfiguration(), file: "coordinator.json")
     }
 
     func participant(_ text: String) throws -> ParticipantConfiguration {
-        try StrictJSON.decode(ParticipantConfiguration.self, from: Array(text.utf8), defaults: ParticipantConfiguration(), file: "participant.json")
+        try StrictJSON.decode(
+            ParticipantConfiguration.self, from: Array(text.utf8), defaults: ParticipantConfiguration(), file: "participant.json")
     }
 
     func encoded(_ value: some Encodable) throws -> String {
@@ -133,11 +137,16 @@ import TallyWire
         let epsilon = try coordinatorError("{\n  \"privacy\": {\n    \"delta\": 1e-6,\n    \"targetEpsilom\": 3\n  }\n}")
         #expect(epsilon.message == "\(epsilon.path) line 4: unknown key \"privacy.targetEpsilom\"; did you mean \"privacy.targetEpsilon\"?")
         let directory = try participantError("{\"data\": {\n\"fashionMnistDirectory\": \"/data\"}}")
-        #expect(directory.message == "\(directory.path) line 2: unknown key \"data.fashionMnistDirectory\"; did you mean \"data.fashionMNISTDirectory\"?")
+        #expect(
+            directory.message
+                == "\(directory.path) line 2: unknown key \"data.fashionMnistDirectory\"; did you mean \"data.fashionMNISTDirectory\"?")
         let certificate = try participantError("{\"tls\": {\"certficate\": \"a.pem\"}}")
         #expect(certificate.message == "\(certificate.path) line 1: unknown key \"tls.certficate\"; did you mean \"tls.certificate\"?")
         let fraction = try participantError("{\"roundRequirements\": {\"minimumCohort\": 3,\n \"minimumTresholdFraction\": 0.6}}")
-        #expect(fraction.message == "\(fraction.path) line 2: unknown key \"roundRequirements.minimumTresholdFraction\"; did you mean \"roundRequirements.minimumThresholdFraction\"?")
+        #expect(
+            fraction.message
+                == "\(fraction.path) line 2: unknown key \"roundRequirements.minimumTresholdFraction\"; did you mean \"roundRequirements.minimumThresholdFraction\"?"
+        )
         // A nested key written at the top level points to where it belongs.
         let seed = try coordinatorError("{\"seed\": 7}")
         #expect(seed.message == "\(seed.path) line 1: unknown key \"seed\"; did you mean \"training.seed\"?")
@@ -153,7 +162,8 @@ import TallyWire
         let clip = try coordinatorError("{\"clipNorm\": null}")
         #expect(clip.message == "\(clip.path) line 1: \"clipNorm\" must be a number, not null")
         let allowed = try coordinatorError("{\"allowedParticipants\": [\n1,\n\"two\"]}")
-        #expect(allowed.message == "\(allowed.path) line 3: \"allowedParticipants[1]\" must be a non-negative integer, not the string \"two\"")
+        #expect(
+            allowed.message == "\(allowed.path) line 3: \"allowedParticipants[1]\" must be a non-negative integer, not the string \"two\"")
     }
 
     @Test func malformedFilesAreRefusedWithALine() throws {
@@ -171,7 +181,8 @@ import TallyWire
     }
 
     @Test func nestedKeysMayBeLeftOut() throws {
-        let c = try coordinator("{\"training\": {\"seed\": 7}, \"privacy\": {\"noiseMultiplier\": 0.5}, \"tls\": {\"privateKey\": \"k.pem\"}}")
+        let c = try coordinator(
+            "{\"training\": {\"seed\": 7}, \"privacy\": {\"noiseMultiplier\": 0.5}, \"tls\": {\"privateKey\": \"k.pem\"}}")
         var expected = CoordinatorConfiguration()
         expected.training.seed = 7
         expected.privacy.noiseMultiplier = 0.5
@@ -180,7 +191,8 @@ import TallyWire
         #expect(c.training.localEpochs == TrainingSettings().localEpochs && c.training.seed == 7)
         #expect(c.privacy.targetEpsilon == PrivacySettings().targetEpsilon && c.privacy.delta == PrivacySettings().delta)
 
-        let p = try participant("{\"data\": {\"index\": 2}, \"privacyBudget\": {\"delta\": 1e-6}, \"roundRequirements\": {\"minimumCohort\": 4}}")
+        let p = try participant(
+            "{\"data\": {\"index\": 2}, \"privacyBudget\": {\"delta\": 1e-6}, \"roundRequirements\": {\"minimumCohort\": 4}}")
         var expectedParticipant = ParticipantConfiguration()
         expectedParticipant.data.index = 2
         expectedParticipant.privacyBudget.delta = 1e-6
@@ -246,13 +258,16 @@ import TallyWire
         var block: [String]?
         for line in text.components(separatedBy: "\n") {
             if line.hasPrefix("#") {
-                current = line.contains("(`coordinator.json`)") ? "coordinator" : line.contains("(`participant.json`)") ? "participant" : nil
+                current =
+                    line.contains("(`coordinator.json`)") ? "coordinator" : line.contains("(`participant.json`)") ? "participant" : nil
                 continue
             }
             guard let name = current else { continue }
             if var lines = block {
                 if line == "```" {
-                    if result[name, default: Section()].example == nil { result[name, default: Section()].example = lines.joined(separator: "\n") }
+                    if result[name, default: Section()].example == nil {
+                        result[name, default: Section()].example = lines.joined(separator: "\n")
+                    }
                     block = nil
                 } else {
                     lines.append(line)

@@ -8,7 +8,7 @@ import TallyWire
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The coordinator's bounds against connections and streams that would otherwise be held open
@@ -91,7 +91,7 @@ import Glibc
                 "openssl", "s_client", "-connect", "127.0.0.1:\(port)", "-alpn", "h2",
                 "-cert", files.certificate, "-key", files.privateKey, "-CAfile", files.certificateAuthority,
             ]
-            let input = Pipe()  // kept open: s_client ends only when the server closes
+            let input = Pipe() // kept open: s_client ends only when the server closes
             client.standardInput = input
             client.standardOutput = FileHandle.nullDevice
             client.standardError = FileHandle.nullDevice
@@ -100,7 +100,7 @@ import Glibc
             let closed = await waitUntil(15) { !client.isRunning }
             let elapsed = ContinuousClock.now - start
             if !closed {
-                kill(client.processIdentifier, SIGKILL)  // s_client may outlive SIGTERM
+                kill(client.processIdentifier, SIGKILL) // s_client may outlive SIGTERM
                 #expect(await waitUntil(5) { !client.isRunning })
             }
             #expect(closed, "the coordinator should close a TLS connection that never opens a stream")
@@ -190,7 +190,7 @@ private final class LoopbackSocket {
         while true {
             let n = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
             if n == 0 { return true }
-            if n > 0 { continue }  // bytes from the server (e.g. a TLS alert): keep reading
+            if n > 0 { continue } // bytes from the server (e.g. a TLS alert): keep reading
             return errno != EAGAIN && errno != EWOULDBLOCK
         }
     }

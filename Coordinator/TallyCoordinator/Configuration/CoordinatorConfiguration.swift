@@ -2,8 +2,8 @@ import Foundation
 import TallyCore
 import TallyLedger
 import TallyModel
-import TallySecAgg
 import TallyRound
+import TallySecAgg
 import TallyWire
 
 /// Everything the coordinator service needs, with embedded defaults: SQLite and local files under
@@ -89,12 +89,19 @@ public struct CoordinatorConfiguration: Sendable, Codable {
         }
         guard privacy.delta > 0, privacy.delta < 1 else { throw TallyError(.invalidArgument, "privacy.delta must be in (0, 1)") }
         guard rounds >= 0 else { throw TallyError(.invalidArgument, "rounds must be ≥ 0") }
-        guard collusionMargin >= 0, SecAggConfiguration.minimumThreshold(neighbourhood: minParticipants, collusionMargin: collusionMargin) <= minParticipants else {
-            throw TallyError(.invalidArgument, "collusionMargin must be ≥ 0 and leave a threshold for the smallest cohort: \(minParticipants) participants cannot tolerate \(collusionMargin) colluders (t > (n + c)/2 and t ≤ n)")
+        guard collusionMargin >= 0,
+            SecAggConfiguration.minimumThreshold(neighbourhood: minParticipants, collusionMargin: collusionMargin) <= minParticipants
+        else {
+            throw TallyError(
+                .invalidArgument,
+                "collusionMargin must be ≥ 0 and leave a threshold for the smallest cohort: \(minParticipants) participants cannot tolerate \(collusionMargin) colluders (t > (n + c)/2 and t ≤ n)"
+            )
         }
         // Every number the round turns into a duration, a count or a wire field, bounded so that a
         // typo is an error naming the key, not a trap inside a round.
-        guard stageTimeoutSeconds <= 86_400 else { throw TallyError(.invalidArgument, "stageTimeoutSeconds must be at most 86400 (a day), got \(stageTimeoutSeconds)") }
+        guard stageTimeoutSeconds <= 86_400 else {
+            throw TallyError(.invalidArgument, "stageTimeoutSeconds must be at most 86400 (a day), got \(stageTimeoutSeconds)")
+        }
         guard roundIntervalSeconds >= 0, roundIntervalSeconds <= 86_400 else {
             throw TallyError(.invalidArgument, "roundIntervalSeconds must be in [0, 86400], got \(roundIntervalSeconds)")
         }
@@ -109,7 +116,6 @@ public struct CoordinatorConfiguration: Sendable, Codable {
         try tls.validate()
     }
 }
-
 
 extension CoordinatorConfiguration {
     /// The noise multiplier every round uses: the explicit one, or the smallest z for which every
@@ -130,15 +136,17 @@ extension CoordinatorConfiguration {
         }
         return try roundPolicy(noiseMultiplier: 0).calibratedNoiseMultiplier(
             targetEpsilon: target, delta: privacy.delta, rounds: remainingRounds ?? rounds, cohortSizes: [minParticipants, maxCohort],
-            parameterCount: parameterCount, spent: spent).noiseMultiplier
+            parameterCount: parameterCount, spent: spent
+        ).noiseMultiplier
     }
 
     /// What this configuration fixes in every round plan, with the noise multiplier resolved at start-up.
     public func roundPolicy(noiseMultiplier: Double) -> RoundPolicy {
-        RoundPolicy(collusionMargin: collusionMargin, valueBits: valueBits, clipNorm: clipNorm, noiseMultiplier: noiseMultiplier,
-                    stageTimeoutMilliseconds: UInt64(stageTimeoutSeconds * 1000),
-                    maskedInputDelayMilliseconds: UInt64(maskedInputDelaySeconds * 1000),
-                    dropoutRate: dropoutRate, corruptionRate: corruptionRate, training: training,
-                    unmasked: insecureDisableMasking)
+        RoundPolicy(
+            collusionMargin: collusionMargin, valueBits: valueBits, clipNorm: clipNorm, noiseMultiplier: noiseMultiplier,
+            stageTimeoutMilliseconds: UInt64(stageTimeoutSeconds * 1000),
+            maskedInputDelayMilliseconds: UInt64(maskedInputDelaySeconds * 1000),
+            dropoutRate: dropoutRate, corruptionRate: corruptionRate, training: training,
+            unmasked: insecureDisableMasking)
     }
 }

@@ -6,9 +6,9 @@ import NIOTLS
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// What the coordinator's gRPC server bounds per connection, so that peers that never finish TLS,
@@ -61,9 +61,9 @@ public struct ConnectionLimits: Sendable, Hashable {
     static var openFileLimit: Int {
         var limit = rlimit()
         #if canImport(Glibc)
-        let result = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+            let result = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
         #else
-        let result = getrlimit(RLIMIT_NOFILE, &limit)
+            let result = getrlimit(RLIMIT_NOFILE, &limit)
         #endif
         guard result == 0 else { return Int.max }
         // RLIM_INFINITY is the largest rlim_t, so unlimited clamps to Int.max.

@@ -135,13 +135,16 @@ public struct CoordinatorStore: Sendable {
 
     /// Publishes a version and ends its round as released, in one transaction: either both are
     /// durable or neither is.
-    public func releaseRound(id: Int64, contributors: Int, dropped: Int, version: VersionRecord,
-                             optimizer: OptimizerState? = nil) throws(TallyError) {
+    public func releaseRound(
+        id: Int64, contributors: Int, dropped: Int, version: VersionRecord,
+        optimizer: OptimizerState? = nil
+    ) throws(TallyError) {
         try write("release round") { db in
             try Self.insert(version, into: db)
             if let optimizer {
-                try db.execute(sql: "INSERT INTO optimizer_states (version, settings, state) VALUES (?, ?, ?)",
-                               arguments: [version.version, Data(optimizer.settings), Data(optimizer.state)])
+                try db.execute(
+                    sql: "INSERT INTO optimizer_states (version, settings, state) VALUES (?, ?, ?)",
+                    arguments: [version.version, Data(optimizer.settings), Data(optimizer.state)])
             }
             try db.execute(
                 sql: """

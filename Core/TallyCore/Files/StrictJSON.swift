@@ -34,8 +34,10 @@ public enum StrictJSON {
     }
 
     /// Reads the file at `path` (at most `maxBytes`) and decodes it over `defaults`.
-    public static func load<T: Codable>(_ type: T.Type, path: String, defaults: T, maxBytes: Int = 1 << 20,
-                                        what: String = "configuration") throws(TallyError) -> T {
+    public static func load<T: Codable>(
+        _ type: T.Type, path: String, defaults: T, maxBytes: Int = 1 << 20,
+        what: String = "configuration"
+    ) throws(TallyError) -> T {
         try decode(type, from: BoundedFile.read(path, maxBytes: maxBytes, what: what), defaults: defaults, file: path)
     }
 
@@ -461,7 +463,7 @@ public enum StrictJSON {
         }
 
         private mutating func parseString() throws(TallyError) -> String {
-            index += 1  // the opening quote
+            index += 1 // the opening quote
             var out: [UInt8] = []
             while true {
                 guard let c = current else { throw fail("unterminated string") }
@@ -506,7 +508,8 @@ public enum StrictJSON {
         private mutating func hex4() throws(TallyError) -> UInt32 {
             let isHex: (UInt8) -> Bool = { (0x30...0x39).contains($0) || (0x41...0x46).contains($0) || (0x61...0x66).contains($0) }
             guard index + 4 <= bytes.count, bytes[index..<index + 4].allSatisfy(isHex),
-                  let v = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16) else {
+                let v = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
+            else {
                 throw fail("invalid \\u escape")
             }
             index += 4

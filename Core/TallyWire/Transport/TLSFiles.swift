@@ -16,8 +16,9 @@ public struct TLSFiles: Sendable, Hashable, Codable {
 
     /// The files in one folder as `certs/issue-certificate.sh` lays them out.
     public init(directory: String) {
-        self.init(certificate: directory + "/cert.pem", privateKey: directory + "/key.pem",
-                  certificateAuthority: directory + "/ca.crt")
+        self.init(
+            certificate: directory + "/cert.pem", privateKey: directory + "/key.pem",
+            certificateAuthority: directory + "/ca.crt")
     }
 
     /// Checks the files exist and are readable, so a typo is reported before any connection.
@@ -57,5 +58,5 @@ enum FileSystem {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
