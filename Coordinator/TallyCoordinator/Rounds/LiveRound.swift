@@ -1,3 +1,4 @@
+import Metrics
 import TallyCore
 import TallyRound
 import TallySecAgg
@@ -27,6 +28,12 @@ struct LiveRound {
     /// headers, or the share messages of the whole cohort.
     var maxPayloadBytes: Int {
         machine.agreement.layout.byteCount + 64 + machine.cohort.count * (AddressedCiphertext.ciphertextBytes + 16)
+    }
+
+    /// The `tally_stage_seconds{stage}` sample of the stage entered last, ending `now`.
+    func recordStageTime(until now: ContinuousClock.Instant) {
+        guard let stage else { return }
+        Timer(label: "tally_stage_seconds", dimensions: [("stage", stage.rawValue)]).recordSeconds((now - stageStarted).seconds)
     }
 
     /// Hands the outcome to the awaiting engine, once.

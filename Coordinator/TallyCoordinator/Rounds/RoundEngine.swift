@@ -108,10 +108,7 @@ public actor RoundEngine: Service {
                 outbox.yield((Self.chunks(round: roundID, kind: kind, payload: payload), recipients))
             case .enter(let stage):
                 let now = ContinuousClock.now
-                if let previous = live!.stage {
-                    Timer(label: "tally_stage_seconds", dimensions: [("stage", previous.rawValue)]).recordSeconds(
-                        (now - live!.stageStarted).seconds)
-                }
+                live!.recordStageTime(until: now)
                 (live!.stage, live!.stageStarted) = (stage, now)
                 live!.deadline?.cancel()
                 do {
@@ -298,7 +295,11 @@ public actor RoundEngine: Service {
         }
         outbox.yield(([.with { $0.plan = plan }] + modelChunks, cohort))
         live = LiveRound(machine: machine)
-        defer { live = nil }
+        defer {
+            // The last stage (releasing, or where it aborted) ends with the round.
+            live?.recordStageTime(until: .now)
+            live = nil
+        }
         let outcome = await withCheckedContinuation { continuation in
             live!.outcome = continuation
             perform(live!.machine.start())
