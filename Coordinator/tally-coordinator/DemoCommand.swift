@@ -61,7 +61,7 @@ struct Demo: AsyncParsableCommand {
         try await Self.ensureExecutables(["tally-participant", "tally-audit"], in: executables)
         let federation = try LocalFederation(options: options)
         let z = try federation.coordinatorConfiguration().noiseMultiplier(
-            parameterCount: ModelState.initial(syntheticDimension: nil).parameterCount)
+            parameterCount: try ModelSpec.fashionMNISTLogisticRegression.layout.parameterCount)
         print("Tally demo: \(participants) organizations, \(rounds) rounds, Fashion-MNIST split non-IID (Dirichlet α = \(alpha))")
         print(
             "differential privacy: target (ε = \(epsilon), δ = \(delta)) per organization over \(rounds) rounds → noise multiplier z = \(String(format: "%.3f", z)), clip C = \(clipNorm); each organization's budget ε = \(budgetEpsilon)"

@@ -212,7 +212,7 @@ import Testing
         try #require(await waitForExit(coordinator, seconds: 120), "round 1 should be released")
         let first = try #require(try openStore(federation)?.optimizerState(version: 1), "FedAdam's moments are saved with version 1")
         let tensors = try SafeTensors(serialized: first.state)
-        let parameterCount = ModelState.initial(syntheticDimension: nil).parameterCount
+        let parameterCount = try ModelSpec.fashionMNISTLogisticRegression.layout.parameterCount
         #expect(try tensors["m"]?.floatValues().count == parameterCount && tensors["v"]?.floatValues().count == parameterCount)
         #expect(try tensors["m"]?.floatValues().contains { $0 != 0 } == true, "one step moves the first moment")
 

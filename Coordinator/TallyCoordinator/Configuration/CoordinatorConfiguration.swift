@@ -65,6 +65,12 @@ public struct CoordinatorConfiguration: Sendable, Codable {
 
     public init() {}
 
+    /// What the federation trains: the benchmark's flat vector, or logistic regression on
+    /// Fashion-MNIST.
+    public var modelSpec: ModelSpec {
+        syntheticDimension.map { .flat(dimension: $0) } ?? .fashionMNISTLogisticRegression
+    }
+
     /// Loads and checks a JSON configuration file: every key is optional at any depth and takes
     /// the default above; an unknown key or a value of the wrong type is an error naming the
     /// file, the key path and its line (``StrictJSON``).

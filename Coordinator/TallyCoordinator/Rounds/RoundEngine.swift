@@ -219,7 +219,7 @@ public actor RoundEngine: Service {
         if let latest = try store.latestVersion() {
             return (try ModelState(safeTensors: try SafeTensors(serialized: try registry.blob(hash: latest.modelHash))), latest)
         }
-        let model = ModelState.initial(syntheticDimension: configuration.syntheticDimension)
+        let model = try ModelState.zeros(configuration.modelSpec)
         let record = try publish(
             model: model, blob: try model.safeTensors().serialized(), parent: nil, roundID: nil, cohortSize: 0, contributors: 0)
         try store.insertVersion(record)
@@ -327,7 +327,7 @@ public actor RoundEngine: Service {
             let m = Double(aggregate.contributors.count)
             var optimizer = self.optimizer!
             let parameters = try optimizer.aggregate(global: model.parameters, meanUpdate: decoded.values.map { Float($0 / m) })
-            let newModel = ModelState(kind: model.kind, parameters: parameters)
+            let newModel = ModelState(spec: model.spec, parameters: parameters)
             let blob = try newModel.safeTensors().serialized()
             // The privacy cost is on disk, signed and synced, before anything is published.
             try ledger.append(

@@ -1,52 +1,42 @@
 public import TallyCore
 
-/// The global model as the engine sees it: a flat parameter vector and how it is stored.
-/// Logistic regression for real federations; a plain vector of a chosen dimension for the
-/// round benchmark (no-op trainers, no evaluation). Training is not here: a ``Trainer`` turns
-/// the parameters into an update, an ``Aggregator`` turns the mean update into the next state.
+/// The global model as the engine sees it: what it is (``ModelSpec``) and its flat parameter
+/// vector. Training is not here: a ``Trainer`` turns the parameters into an update, an
+/// ``Aggregator`` turns the mean update into the next state.
 public struct ModelState: Sendable {
-    public enum Kind: Sendable { case logisticRegression, flat }
-
-    public let kind: Kind
+    public let spec: ModelSpec
     public var parameters: [Float]
 
-    public static let flatTensorName = "parameters"
-
-    public static func initial(syntheticDimension: Int?) -> ModelState {
-        if let d = syntheticDimension {
-            return ModelState(kind: .flat, parameters: [Float](repeating: 0, count: d))
-        }
-        return ModelState(kind: .logisticRegression, parameters: LogisticRegression().parameters)
+    /// An all-zero model of `spec` (the usual start for logistic regression and the benchmark).
+    public static func zeros(_ spec: ModelSpec) throws(TallyError) -> ModelState {
+        ModelState(spec: spec, parameters: [Float](repeating: 0, count: try spec.layout.parameterCount))
     }
 
-    public init(kind: Kind, parameters: [Float]) {
-        self.kind = kind
+    public init(spec: ModelSpec, parameters: [Float]) {
+        self.spec = spec
         self.parameters = parameters
     }
 
+    /// The model stored in `file`: its spec from the metadata, its parameters checked against
+    /// the spec's layout.
     public init(safeTensors file: SafeTensors) throws(TallyError) {
-        if let tensor = file[Self.flatTensorName] {
-            self.init(kind: .flat, parameters: try tensor.floatValues())
-        } else {
-            self.init(kind: .logisticRegression, parameters: try LogisticRegression(safeTensors: file).parameters)
-        }
+        let spec = try ModelSpec(describing: file)
+        self.init(spec: spec, parameters: try spec.layout.parameters(of: file, source: "model file"))
     }
 
     public var parameterCount: Int { parameters.count }
 
     public func safeTensors() throws(TallyError) -> SafeTensors {
-        switch kind {
-        case .logisticRegression:
-            return try LogisticRegression(parameters: parameters).safeTensors(metadata: ["format": "tally-logistic-regression/v1"])
-        case .flat:
-            return try SafeTensors(
-                tensors: [Self.flatTensorName: SafeTensors.Tensor(shape: [parameters.count], values: parameters)],
-                metadata: ["format": "tally-flat/v1"])
-        }
+        try spec.layout.safeTensors(parameters, metadata: spec.metadata)
     }
 
+    /// Test accuracy on `data`, for the built-in classifiers; nil for models the daemon cannot run.
     public func accuracy(on data: Dataset) throws(TallyError) -> Double? {
-        guard kind == .logisticRegression else { return nil }
-        return try LogisticRegression(parameters: parameters).accuracy(on: data)
+        switch spec {
+        case .logisticRegression(let f, let c):
+            return try LogisticRegression(featureCount: f, classCount: c, parameters: parameters).accuracy(on: data)
+        case .multilayerPerceptron, .external, .flat:
+            return nil
+        }
     }
 }
