@@ -40,10 +40,8 @@ public struct CoordinatorRound: Sendable {
 
     public let agreement: RoundAgreement
     public private(set) var stage: RoundStage = .keys
-    private var secAgg: SecAggCoordinator
-    /// Benchmark rounds without masking: inputs summed as they come.
-    private var plainSum: PackedVector
-    private var plainContributors: Set<ParticipantID> = []
+    /// Secure aggregation, or plain summation in a benchmark round without masking.
+    private var summation: any CoordinatorSummation
     /// Declined or disconnected: not waited for.
     public private(set) var gone: Set<ParticipantID> = []
     /// Set once the sum is known, until the ledger has it.
@@ -51,24 +49,23 @@ public struct CoordinatorRound: Sendable {
 
     public init(agreement: RoundAgreement, identities: some IdentityVerifier) throws(TallyError) {
         self.agreement = agreement
-        self.secAgg = try SecAggCoordinator(configuration: agreement.secAgg, identities: identities)
-        self.plainSum = PackedVector(zeros: agreement.layout)
+        self.summation =
+            agreement.parameters.unmasked
+            ? PlainSummation(agreement: agreement) : try SecureSummation(agreement: agreement, identities: identities)
     }
 
     public var roundID: UInt64 { agreement.parameters.roundID }
     public var cohort: [ParticipantID] { agreement.parameters.cohort }
-    private var unmasked: Bool { agreement.parameters.unmasked }
 
     /// Members the current stage still waits for.
     public var outstanding: [ParticipantID] {
         guard stage.collects else { return [] }
-        if unmasked { return cohort.filter { !plainContributors.contains($0) && !gone.contains($0) } }
-        return secAgg.awaiting.filter { !gone.contains($0) }
+        return summation.awaiting.filter { !gone.contains($0) }
     }
 
     /// Opens the first stage (key advertisement; masked inputs directly when there is no masking).
     public mutating func start() -> [Action] {
-        stage = unmasked ? .maskedInputs : .keys
+        stage = summation.firstStage
         return [.enter(stage)] + closeIfComplete()
     }
 
@@ -76,7 +73,7 @@ public struct CoordinatorRound: Sendable {
     public mutating func receive(_ kind: MessageKind, payload: [UInt8], from sender: ParticipantID) -> [Action] {
         guard stage.collects, cohort.contains(sender) else { return [] }
         do {
-            try deliver(kind, payload: payload, from: sender)
+            try summation.receive(kind, payload: payload, from: sender)
         } catch {
             return [.refused(sender, error)]
         }
@@ -118,38 +115,14 @@ public struct CoordinatorRound: Sendable {
 
     private mutating func close() -> [Action] {
         do {
-            switch stage {
-            case .keys:
-                let directory = try secAgg.closeKeyAdvertisement()
-                return enter(.shares, [.send(.keyDirectory, payload: directory.serialized(), to: directory.entries.map(\.sender))])
-            case .shares:
-                let deliveries = try secAgg.closeShareKeys()
-                return enter(.maskedInputs, deliveries.map { .send(.shareDelivery, payload: $0.serialized(), to: [$0.recipient]) })
-            case .maskedInputs where unmasked:
-                let contributors = plainContributors.sorted()
-                guard contributors.count >= agreement.parameters.threshold else {
-                    throw TallyError(
-                        .belowThreshold,
-                        "round \(roundID): only \(contributors.count) inputs; threshold is \(agreement.parameters.threshold). Aborting; nothing is released"
-                    )
-                }
-                return aggregate(sum: plainSum, contributors: contributors, rotationSeed: agreement.digest)
-            case .maskedInputs:
-                let requests = try secAgg.closeMaskedInput()
-                return enter(.consistency, requests.map { .send(.consistencyRequest, payload: $0.serialized(), to: [$0.recipient]) })
-            case .consistency:
-                let request = try secAgg.closeConsistencyCheck()
-                return enter(.unmasking, [.send(.unmaskRequest, payload: request.serialized(), to: request.signers)])
-            case .unmasking:
-                let result = try secAgg.finish()
-                return aggregate(sum: result.sum, contributors: result.contributors, rotationSeed: result.session.bytes)
-            case .releasing, .released, .aborted:
-                return []
+            switch try summation.close(stage) {
+            case .next(let next, let sends):
+                return enter(next, sends)
+            case .sum(let sum, let contributors, let rotationSeed):
+                return aggregate(sum: sum, contributors: contributors, rotationSeed: rotationSeed)
             }
-        } catch let error as TallyError {
-            return abort(error)
         } catch {
-            return abort(TallyError(.invalidArgument, "\(error)"))
+            return abort(error)
         }
     }
 
@@ -170,50 +143,9 @@ public struct CoordinatorRound: Sendable {
 
     private mutating func abort(_ error: TallyError) -> [Action] {
         stage = .aborted
-        secAgg.abort(error)
+        summation.abort(error)
         let charge = uncharged
         uncharged = nil
         return [.abort(error, charge: charge)]
-    }
-
-    /// Hands a complete message to the secure aggregation. The sender inside the message must be
-    /// the authenticated peer: nobody speaks for anyone else.
-    private mutating func deliver(_ kind: MessageKind, payload: [UInt8], from sender: ParticipantID) throws(TallyError) {
-        func requireSender(_ claimed: ParticipantID) throws(TallyError) {
-            guard claimed == sender else {
-                throw TallyError(.permissionDenied, "\(sender) sent a message claiming to be from \(claimed)")
-            }
-        }
-        switch kind {
-        case .keyAdvertisement:
-            let m = try KeyAdvertisement(serialized: payload)
-            try requireSender(m.sender)
-            try secAgg.receive(m)
-        case .encryptedShares:
-            let m = try EncryptedShares(serialized: payload)
-            try requireSender(m.sender)
-            try secAgg.receive(m)
-        case .maskedInput where unmasked:
-            guard stage == .maskedInputs else { throw TallyError(.unexpectedMessage, "\(sender) sent an input in stage \(stage)") }
-            let m = try MaskedInput(serialized: payload, layout: agreement.layout)
-            try requireSender(m.sender)
-            guard !plainContributors.contains(m.sender) else { throw TallyError(.duplicateMessage, "\(sender) sent two inputs") }
-            try plainSum.add(m.vector)
-            plainContributors.insert(m.sender)
-        case .maskedInput:
-            let m = try MaskedInput(serialized: payload, layout: agreement.layout)
-            try requireSender(m.sender)
-            try secAgg.receive(m)
-        case .consistencySignature:
-            let m = try ConsistencySignature(serialized: payload)
-            try requireSender(m.sender)
-            try secAgg.receive(m)
-        case .unmaskResponse:
-            let m = try UnmaskResponse(serialized: payload)
-            try requireSender(m.sender)
-            try secAgg.receive(m)
-        case .keyDirectory, .shareDelivery, .consistencyRequest, .unmaskRequest:
-            throw TallyError(.unexpectedMessage, "\(sender) sent a coordinator-only message (\(kind))")
-        }
     }
 }

@@ -26,10 +26,10 @@ public struct ParticipantRound: Sendable {
 
     public let agreement: RoundAgreement
     public let me: ParticipantID
-    private var secAgg: SecAggParticipant
+    /// Secure aggregation, or plain summation in a benchmark round without masking.
+    private var summation: any ParticipantSummation
     /// The charge admitted by the budget; nil for a benchmark round without noise.
     private let cost: LedgerEntry?
-    private var delivery: ShareDelivery?
     private var input: PackedVector?
     private var delayPassed: Bool
     public private(set) var inputSent = false
@@ -44,49 +44,26 @@ public struct ParticipantRound: Sendable {
         self.agreement = agreement
         self.me = me
         self.cost = cost
-        self.secAgg = try SecAggParticipant(
-            id: me, configuration: agreement.secAgg, identityKey: identityKey,
-            identities: identities, randomness: randomness)
+        self.summation =
+            agreement.parameters.unmasked
+            ? PlainParticipantSummation(roundID: agreement.parameters.roundID, me: me, digest: agreement.digest)
+            : try SecureParticipantSummation(
+                agreement: agreement, me: me, identityKey: identityKey, identities: identities, randomness: randomness)
         self.delayPassed = agreement.parameters.maskedInputDelayMilliseconds == 0
     }
 
     public var roundID: UInt64 { agreement.parameters.roundID }
-    private var unmasked: Bool { agreement.parameters.unmasked }
 
     /// Advertises keys, or, without masking, starts encoding with the plan digest as the
     /// rotation's seed (there is no session).
     public mutating func start() -> [Action] {
-        if unmasked { return [.encode(rotationSeed: agreement.digest)] }
-        return attempt { (s: inout ParticipantRound) throws(TallyError) -> [Action] in
-            [.send(.keyAdvertisement, payload: try s.secAgg.advertiseKeys().serialized())]
-        }
+        attempt { (s: inout ParticipantRound) throws(TallyError) -> [Action] in try s.summation.start() }
     }
 
     /// A complete protocol message from the coordinator.
     public mutating func receive(_ kind: MessageKind, payload: [UInt8]) -> [Action] {
         attempt { (s: inout ParticipantRound) throws(TallyError) -> [Action] in
-            guard !s.unmasked else { throw TallyError(.unexpectedMessage, "a round without masking has no \(kind) message") }
-            switch kind {
-            case .keyDirectory:
-                let shares = try s.secAgg.shareKeys(KeyDirectory(serialized: payload))
-                // The session id is fixed only now, after every key was committed: the rotation
-                // derives from it, so the coordinator cannot choose it through the plan.
-                guard let session = s.secAgg.session else { throw TallyError(.unexpectedMessage, "no session after the key directory") }
-                return [.send(.encryptedShares, payload: shares.serialized()), .encode(rotationSeed: session.bytes)]
-            case .shareDelivery:
-                guard s.delivery == nil, !s.inputSent else { throw TallyError(.duplicateMessage, "a second share delivery") }
-                s.delivery = try ShareDelivery(serialized: payload)
-                return try s.sendInputIfReady()
-            case .consistencyRequest:
-                return [
-                    .send(
-                        .consistencySignature, payload: try s.secAgg.checkConsistency(ConsistencyRequest(serialized: payload)).serialized())
-                ]
-            case .unmaskRequest:
-                return [.send(.unmaskResponse, payload: try s.secAgg.unmask(UnmaskRequest(serialized: payload)).serialized())]
-            default:
-                throw TallyError(.unexpectedMessage, "the coordinator sent a participant-only message (\(kind))")
-            }
+            try s.summation.receive(kind, payload: payload) + s.sendInputIfReady()
         }
     }
 
@@ -114,14 +91,8 @@ public struct ParticipantRound: Sendable {
     }
 
     private mutating func sendInputIfReady() throws(TallyError) -> [Action] {
-        guard !inputSent, delayPassed, let input, unmasked || delivery != nil else { return [] }
-        let masked: MaskedInput
-        if unmasked {
-            masked = MaskedInput(
-                roundID: roundID, session: try SessionID(bytes: [UInt8](repeating: 0, count: 32)), sender: me, vector: input)
-        } else {
-            masked = try secAgg.maskInput(delivery!, input: input)
-        }
+        guard !inputSent, delayPassed, let input, summation.readyForInput else { return [] }
+        let masked = try summation.input(input)
         inputSent = true
         self.input = nil
         return (cost.map { [.charge($0)] } ?? []) + [.send(.maskedInput, payload: masked.serialized())]
@@ -133,7 +104,7 @@ public struct ParticipantRound: Sendable {
             return try body(&self)
         } catch {
             left = error
-            secAgg.abort(error)
+            summation.abort(error)
             return [.leave(error)]
         }
     }

@@ -50,7 +50,8 @@ public struct TensorLayout: Sendable, Hashable, Codable {
                 }
                 let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
                 guard !overflow, product <= Self.maximumParameterCount else {
-                    throw TallyError(.invalidArgument, "tensor \"\(entry.name)\" \(entry.shape) is larger than \(Self.maximumParameterCount) elements")
+                    throw TallyError(
+                        .invalidArgument, "tensor \"\(entry.name)\" \(entry.shape) is larger than \(Self.maximumParameterCount) elements")
                 }
                 count = product
             }
@@ -109,7 +110,8 @@ public struct TensorLayout: Sendable, Hashable, Codable {
     public func parameters(of file: SafeTensors, source: String) throws(TallyError) -> [Float] {
         let expected = Set(entries.map(\.name))
         if let extra = file.sortedNames.first(where: { !expected.contains($0) }) {
-            throw TallyError(.sizeMismatch, "\(source): unexpected tensor \"\(extra)\" (the model has \(entries.map(\.name).joined(separator: ", ")))")
+            throw TallyError(
+                .sizeMismatch, "\(source): unexpected tensor \"\(extra)\" (the model has \(entries.map(\.name).joined(separator: ", ")))")
         }
         var parameters: [Float] = []
         parameters.reserveCapacity(parameterCount)
