@@ -170,7 +170,7 @@ import Testing
         let comma = try coordinatorError("{\n\"port\": 1,\n}")
         #expect(comma.message?.hasPrefix("\(comma.path) line 3: not valid JSON") == true, "\(comma.message ?? "accepted")")
         let repeated = try coordinatorError("{\"port\": 1,\n\"port\": 2}")
-        #expect(repeated.message == "\(repeated.path) line 2: key \"port\" is repeated (first on line 1)")
+        #expect(repeated.message == "\(repeated.path) line 2: not valid JSON: key \"port\" is repeated (first on line 1)")
         let array = try coordinatorError("[]")
         #expect(array.message?.contains("one JSON object") == true, "\(array.message ?? "accepted")")
     }

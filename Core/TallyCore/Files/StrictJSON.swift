@@ -16,8 +16,7 @@ internal import Foundation
 public enum StrictJSON {
     /// Decodes `bytes` (the text of `file`, named in every error) over `defaults`.
     public static func decode<T: Codable>(_ type: T.Type, from bytes: [UInt8], defaults: T, file: String) throws(TallyError) -> T {
-        var parser = Parser(bytes: bytes, file: file)
-        let given = try parser.parseDocument()
+        let given = try parse(bytes, file: file)
         guard case .object = given.value else {
             throw TallyError(.invalidArgument, "\(file) line \(given.line): the file must hold one JSON object ({ … })")
         }
@@ -51,27 +50,9 @@ public enum StrictJSON {
 
     // MARK: The tree
 
-    /// A parsed JSON value and the line it starts on (0 where it came from a default, not a file).
-    struct Node {
-        var line: Int
-        var value: Value
-    }
-
-    struct Member {
-        var key: String
-        var line: Int
-        var node: Node
-    }
-
-    enum Value {
-        case object([Member])
-        case array([Node])
-        case string(String)
-        /// The number as written: decoding is left to JSONDecoder, so nothing is rounded here.
-        case number(String)
-        case bool(Bool)
-        case null
-    }
+    typealias Node = JSONNode
+    typealias Member = JSONNode.Member
+    typealias Value = JSONNode.Value
 
     /// The JSON of `value` with every key: the encoder's, plus `null` for each optional property
     /// whose value is nil, at every depth; members sorted by key.
@@ -82,8 +63,7 @@ public enum StrictJSON {
         do { bytes = Array(try encoder.encode(value)) } catch {
             throw TallyError(.invalidArgument, "cannot encode \(type(of: value))", cause: error)
         }
-        var parser = Parser(bytes: bytes, file: "\(type(of: value))")
-        var tree = try parser.parseDocument()
+        var tree = try parse(bytes, file: "\(type(of: value))")
         addNils(&tree, from: value)
         return clearLines(tree)
     }
@@ -124,13 +104,8 @@ public enum StrictJSON {
 
     private static func checkKeys(_ given: Node, schema: Node, path: [String], root: Node, file: String) throws(TallyError) {
         guard case .object(let members) = given.value, case .object(let known) = schema.value else { return }
-        var seen: [String: Int] = [:]
         for member in members {
             let keyPath = (path + [member.key]).joined(separator: ".")
-            if let first = seen[member.key] {
-                throw TallyError(.invalidArgument, "\(file) line \(member.line): key \"\(keyPath)\" is repeated (first on line \(first))")
-            }
-            seen[member.key] = member.line
             guard let match = known.first(where: { $0.key == member.key }) else {
                 var message = "\(file) line \(member.line): unknown key \"\(keyPath)\""
                 if let suggestion = suggestion(for: member.key, siblings: known.map(\.key), path: path, root: root) {
@@ -334,186 +309,12 @@ public enum StrictJSON {
         return open + "\n" + lines + "\n" + indent + close
     }
 
-    // MARK: Parsing (RFC 8259, keeping lines)
-
-    struct Parser {
-        let bytes: [UInt8]
-        let file: String
-        var index = 0
-        var line = 1
-        static let maxDepth = 64
-
-        init(bytes: [UInt8], file: String) {
-            self.bytes = bytes
-            self.file = file
-        }
-
-        mutating func parseDocument() throws(TallyError) -> Node {
-            if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
-            skipSpace()
-            let node = try parseValue(depth: 0)
-            skipSpace()
-            guard index == bytes.count else { throw fail("unexpected text after the JSON value") }
-            return node
-        }
-
-        private func fail(_ message: String) -> TallyError {
-            TallyError(.invalidArgument, "\(file) line \(line): not valid JSON: \(message)")
-        }
-
-        private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
-
-        private mutating func skipSpace() {
-            while let c = current {
-                switch c {
-                case 0x20, 0x09, 0x0D: index += 1
-                case 0x0A: line += 1; index += 1
-                default: return
-                }
-            }
-        }
-
-        private mutating func expect(_ c: UInt8, _ what: String) throws(TallyError) {
-            guard current == c else { throw fail("expected \(what)") }
-            index += 1
-        }
-
-        private mutating func parseValue(depth: Int) throws(TallyError) -> Node {
-            guard depth <= Self.maxDepth else { throw fail("nested deeper than \(Self.maxDepth) levels") }
-            let start = line
-            guard let c = current else { throw fail("unexpected end of file") }
-            switch c {
-            case UInt8(ascii: "{"):
-                index += 1
-                var members: [Member] = []
-                skipSpace()
-                if current == UInt8(ascii: "}") { index += 1; return Node(line: start, value: .object(members)) }
-                while true {
-                    skipSpace()
-                    let keyLine = line
-                    guard current == UInt8(ascii: "\"") else { throw fail("expected a key in double quotes") }
-                    let key = try parseString()
-                    skipSpace()
-                    try expect(UInt8(ascii: ":"), "':' after the key \"\(key)\"")
-                    skipSpace()
-                    let value = try parseValue(depth: depth + 1)
-                    members.append(Member(key: key, line: keyLine, node: value))
-                    skipSpace()
-                    if current == UInt8(ascii: ",") { index += 1; continue }
-                    try expect(UInt8(ascii: "}"), "',' or '}' after the value of \"\(key)\"")
-                    return Node(line: start, value: .object(members))
-                }
-            case UInt8(ascii: "["):
-                index += 1
-                var elements: [Node] = []
-                skipSpace()
-                if current == UInt8(ascii: "]") { index += 1; return Node(line: start, value: .array(elements)) }
-                while true {
-                    skipSpace()
-                    elements.append(try parseValue(depth: depth + 1))
-                    skipSpace()
-                    if current == UInt8(ascii: ",") { index += 1; continue }
-                    try expect(UInt8(ascii: "]"), "',' or ']' in an array")
-                    return Node(line: start, value: .array(elements))
-                }
-            case UInt8(ascii: "\""):
-                return Node(line: start, value: .string(try parseString()))
-            case UInt8(ascii: "t"):
-                try literal("true"); return Node(line: start, value: .bool(true))
-            case UInt8(ascii: "f"):
-                try literal("false"); return Node(line: start, value: .bool(false))
-            case UInt8(ascii: "n"):
-                try literal("null"); return Node(line: start, value: .null)
-            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                return Node(line: start, value: .number(try parseNumber()))
-            default:
-                throw fail("unexpected character '\(String(decoding: [c], as: UTF8.self))'")
-            }
-        }
-
-        private mutating func literal(_ word: String) throws(TallyError) {
-            let w = Array(word.utf8)
-            guard index + w.count <= bytes.count, Array(bytes[index..<index + w.count]) == w else {
-                throw fail("expected \(word)")
-            }
-            index += w.count
-        }
-
-        private mutating func parseNumber() throws(TallyError) -> String {
-            let start = index
-            if current == UInt8(ascii: "-") { index += 1 }
-            if current == UInt8(ascii: "0") { index += 1 } else if digits() == 0 { throw fail("malformed number") }
-            if current == UInt8(ascii: ".") {
-                index += 1
-                guard digits() > 0 else { throw fail("malformed number") }
-            }
-            if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
-                index += 1
-                if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
-                guard digits() > 0 else { throw fail("malformed number") }
-            }
-            return String(decoding: bytes[start..<index], as: UTF8.self)
-        }
-
-        /// Skips decimal digits and says how many.
-        private mutating func digits() -> Int {
-            var n = 0
-            while let c = current, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(c) { index += 1; n += 1 }
-            return n
-        }
-
-        private mutating func parseString() throws(TallyError) -> String {
-            index += 1 // the opening quote
-            var out: [UInt8] = []
-            while true {
-                guard let c = current else { throw fail("unterminated string") }
-                index += 1
-                switch c {
-                case UInt8(ascii: "\""):
-                    guard let s = String(validating: out, as: UTF8.self) else { throw fail("a string is not valid UTF-8") }
-                    return s
-                case UInt8(ascii: "\\"):
-                    guard let e = current else { throw fail("unterminated string") }
-                    index += 1
-                    switch e {
-                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
-                    case UInt8(ascii: "b"): out.append(0x08)
-                    case UInt8(ascii: "f"): out.append(0x0C)
-                    case UInt8(ascii: "n"): out.append(0x0A)
-                    case UInt8(ascii: "r"): out.append(0x0D)
-                    case UInt8(ascii: "t"): out.append(0x09)
-                    case UInt8(ascii: "u"):
-                        var scalar = try hex4()
-                        if (0xD800..<0xDC00).contains(scalar) {
-                            guard current == UInt8(ascii: "\\") else { throw fail("unpaired surrogate in a \\u escape") }
-                            index += 1
-                            guard current == UInt8(ascii: "u") else { throw fail("unpaired surrogate in a \\u escape") }
-                            index += 1
-                            let low = try hex4()
-                            guard (0xDC00..<0xE000).contains(low) else { throw fail("unpaired surrogate in a \\u escape") }
-                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                        }
-                        guard let u = Unicode.Scalar(scalar) else { throw fail("invalid \\u escape") }
-                        out.append(contentsOf: Array(String(Character(u)).utf8))
-                    default:
-                        throw fail("invalid escape in a string")
-                    }
-                default:
-                    guard c >= 0x20 else { throw fail(c == 0x0A ? "unterminated string" : "control character in a string") }
-                    out.append(c)
-                }
-            }
-        }
-
-        private mutating func hex4() throws(TallyError) -> UInt32 {
-            let isHex: (UInt8) -> Bool = { (0x30...0x39).contains($0) || (0x41...0x46).contains($0) || (0x61...0x66).contains($0) }
-            guard index + 4 <= bytes.count, bytes[index..<index + 4].allSatisfy(isHex),
-                let v = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
-            else {
-                throw fail("invalid \\u escape")
-            }
-            index += 4
-            return v
+    /// `bytes` parsed by ``JSONParser``, a syntax error naming the file and line.
+    private static func parse(_ bytes: [UInt8], file: String) throws(TallyError) -> Node {
+        do {
+            return try JSONParser.parse(bytes, allowByteOrderMark: true)
+        } catch {
+            throw TallyError(.invalidArgument, "\(file) line \(error.line): not valid JSON: \(error.message)")
         }
     }
 }

@@ -112,7 +112,7 @@ public struct SafeTensors: Sendable, Hashable {
         }
         let dataStart = Self.prefixBytes + headerLength
         let dataCount = bytes.count - dataStart
-        let json = try SafeTensorsJSONParser.parseObject(Array(bytes[Self.prefixBytes..<dataStart]))
+        let json = try SafeTensorsJSON.parseObject(Array(bytes[Self.prefixBytes..<dataStart]))
         guard case .object(let members) = json else {
             throw TallyError(.malformedSafeTensors, "the header must be a JSON object")
         }

@@ -1,3 +1,5 @@
+import TallyCore
+
 /// A parsed JSON value, as far as a safetensors header needs one.
 ///
 /// Objects keep their members in file order as a list (duplicates are rejected while parsing),
@@ -58,5 +60,43 @@ indirect enum SafeTensorsJSON: Equatable {
             }
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// The header's JSON, parsed by TallyCore's ``JSONParser``: one object (whitespace padding
+    /// after it is the format's), duplicate keys refused, integers exact (offsets and shapes must
+    /// not pass through `Double`), nesting at most 32 deep.
+    static func parseObject(_ bytes: [UInt8]) throws(TallyError) -> SafeTensorsJSON {
+        let node: JSONNode
+        do { node = try JSONParser.parse(bytes, maxDepth: 32) } catch {
+            throw TallyError(.malformedSafeTensors, "header JSON at byte \(error.offset): \(error.message)")
+        }
+        guard case .object = node.value else {
+            throw TallyError(.malformedSafeTensors, "header JSON at byte \(node.offset): the header must be a JSON object")
+        }
+        return try SafeTensorsJSON(node)
+    }
+
+    private init(_ node: JSONNode) throws(TallyError) {
+        switch node.value {
+        case .object(let members):
+            var converted: [(key: String, value: SafeTensorsJSON)] = []
+            for member in members { converted.append((member.key, try SafeTensorsJSON(member.node))) }
+            self = .object(converted)
+        case .array(let elements):
+            var converted: [SafeTensorsJSON] = []
+            for element in elements { converted.append(try SafeTensorsJSON(element)) }
+            self = .array(converted)
+        case .string(let s): self = .string(s)
+        case .number(let text):
+            if text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) {
+                self = .nonIntegerNumber
+            } else if let value = Int(text) {
+                self = .integer(value)
+            } else {
+                throw TallyError(.malformedSafeTensors, "header JSON at byte \(node.offset): integer out of range")
+            }
+        case .bool(let b): self = .bool(b)
+        case .null: self = .null
+        }
     }
 }
