@@ -25,8 +25,13 @@ public actor RoundEngine: Service {
     var logger: Logger
     /// What every plan takes from the configuration, with z resolved when the service starts.
     private var policy: RoundPolicy
-    /// The server step, with its moments as of the latest version.
-    private var optimizer: ServerOptimizer?
+    /// The latest published version and the server step with its moments as of it: what the next
+    /// round starts from.
+    private struct Head {
+        var model: ModelState
+        var version: CoordinatorStore.VersionRecord
+        var optimizer: ServerOptimizer
+    }
     /// Messages to participants, in the order they were produced; one consumer sends them.
     private let outbox: AsyncStream<(messages: [Tally_V1_CoordinatorMessage], to: [ParticipantID])>.Continuation
     private let outgoing: AsyncStream<(messages: [Tally_V1_CoordinatorMessage], to: [ParticipantID])>
@@ -145,7 +150,7 @@ public actor RoundEngine: Service {
                 "aborted rounds left running by a previous process; nothing of them was released", metadata: ["rounds": "\(aborted)"])
         }
         let (model, version) = try currentModel()
-        optimizer = try resumeOptimizer(after: version, parameterCount: model.parameterCount)
+        let optimizer = try resumeOptimizer(after: version, parameterCount: model.parameterCount)
         // `rounds` counts the federation's released rounds, across restarts; the privacy target
         // covers what the ledger already holds.
         releasedRounds = try store.rounds().filter { $0.outcome == .released }.count
@@ -178,7 +183,7 @@ public actor RoundEngine: Service {
         }
         logger.info("coordinator ready", metadata: ["version": "\(version.version)", "model": "\(version.modelHash.prefix(12))"])
         do {
-            try await cancelWhenGracefulShutdown { try await self.schedule(model: model, version: version) }
+            try await cancelWhenGracefulShutdown { try await self.schedule(from: Head(model: model, version: version, optimizer: optimizer)) }
         } catch is CancellationError {
             // Graceful shutdown: a round in flight was abandoned; it is aborted at next start-up.
         }
@@ -187,8 +192,8 @@ public actor RoundEngine: Service {
 
     /// Starts a round whenever enough participants are connected, until the configured number of
     /// rounds has been released.
-    private func schedule(model: ModelState, version: CoordinatorStore.VersionRecord) async throws {
-        var (model, version) = (model, version)
+    private func schedule(from start: Head) async throws {
+        var head = start
         var lastWaitLog = ContinuousClock.now - .seconds(60)
         while configuration.rounds == 0 || releasedRounds < configuration.rounds {
             try await Task.sleep(for: .seconds(configuration.roundIntervalSeconds))
@@ -205,7 +210,7 @@ public actor RoundEngine: Service {
             var generator = SystemRandomNumberGenerator()
             let cohort = Array(eligible.shuffled(using: &generator).prefix(configuration.maxCohort)).sorted()
             do {
-                (model, version) = try await runRound(cohort: cohort, model: model, version: version)
+                head = try await runRound(cohort: cohort, from: head)
                 releasedRounds += 1
             } catch {
                 logger.warning("round aborted; nothing released", metadata: ["reason": "\(error)"])
@@ -251,9 +256,8 @@ public actor RoundEngine: Service {
 
     // MARK: One round
 
-    private func runRound(cohort chosen: [ParticipantID], model: ModelState, version: CoordinatorStore.VersionRecord) async throws
-        -> (ModelState, CoordinatorStore.VersionRecord)
-    {
+    private func runRound(cohort chosen: [ParticipantID], from head: Head) async throws -> Head {
+        let (model, version) = (head.model, head.version)
         let started = ContinuousClock.now
         // Only members still connected (with a certificate to show the others) are planned: one
         // that left between scheduling and planning would make every participant decline.
@@ -325,7 +329,7 @@ public actor RoundEngine: Service {
                     metadata: ["coordinates": "\(decoded.overflowSuspected)"])
             }
             let m = Double(aggregate.contributors.count)
-            var optimizer = self.optimizer!
+            var optimizer = head.optimizer
             let parameters = try optimizer.aggregate(global: model.parameters, meanUpdate: decoded.values.map { Float($0 / m) })
             let newModel = ModelState(spec: model.spec, parameters: parameters)
             let blob = try newModel.safeTensors().serialized()
@@ -348,7 +352,6 @@ public actor RoundEngine: Service {
             try store.releaseRound(
                 id: roundID, contributors: aggregate.contributors.count,
                 dropped: cohort.count - aggregate.contributors.count, version: record, optimizer: try Self.saved(optimizer))
-            self.optimizer = optimizer
             live!.machine.released()
             let seconds = (ContinuousClock.now - started).seconds
             Counter(label: "tally_rounds_total", dimensions: [("outcome", "released")]).increment()
@@ -374,7 +377,7 @@ public actor RoundEngine: Service {
                         }
                     ], cohort
                 ))
-            return (newModel, record)
+            return Head(model: newModel, version: record, optimizer: optimizer)
         } catch {
             let reason = "\(error)"
             if let charge {
