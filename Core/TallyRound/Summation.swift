@@ -23,11 +23,14 @@ enum SummationStep {
     case sum(PackedVector, contributors: [ParticipantID], rotationSeed: [UInt8])
 }
 
-/// The sender inside a message must be the authenticated peer: nobody speaks for anyone else.
-func requireSender(_ claimed: ParticipantID, is sender: ParticipantID) throws(TallyError) {
-    guard claimed == sender else {
-        throw TallyError(.permissionDenied, "\(sender) sent a message claiming to be from \(claimed)")
+/// `message` if the sender inside it is the authenticated peer: nobody speaks for anyone else.
+func from<Message>(_ sender: ParticipantID, _ message: Message, _ claimed: KeyPath<Message, ParticipantID>) throws(TallyError)
+    -> Message
+{
+    guard message[keyPath: claimed] == sender else {
+        throw TallyError(.permissionDenied, "\(sender) sent a message claiming to be from \(message[keyPath: claimed])")
     }
+    return message
 }
 
 /// Secure aggregation (TallySecAgg's coordinator): keys, shares, masked inputs, consistency,
@@ -46,26 +49,11 @@ struct SecureSummation: CoordinatorSummation {
 
     mutating func receive(_ kind: MessageKind, payload: [UInt8], from sender: ParticipantID) throws(TallyError) {
         switch kind {
-        case .keyAdvertisement:
-            let m = try KeyAdvertisement(serialized: payload)
-            try requireSender(m.sender, is: sender)
-            try secAgg.receive(m)
-        case .encryptedShares:
-            let m = try EncryptedShares(serialized: payload)
-            try requireSender(m.sender, is: sender)
-            try secAgg.receive(m)
-        case .maskedInput:
-            let m = try MaskedInput(serialized: payload, layout: layout)
-            try requireSender(m.sender, is: sender)
-            try secAgg.receive(m)
-        case .consistencySignature:
-            let m = try ConsistencySignature(serialized: payload)
-            try requireSender(m.sender, is: sender)
-            try secAgg.receive(m)
-        case .unmaskResponse:
-            let m = try UnmaskResponse(serialized: payload)
-            try requireSender(m.sender, is: sender)
-            try secAgg.receive(m)
+        case .keyAdvertisement: try secAgg.receive(from(sender, KeyAdvertisement(serialized: payload), \.sender))
+        case .encryptedShares: try secAgg.receive(from(sender, EncryptedShares(serialized: payload), \.sender))
+        case .maskedInput: try secAgg.receive(from(sender, MaskedInput(serialized: payload, layout: layout), \.sender))
+        case .consistencySignature: try secAgg.receive(from(sender, ConsistencySignature(serialized: payload), \.sender))
+        case .unmaskResponse: try secAgg.receive(from(sender, UnmaskResponse(serialized: payload), \.sender))
         case .keyDirectory, .shareDelivery, .consistencyRequest, .unmaskRequest:
             throw TallyError(.unexpectedMessage, "\(sender) sent a coordinator-only message (\(kind))")
         }
@@ -122,8 +110,7 @@ struct PlainSummation: CoordinatorSummation {
         guard kind == .maskedInput else {
             throw TallyError(.unexpectedMessage, "\(sender) sent \(kind) in a round without masking")
         }
-        let m = try MaskedInput(serialized: payload, layout: layout)
-        try requireSender(m.sender, is: sender)
+        let m = try from(sender, MaskedInput(serialized: payload, layout: layout), \.sender)
         guard !contributors.contains(m.sender) else { throw TallyError(.duplicateMessage, "\(sender) sent two inputs") }
         try sum.add(m.vector)
         contributors.insert(m.sender)

@@ -9,7 +9,7 @@ import TallyWire
 /// Everything the coordinator service needs, with embedded defaults: SQLite and local files under
 /// a data directory, listening on loopback. Read from a JSON file with ``load(path:)``; absent keys,
 /// at any depth, take the defaults declared here and in the nested types.
-public struct CoordinatorConfiguration: Sendable, Codable {
+public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
     /// Where the database, the registry and the metrics file live.
     public var dataDirectory = "tally-data/coordinator"
     public var host = "127.0.0.1"
@@ -69,17 +69,6 @@ public struct CoordinatorConfiguration: Sendable, Codable {
     /// Fashion-MNIST.
     public var modelSpec: ModelSpec {
         syntheticDimension.map { .flat(dimension: $0) } ?? .fashionMNISTLogisticRegression
-    }
-
-    /// Loads and checks a JSON configuration file: every key is optional at any depth and takes
-    /// the default above; an unknown key or a value of the wrong type is an error naming the
-    /// file, the key path and its line (``StrictJSON``).
-    public static func load(path: String) throws(TallyError) -> Self {
-        let config = try StrictJSON.load(Self.self, path: path, defaults: Self())
-        do { try config.validate() } catch {
-            throw TallyError(error.code, "configuration file \(path): \(error.message)", cause: error.cause)
-        }
-        return config
     }
 
     public func validate() throws(TallyError) {

@@ -6,7 +6,7 @@ import TallyWire
 
 /// One organization's daemon settings, from a JSON file (``load(path:)``); absent keys, at any
 /// depth, take the defaults declared here and in the nested types.
-public struct ParticipantConfiguration: Sendable, Codable {
+public struct ParticipantConfiguration: Sendable, Codable, ConfigurationFile {
     public var coordinatorHost = "127.0.0.1"
     public var coordinatorPort = 7443
     /// This organization's certificate and key, and the federation CA.
@@ -55,17 +55,6 @@ public struct ParticipantConfiguration: Sendable, Codable {
 
     /// The privacy ledger the daemon keeps in its data directory.
     public var ledgerPath: String { dataDirectory + "/" + BudgetGuard.fileName }
-
-    /// Loads and checks a JSON configuration file: every key is optional at any depth and takes
-    /// the default above; an unknown key or a value of the wrong type is an error naming the
-    /// file, the key path and its line (``StrictJSON``).
-    public static func load(path: String) throws(TallyError) -> Self {
-        let config = try StrictJSON.load(Self.self, path: path, defaults: Self())
-        do { try config.validate() } catch {
-            throw TallyError(error.code, "configuration file \(path): \(error.message)", cause: error.cause)
-        }
-        return config
-    }
 
     /// Every value checked before the daemon uses it, with an error naming the key: numbers the
     /// daemon turns into ports, delays or sizes used to trap instead.
