@@ -29,7 +29,8 @@ struct Run: AsyncParsableCommand {
             let daemon = ParticipantDaemon(configuration: configuration, hooks: Self.faultInjection(logger: logger), logger: logger)
             let group = ServiceGroup(
                 configuration: .init(
-                    services: [.init(service: daemon)],
+                    // The daemon returns when the federation has finished: the process exits 0.
+                    services: [.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup)],
                     gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch let error as TallyError {

@@ -207,9 +207,14 @@ import Testing
         let federation = try makeFederation("fedadam", participants: 3, rounds: 1)
         defer { federation.stopAll() }
         try setOptimizer(federation, ["kind": "fedadam", "learningRate": 0.01], rounds: 1)
-        for i in 1...3 { try federation.startParticipant(i) }
+        var participants = try (1...3).map { try federation.startParticipant($0) }
         var coordinator = try federation.startCoordinator()
         try #require(await waitForExit(coordinator, seconds: 120), "round 1 should be released")
+        // The federation is finished: every participant was told so and stopped cleanly.
+        for (i, participant) in participants.enumerated() {
+            #expect(await participant.exited(within: .seconds(30)) == 0, "participant \(i + 1) should exit 0 after the farewell")
+            #expect(readLog(federation, "participant-\(i + 1)").contains("the federation has finished"))
+        }
         let first = try #require(try openStore(federation)?.optimizerState(version: 1), "FedAdam's moments are saved with version 1")
         let tensors = try SafeTensors(serialized: first.state)
         let parameterCount = try ModelSpec.fashionMNISTLogisticRegression.layout.parameterCount
@@ -218,6 +223,7 @@ import Testing
 
         // Restart on the same data: the moments are resumed, and saved again with version 2.
         try setOptimizer(federation, ["kind": "fedadam", "learningRate": 0.01], rounds: 2)
+        participants = try (1...3).map { try federation.startParticipant($0) }
         coordinator = try federation.startCoordinator()
         try #require(await waitForExit(coordinator, seconds: 120), "round 2 should be released")
         let log = readLog(federation, "coordinator")
@@ -226,6 +232,8 @@ import Testing
 
         // Other settings: the saved moments do not apply, and the log says so.
         try setOptimizer(federation, ["kind": "fedyogi", "learningRate": 0.01], rounds: 3)
+        for participant in participants { _ = await participant.exited(within: .seconds(30)) }
+        participants = try (1...3).map { try federation.startParticipant($0) }
         coordinator = try federation.startCoordinator()
         try #require(await waitForExit(coordinator, seconds: 120), "round 3 should be released")
         #expect(readLog(federation, "coordinator").contains("moments start afresh"))

@@ -65,6 +65,19 @@ public actor ParticipantSessions {
 
     public var connectedCount: Int { sessions.count }
 
+    /// Every connected participant, sorted.
+    func connected() -> [ParticipantID] { sessions.keys.sorted() }
+
+    /// Why participants are or are not eligible: connected, still to say hello, and out of
+    /// privacy budget (by their Hello or a decline).
+    public func status() -> (connected: Int, beforeHello: Int, withoutBudget: Int) {
+        let ready = sessions.values.filter { $0.hello != nil }
+        return (
+            sessions.count, sessions.count - ready.count,
+            ready.filter { $0.budgetExhausted || $0.hello!.epsilonRemaining <= 0 }.count
+        )
+    }
+
     func certificates(for ids: [ParticipantID]) -> [ParticipantID: (pem: String, key: SigningPublicKey)] {
         var out: [ParticipantID: (pem: String, key: SigningPublicKey)] = [:]
         for id in ids { if let s = sessions[id] { out[id] = (s.certificatePEM, s.signingKey) } }

@@ -144,6 +144,12 @@ public actor RoundEngine: Service {
 
     public func run() async throws {
         await sessions.onDisconnect { [weak self] id in await self?.disconnected(id) }
+        let sender = Task { [outgoing, sessions] in
+            for await (messages, recipients) in outgoing {
+                for id in recipients { await sessions.send(messages, to: id) }
+            }
+        }
+        defer { sender.cancel() }
         let aborted = try store.abortInFlightRounds()
         if !aborted.isEmpty {
             logger.warning(
@@ -158,18 +164,12 @@ public actor RoundEngine: Service {
         if let remaining, remaining <= 0 {
             logger.info(
                 "all configured rounds were released", metadata: ["released": "\(releasedRounds)", "rounds": "\(configuration.rounds)"])
-            return
+            return await farewell("all \(configuration.rounds) rounds are released", sender: sender)
         }
         guard let noiseMultiplier = try resolveNoiseMultiplier(parameterCount: model.parameterCount, remainingRounds: remaining) else {
-            return
+            return await farewell("the federation's privacy target is reached", sender: sender)
         }
         policy = configuration.roundPolicy(noiseMultiplier: noiseMultiplier)
-        let sender = Task { [outgoing, sessions] in
-            for await (messages, recipients) in outgoing {
-                for id in recipients { await sessions.send(messages, to: id) }
-            }
-        }
-        defer { sender.cancel() }
         if noiseMultiplier == 0 {
             logger.warning("differential privacy is OFF (noise multiplier 0): released models are not private")
         } else {
@@ -183,11 +183,25 @@ public actor RoundEngine: Service {
         }
         logger.info("coordinator ready", metadata: ["version": "\(version.version)", "model": "\(version.modelHash.prefix(12))"])
         do {
-            try await cancelWhenGracefulShutdown { try await self.schedule(from: Head(model: model, version: version, optimizer: optimizer)) }
+            try await cancelWhenGracefulShutdown {
+                try await self.schedule(from: Head(model: model, version: version, optimizer: optimizer))
+            }
+            await farewell("all \(configuration.rounds) rounds are released", sender: sender)
         } catch is CancellationError {
             // Graceful shutdown: a round in flight was abandoned; it is aborted at next start-up.
         }
         logger.info("stopped", metadata: ["released_rounds": "\(releasedRounds)"])
+    }
+
+    /// The federation is finished: every connected participant is told why, after whatever the
+    /// outbox still holds (the last round's end), so it stops instead of reconnecting.
+    private func farewell(_ reason: String, sender: Task<Void, Never>) async {
+        let connected = await sessions.connected()
+        logger.notice(
+            "federation finished; participants told to stop", metadata: ["reason": "\(reason)", "connected": "\(connected.count)"])
+        outbox.yield(([.with { $0.farewell = .with { f in f.reason = reason } }], connected))
+        outbox.finish()
+        await sender.value
     }
 
     /// Starts a round whenever enough participants are connected, until the configured number of
@@ -200,9 +214,19 @@ public actor RoundEngine: Service {
             let eligible = await sessions.eligible()
             guard eligible.count >= configuration.minParticipants else {
                 if ContinuousClock.now - lastWaitLog > .seconds(5) {
+                    let status = await sessions.status()
                     logger.info(
                         "waiting for participants",
-                        metadata: ["connected": "\(eligible.count)", "needed": "\(configuration.minParticipants)"])
+                        metadata: [
+                            "eligible": "\(eligible.count)", "needed": "\(configuration.minParticipants)",
+                            "connected": "\(status.connected)",
+                            "without_budget": "\(status.withoutBudget)", "before_hello": "\(status.beforeHello)",
+                        ])
+                    if status.withoutBudget > 0, status.connected - status.withoutBudget < configuration.minParticipants {
+                        logger.warning(
+                            "stuck: too few connected participants have privacy budget left for a round",
+                            metadata: ["without_budget": "\(status.withoutBudget)", "needed": "\(configuration.minParticipants)"])
+                    }
                     lastWaitLog = ContinuousClock.now
                 }
                 continue

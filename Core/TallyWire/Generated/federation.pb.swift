@@ -156,6 +156,14 @@ public nonisolated struct Tally_V1_CoordinatorMessage: Sendable {
     set {body = .end(newValue)}
   }
 
+  public var farewell: Tally_V1_Farewell {
+    get {
+      if case .farewell(let v)? = body {return v}
+      return Tally_V1_Farewell()
+    }
+    set {body = .farewell(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -164,6 +172,7 @@ public nonisolated struct Tally_V1_CoordinatorMessage: Sendable {
     case model(Tally_V1_ModelChunk)
     case secagg(Tally_V1_SecAggMessage)
     case end(Tally_V1_RoundEnd)
+    case farewell(Tally_V1_Farewell)
 
   }
 
@@ -392,6 +401,21 @@ public nonisolated struct Tally_V1_RoundEnd: Sendable {
   public init() {}
 }
 
+/// The coordinator will run no more rounds for this federation (its configured rounds are
+/// released, or its privacy target is reached). Sent to every open session before the
+/// coordinator stops; a participant that receives it stops too, instead of reconnecting.
+public nonisolated struct Tally_V1_Farewell: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "tally.v1"
@@ -557,7 +581,7 @@ nonisolated extension Tally_V1_Decline: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Tally_V1_CoordinatorMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CoordinatorMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}welcome\0\u{1}plan\0\u{1}model\0\u{1}secagg\0\u{1}end\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}welcome\0\u{1}plan\0\u{1}model\0\u{1}secagg\0\u{1}end\0\u{1}farewell\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -630,6 +654,19 @@ nonisolated extension Tally_V1_CoordinatorMessage: SwiftProtobuf.Message, SwiftP
           self.body = .end(v)
         }
       }()
+      case 6: try {
+        var v: Tally_V1_Farewell?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .farewell(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .farewell(v)
+        }
+      }()
       default: break
       }
     }
@@ -660,6 +697,10 @@ nonisolated extension Tally_V1_CoordinatorMessage: SwiftProtobuf.Message, SwiftP
     case .end?: try {
       guard case .end(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    }()
+    case .farewell?: try {
+      guard case .farewell(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     }()
     case nil: break
     }
@@ -1086,6 +1127,36 @@ nonisolated extension Tally_V1_RoundEnd: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.released != rhs.released {return false}
     if lhs.reason != rhs.reason {return false}
     if lhs.newModelHash != rhs.newModelHash {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_Farewell: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Farewell"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_Farewell, rhs: Tally_V1_Farewell) -> Bool {
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

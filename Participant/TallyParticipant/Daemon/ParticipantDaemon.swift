@@ -63,6 +63,9 @@ public struct ParticipantDaemon: Service {
                 logger.info("session closed by the coordinator")
             } catch is CancellationError {
                 return
+            } catch let finished as FederationFinished {
+                logger.notice("the federation has finished; stopping", metadata: ["reason": "\(finished.reason)"])
+                return
             } catch {
                 logger.warning("session failed", metadata: ["reason": "\(Self.describe(error))"])
             }
@@ -121,9 +124,17 @@ public struct ParticipantDaemon: Service {
             try await federation.session(options: options) { writer in
                 for await message in outbound { try await writer.write(message) }
             } onResponse: { response in
-                for try await message in response.messages { await handler.handle(message) }
+                for try await message in response.messages {
+                    if case .farewell(let farewell) = message.body { throw FederationFinished(reason: farewell.reason) }
+                    await handler.handle(message)
+                }
             }
         }
+    }
+
+    /// The coordinator said it will run no more rounds: the daemon stops instead of reconnecting.
+    struct FederationFinished: Error {
+        let reason: String
     }
 
     /// Turns transport errors into one clear line (TLS refusals included).

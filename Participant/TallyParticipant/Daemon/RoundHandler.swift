@@ -84,7 +84,8 @@ actor RoundHandler {
                     "round aborted by the coordinator; nothing was released",
                     metadata: ["round": "\(end.roundID)", "reason": "\(end.reason)"])
             }
-        case nil:
+        case .farewell, nil:
+            // A farewell ends the session before it gets here (ParticipantDaemon).
             break
         }
     }
