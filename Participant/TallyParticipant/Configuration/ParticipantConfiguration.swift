@@ -26,6 +26,9 @@ public struct ParticipantConfiguration: Sendable, Codable, ConfigurationFile {
     /// Reconnect backoff: first delay and cap, in seconds (with full jitter).
     public var reconnectInitialSeconds = 0.2
     public var reconnectMaxSeconds = 10.0
+    /// Consecutive attempts refused for a reason retrying cannot fix (a certificate the other
+    /// side does not accept, an identity the coordinator refuses) before the daemon gives up.
+    public var permanentFailureAttempts = 5
     /// Largest message accepted from the coordinator, in bytes.
     public var maxMessageBytes = 8 << 20
     /// Benchmark-only: take part in rounds the coordinator runs without masking or without noise
@@ -67,6 +70,9 @@ public struct ParticipantConfiguration: Sendable, Codable, ConfigurationFile {
         }
         guard reconnectMaxSeconds.isFinite, reconnectMaxSeconds >= reconnectInitialSeconds, reconnectMaxSeconds <= 86_400 else {
             throw fail("reconnectMaxSeconds must be in [reconnectInitialSeconds, 86400], got \(reconnectMaxSeconds)")
+        }
+        guard (1...1000).contains(permanentFailureAttempts) else {
+            throw fail("permanentFailureAttempts must be in 1...1000, got \(permanentFailureAttempts)")
         }
         guard (64 << 10...1 << 30).contains(maxMessageBytes) else {
             throw fail("maxMessageBytes must be in 65536...1073741824, got \(maxMessageBytes)")

@@ -56,6 +56,7 @@ public struct ParticipantDaemon: Service {
     private func reconnectLoop(identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData, budget: BudgetGuard) async throws {
         let c = configuration
         var attempt = 0
+        var permanentFailures = 0
         while !Task.isCancelled {
             let connectedAt = ContinuousClock.now
             do {
@@ -67,7 +68,18 @@ public struct ParticipantDaemon: Service {
                 logger.notice("the federation has finished; stopping", metadata: ["reason": "\(finished.reason)"])
                 return
             } catch {
-                logger.warning("session failed", metadata: ["reason": "\(Self.describe(error))"])
+                if let reason = Self.permanentReason(error, configuration: c) {
+                    permanentFailures += 1
+                    logger.error(
+                        "connection refused; retrying will not help unless this is fixed",
+                        metadata: ["reason": "\(reason)", "attempt": "\(permanentFailures)/\(c.permanentFailureAttempts)"])
+                    if permanentFailures >= c.permanentFailureAttempts {
+                        throw TallyError(.permissionDenied, "giving up after \(permanentFailures) refused connections: \(reason)")
+                    }
+                } else {
+                    permanentFailures = 0
+                    logger.warning("session failed", metadata: ["reason": "\(Self.describe(error))"])
+                }
             }
             // A session that lasted a while resets the backoff.
             if ContinuousClock.now - connectedAt > .seconds(30) { attempt = 0 }
@@ -135,6 +147,31 @@ public struct ParticipantDaemon: Service {
     /// The coordinator said it will run no more rounds: the daemon stops instead of reconnecting.
     struct FederationFinished: Error {
         let reason: String
+    }
+
+    /// Why `error` will happen again on every attempt, in words a site can act on; nil for
+    /// failures that may pass (the coordinator down or restarting, a network fault).
+    static func permanentReason(_ error: any Error, configuration c: ParticipantConfiguration) -> String? {
+        let text = "\(error)"
+        if let rpc = error as? RPCError, [.permissionDenied, .unauthenticated].contains(rpc.code) {
+            return "the coordinator refused this organization (\(rpc.message)); certificate \(c.tls.certificate)"
+        }
+        let upper = text.uppercased()
+        if upper.contains("CERTIFICATE_VERIFY_FAILED") || upper.contains("CERTIFICATE VERIFY FAILED") {
+            return
+                "the coordinator's certificate was not accepted: it is not issued by the CA in \(c.tls.certificateAuthority), has expired, or does not name \(c.coordinatorHost) (check tls.certificateAuthority and coordinatorHost)"
+        }
+        if upper.contains("UNKNOWN_CA") || upper.contains("BAD_CERTIFICATE") || upper.contains("CERTIFICATE_REQUIRED") {
+            return
+                "the coordinator does not accept this organization's certificate \(c.tls.certificate): it was not issued by the federation's CA"
+        }
+        if upper.contains("CERTIFICATE_REVOKED") {
+            return "the coordinator says this organization's certificate \(c.tls.certificate) is revoked"
+        }
+        if upper.contains("CERTIFICATE_EXPIRED") {
+            return "a certificate has expired (this organization's \(c.tls.certificate) or the coordinator's)"
+        }
+        return nil
     }
 
     /// Turns transport errors into one clear line (TLS refusals included).
