@@ -41,5 +41,39 @@ import Testing
         #expect(log.contains("giving up after 2 refused connections"), "participant log:\n\(log)")
         #expect(log.contains(foreignCA), "the reason names the CA file:\n\(log)")
         #expect(right.isRunning && coordinator.isRunning)
+        // The coordinator saw the refused handshake too, with the peer's address.
+        let coordinatorLog = readLog(federation, "coordinator")
+        #expect(
+            coordinatorLog.contains("TLS handshake refused") && coordinatorLog.contains("127.0.0.1")
+                && coordinatorLog.contains("does not trust the coordinator's certificate"),
+            "coordinator log:\n\(coordinatorLog)")
+    }
+
+    @Test func aClientFromAForeignCAIsLoggedByTheCoordinatorAndGivesUp() async throws {
+        let federation = try makeFederation("foreign-client", participants: 2, rounds: 1)
+        defer { federation.stopAll() }
+        let other = try makeFederation("foreign-client-ca", participants: 1, rounds: 1)
+        defer { other.stopAll() }
+        let foreignCertificate = other.pki + "/participant-1/cert.pem"
+        try edit(federation, 1) {
+            $0.tls.certificate = foreignCertificate
+            $0.tls.privateKey = other.pki + "/participant-1/key.pem"
+            $0.permanentFailureAttempts = 2
+            $0.reconnectInitialSeconds = 0.05
+            $0.reconnectMaxSeconds = 0.2
+        }
+        let coordinator = try federation.startCoordinator()
+        let foreign = try federation.startParticipant(1)
+        let status = await foreign.exited(within: .seconds(60))
+        let log = readLog(federation, "participant-1")
+        #expect(status == 2, "participant log:\n\(log)")
+        #expect(
+            log.contains("does not accept this organization's certificate") && log.contains(foreignCertificate), "participant log:\n\(log)")
+        let coordinatorLog = readLog(federation, "coordinator")
+        #expect(
+            coordinatorLog.contains("TLS handshake refused") && coordinatorLog.contains("not issued by the federation CA"),
+            "coordinator log:\n\(coordinatorLog)")
+        #expect(!coordinatorLog.contains(".c:"), "no BoringSSL source paths in the log:\n\(coordinatorLog)")
+        #expect(coordinator.isRunning)
     }
 }

@@ -2,8 +2,10 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import NIOCore
 import NIOHTTP2
+import NIOSSL
 import NIOTLS
 import Synchronization
+import TallyWire
 
 #if canImport(Glibc)
     import Glibc
@@ -71,7 +73,9 @@ public struct ConnectionLimits: Sendable, Hashable {
     }
 
     /// The transport configuration these limits translate to.
-    func transportConfig(maxRequestPayloadSize: Int, gate: ConnectionGate) -> HTTP2ServerTransport.Posix.Config {
+    func transportConfig(
+        maxRequestPayloadSize: Int, gate: ConnectionGate, onRefusedHandshake: (@Sendable (_ peer: String, _ reason: String) -> Void)?
+    ) -> HTTP2ServerTransport.Posix.Config {
         .defaults { config in
             config.rpc.maxRequestPayloadSize = maxRequestPayloadSize
             config.connection.maxIdleTime = maxIdleTime
@@ -84,8 +88,14 @@ public struct ConnectionLimits: Sendable, Hashable {
             let streamlessTimeout = maxIdleTime.map { TimeAmount($0 + streamlessGrace) }
             config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
                 channel.eventLoop.submit {
-                    try channel.pipeline.syncOperations.addHandler(
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(
                         ConnectionGuard(handshakeTimeout: handshakeTimeout, streamlessTimeout: streamlessTimeout, gate: gate))
+                    // Right behind TLS: the gRPC handlers further on close a failed connection
+                    // without passing its error along.
+                    if let onRefusedHandshake, let tls = try? pipeline.handler(type: NIOSSLServerHandler.self) {
+                        try pipeline.addHandler(HandshakeFailureReporter(report: onRefusedHandshake), position: .after(tls))
+                    }
                 }
             }
         }
@@ -93,11 +103,14 @@ public struct ConnectionLimits: Sendable, Hashable {
 
     /// The coordinator's server transport on `host:port` with these limits.
     public func serverTransport(
-        host: String, port: Int, security: HTTP2ServerTransport.Posix.TransportSecurity, maxRequestPayloadSize: Int
+        host: String, port: Int, security: HTTP2ServerTransport.Posix.TransportSecurity, maxRequestPayloadSize: Int,
+        onRefusedHandshake: (@Sendable (_ peer: String, _ reason: String) -> Void)? = nil
     ) -> HTTP2ServerTransport.Posix {
         HTTP2ServerTransport.Posix(
             address: .ipv4(host: host, port: port), transportSecurity: security,
-            config: transportConfig(maxRequestPayloadSize: maxRequestPayloadSize, gate: ConnectionGate(limit: maxConnections)))
+            config: transportConfig(
+                maxRequestPayloadSize: maxRequestPayloadSize, gate: ConnectionGate(limit: maxConnections),
+                onRefusedHandshake: onRefusedHandshake))
     }
 }
 
@@ -180,6 +193,29 @@ final class ConnectionGuard: ChannelInboundHandler {
         guard let delay else { return }
         deadline = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
             context.close(promise: nil)
+        }
+    }
+}
+
+/// Reports a TLS failure before the handshake completed (a refused client) once, with the peer's
+/// address, so an operator sees who tried and why.
+final class HandshakeFailureReporter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    private let report: @Sendable (_ peer: String, _ reason: String) -> Void
+
+    init(report: @escaping @Sendable (_ peer: String, _ reason: String) -> Void) { self.report = report }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        report(context.channel.remoteAddress.map { "\($0)" } ?? "unknown", TLSFailure.describeRefusedClient(error))
+        context.fireErrorCaught(error)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        context.fireUserInboundEventTriggered(event)
+        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         }
     }
 }

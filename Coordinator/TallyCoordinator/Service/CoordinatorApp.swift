@@ -65,7 +65,10 @@ public struct CoordinatorApp {
             configuration: c, store: store, registry: registry, sessions: sessions, signingKey: signingKey,
             certificatePEM: certificatePEM, evaluation: evaluation, ledger: ledger, hooks: hooks, logger: logger)
         let transport = limits.serverTransport(
-            host: c.host, port: c.port, security: c.tls.serverSecurity(), maxRequestPayloadSize: c.maxMessageBytes)
+            host: c.host, port: c.port, security: c.tls.serverSecurity(), maxRequestPayloadSize: c.maxMessageBytes
+        ) { [logger] peer, reason in
+            logger.warning("TLS handshake refused", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
+        }
         let service = FederationService(configuration: c, sessions: sessions, engine: engine, store: store, logger: logger)
         let server = GRPCServer(transport: transport, services: [service])
         let group = ServiceGroup(

@@ -152,12 +152,11 @@ public struct ParticipantDaemon: Service {
     /// Why `error` will happen again on every attempt, in words a site can act on; nil for
     /// failures that may pass (the coordinator down or restarting, a network fault).
     static func permanentReason(_ error: any Error, configuration c: ParticipantConfiguration) -> String? {
-        let text = "\(error)"
         if let rpc = error as? RPCError, [.permissionDenied, .unauthenticated].contains(rpc.code) {
             return "the coordinator refused this organization (\(rpc.message)); certificate \(c.tls.certificate)"
         }
-        let upper = text.uppercased()
-        if upper.contains("CERTIFICATE_VERIFY_FAILED") || upper.contains("CERTIFICATE VERIFY FAILED") {
+        let upper = TLSFailure.reasonCodes(in: error).joined(separator: " ")
+        if upper.contains("CERTIFICATE_VERIFY_FAILED") {
             return
                 "the coordinator's certificate was not accepted: it is not issued by the CA in \(c.tls.certificateAuthority), has expired, or does not name \(c.coordinatorHost) (check tls.certificateAuthority and coordinatorHost)"
         }
