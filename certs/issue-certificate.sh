@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Issues a certificate signed by the federation CA, with the role and identity in the SAN:
-#   coordinator:  URI:tally://coordinator, DNS:localhost, IP:127.0.0.1, IP:::1 (+ extra DNS names)
+#   coordinator:  URI:tally://coordinator, DNS:localhost, IP:127.0.0.1, IP:::1 (+ extra DNS names
+#                 and IP addresses)
 #   participant:  URI:tally://participant/ID
 # The key (ECDSA P-256) is written with mode 600 and never leaves DIR/ROLE-ID/.
-#   usage: certs/issue-certificate.sh DIR coordinator [DNS_NAME ...]
+#   usage: certs/issue-certificate.sh DIR coordinator [DNS_NAME|IP_ADDRESS ...]
 #          certs/issue-certificate.sh DIR participant ID [DAYS]
 set -euo pipefail
 dir=${1:?usage: issue-certificate.sh DIR coordinator|participant ...}
@@ -16,7 +17,12 @@ case "$role" in
     out=coordinator
     san="URI:tally://coordinator,DNS:localhost,IP:127.0.0.1,IP:::1"
     shift 2
-    for name in "$@"; do san="$san,DNS:$name"; done
+    # Each extra name is an IP address (v4 dotted quad, or v6 with a colon) or a DNS name.
+    for name in "$@"; do
+      if [[ "$name" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ || "$name" == *:* ]]; then san="$san,IP:$name"
+      elif [[ "$name" =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$ ]]; then san="$san,DNS:$name"
+      else echo "not an IP address or DNS name: $name" >&2; exit 2; fi
+    done
     ext=coordinator_ext
     cn="Tally coordinator";;
   participant)
