@@ -11,7 +11,46 @@ struct TallyCoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally-coordinator",
         abstract: "Runs a Tally federation: schedules rounds, tallies masked sums, publishes signed model versions.",
-        subcommands: [Serve.self, Registry.self, Status.self, Demo.self])
+        subcommands: [Serve.self, Init.self, CheckConfig.self, Registry.self, Status.self, Demo.self])
+}
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a coordinator configuration with every key at its default (docs/operations.md explains each).")
+
+    @Option(help: "Where to write it.") var output = "coordinator.json"
+    @Flag(help: "Replace an existing file.") var force = false
+
+    func run() throws {
+        do {
+            try CoordinatorConfiguration.writeDefaults(to: output, replace: force)
+        } catch {
+            throw ValidationError(error.message)
+        }
+        print(
+            "wrote \(output): every key at its default; edit tls, host and port, then `tally-coordinator check-config --config \(output)`")
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Check a coordinator configuration without starting anything.")
+
+    @Option(help: "JSON configuration file.") var config: String
+
+    func run() throws {
+        do {
+            let c = try CoordinatorConfiguration.load(path: config)
+            let parameterCount = try c.modelSpec.layout.parameterCount
+            let z = try c.noiseMultiplier(parameterCount: parameterCount)
+            print(
+                "\(config): valid. \(c.rounds) rounds, cohorts of \(c.minParticipants)...\(c.maxCohort), \(parameterCount) parameters, noise multiplier z = \(String(format: "%.4f", z)) for (ε = \(c.privacy.targetEpsilon.map { "\($0)" } ?? "-"), δ = \(c.privacy.delta))"
+            )
+        } catch {
+            print("error: \(error.message)")
+            throw ExitCode(2)
+        }
+    }
 }
 
 struct Serve: AsyncParsableCommand {

@@ -11,7 +11,45 @@ struct TallyParticipantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally-participant",
         abstract: "An organization's participant daemon: trains locally, masks its update, talks to the coordinator over mutual TLS.",
-        subcommands: [Run.self])
+        subcommands: [Run.self, Init.self, CheckConfig.self])
+}
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a participant configuration with every key at its default (docs/operations.md explains each).")
+
+    @Option(help: "Where to write it.") var output = "participant.json"
+    @Flag(help: "Replace an existing file.") var force = false
+
+    func run() throws {
+        do {
+            try ParticipantConfiguration.writeDefaults(to: output, replace: force)
+        } catch {
+            throw ValidationError(error.message)
+        }
+        print(
+            "wrote \(output): every key at its default; edit coordinatorHost, tls, data and privacyBudget, then `tally-participant check-config --config \(output)`"
+        )
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Check a participant configuration without connecting or training.")
+
+    @Option(help: "JSON configuration file.") var config: String
+
+    func run() throws {
+        do {
+            let c = try ParticipantConfiguration.load(path: config)
+            print(
+                "\(config): valid. coordinator \(c.coordinatorHost):\(c.coordinatorPort), trainer \(c.trainer), budget ε = \(c.privacyBudget.epsilon) at δ = \(c.privacyBudget.delta)"
+            )
+        } catch {
+            print("error: \(error.message)")
+            throw ExitCode(2)
+        }
+    }
 }
 
 struct Run: AsyncParsableCommand {

@@ -17,3 +17,14 @@ extension ConfigurationFile {
         return config
     }
 }
+
+extension ConfigurationFile {
+    /// Writes the defaults, every key spelled out, to a new file at `path` (an existing file is
+    /// kept unless `replace`): the starting point `init` commands hand an operator.
+    public static func writeDefaults(to path: String, replace: Bool = false) throws(TallyError) {
+        if !replace, (try? BoundedFile.read(path, maxBytes: 1 << 20, what: "configuration")) != nil {
+            throw TallyError(.invalidArgument, "\(path) exists; pass --force to replace it")
+        }
+        try DurableFile.write(try StrictJSON.encode(Self()), to: path)
+    }
+}
