@@ -133,8 +133,10 @@ func csvError(_ text: String, schema: DataSchema = irisSchema, maxBytes: Int = 1
     /// The fast path and the fallback both round like the standard library's parser.
     @Test func numbersAreCorrectlyRounded() {
         var random = SimulationRandom(seed: 3)
-        var texts = ["0", "-0", "1", "0.1", "3.4028235e38", "1.17549435e-38", "1e-45", "123456789012345678901234", "0.000001",
-            "16777217", "9999999", "1.5E+3", ".5", "5.", "+7", "00012.50", "2.5e-10", "0.1234567890123456789012"]
+        var texts = [
+            "0", "-0", "1", "0.1", "3.4028235e38", "1.17549435e-38", "1e-45", "123456789012345678901234", "0.000001",
+            "16777217", "9999999", "1.5E+3", ".5", "5.", "+7", "00012.50", "2.5e-10", "0.1234567890123456789012",
+        ]
         for _ in 0..<20_000 {
             let digits = 1 + random.uniform(below: 12)
             var text = random.uniform(below: 2) == 0 ? "-" : ""
@@ -198,6 +200,19 @@ func littleEndian<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
     values.flatMap { v in withUnsafeBytes(of: v.littleEndian) { Array($0) } }
 }
 
+/// 0…11 in each dtype: three examples of shape 2×2.
+let npyDtypeCases: [(String, [UInt8])] = [
+    ("<f4", littleEndian((0..<12).map { Float($0).bitPattern })),
+    ("<f8", littleEndian((0..<12).map { Double($0).bitPattern })),
+    ("|u1", (0..<12).map { UInt8($0) }),
+    ("|i1", (0..<12).map { UInt8($0) }),
+    ("<i2", littleEndian((0..<12).map { Int16($0) })),
+    ("<i4", littleEndian((0..<12).map { Int32($0) })),
+    ("<i8", littleEndian((0..<12).map { Int64($0) })),
+    ("<u2", littleEndian((0..<12).map { UInt16($0) })),
+    ("<u4", littleEndian((0..<12).map { UInt32($0) })),
+]
+
 let fourFeatures = try! DataSchema(featureCount: 4, classes: ["no", "yes", "maybe"])
 
 @Suite struct NPYSourceTests {
@@ -216,20 +231,8 @@ let fourFeatures = try! DataSchema(featureCount: 4, classes: ["no", "yes", "mayb
     }
 
     static let labels = npy(descr: "<i8", shape: [3], data: littleEndian([Int64(2), 0, 1]))
-    /// 0…11 in each type: three examples of shape 2×2.
-    static let values: [(String, [UInt8])] = [
-        ("<f4", littleEndian((0..<12).map { Float($0).bitPattern })),
-        ("<f8", littleEndian((0..<12).map { Double($0).bitPattern })),
-        ("|u1", (0..<12).map { UInt8($0) }),
-        ("|i1", (0..<12).map { UInt8($0) }),
-        ("<i2", littleEndian((0..<12).map { Int16($0) })),
-        ("<i4", littleEndian((0..<12).map { Int32($0) })),
-        ("<i8", littleEndian((0..<12).map { Int64($0) })),
-        ("<u2", littleEndian((0..<12).map { UInt16($0) })),
-        ("<u4", littleEndian((0..<12).map { UInt32($0) })),
-    ]
 
-    @Test(arguments: values)
+    @Test(arguments: npyDtypeCases)
     func everyDtypeLoads(descr: String, data: [UInt8]) throws {
         let dataset = try load(features: npy(descr: descr, shape: [3, 2, 2], data: data), labels: Self.labels)
         #expect(dataset.features == (0..<12).map(Float.init))
@@ -260,31 +263,67 @@ let fourFeatures = try! DataSchema(featureCount: 4, classes: ["no", "yes", "mayb
     }
 
     @Test func fortranOrderIsRefused() {
-        let message = error(features: npy(descr: "<f4", shape: [3, 4], data: Self.values[0].1, fortran: true), labels: Self.labels)
-        #expect(message?.hasSuffix("x.npy: header 'fortran_order' is True: only C order is supported (save numpy.ascontiguousarray(array))") == true, "\(message ?? "accepted")")
+        let message = error(features: npy(descr: "<f4", shape: [3, 4], data: npyDtypeCases[0].1, fortran: true), labels: Self.labels)
+        #expect(
+            message?.hasSuffix("x.npy: header 'fortran_order' is True: only C order is supported (save numpy.ascontiguousarray(array))")
+                == true, "\(message ?? "accepted")")
     }
 
     @Test func malformedArraysAreRefusedWithTheFileAndPlace() {
-        let f4 = Self.values[0].1
+        let f4 = npyDtypeCases[0].1
         let cases: [(String?, String)] = [
-            (error(features: npy(descr: ">f4", shape: [3, 4], data: f4), labels: Self.labels), "x.npy: header 'descr' '>f4' is not supported (big-endian"),
-            (error(features: npy(descr: "<f2", shape: [3, 4], data: f4), labels: Self.labels), "x.npy: header 'descr' '<f2' is not supported"),
-            (error(features: npy(descr: "<f4", shape: [3, 3], data: f4), labels: Self.labels), "x.npy: shape [3, 3] of <f4 needs 9 × 4 data bytes, found 48"),
-            (error(features: npy(descr: "<f4", shape: [4, 3], data: f4), labels: Self.labels), "x.npy: features have shape [4, 3], 3 per example; the schema has 4"),
-            (error(features: npy(descr: "<f4", shape: [2, 4], data: Array(f4.prefix(32))), labels: Self.labels), "y.npy: labels have shape [3]; expected [2]"),
+            (
+                error(features: npy(descr: ">f4", shape: [3, 4], data: f4), labels: Self.labels),
+                "x.npy: header 'descr' '>f4' is not supported (big-endian"
+            ),
+            (
+                error(features: npy(descr: "<f2", shape: [3, 4], data: f4), labels: Self.labels),
+                "x.npy: header 'descr' '<f2' is not supported"
+            ),
+            (
+                error(features: npy(descr: "<f4", shape: [3, 3], data: f4), labels: Self.labels),
+                "x.npy: shape [3, 3] of <f4 needs 9 × 4 data bytes, found 48"
+            ),
+            (
+                error(features: npy(descr: "<f4", shape: [4, 3], data: f4), labels: Self.labels),
+                "x.npy: features have shape [4, 3], 3 per example; the schema has 4"
+            ),
+            (
+                error(features: npy(descr: "<f4", shape: [2, 4], data: Array(f4.prefix(32))), labels: Self.labels),
+                "y.npy: labels have shape [3]; expected [2]"
+            ),
             (error(features: Array("not numpy".utf8), labels: Self.labels), "x.npy: not a NumPy .npy file"),
             (
                 error(
-                    features: npy(descr: "<f4", shape: [3, 4], data: littleEndian((0..<12).map { ($0 == 6 ? Float.nan : Float($0)).bitPattern })),
+                    features: npy(
+                        descr: "<f4", shape: [3, 4], data: littleEndian((0..<12).map { ($0 == 6 ? Float.nan : Float($0)).bitPattern })),
                     labels: Self.labels), "x.npy: example 1, feature 2: nan is not a finite number"
             ),
             (
-                error(features: npy(descr: "<f8", shape: [3, 4], data: littleEndian((0..<12).map { Double($0 == 11 ? 1e300 : 0).bitPattern })), labels: Self.labels),
+                error(
+                    features: npy(
+                        descr: "<f8", shape: [3, 4], data: littleEndian((0..<12).map { Double($0 == 11 ? 1e300 : 0).bitPattern })),
+                    labels: Self.labels),
                 "x.npy: example 2, feature 3: 1e+300 is beyond the range of Float"
             ),
-            (error(features: npy(descr: "|u1", shape: [3, 4], data: Array(repeating: 0, count: 12)), labels: npy(descr: "<i8", shape: [3], data: littleEndian([Int64(0), 3, 1]))), "y.npy: example 1: label 3 is outside the classes 0..<3"),
-            (error(features: npy(descr: "|u1", shape: [3, 4], data: Array(repeating: 0, count: 12)), labels: npy(descr: "<i4", shape: [3], data: littleEndian([Int32(0), -1, 1]))), "y.npy: example 1: label -1 is outside the classes 0..<3"),
-            (error(features: npy(descr: "|u1", shape: [3, 4], data: Array(repeating: 0, count: 12)), labels: npy(descr: "<f4", shape: [3], data: littleEndian([Float(0), 0.5, 1].map(\.bitPattern)))), "y.npy: example 1: label 0.5 is not an integer"),
+            (
+                error(
+                    features: npy(descr: "|u1", shape: [3, 4], data: Array(repeating: 0, count: 12)),
+                    labels: npy(descr: "<i8", shape: [3], data: littleEndian([Int64(0), 3, 1]))),
+                "y.npy: example 1: label 3 is outside the classes 0..<3"
+            ),
+            (
+                error(
+                    features: npy(descr: "|u1", shape: [3, 4], data: Array(repeating: 0, count: 12)),
+                    labels: npy(descr: "<i4", shape: [3], data: littleEndian([Int32(0), -1, 1]))),
+                "y.npy: example 1: label -1 is outside the classes 0..<3"
+            ),
+            (
+                error(
+                    features: npy(descr: "|u1", shape: [3, 4], data: Array(repeating: 0, count: 12)),
+                    labels: npy(descr: "<f4", shape: [3], data: littleEndian([Float(0), 0.5, 1].map(\.bitPattern)))),
+                "y.npy: example 1: label 0.5 is not an integer"
+            ),
         ]
         for (message, expected) in cases {
             #expect(message?.contains(expected) == true, "\(message ?? "accepted") — expected \(expected)")
@@ -343,7 +382,8 @@ let fourFeatures = try! DataSchema(featureCount: 4, classes: ["no", "yes", "mayb
             _ = try source.load(schema: DataSchema(featureCount: 5, classes: ["a", "b", "c"]))
             Issue.record("a wrong feature count was accepted")
         } catch {
-            #expect(error.message.contains("images.idx: features have shape [2, 2, 2], 4 per example; the schema has 5"), "\(error.message)")
+            #expect(
+                error.message.contains("images.idx: features have shape [2, 2, 2], 4 per example; the schema has 5"), "\(error.message)")
         }
     }
 }
@@ -378,7 +418,9 @@ let fourFeatures = try! DataSchema(featureCount: 4, classes: ["no", "yes", "mayb
         let data = try numbered(10)
         #expect(try LocalDataset(splitting: data, heldOutFraction: 0, seed: 1).heldOut.count == 0)
         #expect(try LocalDataset(splitting: data, heldOutFraction: 0, seed: 1).training.count == 10)
-        #expect(try LocalDataset(splitting: data, heldOutFraction: 0.01, seed: 1).heldOut.count == 1, "a positive fraction holds out at least one")
+        #expect(
+            try LocalDataset(splitting: data, heldOutFraction: 0.01, seed: 1).heldOut.count == 1,
+            "a positive fraction holds out at least one")
         for bad in [-0.1, 1, .nan] {
             #expect(throws: TallyError.self) { try LocalDataset(splitting: data, heldOutFraction: bad, seed: 1) }
         }
@@ -392,8 +434,9 @@ let fourFeatures = try! DataSchema(featureCount: 4, classes: ["no", "yes", "mayb
         source.heldOutSeed = 9
         let local = try source.load(schema: irisSchema)
         #expect(local.heldOut.count == 10 && local.training.count == 40)
-        #expect(Set(local.heldOut.features.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
-            .isDisjoint(with: Set(local.training.features.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))))
+        #expect(
+            Set(local.heldOut.features.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
+                .isDisjoint(with: Set(local.training.features.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))))
     }
 }
 
@@ -402,7 +445,8 @@ let fourFeatures = try! DataSchema(featureCount: 4, classes: ["no", "yes", "mayb
 @Suite struct DataSourceConfigurationTests {
     func decode(_ text: String) -> Result<DataSourceConfiguration, TallyError> {
         Result { () throws(TallyError) in
-            try StrictJSON.decode(DataSourceConfiguration.self, from: Array(text.utf8), defaults: DataSourceConfiguration(), file: "source.json")
+            try StrictJSON.decode(
+                DataSourceConfiguration.self, from: Array(text.utf8), defaults: DataSourceConfiguration(), file: "source.json")
         }
     }
 
@@ -426,12 +470,15 @@ let fourFeatures = try! DataSchema(featureCount: 4, classes: ["no", "yes", "mayb
         #expect(message("{\"kind\": \"csv\",\n\"pth\": \"d.csv\"}") == "source.json line 2: unknown key \"pth\"; did you mean \"path\"?")
         #expect(
             message("{\"kind\": \"csvv\", \"path\": \"d.csv\"}")
-                == "source.json line 1: invalid value for \"kind\": kind \"csvv\" is not one of csv, npy, safetensors, idx, fashion-mnist-partition; did you mean \"csv\"?")
+                == "source.json line 1: invalid value for \"kind\": kind \"csvv\" is not one of csv, npy, safetensors, idx, fashion-mnist-partition; did you mean \"csv\"?"
+        )
         #expect(
             message("{\"kind\": \"npy\", \"featuresPath\": \"x\", \"labelsPath\": \"y\",\n\"labelColumn\": \"z\"}")
-                == "source.json line 2: invalid value for \"labelColumn\": \"labelColumn\" does not apply to a npy source (its keys: featuresPath, labelsPath, maxBytes)")
+                == "source.json line 2: invalid value for \"labelColumn\": \"labelColumn\" does not apply to a npy source (its keys: featuresPath, labelsPath, maxBytes)"
+        )
         #expect(message("{\"kind\": \"npy\", \"featuresPath\": \"x\"}")?.contains("a npy source needs \"labelsPath\"") == true)
-        #expect(message("{\"kind\": \"csv\", \"path\": \"d\", \"heldOutFraction\": 1}")?.contains("heldOutFraction must be in [0, 1)") == true)
+        #expect(
+            message("{\"kind\": \"csv\", \"path\": \"d\", \"heldOutFraction\": 1}")?.contains("heldOutFraction must be in [0, 1)") == true)
         #expect(message("{\"kind\": \"csv\", \"path\": \"d\", \"maxBytes\": 0}")?.contains("maxBytes must be positive") == true)
     }
 
@@ -441,11 +488,15 @@ let fourFeatures = try! DataSchema(featureCount: 4, classes: ["no", "yes", "mayb
         }
         let tabular = try schema("{\"featureNames\": [\"a\", \"b\"], \"classes\": [\"x\", \"y\"]}").get()
         #expect(tabular.featureCount == 2 && tabular == (try DataSchema(featureNames: ["a", "b"], classes: ["x", "y"])))
+        #expect(tabular.classIndex(of: "y") == 1 && tabular.classIndex(of: "0") == 0)
+        #expect(tabular.classIndex(of: "2") == nil && tabular.classIndex(of: "z") == nil)
         #expect(try schema("{\"featureCount\": 784, \"classes\": [\"0\", \"1\"]}").get().featureNames == nil)
         for bad in [
-            "{\"featureNames\": [\"a\", \"a\"], \"classes\": [\"x\"]}", "{\"featureCount\": 3, \"featureNames\": [\"a\"], \"classes\": [\"x\"]}",
+            "{\"featureNames\": [\"a\", \"a\"], \"classes\": [\"x\"]}",
+            "{\"featureCount\": 3, \"featureNames\": [\"a\"], \"classes\": [\"x\"]}",
             "{\"featureCount\": 3, \"classes\": [\"1\", \"0\"]}", "{\"featureCount\": 3, \"classes\": []}", "{\"classes\": [\"x\"]}",
-            "{\"featureCount\": 3}", "{\"featureCount\": 3, \"classes\": [\"x\"], \"clases\": []}", "{\"featureCount\": 0, \"classes\": [\"x\"]}",
+            "{\"featureCount\": 3}", "{\"featureCount\": 3, \"classes\": [\"x\"], \"clases\": []}",
+            "{\"featureCount\": 0, \"classes\": [\"x\"]}",
         ] {
             #expect(throws: (any Error).self, "\(bad)") { try schema(bad).get() }
         }

@@ -23,7 +23,8 @@ public enum CSVReader {
     /// `chunkBytes` small lets the tests put records across chunk boundaries.
     static func read(path: String, schema: DataSchema, labelColumn: String, maxBytes: Int, chunkBytes: Int) throws(TallyError) -> Dataset {
         guard let featureNames = schema.featureNames else {
-            throw TallyError(.dataSchemaMismatch, "\(path): a CSV source needs a schema with featureNames (its columns are matched by name)")
+            throw TallyError(
+                .dataSchemaMismatch, "\(path): a CSV source needs a schema with featureNames (its columns are matched by name)")
         }
         let tokenizer = try CSVTokenizer(file: ChunkedFile(path, maxBytes: maxBytes, what: "CSV data"), chunkBytes: chunkBytes)
         func at(_ line: Int, _ column: Int? = nil, _ name: String? = nil) -> String {
@@ -42,14 +43,16 @@ public enum CSVReader {
         for (column, name) in header.enumerated() {
             if let first = columnOf[name] {
                 throw TallyError(
-                    .malformedDataset, "\(at(tokenizer.fields[column].line, column + 1, name)): duplicate header; column \(first + 1) has that name too")
+                    .malformedDataset,
+                    "\(at(tokenizer.fields[column].line, column + 1, name)): duplicate header; column \(first + 1) has that name too")
             }
             columnOf[name] = column
         }
         func missing(_ name: String, _ role: String) -> TallyError {
             var text = "\(at(1)): no column \"\(name)\" for \(role) in the header"
             if let near = StrictKeys.closest(to: name, in: header) { text += "; did you mean \"\(near)\"?" }
-            return TallyError(.dataSchemaMismatch, text + " (columns: \(header.prefix(20).joined(separator: ", "))\(header.count > 20 ? ", …" : ""))")
+            return TallyError(
+                .dataSchemaMismatch, text + " (columns: \(header.prefix(20).joined(separator: ", "))\(header.count > 20 ? ", …" : ""))")
         }
         guard let labelIndex = columnOf[labelColumn] else { throw missing(labelColumn, "the label (labelColumn)") }
         guard !featureNames.contains(labelColumn) else {
@@ -118,7 +121,8 @@ public enum CSVReader {
                 case .outOfRange:
                     throw TallyError(
                         .malformedDataset,
-                        "\(at(field.line, column + 1, header[column])): \(tokenizer.text(of: column).prefix(60)) is beyond the range of a 32-bit float")
+                        "\(at(field.line, column + 1, header[column])): \(tokenizer.text(of: column).prefix(60)) is beyond the range of a 32-bit float"
+                    )
                 }
             }
             features.append(contentsOf: row)
@@ -268,7 +272,11 @@ final class CSVTokenizer {
                 var escapes = false
                 while true {
                     guard j < end else {
-                        if atEnd { throw TallyError(.malformedDataset, "\(file.path) line \(fieldLine), column \(fields.count + 1): the quoted field is not closed") }
+                        if atEnd {
+                            throw TallyError(
+                                .malformedDataset,
+                                "\(file.path) line \(fieldLine), column \(fields.count + 1): the quoted field is not closed")
+                        }
                         return .incomplete
                     }
                     let c = p[j]

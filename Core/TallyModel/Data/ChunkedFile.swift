@@ -1,4 +1,4 @@
-public import TallyCore
+import TallyCore
 
 #if canImport(Glibc)
     internal import Glibc

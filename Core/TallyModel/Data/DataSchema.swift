@@ -50,14 +50,10 @@ public struct DataSchema: Sendable, Codable, Hashable {
     }
 
     /// The class a label names: its exact name, or its index written in decimal.
-    public func classIndex(of text: Substring) -> Int? {
-        if let i = classLookup[String(text)] { return i }
+    public func classIndex(of text: some StringProtocol) -> Int? {
+        if let i = classes.firstIndex(where: { $0 == text }) { return i }
         guard let i = Int(text), classes.indices.contains(i) else { return nil }
         return i
-    }
-
-    private var classLookup: [String: Int] {
-        Dictionary(classes.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// Why these values do not make a schema, or nil.
@@ -70,7 +66,8 @@ public struct DataSchema: Sendable, Codable, Hashable {
                 return "featureCount is \(count) but featureNames has \(names.count) names"
             }
             if let empty = names.firstIndex(of: "") { return "featureNames[\(empty)] is empty" }
-            if let (first, again) = firstRepeat(names) {
+            if let repeated = firstRepeat(names) {
+                let (first, again) = repeated
                 return "featureNames[\(again)] repeats featureNames[\(first)] \"\(names[first])\""
             }
         }
@@ -78,7 +75,8 @@ public struct DataSchema: Sendable, Codable, Hashable {
             return "classes must name 1 to 256 classes (labels are bytes), got \(classes.count)"
         }
         if let empty = classes.firstIndex(of: "") { return "classes[\(empty)] is empty" }
-        if let (first, again) = firstRepeat(classes) {
+        if let repeated = firstRepeat(classes) {
+            let (first, again) = repeated
             return "classes[\(again)] repeats classes[\(first)] \"\(classes[first])\""
         }
         // A label is a name or an index; a name that reads as another index would be ambiguous.

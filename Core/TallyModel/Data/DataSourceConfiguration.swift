@@ -120,11 +120,9 @@ public struct DataSourceConfiguration: Sendable, Codable, Hashable {
         return nil
     }
 
-    /// Checks the values; the message names the key.
+    /// Checks the values; the message names the key it is about.
     public func validate() throws(TallyError) {
-        if let (key, text) = problem() {
-            throw TallyError(.invalidArgument, key.map { "\($0): \(text)" } ?? text)
-        }
+        if let problem = problem() { throw TallyError(.invalidArgument, problem.text) }
     }
 
     /// What it is, for a log line: the kind and its file.
@@ -173,9 +171,9 @@ public struct DataSourceConfiguration: Sendable, Codable, Hashable {
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
         heldOutFraction = try c.decodeIfPresent(Double.self, forKey: .heldOutFraction) ?? 0
         heldOutSeed = try c.decodeIfPresent(UInt64.self, forKey: .heldOutSeed) ?? 0
-        if let (key, text) = problem() {
+        if let problem = problem() {
             // Point at the key when the file has it, else at the source object.
-            throw StrictKeys.invalid(decoder, key.flatMap { c.contains(CodingKeys(rawValue: $0)!) ? $0 : nil }, text)
+            throw StrictKeys.invalid(decoder, problem.key.flatMap { c.contains(CodingKeys(rawValue: $0)!) ? $0 : nil }, problem.text)
         }
     }
 
@@ -198,7 +196,9 @@ public struct DataSourceConfiguration: Sendable, Codable, Hashable {
             let features = try NPYReader.read(path: featuresPath!, maxBytes: limit)
             let labels = try NPYReader.read(path: labelsPath!, maxBytes: limit)
             return try ArraySource.dataset(
-                features: ArraySource.Input(file: featuresPath!, shape: features.shape, element: features.element) { features.withData($0) },
+                features: ArraySource.Input(file: featuresPath!, shape: features.shape, element: features.element) {
+                    features.withData($0)
+                },
                 labels: ArraySource.Input(file: labelsPath!, shape: labels.shape, element: labels.element) { labels.withData($0) },
                 schema: schema)
         case .safetensors:
@@ -207,7 +207,8 @@ public struct DataSourceConfiguration: Sendable, Codable, Hashable {
                 guard let tensor = file[name] else {
                     throw TallyError(
                         .dataSchemaMismatch,
-                        "\(path!): no tensor \"\(name)\" (\(key)); the file has \(file.sortedNames.map { "\"\($0)\"" }.joined(separator: ", "))")
+                        "\(path!): no tensor \"\(name)\" (\(key)); the file has \(file.sortedNames.map { "\"\($0)\"" }.joined(separator: ", "))"
+                    )
                 }
                 return ArraySource.Input(
                     file: "\(path!) tensor \"\(name)\"", shape: tensor.shape, element: NumericElement(tensor.dtype)
@@ -219,10 +220,14 @@ public struct DataSourceConfiguration: Sendable, Codable, Hashable {
         case .idx:
             let images = try IDXReader.read(path: imagesPath!, maxBytes: limit)
             let labels = try IDXReader.read(path: labelsPath!, expectedMagic: IDXReader.labelsMagic, maxBytes: limit)
-            let scaled = ArraySource.Input(file: imagesPath!, shape: images.dimensions, element: .uint8) { images.bytes.withUnsafeBytes($0) }
+            let scaled = ArraySource.Input(file: imagesPath!, shape: images.dimensions, element: .uint8) {
+                images.bytes.withUnsafeBytes($0)
+            }
             let dataset = try ArraySource.dataset(
                 features: scaled,
-                labels: ArraySource.Input(file: labelsPath!, shape: labels.dimensions, element: .uint8) { labels.bytes.withUnsafeBytes($0) },
+                labels: ArraySource.Input(file: labelsPath!, shape: labels.dimensions, element: .uint8) {
+                    labels.bytes.withUnsafeBytes($0)
+                },
                 schema: schema)
             // Pixels 0…255 to 0…1, as Fashion-MNIST's loader does, so either trains the same model.
             return try Dataset(
@@ -288,11 +293,13 @@ enum ArraySource {
         guard perExample == schema.featureCount else {
             throw TallyError(
                 .dataSchemaMismatch,
-                "\(features.file): features have shape \(features.shapeText()), \(perExample) per example; the schema has \(schema.featureCount)")
+                "\(features.file): features have shape \(features.shapeText()), \(perExample) per example; the schema has \(schema.featureCount)"
+            )
         }
         guard labels.shape == [count] || labels.shape == [count, 1] else {
             throw TallyError(
-                .dataSchemaMismatch, "\(labels.file): labels have shape \(labels.shapeText()); expected [\(count)], one per example of the features")
+                .dataSchemaMismatch,
+                "\(labels.file): labels have shape \(labels.shapeText()); expected [\(count)], one per example of the features")
         }
         var featureValues: Result<[Float], ElementProblem> = .success([])
         features.withData { featureValues = features.element.features($0, count: count * perExample) }

@@ -1,4 +1,4 @@
-public import TallyCore
+import TallyCore
 
 /// A numeric array read from a NumPy `.npy` file: its shape, element type and the file's bytes
 /// (the data starts at `dataOffset`; kept in place rather than copied).
@@ -72,7 +72,9 @@ enum NPYReader {
             throw fail("header key '\(key)' is not one NumPy writes (descr, fortran_order, shape)")
         }
         guard case .string(let descr)? = entries["descr"] else {
-            throw fail(entries["descr"] == nil ? "header has no 'descr'" : "header 'descr' is a structured type; only plain numeric arrays are supported")
+            throw fail(
+                entries["descr"] == nil
+                    ? "header has no 'descr'" : "header 'descr' is a structured type; only plain numeric arrays are supported")
         }
         guard let element = elementTypes.first(where: { $0.descr == descr })?.element else {
             let hint = descr.hasPrefix(">") ? " (big-endian: save it little-endian, e.g. array.astype('<\(descr.dropFirst())'))" : ""
@@ -136,7 +138,8 @@ enum NPYReader {
                 if current == "}" { index += 1; break }
                 let key = try parseString()
                 try expect(":")
-                guard entries.updateValue(try parseValue(), forKey: key) == nil else { throw fail("key '\(key)' is repeated") }
+                let value = try parseValue()
+                guard entries.updateValue(value, forKey: key) == nil else { throw fail("key '\(key)' is repeated") }
                 skipSpace()
                 if current == "," { index += 1; continue }
                 try expect("}")
@@ -164,7 +167,8 @@ enum NPYReader {
 
         private mutating func parseValue() throws(Failure) -> Value {
             skipSpace()
-            switch current {
+            guard let c = current else { throw fail("unexpected end of the header") }
+            switch c {
             case "'", "\"": return .string(try parseString())
             case "T": try word("True"); return .bool(true)
             case "F": try word("False"); return .bool(false)

@@ -1,4 +1,4 @@
-public import TallyCore
+import TallyCore
 
 /// The element types a data array may hold (NumPy and safetensors files), always little-endian,
 /// and their conversion to what a ``Dataset`` holds: Float features and byte labels.
@@ -67,7 +67,8 @@ enum NumericElement: Sendable, Hashable, CaseIterable {
                     let v = value(raw, i)
                     let f = Float(v)
                     guard f.isFinite else {
-                        failure = ElementProblem(index: i, text: v.isFinite ? "\(v) is beyond the range of Float" : "\(v) is not a finite number")
+                        failure = ElementProblem(
+                            index: i, text: v.isFinite ? "\(v) is beyond the range of Float" : "\(v) is not a finite number")
                         break
                     }
                     buffer[i] = f

@@ -20,12 +20,14 @@ enum StrictKeys {
         var text = "unknown key \"\(key)\" in \(what)"
         if let near = closest(to: key, in: known) { text += "; did you mean \"\(near)\"?" }
         throw DecodingError.dataCorrupted(
-            DecodingError.Context(codingPath: container.codingPath + [AnyCodingKey(stringValue: key)], debugDescription: text))
+            DecodingError.Context(
+                codingPath: container.codingPath + [AnyCodingKey(stringValue: key) as any CodingKey], debugDescription: text))
     }
 
     /// A value the decoder accepted by type but the format does not allow.
     static func invalid(_ decoder: any Decoder, _ key: String?, _ text: String) -> DecodingError {
-        let path = decoder.codingPath + (key.map { [AnyCodingKey(stringValue: $0)] } ?? [])
+        var path = decoder.codingPath
+        if let key { path.append(AnyCodingKey(stringValue: key)) }
         return DecodingError.dataCorrupted(DecodingError.Context(codingPath: path, debugDescription: text))
     }
 

@@ -94,7 +94,7 @@ public struct ParticipantConfiguration: Sendable, Codable {
             guard source.heldOutFraction == 0, source.heldOutSeed == 0 else {
                 throw fail("data.source: set the held-out part with data.heldOutFraction and data.heldOutSeed")
             }
-            do { try source.validate() } catch { throw fail("data.source.\(error.message)") }
+            do { try source.validate() } catch { throw fail("data.source: \(error.message)") }
             if source.kind == .csv, schema?.featureNames == nil {
                 throw fail("data.schema with featureNames is needed for a csv source (its columns are matched by name)")
             }
