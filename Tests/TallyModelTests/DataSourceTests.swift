@@ -487,7 +487,8 @@ let fourFeatures = try! DataSchema(featureCount: 4, classes: ["no", "yes", "mayb
             Result { try JSONDecoder().decode(DataSchema.self, from: Data(text.utf8)) }
         }
         let tabular = try schema("{\"featureNames\": [\"a\", \"b\"], \"classes\": [\"x\", \"y\"]}").get()
-        #expect(tabular.featureCount == 2 && tabular == (try DataSchema(featureNames: ["a", "b"], classes: ["x", "y"])))
+        let expected = try DataSchema(featureNames: ["a", "b"], classes: ["x", "y"])
+        #expect(tabular.featureCount == 2 && tabular == expected)
         #expect(tabular.classIndex(of: "y") == 1 && tabular.classIndex(of: "0") == 0)
         #expect(tabular.classIndex(of: "2") == nil && tabular.classIndex(of: "z") == nil)
         #expect(try schema("{\"featureCount\": 784, \"classes\": [\"0\", \"1\"]}").get().featureNames == nil)
