@@ -245,8 +245,9 @@ final class CSVTokenizer {
         var i = start
         var line = self.line
         fields.removeAll(keepingCapacity: true)
-        func fail(_ text: String) -> TallyError {
-            TallyError(.malformedDataset, "\(file.path) line \(line), column \(fields.count + 1): \(text)")
+        /// An error at the field being read, or (`column`) at another.
+        func fail(_ text: String, column: Int? = nil) -> TallyError {
+            TallyError(.malformedDataset, "\(file.path) line \(line), column \(column ?? fields.count + 1): \(text)")
         }
         // After a field: a comma (another field follows), a line break or the end (the record ends).
         // Returns nil to continue with the next field.
@@ -262,7 +263,7 @@ final class CSVTokenizer {
                 if j + 1 == end && !atEnd { return .incomplete }
                 return .complete(next: j + 1 < end && p[j + 1] == Self.newline ? j + 2 : j + 1, line: line + 1)
             default:
-                throw fail("text after the closing quote of a quoted field")
+                throw fail("text after the closing quote of a quoted field", column: fields.count)
             }
         }
         while true {

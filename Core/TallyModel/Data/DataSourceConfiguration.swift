@@ -172,8 +172,9 @@ public struct DataSourceConfiguration: Sendable, Codable, Hashable {
         heldOutFraction = try c.decodeIfPresent(Double.self, forKey: .heldOutFraction) ?? 0
         heldOutSeed = try c.decodeIfPresent(UInt64.self, forKey: .heldOutSeed) ?? 0
         if let problem = problem() {
-            // Point at the key when the file has it, else at the source object.
-            throw StrictKeys.invalid(decoder, problem.key.flatMap { c.contains(CodingKeys(rawValue: $0)!) ? $0 : nil }, problem.text)
+            // Point at the key when the file has it, else at the kind.
+            let key = problem.key.flatMap { c.contains(CodingKeys(rawValue: $0)!) ? $0 : nil } ?? "kind"
+            throw StrictKeys.invalid(decoder, key, problem.text)
         }
     }
 
