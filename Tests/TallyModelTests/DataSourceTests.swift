@@ -93,6 +93,21 @@ func csvError(_ text: String, schema: DataSchema = irisSchema, maxBytes: Int = 1
         #expect(message == "the CSV data file \(path) is \(text.utf8.count) bytes, over the limit of \(text.utf8.count - 1)")
     }
 
+    @Test func onlyRegularFilesAreRead() throws {
+        let directory = try DataFiles().directory
+        for (path, expected) in [
+            (directory, "the CSV data file \(directory) is not a regular file"),
+            (directory + "/absent.csv", "cannot open the CSV data file \(directory)/absent.csv: No such file or directory"),
+        ] {
+            do {
+                _ = try CSVReader.read(path: path, schema: irisSchema, labelColumn: "label", maxBytes: 1 << 20)
+                Issue.record("\(path) was read")
+            } catch {
+                #expect(error.message == expected)
+            }
+        }
+    }
+
     @Test func aSchemaWithoutFeatureNamesIsRefused() throws {
         let (path, message) = try csvError("a,b,label\n1,2,0\n", schema: DataSchema(featureCount: 2, classes: ["x", "y"]))
         #expect(message?.hasPrefix("\(path): a CSV source needs a schema with featureNames") == true, "\(message ?? "accepted")")
