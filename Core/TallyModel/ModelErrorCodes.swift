@@ -10,4 +10,7 @@ extension TallyError.Code {
     public static let malformedDataset = Self(rawValue: "model-malformed-dataset")
     /// A dataset that is not installed where it was looked for.
     public static let datasetNotFound = Self(rawValue: "model-dataset-not-found")
+    /// Data that is well formed but does not fit the federation's ``DataSchema``: a missing
+    /// column, another feature count, a label outside the classes.
+    public static let dataSchemaMismatch = Self(rawValue: "model-data-schema-mismatch")
 }

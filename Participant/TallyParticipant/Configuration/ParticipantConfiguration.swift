@@ -36,16 +36,72 @@ public struct ParticipantConfiguration: Sendable, Codable, ConfigurationFile {
     /// any plan that asks for its update unmasked or un-noised.
     public var allowInsecureBenchmarkRounds = false
 
-    /// Where the training examples come from. The built-in source is a partition of the
-    /// Fashion-MNIST training split: `organizations` parts drawn non-IID with Dirichlet(`alpha`)
-    /// and a fixed `seed`, of which this organization holds part `index`.
+    /// Where the training examples come from. `source` names this organization's own file
+    /// (CSV, NumPy, safetensors, IDX: ``DataSourceConfiguration``); without one, the built-in
+    /// source is a partition of the Fashion-MNIST training split: `organizations` parts drawn
+    /// non-IID with Dirichlet(`alpha`) and a fixed `seed`, of which this organization holds part
+    /// `index` (the keys every existing configuration uses, so they keep working).
     public struct DataSource: Sendable, Codable, Hashable {
         public var fashionMNISTDirectory = FashionMNIST.defaultDirectory
         public var organizations = 5
         public var index = 0
         public var alpha = 1.0
         public var seed: UInt64 = 7
+        /// This organization's own data; nil trains on the partition above.
+        public var source: DataSourceConfiguration? = nil
+        /// What the federation's task expects of the data; nil is Fashion-MNIST's. Read from
+        /// this file until the round plan carries the task's schema: until then every site must
+        /// write the same one.
+        public var schema: DataSchema? = nil
+        /// The fraction of the examples held out from training for local evaluation, in [0, 1),
+        /// and the seed that picks them; they apply to `source` or the partition alike.
+        public var heldOutFraction = 0.0
+        public var heldOutSeed: UInt64 = 0
         public init() {}
+
+        /// The source to load: `source` or the partition, with this section's held-out part.
+        public var resolvedSource: DataSourceConfiguration {
+            var resolved: DataSourceConfiguration
+            if let source {
+                resolved = source
+            } else {
+                resolved = DataSourceConfiguration(kind: .fashionMNISTPartition)
+                resolved.directory = fashionMNISTDirectory
+                resolved.organizations = organizations
+                resolved.index = index
+                resolved.alpha = alpha
+                resolved.seed = seed
+            }
+            resolved.heldOutFraction = heldOutFraction
+            resolved.heldOutSeed = heldOutSeed
+            return resolved
+        }
+
+        /// The schema sources are checked against.
+        public var resolvedSchema: DataSchema { schema ?? .fashionMNIST }
+
+        /// A description for the log: the source, or the partition this organization holds.
+        public var summary: String { resolvedSource.summary }
+
+        /// Checks the section; messages name the key under `data`.
+        func validate() throws(TallyError) {
+            func fail(_ message: String) -> TallyError { TallyError(.invalidArgument, message) }
+            guard organizations >= 1, (0..<organizations).contains(index) else {
+                throw fail("data.index must be in 0..<data.organizations")
+            }
+            guard alpha > 0, alpha.isFinite else { throw fail("data.alpha must be positive") }
+            guard heldOutFraction.isFinite, heldOutFraction >= 0, heldOutFraction < 1 else {
+                throw fail("data.heldOutFraction must be in [0, 1), got \(heldOutFraction)")
+            }
+            guard let source else { return }
+            guard source.heldOutFraction == 0, source.heldOutSeed == 0 else {
+                throw fail("data.source: set the held-out part with data.heldOutFraction and data.heldOutSeed")
+            }
+            do { try source.validate() } catch { throw fail("data.source: \(error.message)") }
+            if source.kind == .csv, schema?.featureNames == nil {
+                throw fail("data.schema with featureNames is needed for a csv source (its columns are matched by name)")
+            }
+        }
     }
 
     public struct PrivacyBudget: Sendable, Codable, Hashable {
@@ -77,10 +133,7 @@ public struct ParticipantConfiguration: Sendable, Codable, ConfigurationFile {
         guard (64 << 10...1 << 30).contains(maxMessageBytes) else {
             throw fail("maxMessageBytes must be in 65536...1073741824, got \(maxMessageBytes)")
         }
-        guard data.organizations >= 1, (0..<data.organizations).contains(data.index) else {
-            throw fail("data.index must be in 0..<data.organizations")
-        }
-        guard data.alpha > 0, data.alpha.isFinite else { throw fail("data.alpha must be positive") }
+        try data.validate()
         guard ["logistic-regression", "noop"].contains(trainer) else {
             throw fail("trainer must be logistic-regression or noop, got \(trainer)")
         }

@@ -1,11 +1,16 @@
 import TallyCore
 import TallyModel
 
-/// This organization's training examples: its Dirichlet partition of Fashion-MNIST.
+/// This organization's examples: its own source or its Dirichlet partition of Fashion-MNIST,
+/// checked against the task's schema, less the part held out for local evaluation.
 public struct LocalData: Sendable {
     /// nil for the no-op trainer, which uses no data.
     public let train: Dataset?
+    /// The examples of `train` to train on (all of them).
     public let indices: [Int]
+    /// The examples never trained on, for evaluating the federation's model locally; nil for
+    /// the no-op trainer, empty when `data.heldOutFraction` is 0.
+    public let heldOut: Dataset?
     /// What the no-op trainer reports as its example count.
     static let noopExamples = 1 << 30
 
@@ -15,15 +20,16 @@ public struct LocalData: Sendable {
     private init() {
         train = nil
         indices = []
+        heldOut = nil
     }
 
+    /// Loads the `data` section's source against its schema and splits off the held-out part.
     public init(source: ParticipantConfiguration.DataSource) throws(TallyError) {
-        let train = try FashionMNIST.loadSplit(directory: source.fashionMNISTDirectory, prefix: "train")
-        let partition = try DirichletPartition(
-            labels: train.labels, classCount: FashionMNIST.classCount,
-            organizations: source.organizations, alpha: source.alpha, seed: source.seed)
-        self.train = train
-        self.indices = partition.indices[source.index]
+        try source.validate()
+        let local = try source.resolvedSource.load(schema: source.resolvedSchema)
+        train = local.training
+        indices = Array(0..<local.training.count)
+        heldOut = local.heldOut
     }
 
     public var exampleCount: Int { train == nil ? Self.noopExamples : indices.count }

@@ -1,0 +1,97 @@
+import Foundation
+import TallyCore
+import TallyModel
+import TallyParticipant
+import TallyTestSupport
+import Testing
+
+/// A participant configuration whose `data` names a source of the organization's own loads it
+/// against the schema it gives, with the held-out part split off; the keys existing files use
+/// keep their meaning.
+@Suite struct ParticipantDataSourceTests {
+    func participant(_ text: String) throws -> ParticipantConfiguration {
+        try StrictJSON.decode(
+            ParticipantConfiguration.self, from: Array(text.utf8), defaults: ParticipantConfiguration(), file: "participant.json")
+    }
+
+    func message(_ text: String) -> String? {
+        do {
+            let configuration = try participant(text)
+            _ = try LocalData(source: configuration.data)
+            return nil
+        } catch let error as TallyError {
+            return error.message
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func aCSVSourceLoads() throws {
+        let directory = try TestDirectories.make("data-source")
+        let rows = (0..<40).map { i in "\(i),\(Double(i) / 4),\"\(["low", "high"][i % 2])\"" }
+        try Data((["height,weight,class"] + rows).joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: directory + "/site.csv"))
+        let text = """
+            {
+              "data": {
+                "source": {"kind": "csv", "path": "\(directory)/site.csv", "labelColumn": "class"},
+                "schema": {"featureNames": ["weight", "height"], "classes": ["low", "high"]},
+                "heldOutFraction": 0.25,
+                "heldOutSeed": 5
+              }
+            }
+            """
+        let configuration = try participant(text)
+        #expect(configuration.data.source?.kind == .csv)
+        let data = try LocalData(source: configuration.data)
+        let train = try #require(data.train)
+        let heldOut = try #require(data.heldOut)
+        #expect(train.count == 30 && heldOut.count == 10 && data.exampleCount == 30)
+        #expect(train.featureCount == 2 && train.classCount == 2)
+        // Features in the schema's order (weight, then height), whatever the file's.
+        let first = Int(train.features[1])
+        #expect(train.features[0] == Float(first) / 4 && train.labels[0] == UInt8(first % 2))
+        // Never trained on: the held-out heights are not among the training heights.
+        let trainedHeights = Set(stride(from: 1, to: train.features.count, by: 2).map { train.features[$0] })
+        #expect(stride(from: 1, to: heldOut.features.count, by: 2).allSatisfy { !trainedHeights.contains(heldOut.features[$0]) })
+        #expect(configuration.data.summary == "csv \(directory)/site.csv")
+    }
+
+    @Test func mistakesInTheSourceNameTheirKeyAndLine() {
+        #expect(
+            message("{\"data\": {\n\"source\": {\"kind\": \"csv\",\n\"pth\": \"x.csv\"}}}")
+                == "participant.json line 3: invalid value for \"data.source.pth\": unknown key \"pth\" in a data source; did you mean \"path\"?"
+        )
+        #expect(
+            message("{\"data\": {\"schema\": {\"featureCount\": 2,\n \"clases\": [\"a\"]}}}")
+                == "participant.json line 2: invalid value for \"data.schema.clases\": unknown key \"clases\" in a data schema; did you mean \"classes\"?"
+        )
+        #expect(
+            message("{\"data\": {\"source\": {\"kind\": \"csv\", \"path\": \"x.csv\"}}}")
+                == "data.schema with featureNames is needed for a csv source (its columns are matched by name)")
+        #expect(
+            message(
+                "{\"data\": {\"source\": {\"kind\": \"npy\", \"featuresPath\": \"x\", \"labelsPath\": \"y\", \"heldOutFraction\": 0.1}}}")
+                == "data.source: set the held-out part with data.heldOutFraction and data.heldOutSeed")
+        #expect(message("{\"data\": {\"heldOutFraction\": 1.5}}") == "data.heldOutFraction must be in [0, 1), got 1.5")
+        let missing = message(
+            "{\"data\": {\"source\": {\"kind\": \"csv\", \"path\": \"/nonexistent/x.csv\"}, \"schema\": {\"featureNames\": [\"a\"], \"classes\": [\"x\"]}}}"
+        )
+        #expect(missing?.contains("/nonexistent/x.csv") == true, "\(missing ?? "accepted")")
+    }
+
+    /// Today's keys still select the Fashion-MNIST partition, and a held-out part of it never
+    /// overlaps the part trained on.
+    @Test func theFashionMNISTKeysKeepWorking() throws {
+        let configuration = try participant("{\"data\": {\"organizations\": 3, \"index\": 1, \"alpha\": 0.5, \"seed\": 4}}")
+        let source = configuration.data.resolvedSource
+        #expect(source.kind == .fashionMNISTPartition && source.organizations == 3 && source.index == 1 && source.seed == 4)
+        #expect(configuration.data.resolvedSchema == DataSchema.fashionMNIST)
+        guard BoundedFile.isRegularFile(FashionMNIST.defaultDirectory + "/train-labels-idx1-ubyte.gz") else { return }
+        let data = try LocalData(source: configuration.data)
+        let full = try FashionMNIST.loadSplit(prefix: "train")
+        let partition = try DirichletPartition(dataset: full, organizations: 3, alpha: 0.5, seed: 4)
+        #expect(data.exampleCount == partition.indices[1].count)
+        #expect(data.heldOut?.count == 0)
+        #expect(data.train?.labels == partition.indices[1].map { full.labels[$0] })
+    }
+}
