@@ -136,13 +136,8 @@ public enum StrictJSON {
     /// in the tree whose last name is (`seed` at the top level: `training.seed`).
     static func suggestion(for key: String, siblings: [String], path: [String], root: Node) -> String? {
         func best(_ candidates: [(name: String, full: String)]) -> String? {
-            var found: (distance: Int, full: String)?
-            for candidate in candidates {
-                let d = editDistance(key.lowercased(), candidate.name.lowercased())
-                let limit = min(3, max(1, candidate.name.count / 3))
-                if d <= limit, found == nil || d < found!.distance { found = (d, candidate.full) }
-            }
-            return found?.full
+            guard let name = closest(to: key, in: candidates.map(\.name)) else { return nil }
+            return candidates.first { $0.name == name }?.full
         }
         let prefix = path.isEmpty ? "" : path.joined(separator: ".") + "."
         if let sibling = best(siblings.map { (name: $0, full: prefix + $0) }) { return sibling }
@@ -156,6 +151,18 @@ public enum StrictJSON {
         }
         collect(root, [])
         return best(elsewhere)
+    }
+
+    /// The candidate closest to `word`: equal but for case or a few edits (at most a third of the
+    /// candidate's length, 1 to 3); nil when none is that close. Every "did you mean" uses it.
+    public static func closest(to word: String, in candidates: [String]) -> String? {
+        var found: (distance: Int, name: String)?
+        for candidate in candidates {
+            let d = editDistance(word.lowercased(), candidate.lowercased())
+            let limit = min(3, max(1, candidate.count / 3))
+            if d <= limit, found == nil || d < found!.distance { found = (d, candidate) }
+        }
+        return found?.name
     }
 
     /// Edits (insert, delete, substitute, swap two neighbours) between two strings.

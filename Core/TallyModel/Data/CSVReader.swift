@@ -50,7 +50,7 @@ public enum CSVReader {
         }
         func missing(_ name: String, _ role: String) -> TallyError {
             var text = "\(at(1)): no column \"\(name)\" for \(role) in the header"
-            if let near = StrictKeys.closest(to: name, in: header) { text += "; did you mean \"\(near)\"?" }
+            if let near = StrictJSON.closest(to: name, in: header) { text += "; did you mean \"\(near)\"?" }
             return TallyError(
                 .dataSchemaMismatch, text + " (columns: \(header.prefix(20).joined(separator: ", "))\(header.count > 20 ? ", …" : ""))")
         }

@@ -152,7 +152,7 @@ public struct DataSourceConfiguration: Sendable, Codable, Hashable {
         }
         guard let kind = Kind(rawValue: name) else {
             var text = "kind \"\(name)\" is not one of \(kinds.joined(separator: ", "))"
-            if let near = StrictKeys.closest(to: name, in: kinds) { text += "; did you mean \"\(near)\"?" }
+            if let near = StrictJSON.closest(to: name, in: kinds) { text += "; did you mean \"\(near)\"?" }
             throw StrictKeys.invalid(decoder, "kind", text)
         }
         self.kind = kind
