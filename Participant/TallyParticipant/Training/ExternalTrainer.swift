@@ -33,8 +33,6 @@ public struct ExternalTrainer: Trainer {
     public let scratch: String
     /// Between SIGTERM and SIGKILL at the time limit or on cancellation.
     var grace: Duration = .seconds(2)
-    /// Told the trainer's process (and group) id once it runs; for tests.
-    var started: (@Sendable (Int32) -> Void)?
 
     /// What a run gave, beyond the update: for the daemon's log.
     public struct Report: Sendable {
@@ -89,8 +87,7 @@ public struct ExternalTrainer: Trainer {
         let process = TrainerProcess(
             command: settings.command + [directory.path(Self.jobFile)],
             environment: [Self.jobVariable: directory.path(Self.jobFile)],
-            workingDirectory: settings.workingDirectory, timeLimit: .seconds(settings.timeLimitSeconds), grace: grace,
-            started: started)
+            workingDirectory: settings.workingDirectory, timeLimit: .seconds(settings.timeLimitSeconds), grace: grace)
         let outcome = try await process.run()
         let output = TrainerOutput(tail: outcome.outputTail)
         switch outcome.ending {

@@ -53,13 +53,10 @@ struct TrainerProcess: Sendable {
     /// Between SIGTERM and SIGKILL.
     var grace: Duration = .seconds(2)
     var tailBytes = 4096
-    /// Told the process id (which is also the group id) once the command has started; for tests.
-    var started: (@Sendable (pid_t) -> Void)?
 
     /// Starts the command and waits, off the cooperative pool, for it to end.
     func run() async throws(TallyError) -> Outcome {
         let (pid, output) = try spawn()
-        started?(pid)
         let stop = StopFlag()
         let runner = self
         return await withTaskCancellationHandler {
