@@ -16,9 +16,10 @@ let pyTorchAvailable: Bool = {
     return (try? Subprocess.run("/usr/bin/python3", ["-c", "import torch, numpy"], timeout: .seconds(300)).status) == 0
 }()
 
-/// Real processes: a federation where some organizations train with the built-in trainer and
-/// others with the PyTorch example (Participant/examples/pytorch/train.py) through the external
-/// trainer contract; the daemon alone clips, noises and masks either way.
+/// Real processes: federations where some organizations train with the built-in trainer and
+/// others with their own program through the external trainer contract (the PyTorch example,
+/// Participant/examples/pytorch/train.py, or one that fails); the daemon alone clips, noises and
+/// masks either way.
 @Suite(.serialized) struct ExternalTrainerEndToEndTests {
     @Test(.enabled(if: pyTorchAvailable, "needs /usr/bin/python3 with torch and numpy (Debian: python3-torch python3-numpy)"))
     func aFederationMixingBuiltInAndPyTorchTrainersReleasesModels() async throws {
@@ -80,6 +81,41 @@ let pyTorchAvailable: Bool = {
         print(
             "external trainer e2e: round seconds \(records.map { String(format: "%.2f", $0.seconds ?? -1) }), accuracy \(accuracy)\n"
                 + "built-in: \(Self.trainingSeconds(builtIn))\nPyTorch: \(Self.trainingSeconds(pyTorch))")
+    }
+
+    /// A site whose program fails declines the round with a clear error; the others' round is
+    /// released without it. The program's output stays in the site's own log: the coordinator
+    /// learns the error, not what the program printed (a traceback may quote local data).
+    @Test func aFailingExternalTrainerDeclinesAndTheOthersRoundIsReleased() async throws {
+        var options = LocalFederation.Options(
+            directory: try TestDirectories.make("external-failing"), executables: TestEnvironment.executables)
+        options.participants = 4
+        options.rounds = 1
+        options.certsScripts = TestEnvironment.certsScripts
+        options.stageTimeoutSeconds = 120
+        options.evaluation = false
+        options.minParticipants = 3
+        var broken = ParticipantConfiguration.ExternalTrainerSettings()
+        broken.command = ["/bin/sh", "-c", "echo 'traceback: row 17 = confidential' >&2; exit 3", "sh"]
+        options.externalTrainers[4] = broken
+        let federation = try LocalFederation(options: options)
+        defer { federation.stopAll() }
+        try federation.makePKI()
+        try federation.writeConfigurations()
+
+        let coordinator = try federation.startCoordinator()
+        for i in 1...4 { try federation.startParticipant(i) }
+        try #require(
+            await waitForExit(coordinator, seconds: 600),
+            "the coordinator should finish its round; coordinator log:\n\(readLog(federation, "coordinator"))")
+        let coordinatorLog = readLog(federation, "coordinator"), siteLog = readLog(federation, "participant-4")
+
+        let records = try #require(openStore(federation)).rounds()
+        #expect(records.count == 1 && records.first?.outcome == .released && records.first?.contributors == 3, "\(records)")
+        #expect(coordinatorLog.contains("participant declined the round") && coordinatorLog.contains("code=trainer-failed"))
+        #expect(coordinatorLog.contains("exited with status 3"))
+        #expect(!coordinatorLog.contains("confidential"), "the program's output reached the coordinator")
+        #expect(siteLog.contains("declining round") && siteLog.contains("traceback: row 17 = confidential"), "\(siteLog)")
     }
 
     /// The `seconds` of each "trained locally" line of a participant's log.
