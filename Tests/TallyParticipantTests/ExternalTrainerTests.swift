@@ -80,6 +80,34 @@ import Testing
         #expect((side["environment"] as? String)?.hasSuffix("/job.json") == true)
     }
 
+    /// Whether /usr/bin/python3 has numpy, which the Python helper needs (Debian python3-numpy,
+    /// installed by .ci/install-deps); without it the helper's test is skipped with this reason.
+    static let numpyAvailable: Bool = {
+        guard BoundedFile.isRegularFile("/usr/bin/python3") else { return false }
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/usr/bin/python3"), strdup("-c"), strdup("import numpy"), nil]
+        defer { for pointer in argv { free(pointer) } }
+        guard posix_spawn(&pid, "/usr/bin/python3", nil, nil, argv, environ) == 0 else { return false }
+        var status: Int32 = 0
+        return waitpid(pid, &status, 0) == pid && status == 0
+    }()
+
+    @Test(.enabled(if: numpyAvailable, "needs /usr/bin/python3 with numpy (Debian python3-numpy)"))
+    func thePythonHelperWritesWhatTheDaemonAccepts() async throws {
+        let directory = try TestDirectories.make("external-helper")
+        let helper = TestEnvironment.repositoryRoot + "/Participant/python"
+        let script = Self.trainers + "/helper_trainer.py"
+        let report = try await trainer(["/usr/bin/python3", script, helper, "good"], in: directory)
+            .run(global: Self.global, settings: TrainingSettings())
+        #expect(report.update == [Float](repeating: 0.25, count: 8))
+        #expect(report.examples == 11 && report.metrics == ["loss": 0.5])
+
+        // The helper refuses a NaN itself, naming the tensor; the daemon sees a failed run.
+        let error = await failure(trainer(["/usr/bin/python3", script, helper, "nan"], in: directory))
+        #expect(error?.code == .trainerFailed)
+        #expect("\(error.map { "\($0)" } ?? "")".contains("the trained tensor 'bias' has values that are not finite"))
+    }
+
     @Test(arguments: [
         ("wrong-shape", "tensor \"weight\" has shape [3, 2], expected [2, 3]"),
         ("missing-tensor", "tensor \"bias\" is missing"),
