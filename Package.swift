@@ -195,6 +195,11 @@ let package = Package(
         .testTarget(
             name: "TallyCoreTests", dependencies: ["TallyCore", "CGMP"],
             path: "Tests/TallyCoreTests", exclude: ["Vectors/generate_dp_accounting.py"], swiftSettings: strict),
+        // The participant's pieces on their own: the external trainer and its configuration.
+        .testTarget(
+            name: "TallyParticipantTests",
+            dependencies: ["TallyParticipant", "TallyModel", "TallyCore", "TallyTestSupport"],
+            path: "Tests/TallyParticipantTests", exclude: ["Trainers"], swiftSettings: service),
         .testTarget(
             name: "TallyModelTests", dependencies: ["TallyModel", "TallyCore"],
             path: "Tests/TallyModelTests", swiftSettings: strict),

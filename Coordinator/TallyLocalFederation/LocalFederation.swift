@@ -28,6 +28,9 @@ public final class LocalFederation: Sendable {
         public var evaluation = true
         /// Round benchmark: a flat model of this size and no-op trainers.
         public var syntheticDimension: Int?
+        /// Participants (by number, 1...N) that train with their own program instead of the
+        /// built-in trainer: a mixed federation, e.g. some sites on PyTorch.
+        public var externalTrainers: [Int: ParticipantConfiguration.ExternalTrainerSettings] = [:]
         /// Round benchmark: the same round without secure aggregation.
         public var insecureDisableMasking = false
         /// The coordinator's noise: a target (ε, δ) over `rounds`, or an explicit multiplier.
@@ -128,6 +131,10 @@ public final class LocalFederation: Sendable {
         p.data.index = i - 1
         p.data.alpha = options.alpha
         p.trainer = options.syntheticDimension == nil ? "logistic-regression" : "noop"
+        if let external = options.externalTrainers[i] {
+            p.trainer = ParticipantConfiguration.externalTrainerName
+            p.externalTrainer = external
+        }
         p.privacyBudget.epsilon = options.participantBudgetEpsilon
         p.privacyBudget.delta = options.participantBudgetDelta
         // Processes on one machine reconnect quickly after a coordinator restart.

@@ -14,9 +14,12 @@ public struct ParticipantConfiguration: Sendable, Codable, ConfigurationFile {
     /// Local state: the privacy ledger of the rounds this organization contributed to.
     public var dataDirectory = "tally-data/participant-1"
     public var data = DataSource()
-    /// `logistic-regression` (trains on `data`) or `noop` (benchmark: sends a zero update of the
-    /// model's size without loading any data).
+    /// `logistic-regression` (trains on `data`), `external` (the organization's own program,
+    /// `externalTrainer`; docs/trainer-contract.md) or `noop` (benchmark: sends a zero update of
+    /// the model's size without loading any data).
     public var trainer = "logistic-regression"
+    /// The program `trainer: "external"` runs each round; refused with any other trainer.
+    public var externalTrainer = ExternalTrainerSettings()
     /// The privacy budget this organization allows itself: the daemon declines any round that
     /// would take its ε (RDP bound, at this δ) past it.
     public var privacyBudget = PrivacyBudget()
@@ -134,9 +137,10 @@ public struct ParticipantConfiguration: Sendable, Codable, ConfigurationFile {
             throw fail("maxMessageBytes must be in 65536...1073741824, got \(maxMessageBytes)")
         }
         try data.validate()
-        guard ["logistic-regression", "noop"].contains(trainer) else {
-            throw fail("trainer must be logistic-regression or noop, got \(trainer)")
+        guard ["logistic-regression", Self.externalTrainerName, "noop"].contains(trainer) else {
+            throw fail("trainer must be logistic-regression, external or noop, got \(trainer)")
         }
+        try externalTrainer.validate(trainer: trainer)
         guard privacyBudget.epsilon.isFinite, privacyBudget.epsilon >= 0, privacyBudget.delta > 0, privacyBudget.delta < 1 else {
             throw fail("privacyBudget needs a finite epsilon ≥ 0 and a delta in (0, 1)")
         }

@@ -40,9 +40,15 @@ public struct ParticipantDaemon: Service {
                 "epsilon": "\(c.privacyBudget.epsilon)", "delta": "\(c.privacyBudget.delta)",
                 "spent": "\(String(format: "%.3f", spent))", "ledger": "\(c.dataDirectory)/\(BudgetGuard.fileName)",
             ])
-        let data = c.trainer == "noop" ? LocalData.none : try LocalData(source: c.data)
-        logger.info(
-            "local data loaded", metadata: ["examples": "\(data.exampleCount)", "partition": "\(c.data.index + 1)/\(c.data.organizations)"])
+        // The no-op and external trainers read no data through the daemon (an external program
+        // reads its own).
+        let data =
+            ["noop", ParticipantConfiguration.externalTrainerName].contains(c.trainer) ? LocalData.none : try LocalData(source: c.data)
+        if data.exampleCount > 0 {
+            logger.info(
+                "local data loaded",
+                metadata: ["examples": "\(data.exampleCount)", "held_out": "\(data.heldOut?.count ?? 0)", "source": "\(c.data.summary)"])
+        }
 
         do {
             try await cancelWhenGracefulShutdown {

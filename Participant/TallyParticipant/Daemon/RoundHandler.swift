@@ -230,21 +230,45 @@ actor RoundHandler {
         return (agreement, InMemoryIdentityDirectory(keys: keys))
     }
 
-    /// Local training, off the actor: Δ = trained − global.
+    /// Local training, off the actor: Δ = trained − global. The built-in trainer on the local
+    /// data, or the organization's own program (``ExternalTrainer``), whose metrics and last
+    /// output lines are logged here (never the model). A training failure declines the round:
+    /// the coordinator learns the error's message, not the program's output.
     private func makeTraining(plan: Tally_V1_RoundPlan, model: ModelState) -> Task<[Float], any Error> {
         let data = self.data
         let logger = self.logger
-        return Task.detached(priority: .userInitiated) {
+        let external = configuration.trainer == ParticipantConfiguration.externalTrainerName ? configuration.externalTrainer : nil
+        return Task.detached(priority: .userInitiated) { [weak self] in
             let start = ContinuousClock.now
-            let update = try await data.trainer.update(global: model.parameters, settings: TrainingSettings(plan.training))
-            logger.info(
-                "trained locally",
-                metadata: [
-                    "round": "\(plan.roundID)", "examples": "\(data.exampleCount)",
-                    "seconds":
-                        "\(String(format: "%.2f", start.secondsElapsed))",
-                ])
-            return update
+            let settings = TrainingSettings(plan.training)
+            do {
+                guard let external else {
+                    let update = try await data.trainer.update(global: model.parameters, settings: settings)
+                    logger.info(
+                        "trained locally",
+                        metadata: [
+                            "round": "\(plan.roundID)", "examples": "\(data.exampleCount)",
+                            "seconds": "\(String(format: "%.2f", start.secondsElapsed))",
+                        ])
+                    return update
+                }
+                let report = try await ExternalTrainer(settings: external, spec: model.spec, round: plan.roundID)
+                    .run(global: model.parameters, settings: settings)
+                var metadata: Logger.Metadata = [
+                    "round": "\(plan.roundID)", "examples": "\(report.examples)",
+                    "seconds": "\(String(format: "%.2f", report.seconds))",
+                ]
+                for (name, value) in report.metrics { metadata["metric_" + name] = "\(value)" }
+                logger.info("trained locally with the external trainer", metadata: metadata)
+                if !report.output.isEmpty {
+                    logger.info(
+                        "external trainer output (last lines)", metadata: ["round": "\(plan.roundID)", "output": "\(report.output)"])
+                }
+                return report.update
+            } catch let error as TallyError {
+                await self?.decline(plan.roundID, error)
+                throw error
+            }
         }
     }
 
