@@ -61,6 +61,7 @@ import Testing
         }
         // A FIFO beside a real ledger, where SQLite looks for its write-ahead log.
         let ledger = try Self.ledger("audit-wal-fifo")
+        unlink(ledger + "-wal")
         try Self.makeFIFO(ledger + "-wal")
         defer { unlink(ledger + "-wal") }
         let wal = try await Self.run(["verify", ledger], timeout: .seconds(30))
