@@ -7,7 +7,18 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json, csv
 }
 
-extension PrivacyReport.Accountants: ExpressibleByArgument {}
+/// `--accountant` of `report`: which of the report's accountants to show.
+enum ReportAccountant: String, ExpressibleByArgument, CaseIterable {
+    case rdp, pld, both
+
+    var accountants: PrivacyReport.Accountants {
+        switch self {
+        case .rdp: .rdp
+        case .pld: .pld
+        case .both: .both
+        }
+    }
+}
 
 /// `tally-audit report LEDGER`: ε per participant and for the federation, from a verified ledger.
 struct Report: ParsableCommand {
@@ -31,9 +42,8 @@ struct Report: ParsableCommand {
             """)
 
     @OptionGroup var options: LedgerOptions
-    @Option(help: "Accountant: rdp (the enforced bound only), pld (the estimate only) or both.") var accountant:
-        PrivacyReport
-            .Accountants = .both
+    @Option(help: "Accountant: rdp (the enforced bound only), pld (the estimate only) or both.")
+    var accountant: ReportAccountant = .both
     @Option(help: "PLD grid spacing for the rows (default 1e-4; coarser is cheaper, more pessimistic, and reaches lower noise).")
     var pldInterval: Double = PrivacyReport.defaultPLDInterval
     @Option(help: "Total δ (default: the ledger's stored budget δ, else 1e-5).") var delta: Double?
@@ -79,7 +89,7 @@ struct Report: ParsableCommand {
                 entries.append(entry)
             }
             report = try PrivacyReport(
-                entries: entries, delta: delta, budget: budget, accountants: accountant, pldInterval: pldInterval)
+                entries: entries, delta: delta, budget: budget, accountants: accountant.accountants, pldInterval: pldInterval)
         } catch {
             printError("tally-audit report: \(error)")
             throw ExitCode(2)

@@ -62,7 +62,7 @@ public struct DistributedDiscreteGaussian: Sendable, Hashable {
     }
 
     /// At most this many terms of τ's sum are added one by one; the rest are bounded in one step.
-    static let maxExactTauTerms = 1 << 16
+    public static let maxExactTauTerms = 1 << 16
 
     /// τ = 10·Σ_{k=1}^{n−1} exp(−2π²σ²·k/(k+1)), the distance of the sum from a discrete Gaussian,
     /// or an upper bound on it. The terms decrease in k, so past the first ``maxExactTauTerms``
