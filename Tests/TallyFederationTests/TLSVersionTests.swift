@@ -7,6 +7,10 @@ import TallyTestSupport
 import TallyWire
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// TLS 1.3 only (docs/protocol.md). The attack: a peer that offers only TLS 1.2 with a CBC suite,
 /// as `openssl s_client -tls1_2` does. Positive control: the transport's own TLS settings (what
 /// `serverSecurity()` used to return) accept it. Loopback only; every process is bounded by a
@@ -74,5 +78,86 @@ import Testing
             let either = try await Self.connect(port: port, [])
             #expect(either.status == 0 && either.output.contains("Protocol version: TLSv1.3"), "\(either.output)")
         }
+    }
+
+    /// A free loopback port (bound, read, released).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw POSIXError(.EADDRINUSE) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// `openssl s_server` with the coordinator's certificate, limited by `version`, requiring a
+    /// client certificate, for one connection (`-www`: it reads no standard input); a gRPC client
+    /// with `security` connects to it. Returns what the server printed, which ends with its
+    /// session counts ("1 server accepts that finished" when the handshake completed).
+    static func serverLog(version: String, client security: HTTP2ClientTransport.Posix.TransportSecurity) async throws -> String {
+        let directory = try TestDirectories.make("tls-client")
+        let log = directory + "/s_server.log"
+        let port = try freePort()
+        let coordinator = pki + "/coordinator"
+        let server = try Subprocess(
+            "/usr/bin/env",
+            [
+                "openssl", "s_server", "-accept", "127.0.0.1:\(port)", "-naccept", "1", version, "-www",
+                "-cert", coordinator + "/cert.pem", "-key", coordinator + "/key.pem", "-CAfile", pki + "/ca/ca.crt", "-Verify", "1",
+            ], output: .append(toFile: log))
+        defer { server.stop(signal: SIGKILL) }
+        let read = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+        // Its output is buffered until it exits: wait for its socket instead (LISTEN in /proc/net/tcp).
+        let listening = String(format: "0100007F:%04X 00000000:0000 0A", port)
+        try #require(
+            await waitUntil(30) { ((try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? "").contains(listening) },
+            "s_server did not start: \(read())")
+        let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: security)
+        let client = GRPCClient(transport: transport)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await client.runConnections() }
+            group.addTask {
+                let service = Tally_V1_Federation.Client(wrapping: client)
+                try? await service.session { writer in
+                    try await writer.write(.with { $0.hello = .with { h in h.protocolVersion = 1 } })
+                } onResponse: { response in
+                    for try await _ in response.messages {}
+                }
+            }
+            // A failed handshake ends the one connection and s_server exits; a completed one
+            // stays open until the client goes away.
+            _ = await server.exited(within: .seconds(15))
+            client.beginGracefulShutdown()
+            group.cancelAll()
+        }
+        // Its session counts are printed as it exits.
+        _ = await server.exited(within: .seconds(30))
+        return read()
+    }
+
+    /// The client side: a participant's `clientSecurity()` completes no handshake with a server
+    /// limited to TLS 1.2 (it will not prove its certificate there), and does with TLS 1.3.
+    /// Positive control: the transport's defaults with the same files complete the TLS 1.2 one.
+    @Test func theParticipantRefusesATLS12Server() async throws {
+        let tls = TLSFiles(directory: Self.participant)
+        let defaults: HTTP2ClientTransport.Posix.TransportSecurity = .mTLS(
+            certificateChain: [.file(path: tls.certificate, format: .pem)], privateKey: .file(path: tls.privateKey, format: .pem)
+        ) { config in
+            config.trustRoots = .certificates([.file(path: tls.certificateAuthority, format: .pem)])
+            config.serverCertificateVerification = .fullVerification
+        }
+        let control = try await Self.serverLog(version: "-tls1_2", client: defaults)
+        #expect(control.contains("1 server accepts that finished"), "\(control)")
+        let refused = try await Self.serverLog(version: "-tls1_2", client: tls.clientSecurity())
+        #expect(refused.contains("0 server accepts that finished"), "\(refused)")
+        let accepted = try await Self.serverLog(version: "-tls1_3", client: tls.clientSecurity())
+        #expect(accepted.contains("1 server accepts that finished"), "\(accepted)")
     }
 }
