@@ -8,7 +8,7 @@ import TallyWire
 struct Registry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List, show, verify and export published model versions (offline, on the data directory).",
-        subcommands: [List.self, Show.self, Export.self])
+        subcommands: [List.self, Show.self, Verify.self, Export.self])
 
     struct Options: ParsableArguments {
         @Option(help: "The coordinator's data directory.") var data = "tally-data/coordinator"
@@ -19,6 +19,47 @@ struct Registry: AsyncParsableCommand {
             }
             return (try CoordinatorStore(path: path), try ModelRegistry(directory: data + "/registry"))
         }
+    }
+
+    /// Which federation CA manifests are checked against: `--ca`, else the CA of the coordinator
+    /// configuration `--config`, else the data directory's sibling `pki/coordinator/ca.crt` (the
+    /// layout `tally-coordinator demo` and `certs/` create) if it exists.
+    struct TrustOptions: ParsableArguments {
+        @Option(help: "Federation CA certificate (PEM) manifests must be signed under.") var ca: String?
+        @Option(help: "Coordinator configuration file whose CA to use when --ca is not given.") var config: String?
+
+        func caPath(data: String) throws -> String {
+            if let ca { return ca }
+            if let config { return try CoordinatorConfiguration.load(path: config).tls.certificateAuthority }
+            let sibling = URL(fileURLWithPath: data).deletingLastPathComponent().appendingPathComponent("pki/coordinator/ca.crt").path
+            guard FileManager.default.fileExists(atPath: sibling) else {
+                throw ValidationError(
+                    "no federation CA to verify manifests with: pass --ca CA.pem or --config coordinator.json (or --skip-signature to only check blobs)"
+                )
+            }
+            return sibling
+        }
+    }
+
+    /// Checks one version: blob hash, manifest signature under the CA, and that the manifest
+    /// describes this version and blob. Returns the problems found (empty: verified).
+    static func check(_ record: CoordinatorStore.VersionRecord, registry: ModelRegistry, trust: FederationTrust?) async -> [String] {
+        var problems: [String] = []
+        do { _ = try registry.blob(hash: record.modelHash) } catch {
+            problems.append("version \(record.version): blob \(record.modelHash): \(error.message)")
+        }
+        if let trust {
+            do {
+                let manifest = try await ModelManifest.verified(bytes: record.manifest, signature: record.signature, trust: trust)
+                if manifest.version != record.version || manifest.modelHash != record.modelHash {
+                    problems.append(
+                        "version \(record.version): its signed manifest describes version \(manifest.version), model \(manifest.modelHash)")
+                }
+            } catch {
+                problems.append("version \(record.version): manifest signature: \(error.message)")
+            }
+        }
+        return problems
     }
 
     struct List: AsyncParsableCommand {
@@ -37,10 +78,13 @@ struct Registry: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a version's manifest and verify its signature and blob.")
+        static let configuration = CommandConfiguration(
+            abstract: "Print a version's manifest and verify its blob and its signature under the federation CA.",
+            discussion: "Exit status: 0 verified, 1 a check failed.")
         @OptionGroup var options: Options
+        @OptionGroup var trustOptions: TrustOptions
         @Argument(help: "Version number (default: latest).") var version: Int64?
-        @Option(help: "Federation CA certificate to verify the signature against.") var ca: String?
+        @Flag(help: "Do not check the manifest's signature (only the blob's hash).") var skipSignature = false
         func run() async throws {
             let (store, registry) = try options.open()
             let versions = try store.versions()
@@ -50,13 +94,44 @@ struct Registry: AsyncParsableCommand {
                 throw ValidationError("no such version")
             }
             print(String(decoding: record.manifest, as: UTF8.self))
-            _ = try registry.blob(hash: record.modelHash)
+            let ca = skipSignature ? nil : try trustOptions.caPath(data: options.data)
+            let trust = try ca.map { (path) throws(TallyError) in try FederationTrust(caFile: path) }
+            let problems = await Registry.check(record, registry: registry, trust: trust)
+            for problem in problems { print("problem: \(problem)") }
+            guard problems.isEmpty else { throw ExitCode(1) }
             print("blob: \(registry.blobPath(hash: record.modelHash)) (hash verified)")
             if let ca {
-                let manifest = try await ModelManifest.verified(
-                    bytes: record.manifest, signature: record.signature, trust: FederationTrust(caFile: ca))
-                print("signature: valid (coordinator certificate chains to \(ca)); version \(manifest.version)")
+                print("signature: valid (coordinator certificate chains to \(ca)); version \(record.version)")
+            } else {
+                print("signature: NOT checked (--skip-signature)")
             }
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify every published version: blob hash, manifest signature under the federation CA, and lineage.",
+            discussion: "Exit status: 0 every version verified, 1 a check failed.")
+        @OptionGroup var options: Options
+        @OptionGroup var trustOptions: TrustOptions
+        func run() async throws {
+            let (store, registry) = try options.open()
+            let ca = try trustOptions.caPath(data: options.data)
+            let trust = try FederationTrust(caFile: ca)
+            let versions = try store.versions()
+            var problems: [String] = []
+            var known = Set<Int64>()
+            for record in versions {
+                problems += await Registry.check(record, registry: registry, trust: trust)
+                if let parent = record.parent, !known.contains(parent) {
+                    problems.append("version \(record.version): its parent \(parent) is not an earlier published version")
+                }
+                known.insert(record.version)
+            }
+            print("versions checked: \(versions.count) (CA \(ca))")
+            for problem in problems { print("problem: \(problem)") }
+            print(problems.isEmpty ? "registry verified" : "REGISTRY NOT VERIFIED")
+            if !problems.isEmpty { throw ExitCode(1) }
         }
     }
 

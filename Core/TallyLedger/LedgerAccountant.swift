@@ -6,14 +6,17 @@ import TallyCore
 /// the federation and every participant with the same history share it.
 struct LedgerAccountant {
     let orders = RDPConversion.defaultOrders
-    /// The rows' grid: dp_accounting's defaults (1e-4), as `tally-audit epsilon --accountant pld`.
-    let fine = PLDAccountant()
-    /// The curve's grid (1e-3): ten times cheaper; pessimistic like any connect-the-dots grid, and
-    /// within about 1e-5 relative of the fine grid except at ε ≲ 0.1.
+    /// The rows' grid: by default dp_accounting's (1e-4), as `tally-audit epsilon --accountant pld`.
+    let fine: PLDAccountant
+    /// The curve's grid: by default 1e-3, ten times cheaper; pessimistic like any connect-the-dots
+    /// grid, and within about 1e-5 relative of the fine grid except at ε ≲ 0.1. Never finer than
+    /// the rows' grid.
     let coarse: PLDAccountant
 
-    init() {
-        coarse = try! PLDAccountant(discretization: 1e-3)
+    /// The rows' grid (the curve's is `max(interval, 1e-3)`).
+    init(pldInterval interval: Double = PrivacyReport.defaultPLDInterval) throws(TallyError) {
+        fine = try PLDAccountant(discretization: interval)
+        coarse = try PLDAccountant(discretization: max(interval, PrivacyReport.curvePLDInterval))
     }
 
     /// What determines an entry's RDP curve.

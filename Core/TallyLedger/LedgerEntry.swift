@@ -20,6 +20,11 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
     public static let organizationUnit = "organization"
     /// The privacy units entries may name.
     public static let privacyUnits: Set<String> = [organizationUnit]
+    /// The largest cohort an entry may name: secure aggregation's own limit
+    /// (`SecAggConfiguration.maxCohort`). Bounds everything an auditor computes from an entry.
+    public static let maxCohortSize = 1 << 16
+    /// The largest dimension an entry may name (2⁴⁰ coordinates, far beyond any model).
+    public static let maxDimension = 1 << 40
 
     public var roundID: UInt64
     /// The released model version; nil in a participant's local ledger (not known yet).
@@ -157,6 +162,9 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
         guard zip(participants, participants.dropFirst()).allSatisfy({ $0 < $1 }) else {
             throw fail("participants must be ascending and distinct")
         }
+        guard cohortSize <= Self.maxCohortSize else {
+            throw fail("cohort size \(cohortSize) is over the limit of \(Self.maxCohortSize) participants")
+        }
         guard cohortSize >= participants.count else {
             throw fail("cohort size \(cohortSize) is smaller than the \(participants.count) participants in the sum")
         }
@@ -187,7 +195,9 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
         guard l2Sensitivity.isFinite, l2Sensitivity > 0 else {
             throw fail("ℓ2 sensitivity must be positive and finite, got \(l2Sensitivity)")
         }
-        guard dimension >= 1 else { throw fail("dimension must be at least 1, got \(dimension)") }
+        guard dimension >= 1, dimension <= Self.maxDimension else {
+            throw fail("dimension must be in 1 through \(Self.maxDimension), got \(dimension)")
+        }
         guard deltaClamp.isFinite, deltaClamp >= 0, deltaClamp <= 1 else {
             throw fail("clamping probability must be in [0, 1], got \(deltaClamp)")
         }

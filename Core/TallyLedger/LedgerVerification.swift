@@ -18,12 +18,18 @@ public struct LedgerVerification: Sendable {
     /// Observations that do not make the ledger untrustworthy (e.g. a certificate that names no
     /// Tally role, so the role could not be checked against it).
     public let notes: [String]
+    /// Records in the old format v1, whose hash does not cover the signer certificate (a note
+    /// says what that leaves undetected).
+    public let legacyRecords: Int
 
-    public init(records: Int, problems: [String], signerCertificates: [String], headHash: [UInt8]?, notes: [String]) {
+    public init(
+        records: Int, problems: [String], signerCertificates: [String], headHash: [UInt8]?, notes: [String], legacyRecords: Int = 0
+    ) {
         self.records = records
         self.problems = problems
         self.signerCertificates = signerCertificates
         self.headHash = headHash
         self.notes = notes
+        self.legacyRecords = legacyRecords
     }
 }

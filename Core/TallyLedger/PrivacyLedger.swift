@@ -6,12 +6,17 @@ public import TallyCore
 /// SQLite file (WAL, `synchronous = FULL`: an appended record is on disk when ``append(_:)``
 /// returns).
 ///
-/// File format (`tally-ledger/v1`):
-/// * `ledger_meta(key, value)`: `format` = `tally-ledger/v1`, `role` = `coordinator` or
+/// File format (`tally-ledger/v2`):
+/// * `ledger_meta(key, value)`: `format` = `tally-ledger/v2`, `role` = `coordinator` or
 ///   `participant:ID`, `created_at`, and optionally `budget_epsilon`, `budget_delta`.
-/// * `ledger_records(sequence, previous_hash, body, hash, signature, signer_certificate)`, see
-///   ``LedgerRecord``. Only ``append(_:)`` writes to it; anyone with the file can change it, which
-///   is what ``verify()`` is for.
+/// * `ledger_records(sequence, previous_hash, body, hash, signature, signer_certificate,
+///   record_format)`, see ``LedgerRecord``. Only ``append(_:)`` writes to it; anyone with the file
+///   can change it, which is what ``verify()`` is for.
+///
+/// `tally-ledger/v1` files (no `record_format` column: every record is v1, whose hash does not
+/// cover the signer certificate) are still read and verified. Opening one for writing upgrades it
+/// in place: the column is added (existing records read as v1, their bytes untouched), the meta
+/// format becomes v2, and every record appended from then on is v2.
 ///
 /// The meta table is not chained: `role` is also checked against each record's certificate, and the
 /// budget is configuration (the latest configured one is kept), not history.
@@ -26,8 +31,12 @@ public final class PrivacyLedger: Sendable {
     private let writer: (any DatabaseWriter)?
     private let signingKey: SigningPrivateKey?
     private let certificatePEM: String?
+    /// The format ``append(_:)`` writes (v1 only for tests that need an old ledger).
+    private let recordFormat: LedgerRecord.Format
 
-    static let format = "tally-ledger/v1"
+    static let format = "tally-ledger/v2"
+    /// Files written before records carried a format: every record is v1.
+    static let legacyFormat = "tally-ledger/v1"
 
     /// Opens (creating if absent) a writable ledger at `path`. Role and optional budget are stored
     /// in the meta table on creation; opening an existing ledger with a different role is an error.
@@ -35,9 +44,20 @@ public final class PrivacyLedger: Sendable {
     ///
     /// `certificatePEM` must be the certificate of `signingKey`, and if it names a Tally role
     /// (`tally://…` URI SAN) that role must be `role`.
-    public init(
+    public convenience init(
         path: String, role: LedgerRole, signingKey: SigningPrivateKey, certificatePEM: String,
         budget: PrivacyBudget? = nil
+    ) throws(TallyError) {
+        try self.init(
+            path: path, role: role, signingKey: signingKey, certificatePEM: certificatePEM, budget: budget,
+            recordFormat: LedgerRecord.currentFormat)
+    }
+
+    /// `recordFormat` .v1 writes (or keeps) a `tally-ledger/v1` file of v1 records, as versions
+    /// before the certificate was hashed did: only for tests of old ledgers.
+    init(
+        path: String, role: LedgerRole, signingKey: SigningPrivateKey, certificatePEM: String,
+        budget: PrivacyBudget?, recordFormat: LedgerRecord.Format
     ) throws(TallyError) {
         let certificate = try LedgerCertificate(pem: certificatePEM)
         guard certificate.subjectPublicKeyInfo == signingKey.publicKey.derRepresentation else {
@@ -61,7 +81,7 @@ public final class PrivacyLedger: Sendable {
             stored = try pool.writeWithoutTransaction { db in
                 var result: PrivacyBudget?
                 try db.inTransaction(.immediate) {
-                    result = try Self.prepare(db, path: path, role: role, budget: budget)
+                    result = try Self.prepare(db, path: path, role: role, budget: budget, recordFormat: recordFormat)
                     return .commit
                 }
                 return result
@@ -78,6 +98,7 @@ public final class PrivacyLedger: Sendable {
         writer = pool
         self.signingKey = signingKey
         self.certificatePEM = certificatePEM
+        self.recordFormat = recordFormat
     }
 
     private init(path: String, role: LedgerRole, budget: PrivacyBudget?, database: any DatabaseReader) {
@@ -88,21 +109,17 @@ public final class PrivacyLedger: Sendable {
         writer = nil
         signingKey = nil
         certificatePEM = nil
+        recordFormat = LedgerRecord.currentFormat
     }
 
     /// Read-only open for auditing: never creates or modifies the file. Throws
-    /// `ledger-storage-failure` if the file is missing or unreadable and `ledger-malformed` if it
-    /// is not a privacy ledger. Works while the owner appends (each read is a consistent snapshot,
+    /// `ledger-storage-failure` if the file is missing, unreadable or not a regular file (a FIFO,
+    /// device or directory — SQLite would block on a FIFO — and the same for its `-wal`, `-shm` and
+    /// `-journal` companions if present), and `ledger-malformed` if it is not a privacy ledger. Works while the owner appends (each read is a consistent snapshot,
     /// including records still in the write-ahead log). As for any reader of a WAL database, SQLite
     /// may create the `-wal` and `-shm` companion files (its shared-memory index) next to it.
     public static func openForAudit(path: String) throws(TallyError) -> PrivacyLedger {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw TallyError(.ledgerStorageFailure, "no privacy ledger at \(path): the file does not exist")
-        }
-        guard !isDirectory.boolValue else {
-            throw TallyError(.ledgerStorageFailure, "\(path) is a directory, not a privacy ledger")
-        }
+        try checkRegularFiles(path)
         do {
             var configuration = Configuration()
             configuration.readonly = true
@@ -127,6 +144,29 @@ public final class PrivacyLedger: Sendable {
             throw TallyError(.ledgerMalformed, "\(path) is not a privacy ledger (not an SQLite database)")
         } catch {
             throw Self.storageError("cannot read the privacy ledger at \(path)", error)
+        }
+    }
+
+    /// The companion files SQLite may open beside a database.
+    static let companionSuffixes = ["-wal", "-shm", "-journal"]
+
+    /// Refuses `path` unless it is a regular file, and any companion that exists unless it is one.
+    static func checkRegularFiles(_ path: String) throws(TallyError) {
+        switch FileKind.of(path) {
+        case .missing: throw TallyError(.ledgerStorageFailure, "no privacy ledger at \(path): the file does not exist")
+        case .directory: throw TallyError(.ledgerStorageFailure, "\(path) is a directory, not a privacy ledger")
+        case .other:
+            throw TallyError(.ledgerStorageFailure, "\(path) is not a regular file (a FIFO, socket or device), not a privacy ledger")
+        case .regular: break
+        }
+        for suffix in companionSuffixes {
+            switch FileKind.of(path + suffix) {
+            case .missing, .regular: continue
+            case .directory, .other:
+                throw TallyError(
+                    .ledgerStorageFailure, "\(path + suffix), beside the ledger \(path), is not a regular file; refusing to open the ledger"
+                )
+            }
         }
     }
 
@@ -155,15 +195,27 @@ public final class PrivacyLedger: Sendable {
                         sequence = lastSequence + 1
                         previous = [UInt8](lastHash)
                     }
-                    let hash = LedgerRecord.chainHash(sequence: sequence, previousHash: previous, body: body)
+                    let format = recordFormat
+                    let hash = LedgerRecord.chainHash(
+                        format: format, sequence: sequence, previousHash: previous, certificatePEM: certificatePEM, body: body)
                     let signature = try signingKey.signature(for: hash)
-                    try db.execute(
-                        sql: """
-                            INSERT INTO ledger_records (sequence, previous_hash, body, hash, signature, signer_certificate)
-                            VALUES (?, ?, ?, ?, ?, ?)
-                            """, arguments: [sequence, Data(previous), Data(body), Data(hash), Data(signature), certificatePEM])
+                    if try Self.hasFormatColumn(db) {
+                        try db.execute(
+                            sql: """
+                                INSERT INTO ledger_records
+                                    (sequence, previous_hash, body, hash, signature, signer_certificate, \(StoredLedgerRow.formatColumn))
+                                VALUES (?, ?, ?, ?, ?, ?, ?)
+                                """,
+                            arguments: [sequence, Data(previous), Data(body), Data(hash), Data(signature), certificatePEM, format.rawValue])
+                    } else {
+                        try db.execute(
+                            sql: """
+                                INSERT INTO ledger_records (sequence, previous_hash, body, hash, signature, signer_certificate)
+                                VALUES (?, ?, ?, ?, ?, ?)
+                                """, arguments: [sequence, Data(previous), Data(body), Data(hash), Data(signature), certificatePEM])
+                    }
                     record = LedgerRecord(
-                        sequence: sequence, previousHash: previous, body: body, hash: hash,
+                        format: format, sequence: sequence, previousHash: previous, body: body, hash: hash,
                         signature: signature, signerCertificatePEM: certificatePEM)
                     return .commit
                 }
@@ -194,14 +246,18 @@ public final class PrivacyLedger: Sendable {
         try records().map { (record) throws(TallyError) -> LedgerEntry in try record.entry() }
     }
 
-    /// Checks the chain (sequence contiguous from 1, previousHash links, recomputed hashes), every
-    /// signature against the public key of the record's own certificate, that each body is an
-    /// entry, and that every certificate that names a Tally role names the ledger's role.
+    /// Checks the chain (sequence contiguous from 1, previousHash links, recomputed hashes — which,
+    /// for v2 records, cover the stored signer certificate byte for byte), every signature against
+    /// the public key of the record's own certificate, that each body is an entry, and that every
+    /// certificate that names a Tally role names the ledger's role.
     ///
     /// What it cannot detect: removal of records from the end (see ``LedgerVerification``), and a
     /// writer that rewrites the whole chain with its own key — signatures show who wrote the
     /// records, not that the writer was honest. Certificates are checked against a CA only by
-    /// `tally-audit verify --ca`.
+    /// `tally-audit verify --ca`. In v1 records (written before the certificate was hashed) a
+    /// changed certificate is detected only if its key no longer verifies the signature or, with
+    /// a CA, it no longer chains to the CA: ``LedgerVerification/legacyRecords`` counts them and
+    /// a note says so.
     public func verify() throws(TallyError) -> LedgerVerification {
         let rows = try storedRows()
         var problems: [String] = [], notes: [String] = []
@@ -209,15 +265,23 @@ public final class PrivacyLedger: Sendable {
         var parsed: [String: Result<(LedgerCertificate, SigningPublicKey), TallyError>] = [:]
         var expected: Int64 = 1
         var previous: [UInt8]? = LedgerRecord.genesisHash
+        var legacy: [String] = []
+        var firstCurrent: String?
         for (index, row) in rows.enumerated() {
             let name = row.sequence.map { "record \($0)" } ?? "row \(index + 1)"
             guard let record = row.record else {
-                problems.append(
-                    row.oversized
-                        ? "\(name): a column is over its size limit and was not read"
-                        : "\(name): a column is missing or has the wrong type")
+                if row.format == nil {
+                    problems.append(
+                        "\(name): its record format \(row.formatNumber.map(String.init) ?? "(not an integer)") is not one this version knows"
+                    )
+                } else {
+                    problems.append(
+                        row.oversized
+                            ? "\(name): a column is over its size limit and was not read"
+                            : "\(name): a column is missing or has the wrong type")
+                }
                 previous = row.hash
-                if let sequence = row.sequence { expected = sequence + 1 }
+                if let sequence = row.sequence { expected = sequence &+ 1 }
                 continue
             }
             if record.sequence != expected {
@@ -227,10 +291,20 @@ public final class PrivacyLedger: Sendable {
             if record.previousHash != previous {
                 problems.append("\(name) does not link to the record before it (its previous hash differs)")
             }
-            if LedgerRecord.chainHash(sequence: record.sequence, previousHash: record.previousHash, body: record.body) != record.hash {
-                problems.append("\(name): its hash does not match its contents (the record was altered)")
+            if record.expectedHash != record.hash {
+                problems.append("\(name): its hash does not match its contents (the record or its certificate was altered)")
             }
             previous = record.hash
+            switch record.format {
+            case .v1:
+                legacy.append(name)
+                if let firstCurrent {
+                    problems.append(
+                        "\(name) is in record format v1 after \(firstCurrent) in v2: a writer never goes back to the old format")
+                }
+            case .v2:
+                if firstCurrent == nil { firstCurrent = name }
+            }
 
             let pem = record.signerCertificatePEM
             if parsed[pem] == nil {
@@ -266,9 +340,14 @@ public final class PrivacyLedger: Sendable {
                 problems.append("\(name): its body is not a ledger entry")
             }
         }
+        if let first = legacy.first, let last = legacy.last {
+            notes.append(
+                "\(legacy.count) of \(rows.count) records (\(first == last ? first : "\(first) to \(last)")) are in the old record format v1, whose hash does not cover the signer certificate: a change to their stored certificate is detected only if it no longer verifies the signature or, with --ca, no longer chains to the CA"
+            )
+        }
         return LedgerVerification(
             records: rows.count, problems: problems, signerCertificates: certificates,
-            headHash: rows.last?.hash, notes: notes)
+            headHash: rows.last?.hash, notes: notes, legacyRecords: legacy.count)
     }
 
     // MARK: - Storage
@@ -276,15 +355,23 @@ public final class PrivacyLedger: Sendable {
     private func storedRows() throws(TallyError) -> [StoredLedgerRow] {
         do {
             return try database.read { db in
-                try Row.fetchAll(db, sql: StoredLedgerRow.selectAll).map(StoredLedgerRow.init)
+                try Row.fetchAll(db, sql: StoredLedgerRow.selectAll(hasFormatColumn: try Self.hasFormatColumn(db))).map(
+                    StoredLedgerRow.init)
             }
         } catch {
             throw Self.storageError("cannot read the privacy ledger at \(path)", error)
         }
     }
 
-    /// Creates the tables of a new ledger, or checks an existing one; returns the budget in force.
-    private static func prepare(_ db: Database, path: String, role: LedgerRole, budget: PrivacyBudget?) throws -> PrivacyBudget? {
+    static func hasFormatColumn(_ db: Database) throws -> Bool {
+        try db.columns(in: "ledger_records").contains { $0.name == StoredLedgerRow.formatColumn }
+    }
+
+    /// Creates the tables of a new ledger, or checks an existing one and upgrades a v1 file to v2
+    /// (unless `recordFormat` is v1); returns the budget in force.
+    private static func prepare(
+        _ db: Database, path: String, role: LedgerRole, budget: PrivacyBudget?, recordFormat: LedgerRecord.Format
+    ) throws -> PrivacyBudget? {
         if try !db.tableExists("ledger_meta") {
             let tables =
                 try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'") ?? 0
@@ -292,17 +379,18 @@ public final class PrivacyLedger: Sendable {
                 throw TallyError(
                     .ledgerMalformed, "\(path) is an SQLite database but not a privacy ledger; refusing to add ledger tables to it")
             }
+            let legacy = recordFormat == .v1
             try db.execute(
                 sql: """
                     CREATE TABLE ledger_meta (key TEXT PRIMARY KEY NOT NULL, value NOT NULL);
                     CREATE TABLE ledger_records (
                         sequence INTEGER PRIMARY KEY NOT NULL,
                         previous_hash BLOB NOT NULL, body BLOB NOT NULL, hash BLOB NOT NULL,
-                        signature BLOB NOT NULL, signer_certificate TEXT NOT NULL);
+                        signature BLOB NOT NULL, signer_certificate TEXT NOT NULL\(legacy ? "" : ",\n    " + formatColumnDefinition));
                     """)
             try db.execute(
                 sql: "INSERT INTO ledger_meta (key, value) VALUES ('format', ?), ('role', ?), ('created_at', ?)",
-                arguments: [format, role.storageValue, Date().timeIntervalSince1970])
+                arguments: [legacy ? legacyFormat : format, role.storageValue, Date().timeIntervalSince1970])
         } else {
             var meta: [String: DatabaseValue] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT key, value FROM ledger_meta") {
@@ -311,6 +399,11 @@ public final class PrivacyLedger: Sendable {
             let (stored, _) = try read(meta: meta, path: path)
             guard stored == role else {
                 throw TallyError(.invalidArgument, "the ledger at \(path) is \(stored.noun)'s, not \(role.noun)'s")
+            }
+            if recordFormat >= .v2, try !hasFormatColumn(db) {
+                // The upgrade: old records keep their bytes and read as v1; new ones are v2.
+                try db.execute(sql: "ALTER TABLE ledger_records ADD COLUMN \(formatColumnDefinition)")
+                try db.execute(sql: "UPDATE ledger_meta SET value = ? WHERE key = 'format'", arguments: [format])
             }
         }
         if let budget {
@@ -325,10 +418,16 @@ public final class PrivacyLedger: Sendable {
         return PrivacyBudget(epsilon: epsilon, delta: delta)
     }
 
+    /// The records' format column: rows of a v1 file that was upgraded read as 1.
+    private static let formatColumnDefinition = "\(StoredLedgerRow.formatColumn) INTEGER NOT NULL DEFAULT 1"
+
     private static func read(meta: [String: DatabaseValue], path: String) throws(TallyError) -> (LedgerRole, PrivacyBudget?) {
-        guard let format = meta["format"].flatMap(String.fromDatabaseValue), format == Self.format else {
+        guard let format = meta["format"].flatMap(String.fromDatabaseValue), format == Self.format || format == Self.legacyFormat
+        else {
             throw TallyError(
-                .ledgerMalformed, "\(path) is not a \(Self.format) privacy ledger (format \(meta["format"].map { "\($0)" } ?? "missing"))")
+                .ledgerMalformed,
+                "\(path) is not a \(Self.format) (or \(Self.legacyFormat)) privacy ledger (format \(meta["format"].map { "\($0)" } ?? "missing"))"
+            )
         }
         guard let value = meta["role"].flatMap(String.fromDatabaseValue), let role = LedgerRole(storageValue: value) else {
             throw TallyError(.ledgerMalformed, "the privacy ledger at \(path) names no valid role")

@@ -42,8 +42,12 @@ public struct PrivacyReport: Sendable, Codable {
         public let participant: UInt32?
         public let rounds: Int
         public let epsilonRDP: Double
-        /// nil when τ·d is not negligible for some composed entry: only the RDP bound applies.
+        /// nil when the PLD was not asked for, does not apply (τ·d not negligible for some
+        /// composed entry) or cannot be computed: ``pldUnavailable`` says which. The RDP bound
+        /// applies either way.
         public let epsilonPLD: Double?
+        /// Why ``epsilonPLD`` is nil (nil when it is there).
+        public let pldUnavailable: String?
         /// The total δ.
         public let delta: Double
         /// Σ δ_clamp of the composed old clamped-mechanism entries, charged within ``delta``.
@@ -54,12 +58,13 @@ public struct PrivacyReport: Sendable, Codable {
 
         public init(
             participant: UInt32?, rounds: Int, epsilonRDP: Double, epsilonPLD: Double?, delta: Double,
-            deltaClamp: Double, budgetEpsilon: Double?, budgetLeft: Double?
+            deltaClamp: Double, budgetEpsilon: Double?, budgetLeft: Double?, pldUnavailable: String? = nil
         ) {
             self.participant = participant
             self.rounds = rounds
             self.epsilonRDP = epsilonRDP
             self.epsilonPLD = epsilonPLD
+            self.pldUnavailable = pldUnavailable
             self.delta = delta
             self.deltaClamp = deltaClamp
             self.budgetEpsilon = budgetEpsilon
@@ -73,6 +78,7 @@ public struct PrivacyReport: Sendable, Codable {
             try c.encode(rounds, forKey: .rounds)
             try c.encode(epsilonRDP, forKey: .epsilonRDP)
             try c.encode(epsilonPLD, forKey: .epsilonPLD)
+            try c.encode(pldUnavailable, forKey: .pldUnavailable)
             try c.encode(delta, forKey: .delta)
             try c.encode(deltaClamp, forKey: .deltaClamp)
             try c.encode(budgetEpsilon, forKey: .budgetEpsilon)
@@ -112,6 +118,20 @@ public struct PrivacyReport: Sendable, Codable {
     public static let neighbouringRelation =
         "an organization's update in a round replaced by zero while its noise share stays"
 
+    /// Which accountants a report runs. RDP, the bound budgets are enforced with, is always
+    /// computed (budget left is taken from it); `rdp` skips the PLD estimate, `pld` asks that only
+    /// the estimate be shown next to the budget.
+    public enum Accountants: String, Sendable, Codable, CaseIterable {
+        case rdp, pld, both
+        public var includesPLD: Bool { self != .rdp }
+        public var showsRDP: Bool { self != .pld }
+    }
+
+    /// The rows' PLD grid by default (dp_accounting's).
+    public static let defaultPLDInterval = 1e-4
+    /// The curve's PLD grid (or the rows', if coarser).
+    public static let curvePLDInterval = 1e-3
+
     /// The PLD is reported only when every composed entry's τ·d is below this.
     public static let negligibleTauTimesDimension = 1e-12
     /// About how many PLD points each series of the curve gets.
@@ -119,6 +139,10 @@ public struct PrivacyReport: Sendable, Codable {
 
     /// The total δ.
     public let delta: Double
+    /// The accountants asked for.
+    public let accountants: Accountants
+    /// The rows' PLD grid spacing.
+    public let pldInterval: Double
     /// The federation row first, then one row per participant, ascending.
     public let rows: [Row]
     /// Cumulative ε after each entry, in entry order: the federation's point, then those of the
@@ -129,14 +153,24 @@ public struct PrivacyReport: Sendable, Codable {
     ///   - entries: in ledger order; every entry must pass ``LedgerEntry/validate()``.
     ///   - delta: the total δ, in (0, 1).
     ///   - budget: when given, each row gets budget ε and what is left of it (ε taken at the budget's δ).
-    public init(entries: [LedgerEntry], delta: Double, budget: PrivacyBudget?) throws(TallyError) {
+    ///   - accountants: whether to compute the PLD estimate too (the RDP bound always is).
+    ///   - pldInterval: the rows' PLD grid spacing, in (0, 1]; coarser is cheaper and more
+    ///     pessimistic, and reaches lower noise before the grid outgrows its limit.
+    ///
+    /// A valid ledger is never refused for the PLD's sake: when the estimate cannot be computed
+    /// (its grid would be too large at this interval, e.g. after a low-noise round) the row keeps
+    /// its RDP bound and ``Row/pldUnavailable`` says why.
+    public init(
+        entries: [LedgerEntry], delta: Double, budget: PrivacyBudget?, accountants: Accountants = .both,
+        pldInterval: Double = defaultPLDInterval
+    ) throws(TallyError) {
         guard delta.isFinite, delta > 0, delta < 1 else { throw TallyError(.invalidArgument, "δ must be in (0, 1), got \(delta)") }
         if let budget {
             guard budget.epsilon.isFinite, budget.epsilon >= 0, budget.delta.isFinite, budget.delta > 0, budget.delta < 1 else {
                 throw TallyError(.invalidArgument, "a budget needs ε ≥ 0 and δ in (0, 1), got (\(budget.epsilon), \(budget.delta))")
             }
         }
-        var accountant = LedgerAccountant()
+        var accountant = try LedgerAccountant(pldInterval: pldInterval)
         for entry in entries { try entry.validate() }
         let orders = accountant.orders.count
         var federation = LedgerSeries(participant: nil, orders: orders)
@@ -159,7 +193,20 @@ public struct PrivacyReport: Sendable, Codable {
         let all = entries.isEmpty ? [] : [federation] + series.keys.sorted().map { series[$0]! }
         for s in all {
             let epsilon = try s.epsilonRDP(delta: delta, accountant: accountant)
-            let pld = try s.epsilonPLD(delta: delta, accountant: &accountant)
+            var pld: Double?, unavailable: String?
+            if !accountants.includesPLD {
+                unavailable = "not asked for (RDP only)"
+            } else if !s.pldApplies {
+                unavailable =
+                    "does not apply: a round's sum of shares is not provably close to one discrete Gaussian (τ·d ≥ \(Self.negligibleTauTimesDimension)); only the RDP bound holds"
+            } else {
+                do {
+                    pld = try s.epsilonPLD(delta: delta, accountant: &accountant)
+                } catch {
+                    unavailable =
+                        "cannot be computed at PLD interval \(pldInterval): \(error.message) (the RDP bound stands; a coarser --pld-interval may reach it)"
+                }
+            }
             var left: Double?
             if let budget {
                 let atBudget = budget.delta == delta ? epsilon : try s.epsilonRDP(delta: budget.delta, accountant: accountant)
@@ -168,10 +215,14 @@ public struct PrivacyReport: Sendable, Codable {
             rows.append(
                 Row(
                     participant: s.participant, rounds: s.rounds, epsilonRDP: epsilon, epsilonPLD: pld, delta: delta,
-                    deltaClamp: s.deltaClamp, budgetEpsilon: budget?.epsilon, budgetLeft: left))
+                    deltaClamp: s.deltaClamp, budgetEpsilon: budget?.epsilon, budgetLeft: left, pldUnavailable: unavailable))
             if let pld {
-                for (position, value) in try s.curvePLD(entries, delta: delta, points: Self.pldCurvePoints, accountant: &accountant) {
-                    pldPoints[PointKey(entry: s.entries[position], participant: s.participant)] = value
+                // The curve's coarser points are a picture, not a figure: one that cannot be
+                // computed is left out.
+                if let values = try? s.curvePLD(entries, delta: delta, points: Self.pldCurvePoints, accountant: &accountant) {
+                    for (position, value) in values {
+                        pldPoints[PointKey(entry: s.entries[position], participant: s.participant)] = value
+                    }
                 }
                 pldPoints[PointKey(entry: s.entries.last!, participant: s.participant)] = pld
             }
@@ -182,6 +233,8 @@ public struct PrivacyReport: Sendable, Codable {
                 epsilonPLD: pldPoints[PointKey(entry: point.entry, participant: point.participant)])
         }
         self.delta = delta
+        self.accountants = accountants
+        self.pldInterval = pldInterval
         self.rows = rows
         self.curve = curve
     }
@@ -192,7 +245,7 @@ public struct PrivacyReport: Sendable, Codable {
     public static func epsilonRDP(entries: [LedgerEntry], delta: Double) throws(TallyError) -> Double {
         guard delta.isFinite, delta > 0, delta < 1 else { throw TallyError(.invalidArgument, "δ must be in (0, 1), got \(delta)") }
         guard !entries.isEmpty else { return 0 }
-        var accountant = LedgerAccountant()
+        var accountant = try LedgerAccountant()
         var series = LedgerSeries(participant: nil, orders: accountant.orders.count)
         for (index, entry) in entries.enumerated() {
             try entry.validate()

@@ -13,6 +13,10 @@ struct AuditOutcome {
 
     var isIntact: Bool { problems.isEmpty }
 
+    init(_ options: LedgerOptions) throws(TallyError) {
+        try self.init(path: options.ledger, caPath: options.ca, head: options.head)
+    }
+
     init(path: String, caPath: String?, head: String?) throws(TallyError) {
         ledger = try PrivacyLedger.openForAudit(path: path)
         verification = try ledger.verify()
@@ -60,6 +64,12 @@ struct AuditOutcome {
     func summary() -> [String] {
         var out = ["ledger: \(ledger.path) (\(ledger.role))", "records checked: \(verification.records)"]
         out.append("head hash: \(verification.headHash.map { Hex.encode($0) } ?? "none (empty ledger)")")
+        let legacy = verification.legacyRecords
+        out.append(
+            legacy == 0
+                ? "record format: v2 (each record's hash covers its signer certificate)"
+                : "record formats: \(verification.records - legacy) v2, \(legacy) v1 (the v1 records' hashes do not cover their signer certificate\(checkedAgainstCA ? "" : "; pass --ca to check those certificates"))"
+        )
         out.append("signer certificates: \(verification.signerCertificates.count)")
         out += certificateLines
         if checkedAgainstCA {
@@ -78,15 +88,9 @@ struct AuditOutcome {
     }
 }
 
-/// A PEM file, refused if it is larger than 1 MiB.
+/// A PEM file: a regular file of at most 1 MiB (a FIFO or device is refused, not waited on).
 func readPEM(_ path: String) throws(TallyError) -> String {
-    let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
-    guard let size else { throw TallyError(.invalidArgument, "cannot read \(path)") }
-    guard size <= 1 << 20 else { throw TallyError(.sizeLimitExceeded, "\(path) is \(size) bytes, too large for a certificate") }
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-        throw TallyError(.invalidArgument, "cannot read \(path) as text")
-    }
-    return text
+    String(decoding: try BoundedFile.read(path, maxBytes: 1 << 20, what: "CA certificate"), as: UTF8.self)
 }
 
 func printError(_ message: String) {

@@ -7,6 +7,19 @@ enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
     case table, json, csv
 }
 
+/// `--accountant` of `report`: which of the report's accountants to show.
+enum ReportAccountant: String, ExpressibleByArgument, CaseIterable {
+    case rdp, pld, both
+
+    var accountants: PrivacyReport.Accountants {
+        switch self {
+        case .rdp: .rdp
+        case .pld: .pld
+        case .both: .both
+        }
+    }
+}
+
 /// `tally-audit report LEDGER`: ε per participant and for the federation, from a verified ledger.
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,10 +32,20 @@ struct Report: ParsableCommand {
             organization's update in a round replaced by zero while its noise share stays. δ is the total; \
             rounds recorded before noise stopped being clamped are charged δ_mech(ε) + (1 + e^ε)·Σδ_clamp ≤ δ.
 
+            --accountant rdp skips the PLD estimate, pld shows only the estimate next to the budget (which \
+            is still checked with RDP), both (the default) shows both. When the PLD cannot be computed (its \
+            grid outgrows its limit after a low-noise round, say) the report still gives the RDP bound and \
+            says why the PLD is missing; --pld-interval sets a coarser grid. The ledger is verified as by \
+            `tally-audit verify`, with the same --ca and --head.
+
             Exit status: 0 reported, 1 ledger altered (see --allow-altered), 2 cannot read or account.
             """)
 
-    @Argument(help: "The ledger file (coordinator's or a participant's).") var ledger: String
+    @OptionGroup var options: LedgerOptions
+    @Option(help: "Accountant: rdp (the enforced bound only), pld (the estimate only) or both.")
+    var accountant: ReportAccountant = .both
+    @Option(help: "PLD grid spacing for the rows (default 1e-4; coarser is cheaper, more pessimistic, and reaches lower noise).")
+    var pldInterval: Double = PrivacyReport.defaultPLDInterval
     @Option(help: "Total δ (default: the ledger's stored budget δ, else 1e-5).") var delta: Double?
     @Option(help: "Budget ε to compare with (default: the ledger's stored budget, if any).") var budgetEpsilon: Double?
     @Option(help: "Output: table, json or csv.") var format: ReportFormat = .table
@@ -32,7 +55,7 @@ struct Report: ParsableCommand {
     func run() throws {
         let outcome: AuditOutcome
         do {
-            outcome = try AuditOutcome(path: ledger, caPath: nil, head: nil)
+            outcome = try AuditOutcome(options)
         } catch {
             printError("tally-audit report: \(error)")
             throw ExitCode(2)
@@ -53,12 +76,20 @@ struct Report: ParsableCommand {
         do {
             var entries: [LedgerEntry] = []
             for record in try outcome.ledger.records() {
-                do { entries.append(try record.entry()) } catch {
+                let entry: LedgerEntry
+                do { entry = try record.entry() } catch {
                     guard allowAltered else { throw error }
                     skipped += 1
+                    continue
                 }
+                // An entry that cannot be accounted for (absurd parameters) is named, not computed with.
+                do { try entry.validate() } catch {
+                    throw TallyError(error.code, "record \(record.sequence): \(error.message)")
+                }
+                entries.append(entry)
             }
-            report = try PrivacyReport(entries: entries, delta: delta, budget: budget)
+            report = try PrivacyReport(
+                entries: entries, delta: delta, budget: budget, accountants: accountant.accountants, pldInterval: pldInterval)
         } catch {
             printError("tally-audit report: \(error)")
             throw ExitCode(2)
@@ -112,12 +143,17 @@ struct Report: ParsableCommand {
         ]
         guard !report.rows.isEmpty else { return (out + ["no rounds recorded"]).joined(separator: "\n") }
         out.append("neighbouring relation: \(PrivacyReport.neighbouringRelation)")
-        let header = ["", "rounds", "ε (RDP)", "ε (PLD)", "δ", "Σδ_clamp", "budget ε", "left"]
+        let showRDP = report.accountants.showsRDP, showPLD = report.accountants.includesPLD
+        var header = [""]
+        header += ["rounds"]
+        if showRDP { header += ["ε (RDP)"] }
+        if showPLD { header += ["ε (PLD)"] }
+        header += ["δ", "Σδ_clamp", "budget ε", showRDP ? "left" : "left (RDP)"]
         let rows = report.rows.map { row in
-            [
-                who(row.participant), "\(row.rounds)", number(row.epsilonRDP), number(row.epsilonPLD), small(row.delta),
-                small(row.deltaClamp), number(row.budgetEpsilon), number(row.budgetLeft),
-            ]
+            var cells = [who(row.participant), "\(row.rounds)"]
+            if showRDP { cells.append(number(row.epsilonRDP)) }
+            if showPLD { cells.append(number(row.epsilonPLD)) }
+            return cells + [small(row.delta), small(row.deltaClamp), number(row.budgetEpsilon), number(row.budgetLeft)]
         }
         let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max()! }
         func line(_ cells: [String]) -> String {
@@ -128,12 +164,27 @@ struct Report: ParsableCommand {
         }
         out.append(line(header))
         out += rows.map(line)
-        out.append("ε (RDP): proven bound (Kairouz–Liu–Steinke 2021), the one budgets are enforced with.")
-        if report.rows.contains(where: { $0.epsilonPLD == nil }) {
-            out.append(
-                "ε (PLD) —: only the RDP bound applies (the sum of shares is not provably close to one discrete Gaussian: τ·d ≥ 1e-12).")
+        if showRDP {
+            out.append("ε (RDP): proven bound (Kairouz–Liu–Steinke 2021), the one budgets are enforced with.")
         } else {
-            out.append("ε (PLD): tight estimate (Gaussian PLD at the effective noise multiplier), reported, not enforced.")
+            out.append("budgets are enforced with the RDP bound (--accountant rdp or both shows it): 'left' is budget ε − ε (RDP).")
+        }
+        if showPLD {
+            out.append(
+                "ε (PLD): tight estimate (Gaussian PLD at the effective noise multiplier, interval \(report.pldInterval)), reported, not enforced."
+            )
+            // One line per reason, naming the rows it applies to.
+            var reasons: [String] = [], whom: [String: [String]] = [:]
+            for row in report.rows {
+                guard let reason = row.pldUnavailable else { continue }
+                if whom[reason] == nil { reasons.append(reason) }
+                whom[reason, default: []].append(row.participant.map { "participant \($0)" } ?? "the federation")
+            }
+            for reason in reasons {
+                let names = whom[reason]!
+                let shown = names.prefix(5).joined(separator: ", ") + (names.count > 5 ? " and \(names.count - 5) more" : "")
+                out.append("ε (PLD) — for \(shown): \(reason).")
+            }
         }
         if report.rows.contains(where: { $0.budgetLeft.map { $0 < 0 } ?? false }) {
             out.append("OVER BUDGET: a negative 'left' means that participant's ε exceeds the budget.")
@@ -141,13 +192,20 @@ struct Report: ParsableCommand {
         return out.joined(separator: "\n")
     }
 
+    /// A CSV field, quoted when it holds a comma, quote or newline.
+    static func csvField(_ text: String) -> String {
+        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
     static func csv(_ report: PrivacyReport) -> String {
-        var out = "participant,rounds,epsilon_rdp,epsilon_pld,delta,delta_clamp,budget_epsilon,budget_left\n"
+        var out = "participant,rounds,epsilon_rdp,epsilon_pld,delta,delta_clamp,budget_epsilon,budget_left,pld_unavailable\n"
         for row in report.rows {
             let cells = [
                 row.participant.map { "\($0)" } ?? "federation", "\(row.rounds)", number(row.epsilonRDP, table: false),
                 number(row.epsilonPLD, table: false), "\(row.delta)", "\(row.deltaClamp)",
                 number(row.budgetEpsilon, table: false), number(row.budgetLeft, table: false),
+                csvField(row.pldUnavailable ?? ""),
             ]
             out += cells.joined(separator: ",") + "\n"
         }

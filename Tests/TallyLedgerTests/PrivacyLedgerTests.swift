@@ -18,7 +18,12 @@ import Testing
             #expect(record.sequence == Int64(index + 1))
             #expect(record.previousHash == previous)
             #expect(record.body == (try e.canonicalBytes()))
-            #expect(record.hash == LedgerRecord.chainHash(sequence: record.sequence, previousHash: previous, body: record.body))
+            #expect(
+                record.hash
+                    == LedgerRecord.chainHash(
+                        format: .v2, sequence: record.sequence, previousHash: previous, certificatePEM: identity.certificatePEM,
+                        body: record.body))
+            #expect(record.format == .v2)
             try identity.key.publicKey.verify(record.signature, for: record.hash)
             previous = record.hash
         }
@@ -198,7 +203,9 @@ import Testing
         text = text.replacingOccurrences(of: "\"privacyUnit\":\"organization\",", with: "")
         #expect(!text.contains("collusionMargin") && !text.contains("privacyUnit"))
         let body = Array(text.utf8)
-        let hash = LedgerRecord.chainHash(sequence: current.sequence, previousHash: current.previousHash, body: body)
+        let hash = LedgerRecord.chainHash(
+            format: .v2, sequence: current.sequence, previousHash: current.previousHash, certificatePEM: identity.certificatePEM, body: body
+        )
         let signature = try identity.key.signature(for: hash)
         try tamper(path) { db in
             try db.execute(
@@ -231,7 +238,7 @@ import Testing
         let verification = try ledger.verify()
         #expect(!verification.isIntact)
         #expect(verification.records == 20)
-        #expect(verification.problems == ["record 7: its hash does not match its contents (the record was altered)"])
+        #expect(verification.problems == ["record 7: its hash does not match its contents (the record or its certificate was altered)"])
         // The altered entry still decodes: only the chain shows the change.
         #expect(try ledger.entries()[6].noiseShares == 4)
     }
@@ -275,7 +282,9 @@ import Testing
         let verification = try ledger.verify()
         #expect(!verification.isIntact)
         for sequence in [3, 4] {
-            #expect(verification.problems.contains("record \(sequence): its hash does not match its contents (the record was altered)"))
+            #expect(
+                verification.problems.contains(
+                    "record \(sequence): its hash does not match its contents (the record or its certificate was altered)"))
         }
         for sequence in [3, 4, 5] {
             #expect(verification.problems.contains { $0.hasPrefix("record \(sequence) does not link") })
@@ -292,7 +301,8 @@ import Testing
         forged.participants = [1, 2]
         forged.noiseShares = 2
         let body = try forged.canonicalBytes()
-        let hash = LedgerRecord.chainHash(sequence: last.sequence, previousHash: last.previousHash, body: body)
+        let hash = LedgerRecord.chainHash(
+            format: .v2, sequence: last.sequence, previousHash: last.previousHash, certificatePEM: last.signerCertificatePEM, body: body)
         let signature = try forger.signature(for: hash)
         try tamper(path) { db in
             try db.execute(
@@ -322,11 +332,12 @@ import Testing
         }
         let last = try PrivacyLedger.openForAudit(path: path).records().last!
         let body = try entry(round: 4, participants: [1]).canonicalBytes()
-        let hash = LedgerRecord.chainHash(sequence: 4, previousHash: last.hash, body: body)
+        let hash = LedgerRecord.chainHash(
+            format: .v2, sequence: 4, previousHash: last.hash, certificatePEM: coordinator.certificatePEM, body: body)
         let signature = try coordinator.key.signature(for: hash)
         try tamper(path) { db in
             try db.execute(
-                sql: "INSERT INTO ledger_records VALUES (4, ?, ?, ?, ?, ?)",
+                sql: "INSERT INTO ledger_records VALUES (4, ?, ?, ?, ?, ?, 2)",
                 arguments: [Data(last.hash), Data(body), Data(hash), Data(signature), coordinator.certificatePEM])
         }
         let verification = try PrivacyLedger.openForAudit(path: path).verify()

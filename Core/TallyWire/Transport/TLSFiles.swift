@@ -30,20 +30,26 @@ public struct TLSFiles: Sendable, Hashable, Codable {
         }
     }
 
-    /// Server side: TLS 1.3 with a client certificate required and verified against the CA.
-    /// The participant's identity is then read from that certificate per RPC.
+    /// Server side: TLS 1.3 only (``TLS13SigningKey``) with a client certificate required and
+    /// verified against the CA. The participant's identity is then read from that certificate per
+    /// RPC.
     public func serverSecurity() -> HTTP2ServerTransport.Posix.TransportSecurity {
-        .mTLS(certificateChain: [.file(path: certificate, format: .pem)], privateKey: .file(path: privateKey, format: .pem)) { config in
+        .mTLS(certificateChain: [.file(path: certificate, format: .pem)], privateKey: .customPrivateKey(TLS13SigningKey(path: privateKey)))
+        {
+            config in
             config.trustRoots = .certificates([.file(path: certificateAuthority, format: .pem)])
             config.clientCertificateVerification = .noHostnameVerification
         }
     }
 
-    /// Client side: present our certificate; verify the coordinator's chain to the CA *and* its
-    /// name. Coordinator certificates carry the loopback and configured DNS names; participant
-    /// certificates carry none, so one cannot stand in for the coordinator.
+    /// Client side: TLS 1.3 only (``TLS13SigningKey``: the client certificate is never proven in
+    /// an older handshake); present our certificate; verify the coordinator's chain to the CA
+    /// *and* its name. Coordinator certificates carry the loopback and configured DNS names;
+    /// participant certificates carry none, so one cannot stand in for the coordinator.
     public func clientSecurity() -> HTTP2ClientTransport.Posix.TransportSecurity {
-        .mTLS(certificateChain: [.file(path: certificate, format: .pem)], privateKey: .file(path: privateKey, format: .pem)) { config in
+        .mTLS(certificateChain: [.file(path: certificate, format: .pem)], privateKey: .customPrivateKey(TLS13SigningKey(path: privateKey)))
+        {
+            config in
             config.trustRoots = .certificates([.file(path: certificateAuthority, format: .pem)])
             config.serverCertificateVerification = .fullVerification
         }

@@ -61,15 +61,27 @@ public struct DistributedDiscreteGaussian: Sendable, Hashable {
         self.l1Sensitivity = l1
     }
 
-    /// τ = 10·Σ_{k=1}^{n−1} exp(−2π²σ²·k/(k+1)), the distance of the sum from a discrete Gaussian.
+    /// At most this many terms of τ's sum are added one by one; the rest are bounded in one step.
+    public static let maxExactTauTerms = 1 << 16
+
+    /// τ = 10·Σ_{k=1}^{n−1} exp(−2π²σ²·k/(k+1)), the distance of the sum from a discrete Gaussian,
+    /// or an upper bound on it. The terms decrease in k, so past the first ``maxExactTauTerms``
+    /// the remaining n − 1 − K terms are each at most the (K+1)-th: bounded work for any n (a
+    /// ledger entry may claim 2⁶² shares), and never below the true τ, which only raises the RDP.
     public var tau: Double {
         var sum = 0.0
         let c = -2 * Double.pi * Double.pi * shareSigmaSquared
-        if shares > 1 {
-            for k in 1..<shares {
+        let terms = shares - 1
+        let exact = min(terms, Self.maxExactTauTerms)
+        if exact >= 1 {
+            for k in 1...exact {
                 let dk = Double(k)
                 sum += exp(c * dk / (dk + 1))
             }
+        }
+        if terms > exact {
+            let next = Double(exact + 1)
+            sum += Double(terms - exact) * exp(c * next / (next + 1))
         }
         return 10 * sum
     }
