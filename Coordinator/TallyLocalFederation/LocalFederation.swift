@@ -24,6 +24,8 @@ public final class LocalFederation: Sendable {
         public var alpha = 1.0
         public var stageTimeoutSeconds = 30.0
         public var training = TrainingSettings(localEpochs: 1, batchSize: 32, learningRate: 0.05, seed: 1)
+        /// What the federation trains (logistic regression on Fashion-MNIST by default).
+        public var model = ModelSettings()
         public var minParticipants: Int?
         public var evaluation = true
         /// Round benchmark: a flat model of this size and no-op trainers.
@@ -109,6 +111,7 @@ public final class LocalFederation: Sendable {
         c.stageTimeoutSeconds = options.stageTimeoutSeconds
         c.training = options.training
         c.evaluationData = options.evaluation && options.syntheticDimension == nil ? FashionMNIST.defaultDirectory : nil
+        c.model = options.model
         c.syntheticDimension = options.syntheticDimension
         c.insecureDisableMasking = options.insecureDisableMasking
         c.roundIntervalSeconds = 0.05
@@ -130,7 +133,7 @@ public final class LocalFederation: Sendable {
         p.data.organizations = options.participants
         p.data.index = i - 1
         p.data.alpha = options.alpha
-        p.trainer = options.syntheticDimension == nil ? "logistic-regression" : "noop"
+        p.trainer = options.syntheticDimension == nil ? ParticipantConfiguration.builtInTrainerName : "noop"
         if let external = options.externalTrainers[i] {
             p.trainer = ParticipantConfiguration.externalTrainerName
             p.externalTrainer = external

@@ -28,6 +28,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Local learning rate.") var learningRate = 0.05
     @Option(help: "Server optimizer: fedavg, fedavgm, fedadagrad, fedadam or fedyogi.") var serverOptimizer = "fedavg"
     @Option(help: "Server learning rate η (FedAvg with η = 1 is plain FedAvg).") var serverLearningRate = 1.0
+    @Option(help: "Model: logistic-regression, or mlp (a multilayer perceptron on OpenBLAS).") var model = "logistic-regression"
+    @Option(help: "Hidden layer widths of the MLP, comma-separated.") var hidden = "256"
+    @Option(help: "Activation of the MLP's hidden layers: relu or tanh.") var activation = "relu"
 
     func validate() throws {
         guard (2...1000).contains(participants) else { throw ValidationError("--participants must be in 2...1000, got \(participants)") }
@@ -49,6 +52,11 @@ struct Demo: AsyncParsableCommand {
         options.alpha = alpha
         options.certsScripts = certs
         options.training = TrainingSettings(localEpochs: localEpochs, batchSize: 32, learningRate: learningRate, seed: 1)
+        options.model.kind = model
+        options.model.hidden = hidden.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        options.model.activation = activation
+        do { try options.model.validate() } catch { throw ValidationError(error.message) }
+        guard model != "external" else { throw ValidationError("--model must be logistic-regression or mlp") }
         options.privacy = PrivacySettings(targetEpsilon: epsilon, delta: delta)
         options.clipNorm = clipNorm
         guard let kind = ServerOptimizer.Kind(rawValue: serverOptimizer) else {
@@ -61,8 +69,10 @@ struct Demo: AsyncParsableCommand {
         try await Self.ensureExecutables(["tally-participant", "tally-audit"], in: executables)
         let federation = try LocalFederation(options: options)
         let z = try federation.coordinatorConfiguration().noiseMultiplier(
-            parameterCount: try ModelSpec.fashionMNISTLogisticRegression.layout.parameterCount)
-        print("Tally demo: \(participants) organizations, \(rounds) rounds, Fashion-MNIST split non-IID (Dirichlet α = \(alpha))")
+            parameterCount: try options.model.initialModel().parameterCount)
+        print(
+            "Tally demo: \(participants) organizations, \(rounds) rounds, Fashion-MNIST split non-IID (Dirichlet α = \(alpha)), model \(model == "mlp" ? "MLP \(options.model.hidden.map(String.init).joined(separator: "-")) \(activation)" : "logistic regression")"
+        )
         print(
             "differential privacy: target (ε = \(epsilon), δ = \(delta)) per organization over \(rounds) rounds → noise multiplier z = \(String(format: "%.3f", z)), clip C = \(clipNorm); each organization's budget ε = \(budgetEpsilon)"
         )

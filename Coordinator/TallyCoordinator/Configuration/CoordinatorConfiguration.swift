@@ -44,6 +44,8 @@ public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
     public var clipNorm = 0.5
     /// Noise: a target (ε, δ) or an explicit noise multiplier. DP is on by default.
     public var privacy = PrivacySettings()
+    /// What the federation trains (a built-in model and its sizes, or an external one).
+    public var model = ModelSettings()
     /// Local training every participant runs.
     public var training = TrainingSettings()
     /// The server step applied to each round's decoded mean update: FedAvg (η = 1, the default),
@@ -60,15 +62,15 @@ public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
     /// Benchmark-only: participants send unmasked inputs. Never set in a real federation.
     public var insecureDisableMasking = false
     /// Benchmark-only: the model is a plain vector of this many parameters (participants run
-    /// the no-op trainer); nil trains logistic regression on Fashion-MNIST.
+    /// the no-op trainer); nil trains `model`.
     public var syntheticDimension: Int?
 
     public init() {}
 
-    /// What the federation trains: the benchmark's flat vector, or logistic regression on
-    /// Fashion-MNIST.
-    public var modelSpec: ModelSpec {
-        syntheticDimension.map { .flat(dimension: $0) } ?? .fashionMNISTLogisticRegression
+    /// The federation's first model: the benchmark's flat vector of zeros, or `model`'s.
+    public func initialModel() throws(TallyError) -> ModelState {
+        if let d = syntheticDimension { return try ModelState.zeros(.flat(dimension: d)) }
+        return try model.initialModel()
     }
 
     public func validate() throws(TallyError) {
@@ -104,6 +106,7 @@ public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
             throw TallyError(.invalidArgument, "syntheticDimension must be in 1...\(1 << 28), got \(d)")
         }
         try training.validate()
+        try model.validate()
         try serverOptimizer.validate()
         guard maskedInputDelaySeconds >= 0, maskedInputDelaySeconds < stageTimeoutSeconds else {
             throw TallyError(.invalidArgument, "maskedInputDelaySeconds must be in [0, stageTimeoutSeconds)")

@@ -245,10 +245,19 @@ public actor RoundEngine: Service {
 
     /// The latest published model, or a fresh all-zero one published as version 0.
     private func currentModel() throws -> (ModelState, CoordinatorStore.VersionRecord) {
+        let initial = try configuration.initialModel()
         if let latest = try store.latestVersion() {
-            return (try ModelState(safeTensors: try SafeTensors(serialized: try registry.blob(hash: latest.modelHash))), latest)
+            let model = try ModelState(safeTensors: try SafeTensors(serialized: try registry.blob(hash: latest.modelHash)))
+            // A federation trains one model: another architecture needs another data directory.
+            guard model.spec == initial.spec else {
+                throw TallyError(
+                    .invalidArgument,
+                    "the configured model (\(initial.spec)) is not the one version \(latest.version) in \(configuration.dataDirectory) has (\(model.spec)); keep the model or start a new data directory"
+                )
+            }
+            return (model, latest)
         }
-        let model = try ModelState.zeros(configuration.modelSpec)
+        let model = initial
         let record = try publish(
             model: model, blob: try model.safeTensors().serialized(), parent: nil, roundID: nil, cohortSize: 0, contributors: 0)
         try store.insertVersion(record)

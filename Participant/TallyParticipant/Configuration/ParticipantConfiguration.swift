@@ -14,10 +14,11 @@ public struct ParticipantConfiguration: Sendable, Codable, ConfigurationFile {
     /// Local state: the privacy ledger of the rounds this organization contributed to.
     public var dataDirectory = "tally-data/participant-1"
     public var data = DataSource()
-    /// `logistic-regression` (trains on `data`), `external` (the organization's own program,
-    /// `externalTrainer`; docs/trainer-contract.md) or `noop` (benchmark: sends a zero update of
-    /// the model's size without loading any data).
-    public var trainer = "logistic-regression"
+    /// `built-in` trains the federation's model (logistic regression or MLP, as the plan's model
+    /// says) on `data` (`logistic-regression` is accepted as a former name); `external` runs the
+    /// organization's own program (`externalTrainer`); `noop` (benchmark) sends a zero update of
+    /// the model's size without loading any data.
+    public var trainer = Self.builtInTrainerName
     /// The program `trainer: "external"` runs each round; refused with any other trainer.
     public var externalTrainer = ExternalTrainerSettings()
     /// The privacy budget this organization allows itself: the daemon declines any round that
@@ -137,8 +138,8 @@ public struct ParticipantConfiguration: Sendable, Codable, ConfigurationFile {
             throw fail("maxMessageBytes must be in 65536...1073741824, got \(maxMessageBytes)")
         }
         try data.validate()
-        guard ["logistic-regression", Self.externalTrainerName, "noop"].contains(trainer) else {
-            throw fail("trainer must be logistic-regression, external or noop, got \(trainer)")
+        guard [Self.builtInTrainerName, "logistic-regression", Self.externalTrainerName, "noop"].contains(trainer) else {
+            throw fail("trainer must be built-in, external or noop, got \(trainer)")
         }
         try externalTrainer.validate(trainer: trainer)
         guard privacyBudget.epsilon.isFinite, privacyBudget.epsilon >= 0, privacyBudget.delta > 0, privacyBudget.delta < 1 else {

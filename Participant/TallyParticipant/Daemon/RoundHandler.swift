@@ -242,8 +242,17 @@ actor RoundHandler {
             let start = ContinuousClock.now
             let settings = TrainingSettings(plan.training)
             do {
+                // The model this round starts from, scored on the examples never trained on.
+                if let heldOut = data.heldOut, heldOut.count > 0, let score = try model.evaluate(on: heldOut) {
+                    logger.info(
+                        "local evaluation of the global model",
+                        metadata: [
+                            "round": "\(plan.roundID)", "held_out": "\(heldOut.count)",
+                            "accuracy": "\(String(format: "%.4f", score.accuracy))", "loss": "\(String(format: "%.4f", score.loss))",
+                        ])
+                }
                 guard let external else {
-                    let update = try await data.trainer.update(global: model.parameters, settings: settings)
+                    let update = try await data.trainer(for: model.spec).update(global: model.parameters, settings: settings)
                     logger.info(
                         "trained locally",
                         metadata: [

@@ -4,6 +4,8 @@ import TallyCore
 extension ParticipantConfiguration {
     /// The `trainer` value that hands training to the organization's own program.
     public static let externalTrainerName = "external"
+    /// The `trainer` value that trains the plan's model with the daemon's own code.
+    public static let builtInTrainerName = "built-in"
 
     /// The organization's own training program (`trainer: "external"`), run once per round
     /// under the contract of docs/trainer-contract.md. The daemon alone clips, noises and masks

@@ -34,10 +34,26 @@ public struct LocalData: Sendable {
 
     public var exampleCount: Int { train == nil ? Self.noopExamples : indices.count }
 
-    /// What trains on this data: logistic regression on this organization's partition, or the
-    /// no-op trainer when there is no data.
-    public var trainer: any Trainer {
+    /// What trains the plan's model on this data: the built-in trainer of its architecture, or
+    /// the no-op trainer when there is no data (the benchmark). A model whose inputs or classes
+    /// do not match the data is refused, naming both.
+    public func trainer(for spec: ModelSpec) throws(TallyError) -> any Trainer {
         guard let train else { return NoOpTrainer() }
+        let shape: (features: Int, classes: Int)
+        switch spec {
+        case .logisticRegression(let f, let c): shape = (f, c)
+        case .multilayerPerceptron(let f, _, _, let c): shape = (f, c)
+        case .flat, .external:
+            throw TallyError(
+                .invalidArgument, "the federation's model (\(spec.metadata[ModelSpec.formatKey] ?? "?")) has no built-in trainer; set trainer to external")
+        }
+        guard shape.features == train.featureCount, shape.classes == train.classCount else {
+            throw TallyError(
+                .dataSchemaMismatch,
+                "the federation's model takes \(shape.features) features and \(shape.classes) classes; this organization's data has \(train.featureCount) and \(train.classCount)"
+            )
+        }
+        if case .multilayerPerceptron = spec { return MultilayerPerceptronTrainer(spec: spec, data: train, indices: indices) }
         return LogisticRegressionTrainer(data: train, indices: indices)
     }
 }

@@ -1,0 +1,69 @@
+import TallyCore
+import TallyModel
+
+/// What the federation trains, as the operator writes it in `coordinator.json` (`model`): a
+/// built-in architecture with its sizes, or an external one given as an initial safetensors file
+/// whose tensor names and shapes are the contract every site's trainer must return. Initial
+/// weights of built-in models come from `seed`, so a run is reproducible.
+public struct ModelSettings: Sendable, Codable, Hashable {
+    /// `logistic-regression`, `mlp` or `external`.
+    public var kind = "logistic-regression"
+    /// Inputs per example (784 for Fashion-MNIST's 28×28 images).
+    public var featureCount = FashionMNIST.featureCount
+    /// Number of classes.
+    public var classCount = FashionMNIST.classCount
+    /// `mlp`: the hidden layers' widths.
+    public var hidden = [256]
+    /// `mlp`: `relu` or `tanh`, after every hidden layer.
+    public var activation = ModelSpec.Activation.relu.rawValue
+    /// `external`: the initial model (safetensors, F32 tensors).
+    public var initialWeights: String?
+    /// Seed of a built-in model's initial weights.
+    public var seed: UInt64 = 1
+
+    public static let kinds = ["logistic-regression", "mlp", "external"]
+
+    public init() {}
+
+    public func validate() throws(TallyError) {
+        guard Self.kinds.contains(kind) else {
+            throw TallyError(.invalidArgument, "model.kind must be one of \(Self.kinds.joined(separator: ", ")), got \(kind)")
+        }
+        guard featureCount >= 1, (2...256).contains(classCount) else {
+            throw TallyError(.invalidArgument, "model needs featureCount ≥ 1 and classCount in 2...256, got \(featureCount) and \(classCount)")
+        }
+        if kind == "mlp" {
+            guard !hidden.isEmpty, hidden.allSatisfy({ (1...1 << 16).contains($0) }) else {
+                throw TallyError(.invalidArgument, "model.hidden must list at least one width, each in 1...65536, got \(hidden)")
+            }
+            guard ModelSpec.Activation(rawValue: activation) != nil else {
+                throw TallyError(.invalidArgument, "model.activation must be relu or tanh, got \(activation)")
+            }
+        }
+        if kind == "external", initialWeights == nil {
+            throw TallyError(.invalidArgument, "model.kind external needs model.initialWeights (a safetensors file)")
+        }
+    }
+
+    /// The federation's first model: a built-in one's seeded initial weights, or the external
+    /// one's initial file.
+    public func initialModel() throws(TallyError) -> ModelState {
+        switch kind {
+        case "mlp":
+            let spec = ModelSpec.multilayerPerceptron(
+                featureCount: featureCount, hidden: hidden, activation: ModelSpec.Activation(rawValue: activation) ?? .relu,
+                classCount: classCount)
+            return ModelState(spec: spec, parameters: try MultilayerPerceptron.initial(spec: spec, seed: seed).parameters)
+        case "external":
+            let path = initialWeights ?? ""
+            let file = try SafeTensors(contentsOfFile: path)
+            let layout: TensorLayout
+            do { layout = try TensorLayout(describing: file) } catch {
+                throw TallyError(error.code, "model.initialWeights \(path): \(error.message)")
+            }
+            return ModelState(spec: .external(layout), parameters: try layout.parameters(of: file, source: path))
+        default:
+            return try ModelState.zeros(.logisticRegression(featureCount: featureCount, classCount: classCount))
+        }
+    }
+}
