@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 import TallyCore
 import Testing
@@ -106,11 +107,18 @@ import Testing
         #expect(w0.shape == [5, 6] && b0.shape == [5] && w1.shape == [4, 5] && b1.shape == [4])
         let (W0, B0, W1, B1) = (try w0.floatValues(), try b0.floatValues(), try w1.floatValues(), try b1.floatValues())
         let data = try Self.randomData(count: 10, featureCount: 6, classCount: 4, seed: 32)
+        /// out[o] = b[o] + Σᵢ W[o][i] x[i], with W [out, in] row-major.
+        func affine(_ w: [Float], _ b: [Float], _ x: [Float]) -> [Float] {
+            var out = b
+            for o in out.indices {
+                for i in x.indices { out[o] += w[o * x.count + i] * x[i] }
+            }
+            return out
+        }
         var expected: [Int] = []
         for i in 0..<data.count {
-            let x = Array(data.features(of: i))
-            let hidden = (0..<5).map { o in tanh((0..<6).reduce(B0[o]) { $0 + W0[o * 6 + $1] * x[$1] }) }
-            let scores = (0..<4).map { o in (0..<5).reduce(B1[o]) { $0 + W1[o * 5 + $1] * hidden[$1] } }
+            let hidden = affine(W0, B0, Array(data.features(of: i))).map { Foundation.tanh($0) }
+            let scores = affine(W1, B1, hidden)
             expected.append(scores.indices.max { scores[$0] < scores[$1] }!)
         }
         #expect(try model.predictions(on: data) == expected)
@@ -171,7 +179,11 @@ import Testing
         // Labels a fixed nonlinear function of the features: learnable by an MLP.
         var random = SimulationRandom(seed: 41)
         let features = (0..<(300 * 5)).map { _ in Float(random.unitInterval() * 2 - 1) }
-        let labels = (0..<300).map { i in UInt8(features[i * 5] * features[i * 5 + 1] > 0 ? 0 : (features[i * 5 + 2] > 0 ? 1 : 2)) }
+        func label(_ i: Int) -> UInt8 {
+            if features[i * 5] * features[i * 5 + 1] > 0 { return 0 }
+            return features[i * 5 + 2] > 0 ? 1 : 2
+        }
+        let labels = (0..<300).map(label)
         let data = try Dataset(features: features, labels: labels, featureCount: 5, classCount: 3)
         let global = try MultilayerPerceptron.initial(spec: spec, seed: 3)
         let settings = TrainingSettings(localEpochs: 20, batchSize: 16, learningRate: 0.2, seed: 7)
@@ -186,9 +198,8 @@ import Testing
         #expect(try direct.train(on: data, indices: indices, epochs: 20, batchSize: 16, learningRate: 0.2, seed: 7))
         #expect(zip(direct.parameters, after.parameters).allSatisfy { abs($0 - $1) <= 1e-5 })
 
-        await #expect(throws: TallyError.self) {
-            _ = try await MultilayerPerceptronTrainer(spec: spec, data: data).update(global: [0, 1], settings: settings)
-        }
+        let trainer = MultilayerPerceptronTrainer(spec: spec, data: data)
+        await #expect(throws: TallyError.self) { _ = try await trainer.update(global: [0, 1], settings: settings) }
     }
 
     /// Cancelled at its 10th batch, the trainer must stop before the 11th; counted in batches,
