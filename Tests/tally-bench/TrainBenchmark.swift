@@ -22,7 +22,10 @@ struct TrainBenchmark: ParsableCommand {
     @Option(help: "Epochs over the training examples.") var epochs = 1
     @Option(help: "Training examples used (the first N of the split; 0 for all).") var trainExamples = 0
     @Option(help: "Seed of the initial weights and the batch order.") var seed: UInt64 = 1
-    @Option(help: "Timed runs of each trainer (the best counts).") var repetitions = 2
+    @Option(help: "Timed runs of each trainer, alternating so both see the same machine load (the best counts).")
+    var repetitions = 2
+    @Option(help: "After the timed runs, train Tally's model this many epochs more and report test accuracy after each (0: skip).")
+    var curveEpochs = 0
     @Option(help: "Threads for OpenBLAS and for PyTorch.") var threads = 2
     @Option(help: "Folder with the Fashion-MNIST IDX files.") var data = FashionMNIST.defaultDirectory
     @Option(help: "Python with torch and numpy (the run skips PyTorch if it is missing).") var python = "/usr/bin/python3"
@@ -30,6 +33,9 @@ struct TrainBenchmark: ParsableCommand {
 
     struct Trainer: Encodable {
         let seconds: Double, examplesPerSecond: Double, testAccuracy: Double
+        /// CPU seconds of the process over the best run: what a loaded machine does not inflate
+        /// (threads that spin waiting for each other do count).
+        let cpuSeconds: Double
         /// Achieved GFLOP/s of the training GEMMs (forward, weight and input gradients).
         let gemmGFLOPs: Double
     }
@@ -53,6 +59,8 @@ struct TrainBenchmark: ParsableCommand {
         let sgemmSquare: GEMM
         /// examples/s if every GEMM of a step ran at its measured raw rate and nothing else took time.
         let sgemmBoundExamplesPerSecond: Double
+        /// Test accuracy after each of `--curve-epochs` epochs from the same start (Tally).
+        let accuracyByEpoch: [Double]?
     }
 
     func run() throws {
@@ -68,57 +76,62 @@ struct TrainBenchmark: ParsableCommand {
         let widths = initial.widths
         let examples = Double(train.count * epochs)
 
-        // Tally.
-        var best = Double.infinity
-        var trained = initial
+        let flopsPerExample = Self.flopsPerExample(widths)
+        let directory = NSTemporaryDirectory() + "tally-bench-train-\(ProcessInfo.processInfo.processIdentifier)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let order = MultilayerPerceptron.trainingOrder(indices: nil, count: train.count, epochs: epochs, seed: seed)
+        try Data(initial.parameters.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
+            .write(to: URL(fileURLWithPath: directory + "/initial.f32"))
+        try Data(order.joined().flatMap { withUnsafeBytes(of: Int32($0).littleEndian, Array.init) })
+            .write(to: URL(fileURLWithPath: directory + "/order.i32"))
+        let scriptPath = script.isEmpty ? URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/pytorch_mlp.py" : script
+        let arguments = [
+            scriptPath, "--data", data, "--init", directory + "/initial.f32", "--order", directory + "/order.i32",
+            "--widths", widths.map(String.init).joined(separator: ","), "--activation", activation,
+            "--batch-size", "\(batchSize)", "--learning-rate", "\(learningRate)", "--epochs", "\(epochs)",
+            "--threads", "\(threads)",
+        ]
+        let runPyTorch = FileManager.default.isExecutableFile(atPath: python)
+
+        var tally: Trainer?, pytorch: Trainer?
+        var version: String?
+        var note = runPyTorch ? "" : "not run: \(python) not found"
         for _ in 0..<repetitions {
             var model = initial
+            let cpuStart = Self.cpuSeconds()
             let start = ContinuousClock.now
             _ = try model.train(on: train, epochs: epochs, batchSize: batchSize, learningRate: Float(learningRate), seed: seed)
-            best = min(best, (ContinuousClock.now - start).seconds)
-            trained = model
-        }
-        let flopsPerExample = Self.flopsPerExample(widths)
-        let tally = Trainer(
-            seconds: best, examplesPerSecond: examples / best, testAccuracy: try trained.accuracy(on: test),
-            gemmGFLOPs: examples * flopsPerExample / best / 1e9)
-
-        // PyTorch, from the same initial parameters and in the same batch order.
-        var pytorch: Trainer?
-        var version: String?
-        var note = "not run: \(python) not found"
-        if FileManager.default.isExecutableFile(atPath: python) {
-            let directory = NSTemporaryDirectory() + "tally-bench-train-\(ProcessInfo.processInfo.processIdentifier)"
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: directory) }
-            let order = MultilayerPerceptron.trainingOrder(indices: nil, count: train.count, epochs: epochs, seed: seed)
-            try Data(initial.parameters.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) })
-                .write(to: URL(fileURLWithPath: directory + "/initial.f32"))
-            try Data(order.joined().flatMap { withUnsafeBytes(of: Int32($0).littleEndian, Array.init) })
-                .write(to: URL(fileURLWithPath: directory + "/order.i32"))
-            let scriptPath = script.isEmpty ? URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/pytorch_mlp.py" : script
-            let arguments = [
-                scriptPath, "--data", data, "--init", directory + "/initial.f32", "--order", directory + "/order.i32",
-                "--widths", widths.map(String.init).joined(separator: ","), "--activation", activation,
-                "--batch-size", "\(batchSize)", "--learning-rate", "\(learningRate)", "--epochs", "\(epochs)",
-                "--threads", "\(threads)", "--repetitions", "\(repetitions)",
-            ]
+            let seconds = (ContinuousClock.now - start).seconds
+            let cpu = Self.cpuSeconds() - cpuStart
+            if seconds < tally?.seconds ?? .infinity {
+                tally = Trainer(
+                    seconds: seconds, examplesPerSecond: examples / seconds, testAccuracy: try model.accuracy(on: test),
+                    cpuSeconds: cpu, gemmGFLOPs: examples * flopsPerExample / seconds / 1e9)
+            }
+            // PyTorch, from the same initial parameters and in the same batch order.
+            guard runPyTorch else { continue }
             let (status, output) = try Self.run(python, arguments)
             let line = output.split(separator: "\n").last { $0.hasPrefix("{") }
             if status == 0, let line,
                 let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                let seconds = object["seconds"] as? Double, let accuracy = object["testAccuracy"] as? Double
+                let seconds = object["seconds"] as? Double, let accuracy = object["testAccuracy"] as? Double,
+                let cpu = object["cpuSeconds"] as? Double
             {
-                pytorch = Trainer(
-                    seconds: seconds, examplesPerSecond: examples / seconds, testAccuracy: accuracy,
-                    gemmGFLOPs: examples * flopsPerExample / seconds / 1e9)
+                if seconds < pytorch?.seconds ?? .infinity {
+                    pytorch = Trainer(
+                        seconds: seconds, examplesPerSecond: examples / seconds, testAccuracy: accuracy, cpuSeconds: cpu,
+                        gemmGFLOPs: examples * flopsPerExample / seconds / 1e9)
+                }
                 version = object["torch"] as? String
                 note =
                     "torch.set_num_threads(\(object["threads"] ?? "?")), nn.Linear layers, CrossEntropyLoss, optim.SGD; best of \(repetitions)"
             } else {
                 note = "PyTorch run failed (exit \(status)): \(output.suffix(800))"
+                break
             }
         }
+        guard let tally else { throw ValidationError("--repetitions must be at least 1") }
 
         // The limit: raw sgemm at this step's shapes (row-major, as the trainer calls it).
         var shapes: [GEMM] = []
@@ -132,6 +145,16 @@ struct TrainBenchmark: ParsableCommand {
             }
         }
         let square = Self.measure(m: 1024, n: 1024, k: 1024, transA: false, transB: false, role: "square")
+        var curve: [Double]?
+        if curveEpochs > 0 {
+            var model = initial
+            curve = []
+            for epoch in 0..<curveEpochs {
+                _ = try model.train(
+                    on: train, epochs: 1, batchSize: batchSize, learningRate: Float(learningRate), seed: seed &+ UInt64(epoch))
+                curve?.append(try model.accuracy(on: test))
+            }
+        }
         let stepSeconds = shapes.reduce(0.0) { $0 + 2 * Double($1.m * $1.n * $1.k) / ($1.gflops * 1e9) }
 
         try Measure.printJSON(
@@ -140,7 +163,7 @@ struct TrainBenchmark: ParsableCommand {
                 trainExamples: train.count, testExamples: test.count, threads: threads, flopsPerExample: flopsPerExample,
                 tally: tally, pytorch: pytorch, pytorchVersion: version, pytorchNote: note,
                 tallyToPyTorch: pytorch.map { tally.examplesPerSecond / $0.examplesPerSecond },
-                sgemm: shapes, sgemmSquare: square, sgemmBoundExamplesPerSecond: Double(batchSize) / stepSeconds))
+                sgemm: shapes, sgemmSquare: square, sgemmBoundExamplesPerSecond: Double(batchSize) / stepSeconds, accuracyByEpoch: curve))
     }
 
     /// Multiply-adds ×2 per example of one SGD step: forward and weight gradient at every layer,
@@ -172,6 +195,13 @@ struct TrainBenchmark: ParsableCommand {
             }
         }
         return GEMM(m: m, n: n, k: k, transA: transA, transB: transB, role: role, gflops: rate * 2 * Double(m * n * k) / 1e9)
+    }
+
+    /// CPU time of this process so far (all threads).
+    static func cpuSeconds() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) * 1e-9
     }
 
     /// Runs a child process to completion and returns its status and output (stdout and stderr).

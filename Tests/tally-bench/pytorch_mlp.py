@@ -74,11 +74,11 @@ def main():
                 offset += b.numel()
         assert offset == len(initial), "initial parameters do not match the widths"
 
-    best = float("inf")
+    best, best_cpu = float("inf"), 0.0
     for _ in range(args.repetitions):
         reset()
         optimizer = torch.optim.SGD(model.parameters(), lr=args.learning_rate)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for epoch in range(args.epochs):
             epoch_order = order[epoch]
             for s in range(0, len(epoch_order), args.batch_size):
@@ -87,7 +87,9 @@ def main():
                 loss = loss_fn(model(x_train[batch]), y_train[batch])
                 loss.backward()
                 optimizer.step()
-        best = min(best, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        if seconds < best:
+            best, best_cpu = seconds, time.process_time() - cpu_start
     with torch.no_grad():
         accuracy = (model(x_test).argmax(1) == y_test).double().mean().item()
     examples = order.numel()
@@ -97,6 +99,7 @@ def main():
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
                 "seconds": best,
+                "cpuSeconds": best_cpu,
                 "examplesPerSecond": examples / best,
                 "testAccuracy": accuracy,
             }
