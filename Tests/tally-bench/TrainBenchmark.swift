@@ -47,6 +47,10 @@ struct TrainBenchmark: ParsableCommand {
         let machine = MachineInfo()
         let widths: [Int], activation: String, batchSize: Int, learningRate: Double, epochs: Int
         let trainExamples: Int, testExamples: Int, threads: Int
+        /// The kernel set OpenBLAS chose for this CPU (`OPENBLAS_CORETYPE` overrides it; the
+        /// PyTorch child inherits the environment, and so the same choice).
+        let openblasCore: String
+        let pytorchOpenBLASCore: String?
         let flopsPerExample: Double
         let tally: Trainer
         let pytorch: Trainer?
@@ -95,7 +99,7 @@ struct TrainBenchmark: ParsableCommand {
         let runPyTorch = FileManager.default.isExecutableFile(atPath: python)
 
         var tally: Trainer?, pytorch: Trainer?
-        var version: String?
+        var version: String?, pytorchCore: String?
         var note = runPyTorch ? "" : "not run: \(python) not found"
         for _ in 0..<repetitions {
             var model = initial
@@ -124,6 +128,7 @@ struct TrainBenchmark: ParsableCommand {
                         gemmGFLOPs: examples * flopsPerExample / seconds / 1e9)
                 }
                 version = object["torch"] as? String
+                pytorchCore = object["openblasCore"] as? String
                 note =
                     "torch.set_num_threads(\(object["threads"] ?? "?")), nn.Linear layers, CrossEntropyLoss, optim.SGD; best of \(repetitions)"
             } else {
@@ -160,7 +165,8 @@ struct TrainBenchmark: ParsableCommand {
         try Measure.printJSON(
             Report(
                 widths: widths, activation: activation, batchSize: batchSize, learningRate: learningRate, epochs: epochs,
-                trainExamples: train.count, testExamples: test.count, threads: threads, flopsPerExample: flopsPerExample,
+                trainExamples: train.count, testExamples: test.count, threads: threads,
+                openblasCore: String(cString: openblas_get_corename()), pytorchOpenBLASCore: pytorchCore, flopsPerExample: flopsPerExample,
                 tally: tally, pytorch: pytorch, pytorchVersion: version, pytorchNote: note,
                 tallyToPyTorch: pytorch.map { tally.examplesPerSecond / $0.examplesPerSecond },
                 sgemm: shapes, sgemmSquare: square, sgemmBoundExamplesPerSecond: Double(batchSize) / stepSeconds, accuracyByEpoch: curve))

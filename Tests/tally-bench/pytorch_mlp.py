@@ -7,6 +7,7 @@ after epoch.
 """
 
 import argparse
+import ctypes
 import gzip
 import json
 import os
@@ -31,6 +32,16 @@ def load(directory, prefix):
     labels = read_idx(directory, f"{prefix}-labels-idx1-ubyte")
     features = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
     return torch.from_numpy(features), torch.from_numpy(labels.astype(np.int64))
+
+
+def openblas_core():
+    """The kernel set of the OpenBLAS torch's BLAS calls go to, if it is OpenBLAS."""
+    try:
+        library = ctypes.CDLL("libopenblas.so.0")
+        library.openblas_get_corename.restype = ctypes.c_char_p
+        return library.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return None
 
 
 def main():
@@ -97,6 +108,7 @@ def main():
         json.dumps(
             {
                 "torch": torch.__version__,
+                "openblasCore": openblas_core(),
                 "threads": torch.get_num_threads(),
                 "seconds": best,
                 "cpuSeconds": best_cpu,
