@@ -251,6 +251,7 @@ public struct MultilayerPerceptron: Sendable, Hashable {
     /// of `batchSize` (the last one may be smaller), one step of `learningRate` per batch.
     /// `shouldStop` is asked before every batch; when it stops training the parameters are left as
     /// they were. Returns whether training ran to the end.
+    @discardableResult
     public mutating func train(
         on data: Dataset, indices: [Int]? = nil, epochs: Int, batchSize: Int,
         learningRate: Float, seed: UInt64,
