@@ -9,6 +9,11 @@ import TallyModel
 /// initial weights, same batch order, same plain SGD — next to the limit both are bound by:
 /// `cblas_sgemm` at the batch's GEMM shapes and at a large square size.
 /// Run on a release build (`swift build -c release --product tally-bench`).
+///
+/// Both sides call the same OpenBLAS (Debian's torch links it as its BLAS), so the kernel set it
+/// detects applies to both: on a CPU its version does not know it falls back to an old one
+/// (`openblasCore` says which; `OPENBLAS_CORETYPE=SkylakeX` in the environment overrides it for
+/// both). On a loaded machine, `--threads 1` avoids BLAS threads waiting for each other.
 struct TrainBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
