@@ -163,7 +163,7 @@ let package = Package(
                 "TallyCore", "TallySecAgg", "TallyRound", "TallyModel", "TallyCoordinator", "TallyLocalFederation", "CGMP", "CLibCrypto", "CBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Tests/tally-bench", exclude: ["flower", "pytorch_mlp.py"], swiftSettings: strict),
+            path: "Tests/tally-bench", exclude: ["flower", "pytorch_mlp.py", "train-results.json"], swiftSettings: strict),
 
         // What the test targets share: the test PKI, fixture directories, the repository's scripts
         // and the built executables (processes through TallyLocalFederation's Subprocess).
