@@ -61,6 +61,9 @@ let package = Package(
             name: "CFFTW", path: "Core/CFFTW", pkgConfig: "fftw3",
             providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(
+            name: "CBLAS", path: "Core/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
             name: "CLibCrypto", path: "Core/CLibCrypto", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
 
@@ -71,7 +74,7 @@ let package = Package(
         // The model: the global model as stored (safetensors), datasets, and the training and
         // aggregation steps a round plugs in (Trainer, Aggregator).
         .target(
-            name: "TallyModel", dependencies: ["TallyCore", "CZlib"],
+            name: "TallyModel", dependencies: ["TallyCore", "CZlib", "CBLAS"],
             path: "Core/TallyModel", swiftSettings: strict),
         // The secure-aggregation protocol as transport-free state machines.
         .target(
@@ -161,10 +164,10 @@ let package = Package(
         .executableTarget(
             name: "tally-bench",
             dependencies: [
-                "TallyCore", "TallySecAgg", "TallyRound", "TallyCoordinator", "TallyLocalFederation", "CGMP", "CLibCrypto",
+                "TallyCore", "TallySecAgg", "TallyRound", "TallyModel", "TallyCoordinator", "TallyLocalFederation", "CGMP", "CLibCrypto", "CBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            path: "Tests/tally-bench", exclude: ["flower"], swiftSettings: strict),
+            path: "Tests/tally-bench", exclude: ["flower", "pytorch_mlp.py", "train-results.json"], swiftSettings: strict),
 
         // What the test targets share: the test PKI, fixture directories, the repository's scripts
         // and the built executables (processes through TallyLocalFederation's Subprocess).

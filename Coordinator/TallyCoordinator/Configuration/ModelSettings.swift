@@ -53,7 +53,7 @@ public struct ModelSettings: Sendable, Codable, Hashable {
             let spec = ModelSpec.multilayerPerceptron(
                 featureCount: featureCount, hidden: hidden, activation: ModelSpec.Activation(rawValue: activation) ?? .relu,
                 classCount: classCount)
-            return ModelState(spec: spec, parameters: try MultilayerPerceptron.initial(spec: spec, seed: seed).parameters)
+            return try ModelState.initial(spec, seed: seed)
         case "external":
             let path = initialWeights ?? ""
             let file = try SafeTensors(contentsOfFile: path)

@@ -12,6 +12,21 @@ public struct ModelState: Sendable {
         ModelState(spec: spec, parameters: [Float](repeating: 0, count: try spec.layout.parameterCount))
     }
 
+    /// The model a federation starts from: all zeros for the convex models (logistic regression,
+    /// flat), seeded random weights for an MLP (``MultilayerPerceptron/initial(spec:seed:)``),
+    /// whose hidden units would otherwise stay identical. External models bring their own file.
+    public static func initial(_ spec: ModelSpec, seed: UInt64) throws(TallyError) -> ModelState {
+        switch spec {
+        case .multilayerPerceptron:
+            let model = try MultilayerPerceptron.initial(spec: spec, seed: seed)
+            return ModelState(spec: spec, parameters: model.parameters)
+        case .logisticRegression, .flat:
+            return try zeros(spec)
+        case .external:
+            throw TallyError(.invalidArgument, "an external model's initial parameters come from its safetensors file")
+        }
+    }
+
     public init(spec: ModelSpec, parameters: [Float]) {
         self.spec = spec
         self.parameters = parameters
@@ -35,7 +50,24 @@ public struct ModelState: Sendable {
         switch spec {
         case .logisticRegression(let f, let c):
             return try LogisticRegression(featureCount: f, classCount: c, parameters: parameters).accuracy(on: data)
-        case .multilayerPerceptron, .external, .flat:
+        case .multilayerPerceptron:
+            return try MultilayerPerceptron(spec: spec, parameters: parameters).accuracy(on: data)
+        case .external, .flat:
+            return nil
+        }
+    }
+
+    /// Accuracy and mean cross-entropy on `data`, for the built-in classifiers; nil for models the
+    /// daemon cannot run.
+    public func evaluate(on data: Dataset) throws(TallyError) -> (accuracy: Double, loss: Double)? {
+        switch spec {
+        case .logisticRegression(let f, let c):
+            let model = try LogisticRegression(featureCount: f, classCount: c, parameters: parameters)
+            return (try model.accuracy(on: data), try model.loss(on: data))
+        case .multilayerPerceptron:
+            let model = try MultilayerPerceptron(spec: spec, parameters: parameters)
+            return (try model.accuracy(on: data), try model.loss(on: data))
+        case .external, .flat:
             return nil
         }
     }
