@@ -158,7 +158,8 @@ public final class LocalFederation: Sendable {
     public func startParticipant(_ i: Int, configuration: String? = nil, environment: [String: String] = [:]) throws -> Subprocess {
         let process = try launch(
             "tally-participant", ["run", "--config", configuration ?? participantConfig(i)], log: "participant-\(i)",
-            environment: environment)
+            // Many daemons share few cores here: one BLAS thread each, not one per core each.
+            environment: ["OPENBLAS_NUM_THREADS": "1"].merging(environment) { $1 })
         processes.withLock { $0.participants[i] = process }
         return process
     }

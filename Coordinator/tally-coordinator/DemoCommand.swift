@@ -20,7 +20,11 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Target ε over all rounds (participant-level DP); the noise multiplier is calibrated to it.") var epsilon = 10.0
     @Option(help: "Target δ.") var delta = 1e-5
     @Option(help: "ℓ2 clip norm C of each organization's update.") var clipNorm = 0.5
-    @Option(help: "Each organization's own ε budget (rounds that would exceed it are declined).") var budgetEpsilon = 15.0
+    @Option(help: "Each organization's own ε budget (rounds that would exceed it are declined); default: 1.5 × --epsilon, at least 15.")
+    var budgetEpsilon: Double?
+
+    /// The organizations' budget: above the federation's target, so the target is what stops it.
+    var budget: Double { budgetEpsilon ?? max(15, 1.5 * epsilon) }
     @Option(help: "Working directory (default: a fresh one under /tmp).") var directory: String?
     @Option(help: "Dirichlet α of the non-IID split (smaller is more skewed).") var alpha = 1.0
     @Option(help: "Folder with the certs/ scripts.") var certs = "certs"
@@ -64,7 +68,7 @@ struct Demo: AsyncParsableCommand {
                 "--server-optimizer must be one of \(ServerOptimizer.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         options.serverOptimizer = ServerOptimizer.Settings(kind: kind, learningRate: serverLearningRate)
-        options.participantBudgetEpsilon = budgetEpsilon
+        options.participantBudgetEpsilon = budget
         options.participantBudgetDelta = delta
         try await Self.ensureExecutables(["tally-participant", "tally-audit"], in: executables)
         let federation = try LocalFederation(options: options)
@@ -74,7 +78,7 @@ struct Demo: AsyncParsableCommand {
             "Tally demo: \(participants) organizations, \(rounds) rounds, Fashion-MNIST split non-IID (Dirichlet α = \(alpha)), model \(model == "mlp" ? "MLP \(options.model.hidden.map(String.init).joined(separator: "-")) \(activation)" : "logistic regression")"
         )
         print(
-            "differential privacy: target (ε = \(epsilon), δ = \(delta)) per organization over \(rounds) rounds → noise multiplier z = \(String(format: "%.3f", z)), clip C = \(clipNorm); each organization's budget ε = \(budgetEpsilon)"
+            "differential privacy: target (ε = \(epsilon), δ = \(delta)) per organization over \(rounds) rounds → noise multiplier z = \(String(format: "%.3f", z)), clip C = \(clipNorm); each organization's budget ε = \(budget)"
         )
         let t = SecAggConfiguration.minimumThreshold(neighbourhood: participants, collusionMargin: options.collusionMargin)
         print(
@@ -134,12 +138,12 @@ struct Demo: AsyncParsableCommand {
         try await Self.runAndPrint(
             audit,
             [
-                "report", federation.coordinatorLedger, "--delta", "\(delta)", "--budget-epsilon", "\(budgetEpsilon)",
+                "report", federation.coordinatorLedger, "--delta", "\(delta)", "--budget-epsilon", "\(budget)",
                 "--plot", dir + "/epsilon.svg",
             ])
         print("\nε over rounds plotted to \(dir)/epsilon.svg. Organization 1's own ledger, charged at the guaranteed t − c shares:\n")
         try await Self.runAndPrint(
-            audit, ["report", federation.participantLedger(1), "--delta", "\(delta)", "--budget-epsilon", "\(budgetEpsilon)"])
+            audit, ["report", federation.participantLedger(1), "--delta", "\(delta)", "--budget-epsilon", "\(budget)"])
         if status != 0 { throw ExitCode(status) }
         if verified != 0 { throw ExitCode(verified) }
     }
