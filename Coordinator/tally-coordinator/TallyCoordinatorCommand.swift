@@ -11,6 +11,7 @@ struct TallyCoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally-coordinator",
         abstract: "Runs a Tally federation: schedules rounds, tallies masked sums, publishes signed model versions.",
+        version: TallyVersion.current,
         subcommands: [Serve.self, Init.self, CheckConfig.self, Registry.self, Status.self, Demo.self])
 }
 

@@ -8,6 +8,7 @@ struct TallyAuditCommand: ParsableCommand {
         abstract: "The privacy officer's tool: verify privacy ledgers, report ε, plan training.",
         discussion:
             "`verify` and `report` read a coordinator's or a participant's privacy ledger, offline; `epsilon` and `calibrate` plan a federation's privacy cost.",
+        version: TallyVersion.current,
         subcommands: [Verify.self, Report.self, Epsilon.self, Calibrate.self])
 }
 

@@ -11,6 +11,7 @@ struct TallyParticipantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally-participant",
         abstract: "An organization's participant daemon: trains locally, masks its update, talks to the coordinator over mutual TLS.",
+        version: TallyVersion.current,
         subcommands: [Run.self, Init.self, CheckConfig.self])
 }
 
