@@ -19,7 +19,7 @@ public import TallyCore
 ///
 /// i.e. W row-major (classCount × featureCount) followed by b, the same order as the
 /// safetensors tensors "weight" [classCount, featureCount] and "bias" [classCount].
-public struct LogisticRegression: Sendable, Hashable {
+public struct LogisticRegression: Classifier, Hashable {
     public let featureCount: Int
     public let classCount: Int
     /// W then b; see the type's documentation for the layout.
@@ -77,44 +77,12 @@ public struct LogisticRegression: Sendable, Hashable {
                 }
             }
         }
-        return Self.argmax(scores)
-    }
-
-    /// Predicted class of every example at `indices` (default: all), in order.
-    public func predictions(on data: Dataset, indices: [Int]? = nil) throws(TallyError) -> [Int] {
-        var out: [Int] = []
-        try evaluate(on: data, indices: indices) { _, scores in out.append(Self.argmax(scores)) }
-        return out
-    }
-
-    /// Fraction of examples at `indices` (default: all) classified correctly.
-    public func accuracy(on data: Dataset, indices: [Int]? = nil) throws(TallyError) -> Double {
-        var correct = 0, total = 0
-        try evaluate(on: data, indices: indices) { label, scores in
-            if Self.argmax(scores) == label { correct += 1 }
-            total += 1
-        }
-        return total == 0 ? 0 : Double(correct) / Double(total)
-    }
-
-    /// Mean cross-entropy loss (natural log) over `indices` (default: all), computed stably
-    /// as logsumexp(scores) − score[label].
-    public func loss(on data: Dataset, indices: [Int]? = nil) throws(TallyError) -> Double {
-        var sum = 0.0, total = 0
-        try evaluate(on: data, indices: indices) { label, scores in
-            let top = scores.max()!
-            var partition = 0.0
-            for s in scores { partition += exp(Double(s - top)) }
-            sum += Double(top) + log(partition) - Double(scores[label])
-            total += 1
-        }
-        return total == 0 ? 0 : sum / Double(total)
+        return ClassScores.argmax(scores)
     }
 
     /// Calls `body(label, scores)` for each selected example.
-    private func evaluate(
-        on data: Dataset, indices: [Int]?,
-        _ body: (Int, UnsafeMutableBufferPointer<Float>) -> Void
+    public func forEachScores(
+        on data: Dataset, indices: [Int]?, _ body: (Int, UnsafeBufferPointer<Float>) -> Void
     ) throws(TallyError) {
         try check(data, indices)
         let featureCount = featureCount, classCount = classCount
@@ -124,7 +92,7 @@ public struct LogisticRegression: Sendable, Hashable {
                 scores.withUnsafeMutableBufferPointer { s in
                     func visit(_ i: Int) {
                         Self.logits(w, features.baseAddress! + i * featureCount, featureCount, classCount, s)
-                        body(Int(data.labels[i]), s)
+                        body(Int(data.labels[i]), UnsafeBufferPointer(s))
                     }
                     if let indices {
                         for i in indices { visit(i) }
@@ -327,16 +295,5 @@ public struct LogisticRegression: Sendable, Hashable {
         }
         let inverse = 1 / total
         for c in s.indices { s[c] *= inverse }
-    }
-
-    /// Index of the largest score; the lowest index wins ties.
-    static func argmax(_ scores: some Collection<Float>) -> Int {
-        var best = 0
-        var bestScore = scores.first ?? 0
-        for (c, v) in scores.enumerated() where v > bestScore {
-            best = c
-            bestScore = v
-        }
-        return best
     }
 }

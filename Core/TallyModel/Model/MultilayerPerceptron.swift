@@ -16,7 +16,7 @@ public import TallyCore
 /// Parameters are in ``ModelSpec/layout`` order — for each layer i, `layers.i.weight` [out, in]
 /// row-major, then `layers.i.bias` [out] — so the flat vector that is clipped and securely summed
 /// is the safetensors file's tensors laid end to end.
-public struct MultilayerPerceptron: Sendable, Hashable {
+public struct MultilayerPerceptron: Classifier, Hashable {
     public let spec: ModelSpec
     /// Layer widths, inputs first: `[featureCount] + hidden + [classCount]`.
     public let widths: [Int]
@@ -91,36 +91,9 @@ public struct MultilayerPerceptron: Sendable, Hashable {
 
     // MARK: Inference
 
-    /// Predicted class of every example at `indices` (default: all), in order; lowest class on ties.
-    public func predictions(on data: Dataset, indices: [Int]? = nil) throws(TallyError) -> [Int] {
-        var out: [Int] = []
-        try evaluate(on: data, indices: indices) { _, scores in out.append(Self.argmax(scores)) }
-        return out
-    }
-
-    /// Fraction of examples at `indices` (default: all) classified correctly.
-    public func accuracy(on data: Dataset, indices: [Int]? = nil) throws(TallyError) -> Double {
-        var correct = 0, total = 0
-        try evaluate(on: data, indices: indices) { label, scores in
-            if Self.argmax(scores) == label { correct += 1 }
-            total += 1
-        }
-        return total == 0 ? 0 : Double(correct) / Double(total)
-    }
-
-    /// Mean cross-entropy loss (natural log) over `indices` (default: all).
-    public func loss(on data: Dataset, indices: [Int]? = nil) throws(TallyError) -> Double {
-        var sum = 0.0, total = 0
-        try evaluate(on: data, indices: indices) { label, scores in
-            sum += Self.crossEntropy(scores, label)
-            total += 1
-        }
-        return total == 0 ? 0 : sum / Double(total)
-    }
-
     /// Runs the forward pass over the selected examples in chunks and calls `body(label, scores)`
     /// for each, in order.
-    private func evaluate(
+    public func forEachScores(
         on data: Dataset, indices: [Int]?, _ body: (Int, UnsafeBufferPointer<Float>) -> Void
     ) throws(TallyError) {
         try check(data, indices)
@@ -364,7 +337,7 @@ public struct MultilayerPerceptron: Sendable, Hashable {
         for r in 0..<n {
             let z = logits + r * c, d = delta + r * c
             let y = label(r)
-            loss += Self.crossEntropy(UnsafeBufferPointer(start: z, count: c), y)
+            loss += ClassScores.crossEntropy(UnsafeBufferPointer(start: z, count: c), y)
             var top = z[0]
             for k in 1..<c where z[k] > top { top = z[k] }
             var total: Float = 0
@@ -436,26 +409,10 @@ public struct MultilayerPerceptron: Sendable, Hashable {
 
     // MARK: Small kernels
 
-    /// logsumexp(scores) − scores[label], in Double.
-    static func crossEntropy(_ scores: UnsafeBufferPointer<Float>, _ label: Int) -> Double {
-        var top = scores[0]
-        for v in scores where v > top { top = v }
-        var partition = 0.0
-        for v in scores { partition += exp(Double(v - top)) }
-        return Double(top) + log(partition) - Double(scores[label])
-    }
-
     static func squaredNorm(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
         var s = 0.0
         for k in 0..<n { s += Double(x[k]) * Double(x[k]) }
         return s
-    }
-
-    /// Index of the largest score; the lowest index wins ties.
-    static func argmax(_ scores: UnsafeBufferPointer<Float>) -> Int {
-        var best = 0
-        for k in 1..<scores.count where scores[k] > scores[best] { best = k }
-        return best
     }
 }
 

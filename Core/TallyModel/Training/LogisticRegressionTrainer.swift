@@ -32,24 +32,9 @@ public struct LogisticRegressionTrainer: Trainer {
                 "\(global.count) parameters are not a logistic regression over \(featureCount) features (classes × \(featureCount + 1), at least 2 classes)"
             )
         }
-        guard settings.localEpochs >= 0, settings.batchSize >= 1 else {
-            throw TallyError(
-                .invalidArgument, "localEpochs must be ≥ 0 and batchSize ≥ 1, got \(settings.localEpochs) and \(settings.batchSize)")
-        }
         var model = try LogisticRegression(
             featureCount: featureCount, classCount: global.count / (featureCount + 1),
             parameters: global)
-        let beforeBatch = beforeBatch
-        let finished = try model.train(
-            on: data, indices: indices, epochs: settings.localEpochs, batchSize: settings.batchSize,
-            learningRate: Float(settings.learningRate), seed: settings.seed
-        ) {
-            beforeBatch?()
-            return Task.isCancelled
-        }
-        guard finished else { throw CancellationError() }
-        var delta = model.parameters
-        for i in delta.indices { delta[i] -= global[i] }
-        return delta
+        return try model.localUpdate(from: global, data: data, indices: indices, settings: settings, beforeBatch: beforeBatch)
     }
 }

@@ -27,22 +27,7 @@ public struct MultilayerPerceptronTrainer: Trainer {
 
     public func update(global: [Float], settings: TrainingSettings) async throws -> [Float] {
         try Task.checkCancellation()
-        guard settings.localEpochs >= 0, settings.batchSize >= 1 else {
-            throw TallyError(
-                .invalidArgument, "localEpochs must be ≥ 0 and batchSize ≥ 1, got \(settings.localEpochs) and \(settings.batchSize)")
-        }
         var model = try MultilayerPerceptron(spec: spec, parameters: global)
-        let beforeBatch = beforeBatch
-        let finished = try model.train(
-            on: data, indices: indices, epochs: settings.localEpochs, batchSize: settings.batchSize,
-            learningRate: Float(settings.learningRate), seed: settings.seed
-        ) {
-            beforeBatch?()
-            return Task.isCancelled
-        }
-        guard finished else { throw CancellationError() }
-        var delta = model.parameters
-        for i in delta.indices { delta[i] -= global[i] }
-        return delta
+        return try model.localUpdate(from: global, data: data, indices: indices, settings: settings, beforeBatch: beforeBatch)
     }
 }

@@ -1,0 +1,69 @@
+public import TallyCore
+
+#if canImport(Glibc)
+    internal import Glibc
+#elseif canImport(Musl)
+    internal import Musl
+#elseif canImport(Darwin)
+    internal import Darwin
+#endif
+
+/// A built-in model that scores each example's classes. Predictions, accuracy and loss are
+/// defined once here over ``forEachScores(on:indices:_:)``; each model only computes scores.
+public protocol Classifier: Sendable {
+    /// Checks `data` and `indices` against the model, then calls `body(label, scores)` for each
+    /// selected example (default: all), in order. `scores` is valid only during the call.
+    func forEachScores(on data: Dataset, indices: [Int]?, _ body: (Int, UnsafeBufferPointer<Float>) -> Void) throws(TallyError)
+}
+
+extension Classifier {
+    /// Predicted class of every example at `indices` (default: all), in order; lowest class on ties.
+    public func predictions(on data: Dataset, indices: [Int]? = nil) throws(TallyError) -> [Int] {
+        var out: [Int] = []
+        try forEachScores(on: data, indices: indices) { _, scores in out.append(ClassScores.argmax(scores)) }
+        return out
+    }
+
+    /// Fraction of examples at `indices` (default: all) classified correctly.
+    public func accuracy(on data: Dataset, indices: [Int]? = nil) throws(TallyError) -> Double {
+        var correct = 0, total = 0
+        try forEachScores(on: data, indices: indices) { label, scores in
+            if ClassScores.argmax(scores) == label { correct += 1 }
+            total += 1
+        }
+        return total == 0 ? 0 : Double(correct) / Double(total)
+    }
+
+    /// Mean cross-entropy loss (natural log) over `indices` (default: all).
+    public func loss(on data: Dataset, indices: [Int]? = nil) throws(TallyError) -> Double {
+        var sum = 0.0, total = 0
+        try forEachScores(on: data, indices: indices) { label, scores in
+            sum += ClassScores.crossEntropy(scores, label)
+            total += 1
+        }
+        return total == 0 ? 0 : sum / Double(total)
+    }
+}
+
+/// Kernels over one example's class scores.
+enum ClassScores {
+    /// Index of the largest score; the lowest index wins ties.
+    static func argmax(_ scores: some Collection<Float>) -> Int {
+        var best = 0
+        var bestScore = scores.first ?? 0
+        for (c, v) in scores.enumerated() where v > bestScore {
+            best = c
+            bestScore = v
+        }
+        return best
+    }
+
+    /// logsumexp(scores) − scores[label], in Double: computed stably from the largest score.
+    static func crossEntropy(_ scores: UnsafeBufferPointer<Float>, _ label: Int) -> Double {
+        var top = scores[0]
+        for v in scores where v > top { top = v }
+        var partition = 0.0
+        for v in scores { partition += exp(Double(v - top)) }
+        return Double(top) + log(partition) - Double(scores[label])
+    }
+}
