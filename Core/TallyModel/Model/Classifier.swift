@@ -11,12 +11,28 @@ public import TallyCore
 /// A built-in model that scores each example's classes. Predictions, accuracy and loss are
 /// defined once here over ``forEachScores(on:indices:_:)``; each model only computes scores.
 public protocol Classifier: Sendable {
+    /// Inputs per example.
+    var featureCount: Int { get }
+    /// Classes scored.
+    var classCount: Int { get }
     /// Checks `data` and `indices` against the model, then calls `body(label, scores)` for each
     /// selected example (default: all), in order. `scores` is valid only during the call.
     func forEachScores(on data: Dataset, indices: [Int]?, _ body: (Int, UnsafeBufferPointer<Float>) -> Void) throws(TallyError)
 }
 
 extension Classifier {
+    /// Refuses data of another shape and indices outside it, before any work.
+    func check(_ data: Dataset, _ indices: [Int]?) throws(TallyError) {
+        guard data.featureCount == featureCount, data.classCount <= classCount else {
+            throw TallyError(
+                .sizeMismatch,
+                "dataset has \(data.featureCount) features and \(data.classCount) classes; the model has \(featureCount) and \(classCount)")
+        }
+        if let indices, let bad = indices.first(where: { !(0..<data.count).contains($0) }) {
+            throw TallyError(.invalidArgument, "example index \(bad) is out of 0..<\(data.count)")
+        }
+    }
+
     /// Predicted class of every example at `indices` (default: all), in order; lowest class on ties.
     public func predictions(on data: Dataset, indices: [Int]? = nil) throws(TallyError) -> [Int] {
         var out: [Int] = []

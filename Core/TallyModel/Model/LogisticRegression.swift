@@ -104,17 +104,6 @@ public struct LogisticRegression: Classifier, Hashable {
         }
     }
 
-    private func check(_ data: Dataset, _ indices: [Int]?) throws(TallyError) {
-        guard data.featureCount == featureCount, data.classCount <= classCount else {
-            throw TallyError(
-                .sizeMismatch,
-                "dataset has \(data.featureCount) features and \(data.classCount) classes; the model has \(featureCount) and \(classCount)")
-        }
-        if let indices, let bad = indices.first(where: { !(0..<data.count).contains($0) }) {
-            throw TallyError(.invalidArgument, "example index \(bad) is out of 0..<\(data.count)")
-        }
-    }
-
     // MARK: Training
 
     /// Minibatch stochastic gradient descent on the mean cross-entropy loss.
@@ -141,63 +130,45 @@ public struct LogisticRegression: Classifier, Hashable {
         stopIf shouldStop: () -> Bool
     ) throws(TallyError) -> Bool {
         try check(data, indices)
-        guard epochs >= 0 else { throw TallyError(.invalidArgument, "epochs must be ≥ 0") }
-        guard batchSize >= 1 else { throw TallyError(.invalidArgument, "batchSize must be ≥ 1") }
-        guard learningRate > 0, learningRate.isFinite else {
-            throw TallyError(.invalidArgument, "learningRate must be positive and finite")
-        }
-        var order = indices ?? Array(0..<data.count)
-        guard !order.isEmpty, epochs > 0 else { return true }
+        var batches = try Minibatches(
+            count: data.count, indices: indices, epochs: epochs, batchSize: batchSize, learningRate: learningRate, seed: seed)
+        guard !batches.isEmpty else { return true }
 
         let featureCount = featureCount, classCount = classCount
         let biasOffset = classCount * featureCount
-        var rng = SimulationRandom(seed: seed)
         var weights = parameters
         var gradient = [Float](repeating: 0, count: weights.count)
         var scores = [Float](repeating: 0, count: classCount)
-        var stopped = false
+        var finished = true
         weights.withUnsafeMutableBufferPointer { w in
             gradient.withUnsafeMutableBufferPointer { g in
                 scores.withUnsafeMutableBufferPointer { s in
                     data.features.withUnsafeBufferPointer { features in
                         data.labels.withUnsafeBufferPointer { labels in
-                            epochs: for _ in 0..<epochs {
-                                rng.shuffle(&order)
-                                var start = 0
-                                while start < order.count {
-                                    if shouldStop() {
-                                        stopped = true
-                                        break epochs
+                            finished = batches.run(shouldStop: shouldStop) { batch in
+                                g.update(repeating: 0)
+                                for i in batch {
+                                    let x = features.baseAddress! + i * featureCount
+                                    Self.logits(UnsafeBufferPointer(w), x, featureCount, classCount, s)
+                                    Self.softmax(s)
+                                    // ∂loss/∂score = softmax − one-hot(label).
+                                    s[Int(labels[i])] -= 1
+                                    var c = 0
+                                    while c < classCount {
+                                        let delta = s[c]
+                                        Self.axpy(delta, x, g.baseAddress! + c * featureCount, featureCount)
+                                        g[biasOffset + c] += delta
+                                        c += 1
                                     }
-                                    let end = min(start + batchSize, order.count)
-                                    g.update(repeating: 0)
-                                    for position in start..<end {
-                                        let i = order[position]
-                                        let x = features.baseAddress! + i * featureCount
-                                        Self.logits(UnsafeBufferPointer(w), x, featureCount, classCount, s)
-                                        Self.softmax(s)
-                                        // ∂loss/∂score = softmax − one-hot(label).
-                                        s[Int(labels[i])] -= 1
-                                        var c = 0
-                                        while c < classCount {
-                                            let delta = s[c]
-                                            Self.axpy(delta, x, g.baseAddress! + c * featureCount, featureCount)
-                                            g[biasOffset + c] += delta
-                                            c += 1
-                                        }
-                                    }
-                                    Self.axpy(
-                                        -learningRate / Float(end - start), UnsafePointer(g.baseAddress!),
-                                        w.baseAddress!, w.count)
-                                    start = end
                                 }
+                                Self.axpy(-learningRate / Float(batch.count), UnsafePointer(g.baseAddress!), w.baseAddress!, w.count)
                             }
                         }
                     }
                 }
             }
         }
-        guard !stopped else { return false }
+        guard finished else { return false }
         parameters = weights
         return true
     }

@@ -231,40 +231,26 @@ public struct MultilayerPerceptron: Classifier, Hashable {
         stopIf shouldStop: () -> Bool = { false }
     ) throws(TallyError) -> Bool {
         try check(data, indices)
-        guard epochs >= 0 else { throw TallyError(.invalidArgument, "epochs must be ≥ 0, got \(epochs)") }
-        guard batchSize >= 1 else { throw TallyError(.invalidArgument, "batchSize must be ≥ 1, got \(batchSize)") }
-        guard learningRate > 0, learningRate.isFinite else {
-            throw TallyError(.invalidArgument, "learningRate must be positive and finite, got \(learningRate)")
-        }
-        var order = indices ?? Array(0..<data.count)
-        guard !order.isEmpty, epochs > 0 else { return true }
-        var random = SimulationRandom(seed: seed)
-        let work = Workspace(widths: widths, capacity: min(batchSize, order.count))
+        var batches = try Minibatches(
+            count: data.count, indices: indices, epochs: epochs, batchSize: batchSize, learningRate: learningRate, seed: seed)
+        guard !batches.isEmpty else { return true }
+        let work = Workspace(widths: widths, capacity: batches.largestBatch)
         var weights = parameters
-        var stopped = false
+        var finished = true
         weights.withUnsafeMutableBufferPointer { w in
             data.features.withUnsafeBufferPointer { features in
-                epochs: for _ in 0..<epochs {
-                    random.shuffle(&order)
-                    var start = 0
-                    while start < order.count {
-                        if shouldStop() {
-                            stopped = true
-                            break epochs
-                        }
-                        let n = min(batchSize, order.count - start)
-                        work.gather(features, data.featureCount, n) { order[start + $0] }
-                        forward(w.baseAddress!, work, n)
-                        _ = outputDeltas(work, n) { Int(data.labels[order[start + $0]]) }
-                        // The step is written straight into the weights (β = 1): each layer's
-                        // input gradient is propagated through its weights before they change.
-                        backward(w.baseAddress!, work, n, into: w.baseAddress!, alpha: -learningRate / Float(n), beta: 1)
-                        start += n
-                    }
+                finished = batches.run(shouldStop: shouldStop) { batch in
+                    let n = batch.count, first = batch.startIndex
+                    work.gather(features, data.featureCount, n) { batch[first + $0] }
+                    forward(w.baseAddress!, work, n)
+                    _ = outputDeltas(work, n) { Int(data.labels[batch[first + $0]]) }
+                    // The step is written straight into the weights (β = 1): each layer's
+                    // input gradient is propagated through its weights before they change.
+                    backward(w.baseAddress!, work, n, into: w.baseAddress!, alpha: -learningRate / Float(n), beta: 1)
                 }
             }
         }
-        guard !stopped else { return false }
+        guard finished else { return false }
         parameters = weights
         return true
     }
@@ -278,17 +264,6 @@ public struct MultilayerPerceptron: Classifier, Hashable {
         return (0..<max(epochs, 0)).map { _ in
             random.shuffle(&order)
             return order
-        }
-    }
-
-    private func check(_ data: Dataset, _ indices: [Int]?) throws(TallyError) {
-        guard data.featureCount == featureCount, data.classCount <= classCount else {
-            throw TallyError(
-                .sizeMismatch,
-                "dataset has \(data.featureCount) features and \(data.classCount) classes; the MLP has \(featureCount) and \(classCount)")
-        }
-        if let indices, let bad = indices.first(where: { !(0..<data.count).contains($0) }) {
-            throw TallyError(.invalidArgument, "example index \(bad) is out of 0..<\(data.count)")
         }
     }
 

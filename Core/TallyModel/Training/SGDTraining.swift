@@ -37,3 +37,47 @@ extension SGDTrainable {
         return delta
     }
 }
+
+/// The minibatch schedule both built-in models train on: `epochs` passes over `indices` (all
+/// examples when nil), each in a fresh order drawn from `seed`, cut into batches of `batchSize`.
+struct Minibatches {
+    let epochs: Int
+    let batchSize: Int
+    let seed: UInt64
+    private var order: [Int]
+
+    init(count: Int, indices: [Int]?, epochs: Int, batchSize: Int, learningRate: Float, seed: UInt64) throws(TallyError) {
+        guard epochs >= 0 else { throw TallyError(.invalidArgument, "epochs must be ≥ 0, got \(epochs)") }
+        guard batchSize >= 1 else { throw TallyError(.invalidArgument, "batchSize must be ≥ 1, got \(batchSize)") }
+        guard learningRate > 0, learningRate.isFinite else {
+            throw TallyError(.invalidArgument, "learningRate must be positive and finite, got \(learningRate)")
+        }
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.seed = seed
+        self.order = indices ?? Array(0..<count)
+    }
+
+    /// No batch at all (no examples, or no epochs).
+    var isEmpty: Bool { order.isEmpty || epochs == 0 }
+
+    /// The largest batch.
+    var largestBatch: Int { min(batchSize, order.count) }
+
+    /// Calls `step` with every batch's example indices, asking `shouldStop` before each; false if
+    /// it stopped.
+    mutating func run(shouldStop: () -> Bool, _ step: (ArraySlice<Int>) -> Void) -> Bool {
+        var random = SimulationRandom(seed: seed)
+        for _ in 0..<epochs {
+            random.shuffle(&order)
+            var start = 0
+            while start < order.count {
+                if shouldStop() { return false }
+                let end = min(start + batchSize, order.count)
+                step(order[start..<end])
+                start = end
+            }
+        }
+        return true
+    }
+}
