@@ -136,16 +136,7 @@ import Testing
         let tls = TLSFiles(directory: TestPKI.shared.directory + "/coordinator")
         let transport = limits.serverTransport(
             host: "127.0.0.1", port: 0, security: tls.serverSecurity(), maxRequestPayloadSize: 1 << 20)
-        let server = GRPCServer(transport: transport, services: [])
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.serve() }
-            defer {
-                server.beginGracefulShutdown()
-                group.cancelAll()
-            }
-            let port = try #require(try await transport.listeningAddress.ipv4?.port)
-            try await body(port)
-        }
+        try await TallyFederationTests.withServer(transport, body)
     }
 }
 

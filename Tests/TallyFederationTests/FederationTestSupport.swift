@@ -8,6 +8,7 @@ import TallyModel
 import TallyRound
 import TallyTestSupport
 import TallyWire
+import Testing
 
 func makeFederation(
     _ name: String, participants: Int, rounds: Int, stageTimeout: Double = 20, minParticipants: Int? = nil,
@@ -88,5 +89,19 @@ func attemptSession(port: Int, tls: TLSFiles, seconds: Double = 10) async -> Str
         return "error: [\(error.code)] \(error.message) \(error.cause.map { "\($0)" } ?? "")"
     } catch {
         return "error: \(error)"
+    }
+}
+
+/// Serves `transport` (no services) on loopback for the duration of `body`, which gets the port.
+func withServer(_ transport: HTTP2ServerTransport.Posix, _ body: (Int) async throws -> Void) async throws {
+    let server = GRPCServer(transport: transport, services: [])
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await server.serve() }
+        defer {
+            server.beginGracefulShutdown()
+            group.cancelAll()
+        }
+        let port = try #require(try await transport.listeningAddress.ipv4?.port)
+        try await body(port)
     }
 }

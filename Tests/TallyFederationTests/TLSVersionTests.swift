@@ -39,17 +39,8 @@ import Testing
     }
 
     static func withServer(_ security: HTTP2ServerTransport.Posix.TransportSecurity, _ body: (Int) async throws -> Void) async throws {
-        let transport = HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: security)
-        let server = GRPCServer(transport: transport, services: [])
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.serve() }
-            defer {
-                server.beginGracefulShutdown()
-                group.cancelAll()
-            }
-            let port = try #require(try await transport.listeningAddress.ipv4?.port)
-            try await body(port)
-        }
+        try await TallyFederationTests.withServer(
+            HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: security), body)
     }
 
     static let tls12CBC = ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"]
