@@ -4,7 +4,7 @@ import TallyModel
 /// What the federation trains, as the operator writes it in `coordinator.json` (`model`): a
 /// built-in architecture with its sizes, or an external one given as an initial safetensors file
 /// whose tensor names and shapes are the contract every site's trainer must return. Initial
-/// weights of built-in models come from `seed`, so a run is reproducible.
+/// weights of built-in models come from `initialSeed`, so a run is reproducible.
 public struct ModelSettings: Sendable, Codable, Hashable {
     /// `logistic-regression`, `mlp` or `external`.
     public var kind = "logistic-regression"
@@ -19,7 +19,7 @@ public struct ModelSettings: Sendable, Codable, Hashable {
     /// `external`: the initial model (safetensors, F32 tensors).
     public var initialWeights: String?
     /// Seed of a built-in model's initial weights.
-    public var seed: UInt64 = 1
+    public var initialSeed: UInt64 = 1
 
     public static let kinds = ["logistic-regression", "mlp", "external"]
 
@@ -30,7 +30,8 @@ public struct ModelSettings: Sendable, Codable, Hashable {
             throw TallyError(.invalidArgument, "model.kind must be one of \(Self.kinds.joined(separator: ", ")), got \(kind)")
         }
         guard featureCount >= 1, (2...256).contains(classCount) else {
-            throw TallyError(.invalidArgument, "model needs featureCount ≥ 1 and classCount in 2...256, got \(featureCount) and \(classCount)")
+            throw TallyError(
+                .invalidArgument, "model needs featureCount ≥ 1 and classCount in 2...256, got \(featureCount) and \(classCount)")
         }
         if kind == "mlp" {
             guard !hidden.isEmpty, hidden.allSatisfy({ (1...1 << 16).contains($0) }) else {
@@ -53,7 +54,7 @@ public struct ModelSettings: Sendable, Codable, Hashable {
             let spec = ModelSpec.multilayerPerceptron(
                 featureCount: featureCount, hidden: hidden, activation: ModelSpec.Activation(rawValue: activation) ?? .relu,
                 classCount: classCount)
-            return try ModelState.initial(spec, seed: seed)
+            return try ModelState.initial(spec, seed: initialSeed)
         case "external":
             let path = initialWeights ?? ""
             let file = try SafeTensors(contentsOfFile: path)
