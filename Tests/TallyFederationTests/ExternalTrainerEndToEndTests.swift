@@ -47,7 +47,7 @@ let pyTorchAvailable: Bool = {
         defer { federation.stopAll() }
         try federation.makePKI()
         try federation.writeConfigurations()
-        #expect(federation.participantConfiguration(1).trainer == "logistic-regression")
+        #expect(federation.participantConfiguration(1).trainer == ParticipantConfiguration.builtInTrainerName)
         #expect(federation.participantConfiguration(2).trainer == "external")
         try ParticipantConfiguration.load(path: federation.participantConfig(2)).validate()
 

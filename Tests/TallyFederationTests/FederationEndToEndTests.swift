@@ -134,7 +134,9 @@ import Testing
         #expect(
             rounds.first?.outcome == .released && rounds.first?.contributors == 3,
             "participant 1 log:\n\(readLog(federation, "participant-1"))")
-        #expect(federation.participants[1]?.isRunning == true, "the participant connected by name is alive")
+        // Connected by name to the end: it got the farewell and stopped cleanly.
+        let status = await federation.participants[1]?.exited(within: .seconds(30))
+        #expect(status == 0 && readLog(federation, "participant-1").contains("the federation has finished"))
     }
 
     @Test func coordinatorKilledMidRoundRestartsConsistently() async throws {
