@@ -12,32 +12,40 @@
 /// POSIX rather than Foundation keeps it free of Foundation's platform differences.
 public enum BoundedFile {
     /// Whether `path` names an existing regular file.
-    public static func isRegularFile(_ path: String) -> Bool {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return false }
-        return (info.st_mode & S_IFMT) == S_IFREG
-    }
+    public static func isRegularFile(_ path: String) -> Bool { FileKind.of(path) == .regular }
 
-    /// The contents of the regular file at `path`, refusing files larger than `maxBytes`. `what`
-    /// names the file in errors ("configuration", "certificate", "model").
-    public static func read(_ path: String, maxBytes: Int, what: String) throws(TallyError) -> [UInt8] {
+    /// Opens `path` for reading without blocking and checks, on the opened file, that it is a
+    /// regular file of at most `maxBytes`: the one way in for every bounded read. The caller
+    /// closes the descriptor.
+    static func openRegular(_ path: String, maxBytes: Int, what: String) throws(TallyError) -> (descriptor: Int32, size: Int) {
         // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             throw TallyError(.fileReadFailed, "cannot open the \(what) file \(path): \(errorString(errno))")
         }
-        defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
-            throw TallyError(.fileReadFailed, "cannot stat the \(what) file \(path): \(errorString(errno))")
+            let reason = errorString(errno)
+            close(fd)
+            throw TallyError(.fileReadFailed, "cannot stat the \(what) file \(path): \(reason)")
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
             throw TallyError(.fileReadFailed, "the \(what) file \(path) is not a regular file")
         }
         let size = Int(info.st_size)
         guard size <= maxBytes else {
+            close(fd)
             throw TallyError(.sizeLimitExceeded, "the \(what) file \(path) is \(size) bytes, over the limit of \(maxBytes)")
         }
+        return (fd, size)
+    }
+
+    /// The contents of the regular file at `path`, refusing files larger than `maxBytes`. `what`
+    /// names the file in errors ("configuration", "certificate", "model").
+    public static func read(_ path: String, maxBytes: Int, what: String) throws(TallyError) -> [UInt8] {
+        let (fd, size) = try openRegular(path, maxBytes: maxBytes, what: what)
+        defer { close(fd) }
         var bytes = [UInt8](repeating: 0, count: size)
         var failure: Int32 = 0
         let filled = bytes.withUnsafeMutableBytes { buffer -> Int in
@@ -64,13 +72,13 @@ public enum BoundedFile {
         return bytes
     }
 
-    private static func errorString(_ code: Int32) -> String {
+    static func errorString(_ code: Int32) -> String {
         String(cString: strerror(code))
     }
 }
 
-/// `read(2)` under a name that does not clash with `BoundedFile.read`.
+/// `read(2)` under a name that does not clash with `BoundedFile.read` and `ChunkedFile.read`.
 @inline(__always)
-private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
     read(fd, buffer, count)
 }

@@ -8,12 +8,12 @@
 
 /// What a path names, by `stat(2)` (symbolic links followed, as SQLite follows them), without
 /// opening it: opening a FIFO would block until a writer comes.
-enum FileKind: Equatable {
+public enum FileKind: Equatable, Sendable {
     case missing, regular, directory
     /// A FIFO, socket or device.
     case other
 
-    static func of(_ path: String) -> FileKind {
+    public static func of(_ path: String) -> FileKind {
         var info = stat()
         // Absent, a dangling link or an unreadable parent: the open that follows reports it.
         guard stat(path, &info) == 0 else { return .missing }
