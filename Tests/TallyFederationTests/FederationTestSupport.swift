@@ -12,7 +12,7 @@ import Testing
 
 func makeFederation(
     _ name: String, participants: Int, rounds: Int, stageTimeout: Double = 20, minParticipants: Int? = nil,
-    insecure: Bool = false
+    insecure: Bool = false, configure: (inout LocalFederation.Options) -> Void = { _ in }
 ) throws -> LocalFederation {
     var options = LocalFederation.Options(directory: try TestDirectories.make(name), executables: TestEnvironment.executables)
     options.participants = participants
@@ -23,6 +23,7 @@ func makeFederation(
     options.minParticipants = minParticipants
     options.training = TrainingSettings(localEpochs: 1, batchSize: 64, learningRate: 0.05, seed: 1)
     options.insecureDisableMasking = insecure
+    configure(&options)
     let federation = try LocalFederation(options: options)
     try federation.makePKI()
     try federation.writeConfigurations()

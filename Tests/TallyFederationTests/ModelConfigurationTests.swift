@@ -56,20 +56,12 @@ import Testing
     }
 
     @Test func anMLPFederationPublishesAnMLPAndSitesScoreItOnTheirHeldOutPart() async throws {
-        var options = LocalFederation.Options(
-            directory: try TestDirectories.make("mlp-federation"), executables: TestEnvironment.executables)
-        options.participants = 3
-        options.rounds = 1
-        options.certsScripts = TestEnvironment.certsScripts
-        options.stageTimeoutSeconds = 30
-        options.evaluation = false
-        options.training = TrainingSettings(localEpochs: 1, batchSize: 32, learningRate: 0.1, seed: 1)
-        options.model.kind = "mlp"
-        options.model.hidden = [16]
-        let federation = try LocalFederation(options: options)
+        let federation = try makeFederation("mlp-federation", participants: 3, rounds: 1, stageTimeout: 30) {
+            $0.training = TrainingSettings(localEpochs: 1, batchSize: 32, learningRate: 0.1, seed: 1)
+            $0.model.kind = "mlp"
+            $0.model.hidden = [16]
+        }
         defer { federation.stopAll() }
-        try federation.makePKI()
-        try federation.writeConfigurations()
         for i in 1...3 {
             var configuration = federation.participantConfiguration(i)
             configuration.data.heldOutFraction = 0.1
