@@ -38,6 +38,8 @@ public final class LocalFederation: Sendable {
         /// The coordinator's noise: a target (ε, δ) over `rounds`, or an explicit multiplier.
         public var privacy = PrivacySettings()
         public var clipNorm = 0.5
+        /// b (record-level federations need more than the default: see ``CoordinatorConfiguration/minimumRecordValueBits``).
+        public var valueBits = CoordinatorConfiguration().valueBits
         /// The coordinator's server step.
         public var serverOptimizer = ServerOptimizer.Settings()
         /// c, and how long participants hold their masked input (see ``CoordinatorConfiguration``).
@@ -46,6 +48,8 @@ public final class LocalFederation: Sendable {
         /// Every organization's own budget (ε, δ); a round that would exceed it is declined.
         public var participantBudgetEpsilon = 15.0
         public var participantBudgetDelta = 1e-5
+        /// What the organizations' budgets protect (record-level federations need `.record`).
+        public var participantBudgetUnit = PrivacyUnit.organization
 
         public init(directory: String, executables: String) {
             self.directory = directory
@@ -117,6 +121,7 @@ public final class LocalFederation: Sendable {
         c.roundIntervalSeconds = 0.05
         c.privacy = options.privacy
         c.clipNorm = options.clipNorm
+        c.valueBits = options.valueBits
         c.serverOptimizer = options.serverOptimizer
         c.collusionMargin = options.collusionMargin
         c.maskedInputDelaySeconds = options.maskedInputDelaySeconds
@@ -140,6 +145,7 @@ public final class LocalFederation: Sendable {
         }
         p.privacyBudget.epsilon = options.participantBudgetEpsilon
         p.privacyBudget.delta = options.participantBudgetDelta
+        p.privacyBudget.unit = options.participantBudgetUnit
         // Processes on one machine reconnect quickly after a coordinator restart.
         p.reconnectMaxSeconds = 2
         p.allowInsecureBenchmarkRounds = options.insecureDisableMasking || options.privacy.noiseMultiplier == 0

@@ -16,10 +16,22 @@ struct Demo: AsyncParsableCommand {
     @Option(
         help: "Participants (organizations). Participant-level DP needs many: the noise is the same whatever n, the signal grows with n.")
     var participants = 20
-    @Option(help: "Rounds to run.") var rounds = 10
-    @Option(help: "Target ε over all rounds (participant-level DP); the noise multiplier is calibrated to it.") var epsilon = 10.0
+    @Option(
+        help:
+            "What the guarantee protects: organization (each organization's whole update) or record (each record; DP-SGD across the organizations)."
+    )
+    var privacyUnit = "organization"
+    @Option(help: "Rounds to run (default 10 for the organization unit, 300 for the record unit: one DP-SGD step each).")
+    var rounds: Int?
+    @Option(help: "Target ε over all rounds; the noise multiplier is calibrated to it.") var epsilon = 10.0
     @Option(help: "Target δ.") var delta = 1e-5
-    @Option(help: "ℓ2 clip norm C of each organization's update.") var clipNorm = 0.5
+    @Option(help: "ℓ2 clip norm C of each organization's update, or of each record's gradient (default 0.5, or 1 for the record unit).")
+    var clipNorm: Double?
+    @Option(
+        help:
+            "Record unit: the expected number of records in each round's sample, across the federation (each record is sampled with q = batch / records)."
+    )
+    var batchSize = 4096
     @Option(help: "Each organization's own ε budget (rounds that would exceed it are declined); default: 1.5 × --epsilon, at least 15.")
     var budgetEpsilon: Double?
 
@@ -30,15 +42,24 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Folder with the certs/ scripts.") var certs = "certs"
     @Option(help: "Local epochs per round.") var localEpochs = 1
     @Option(help: "Local learning rate.") var learningRate = 0.05
-    @Option(help: "Server optimizer: fedavg, fedavgm, fedadagrad, fedadam or fedyogi.") var serverOptimizer = "fedavg"
-    @Option(help: "Server learning rate η (FedAvg with η = 1 is plain FedAvg).") var serverLearningRate = 1.0
+    @Option(help: "Server optimizer: fedavg, fedavgm, fedadagrad, fedadam or fedyogi (default fedavg, or fedavgm for the record unit).")
+    var serverOptimizer: String?
+    @Option(help: "Server learning rate η (FedAvg with η = 1 is plain FedAvg; default 1, or 2 for the record unit).")
+    var serverLearningRate: Double?
     @Option(help: "Model: logistic-regression, or mlp (a multilayer perceptron on OpenBLAS).") var model = "logistic-regression"
     @Option(help: "Hidden layer widths of the MLP, comma-separated.") var hidden = "256"
     @Option(help: "Activation of the MLP's hidden layers: relu or tanh.") var activation = "relu"
 
+    var unit: PrivacyUnit { PrivacyUnit(rawValue: privacyUnit) ?? .organization }
+    var roundCount: Int { rounds ?? (unit == .record ? 300 : 10) }
+
     func validate() throws {
         guard (2...1000).contains(participants) else { throw ValidationError("--participants must be in 2...1000, got \(participants)") }
-        guard (1...10_000).contains(rounds) else { throw ValidationError("--rounds must be in 1...10000, got \(rounds)") }
+        guard PrivacyUnit(rawValue: privacyUnit) != nil else {
+            throw ValidationError("--privacy-unit must be organization or record, got \(privacyUnit)")
+        }
+        guard (1...10_000).contains(roundCount) else { throw ValidationError("--rounds must be in 1...10000, got \(roundCount)") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         guard localEpochs >= 1 else { throw ValidationError("--local-epochs must be at least 1, got \(localEpochs)") }
     }
 
@@ -52,7 +73,7 @@ struct Demo: AsyncParsableCommand {
         }
         var options = LocalFederation.Options(directory: dir, executables: executables)
         options.participants = participants
-        options.rounds = rounds
+        options.rounds = roundCount
         options.alpha = alpha
         options.certsScripts = certs
         options.training = TrainingSettings(localEpochs: localEpochs, batchSize: 32, learningRate: learningRate, seed: 1)
@@ -62,7 +83,24 @@ struct Demo: AsyncParsableCommand {
         do { try options.model.validate() } catch { throw ValidationError(error.message) }
         guard model != "external" else { throw ValidationError("--model must be logistic-regression or mlp") }
         options.privacy = PrivacySettings(targetEpsilon: epsilon, delta: delta)
+        let records = unit == .record
+        let clipNorm = self.clipNorm ?? (records ? 1 : 0.5)
         options.clipNorm = clipNorm
+        // Record unit: every record of the federation's training part is sampled with q = B / N.
+        let trainingRecords = FashionMNIST.trainCount
+        let samplingRate = Double(batchSize) / Double(trainingRecords)
+        if records {
+            guard samplingRate < 1 else {
+                throw ValidationError("--batch-size must be below the \(trainingRecords) training records, got \(batchSize)")
+            }
+            options.privacy.unit = .record
+            options.privacy.samplingRate = samplingRate
+            options.privacy.expectedBatchSize = batchSize
+            options.valueBits = 30
+            options.participantBudgetUnit = .record
+        }
+        let serverOptimizer = self.serverOptimizer ?? (records ? "fedavgm" : "fedavg")
+        let serverLearningRate = self.serverLearningRate ?? (records ? 2 : 1)
         guard let kind = ServerOptimizer.Kind(rawValue: serverOptimizer) else {
             throw ValidationError(
                 "--server-optimizer must be one of \(ServerOptimizer.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -75,11 +113,17 @@ struct Demo: AsyncParsableCommand {
         let z = try federation.coordinatorConfiguration().noiseMultiplier(
             parameterCount: try options.model.initialModel().parameterCount)
         print(
-            "Tally demo: \(participants) organizations, \(rounds) rounds, Fashion-MNIST split non-IID (Dirichlet α = \(alpha)), model \(model == "mlp" ? "MLP \(options.model.hidden.map(String.init).joined(separator: "-")) \(activation)" : "logistic regression")"
+            "Tally demo: \(participants) organizations, \(roundCount) rounds, Fashion-MNIST split non-IID (Dirichlet α = \(alpha)), model \(model == "mlp" ? "MLP \(options.model.hidden.map(String.init).joined(separator: "-")) \(activation)" : "logistic regression")"
         )
-        print(
-            "differential privacy: target (ε = \(epsilon), δ = \(delta)) per organization over \(rounds) rounds → noise multiplier z = \(String(format: "%.3f", z)), clip C = \(clipNorm); each organization's budget ε = \(budget)"
-        )
+        if records {
+            print(
+                "differential privacy: target (ε = \(epsilon), δ = \(delta)) per record over \(roundCount) rounds, each record sampled with q = \(String(format: "%.4f", samplingRate)) (expected batch \(batchSize) of \(trainingRecords)) → noise multiplier z = \(String(format: "%.3f", z)), per-record clip C = \(clipNorm); each organization's budget ε = \(budget) for its records"
+            )
+        } else {
+            print(
+                "differential privacy: target (ε = \(epsilon), δ = \(delta)) per organization over \(roundCount) rounds → noise multiplier z = \(String(format: "%.3f", z)), clip C = \(clipNorm); each organization's budget ε = \(budget)"
+            )
+        }
         let t = SecAggConfiguration.minimumThreshold(neighbourhood: participants, collusionMargin: options.collusionMargin)
         print(
             "secure aggregation: threshold t = \(t) of \(participants), tolerating c = \(options.collusionMargin) colluding participants (2t > n + c); each noise share is sized so that any t − c = \(t - options.collusionMargin) honest shares carry the full noise"
@@ -104,8 +148,11 @@ struct Demo: AsyncParsableCommand {
                 store = try? CoordinatorStore(path: federation.coordinatorData + "/coordinator.sqlite", readOnly: true)
             }
             guard let store, let rounds = try? store.rounds(), let versions = try? store.versions() else { continue }
+            // Hundreds of record-level rounds: about 30 lines, the last round always.
+            let every = Int64(max(1, roundCount / 30))
             for r in rounds where r.outcome != .running && !printed.contains(r.id) {
                 printed.insert(r.id)
+                guard r.id % every == 0 || r.id == Int64(roundCount) || r.outcome != .released else { continue }
                 let accuracy = versions.first { $0.version == r.version }?.accuracy
                 print(
                     String(

@@ -15,11 +15,13 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
     /// participant clamped x̃ + Z. Still audited, with δ_clamp charged as a failure event
     /// (``FailureEventCharge``): ε at δ with δ_mech(ε) + (1 + e^ε)·Σδ_clamp ≤ δ.
     public static let clampedDistributedDiscreteGaussian = "distributed-discrete-gaussian"
-    /// The privacy unit of every entry today: an organization's whole contribution to a round,
-    /// replaced by zero while its noise share stays.
-    public static let organizationUnit = "organization"
+    /// An organization's whole contribution to a round, replaced by zero while its noise share
+    /// stays (``PrivacyUnit/organization``).
+    public static let organizationUnit = PrivacyUnit.organization.rawValue
+    /// One record of an organization, Poisson-sampled with the entry's q (``PrivacyUnit/record``).
+    public static let recordUnit = PrivacyUnit.record.rawValue
     /// The privacy units entries may name.
-    public static let privacyUnits: Set<String> = [organizationUnit]
+    public static let privacyUnits = Set(PrivacyUnit.allCases.map(\.rawValue))
     /// The largest cohort an entry may name: secure aggregation's own limit
     /// (`SecAggConfiguration.maxCohort`). Bounds everything an auditor computes from an entry.
     public static let maxCohortSize = 1 << 16
@@ -34,11 +36,12 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
     /// Participants whose input is in the released sum, ascending.
     public var participants: [UInt32]
     public var cohortSize: Int
-    /// What the guarantee protects: ``organizationUnit``. Absent in entries written before it was
-    /// recorded, which were all organization-level.
+    /// What the guarantee protects: ``organizationUnit`` or ``recordUnit``. Absent in entries
+    /// written before it was recorded, which were all organization-level.
     public var privacyUnit: String
     /// q in (0, 1]: the Poisson sampling rate of the privacy unit. 1 for the organization unit:
-    /// cohorts are chosen by the coordinator, so no amplification by sampling is claimed.
+    /// cohorts are chosen by the coordinator, so no amplification by sampling is claimed; each
+    /// organization's own rate for the record unit.
     public var samplingRate: Double
     /// C, in model units.
     public var clipNorm: Double
@@ -54,7 +57,8 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
     /// c: colluders tolerated; shares are sized so that t − c of them carry the full noise. Absent
     /// (0) in entries written before it was recorded.
     public var collusionMargin: Int
-    /// Δ₂ in scaled integer units (after conditional randomized rounding).
+    /// Δ₂ in scaled integer units: how far one unit moves the integers sent (after conditional
+    /// randomized rounding for an organization; scale·C + √d for a record).
     public var l2Sensitivity: Double
     /// d of the released (padded) vector.
     public var dimension: Int

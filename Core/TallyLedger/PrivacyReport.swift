@@ -3,9 +3,11 @@ public import TallyCore
 
 /// ε per participant and for the federation, from a ledger's entries.
 ///
-/// **Privacy unit**: one participant's whole contribution to a round; neighbouring datasets are
-/// ``neighbouringRelation``. A participant's ε composes only the entries whose `participants`
-/// contain it. The federation row composes every entry: the
+/// **Privacy unit**: one participant's whole contribution to a round, or one of its records
+/// (entries of the record unit, each with its Poisson rate q); neighbouring datasets are
+/// ``neighbouringRelation``. An organization-level entry bounds the record-level loss too, so a
+/// ledger holding both is reported for the record. A participant's ε composes only the entries
+/// whose `participants` contain it. The federation row composes every entry: the
 /// worst case, what a participant that took part in every round would pay.
 ///
 /// **δ**: the δ asked for is the total. Current entries add noise unclamped and have δ_clamp = 0.
@@ -114,9 +116,26 @@ public struct PrivacyReport: Sendable, Codable {
         }
     }
 
-    /// The neighbouring relation the report's ε is for (organization unit).
-    public static let neighbouringRelation =
+    /// The neighbouring relation of the organization unit.
+    public static let organizationRelation =
         "an organization's update in a round replaced by zero while its noise share stays"
+    /// The neighbouring relation of the record unit.
+    public static let recordRelation =
+        "one record of an organization added or removed (each record Poisson-sampled with its round's q); every noise share stays"
+
+    /// The neighbouring relation the report's ε is for, from the units of its entries: a ledger
+    /// with record-level entries is reported for the record (organization-level entries bound it).
+    public static func neighbouringRelation(units: [String]) -> String {
+        units.contains(LedgerEntry.recordUnit)
+            ? recordRelation
+                + (units.contains(LedgerEntry.organizationUnit)
+                    ? "; organization-level rounds are charged at their ε, which bounds it" : "")
+            : organizationRelation
+    }
+
+    /// The privacy units of the entries (``PrivacyUnit`` order).
+    public let privacyUnits: [String]
+    public var neighbouringRelation: String { Self.neighbouringRelation(units: privacyUnits) }
 
     /// Which accountants a report runs. RDP, the bound budgets are enforced with, is always
     /// computed (budget left is taken from it); `rdp` skips the PLD estimate, `pld` asks that only
@@ -232,6 +251,8 @@ public struct PrivacyReport: Sendable, Codable {
                 roundID: entries[point.entry].roundID, participant: point.participant, epsilonRDP: point.epsilon,
                 epsilonPLD: pldPoints[PointKey(entry: point.entry, participant: point.participant)])
         }
+        let units = Set(entries.map(\.privacyUnit))
+        self.privacyUnits = PrivacyUnit.allCases.map(\.rawValue).filter(units.contains)
         self.delta = delta
         self.accountants = accountants
         self.pldInterval = pldInterval

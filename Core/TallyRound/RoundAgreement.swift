@@ -19,12 +19,17 @@ public struct RoundPolicy: Sendable, Hashable {
     public var training: TrainingSettings
     /// Benchmark only: no masking.
     public var unmasked: Bool
+    /// Record-level rounds (each participant sends its sampled records' clipped gradient sum);
+    /// nil for the organization unit.
+    public var records: DistributedDPConfiguration.RecordSampling?
 
     public init(
         collusionMargin: Int, valueBits: Int, clipNorm: Double, noiseMultiplier: Double,
         stageTimeoutMilliseconds: UInt64, maskedInputDelayMilliseconds: UInt64, dropoutRate: Double,
-        corruptionRate: Double, training: TrainingSettings, unmasked: Bool
+        corruptionRate: Double, training: TrainingSettings, unmasked: Bool,
+        records: DistributedDPConfiguration.RecordSampling? = nil
     ) {
+        self.records = records
         self.collusionMargin = collusionMargin
         self.valueBits = valueBits
         self.clipNorm = clipNorm
@@ -89,7 +94,8 @@ public struct RoundAgreement: Sendable {
         // The DP encoding follows from the plan's fields; both sides derive the same one.
         let privacy = try DistributedDPConfiguration(
             parameterCount: parameterCount, clipNorm: p.clipNorm, noiseMultiplier: p.noiseMultiplier,
-            valueBits: p.valueBits, threshold: p.threshold, collusionMargin: p.collusionMargin, cohortSize: n)
+            valueBits: p.valueBits, threshold: p.threshold, collusionMargin: p.collusionMargin, cohortSize: n,
+            records: p.records)
         guard p.dimension == privacy.dimension else {
             throw TallyError(.sizeMismatch, "round plan dimension \(p.dimension) does not fit the model's encoding (\(privacy.dimension))")
         }
@@ -126,7 +132,8 @@ public struct RoundAgreement: Sendable {
                 choice.graph, max(choice.threshold, SecAggConfiguration.minimumThreshold(neighbourhood: m, collusionMargin: c))
             )
         }
-        let dimension = DistributedDPConfiguration.paddedDimension(parameterCount: model.parameterCount)
+        let dimension = DistributedDPConfiguration.paddedDimension(
+            parameterCount: model.parameterCount, rotate: policy.records == nil)
         var training = policy.training
         training.seed = training.seed &+ roundID
         let parameters = RoundParameters(
@@ -136,7 +143,7 @@ public struct RoundAgreement: Sendable {
             dimension: dimension, graph: graph, clipNorm: policy.clipNorm, noiseMultiplier: policy.noiseMultiplier,
             stageTimeoutMilliseconds: policy.stageTimeoutMilliseconds,
             maskedInputDelayMilliseconds: policy.unmasked ? 0 : policy.maskedInputDelayMilliseconds,
-            compressedModelBytes: model.compressedBytes, unmasked: policy.unmasked)
+            compressedModelBytes: model.compressedBytes, unmasked: policy.unmasked, records: policy.records)
         return try RoundAgreement(parameters: parameters, parameterCount: model.parameterCount)
     }
 

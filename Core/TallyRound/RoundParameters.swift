@@ -44,14 +44,18 @@ public struct RoundParameters: Sendable, Hashable {
     public var compressedModelBytes: Int
     /// Benchmark only: inputs are sent without masking and no key exchange takes place.
     public var unmasked: Bool
+    /// Record-level rounds: the records' sampling rate q and the expected batch B; nil for the
+    /// organization unit.
+    public var records: DistributedDPConfiguration.RecordSampling?
 
     public init(
         roundID: UInt64, modelHash: [UInt8], training: TrainingSettings, cohort: [ParticipantID],
         cohortCertificates: [String], threshold: Int, collusionMargin: Int, valueBits: Int, slotWidth: Int,
         dimension: Int, graph: NeighbourGraph.Kind, clipNorm: Double, noiseMultiplier: Double,
         stageTimeoutMilliseconds: UInt64, maskedInputDelayMilliseconds: UInt64, compressedModelBytes: Int,
-        unmasked: Bool
+        unmasked: Bool, records: DistributedDPConfiguration.RecordSampling? = nil
     ) {
+        self.records = records
         self.roundID = roundID
         self.modelHash = modelHash
         self.training = training
@@ -108,6 +112,12 @@ public struct RoundParameters: Sendable, Hashable {
         w.write(maskedInputDelayMilliseconds)
         w.write(UInt64(compressedModelBytes))
         w.write(UInt8(unmasked ? 1 : 0))
+        // Record-level plans only (organization-level digests are unchanged): a tag, q, B.
+        if let records {
+            w.write(UInt8(1))
+            w.write(records.samplingRate.bitPattern)
+            w.write(UInt64(records.expectedBatchSize))
+        }
         return SHA256Digest.hash(w.bytes)
     }
 }

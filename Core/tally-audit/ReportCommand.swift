@@ -29,7 +29,9 @@ struct Report: ParsableCommand {
             and the one budgets are enforced with; ε (PLD) is a tight estimate, shown only when the sum of \
             shares is provably close to a single discrete Gaussian. The federation row composes every round: \
             the worst case, a participant that took part in all of them. Neighbouring datasets: an \
-            organization's update in a round replaced by zero while its noise share stays. δ is the total; \
+            organization's update in a round replaced by zero while its noise share stays, or, for a ledger \
+            of a record-level federation, one record added or removed (Poisson-sampled with each round's q). \
+            δ is the total; \
             rounds recorded before noise stopped being clamped are charged δ_mech(ε) + (1 + e^ε)·Σδ_clamp ≤ δ.
 
             --accountant rdp skips the PLD estimate, pld shows only the estimate next to the budget (which \
@@ -103,7 +105,7 @@ struct Report: ParsableCommand {
             let document = ReportDocument(
                 ledger: outcome.ledger.path, role: "\(outcome.ledger.role)", records: outcome.verification.records,
                 intact: outcome.isIntact, headHash: outcome.verification.headHash.map { Hex.encode($0) },
-                neighbouringRelation: PrivacyReport.neighbouringRelation, report: report)
+                neighbouringRelation: report.neighbouringRelation, report: report)
             do {
                 print(String(decoding: try PrivacyReport.encodeJSON(document), as: UTF8.self))
             } catch {
@@ -142,7 +144,8 @@ struct Report: ParsableCommand {
             "privacy report: \(ledger.path) (\(ledger.role.noun)'s ledger, \(records) records, \(intact ? "verified intact" : "ALTERED"))"
         ]
         guard !report.rows.isEmpty else { return (out + ["no rounds recorded"]).joined(separator: "\n") }
-        out.append("neighbouring relation: \(PrivacyReport.neighbouringRelation)")
+        out.append("neighbouring relation: \(report.neighbouringRelation)")
+        out.append("privacy unit: \(report.privacyUnits.joined(separator: " and "))")
         let showRDP = report.accountants.showsRDP, showPLD = report.accountants.includesPLD
         var header = [""]
         header += ["rounds"]

@@ -57,15 +57,15 @@ import Testing
         let indices = [3, 0, 7, 11, 5, 9, 2]
         // The reference: a backward pass over each example alone.
         let single = try indices.map { try model.gradient(on: data, indices: [$0]).gradient }
-        let norms = single.map { g in Float(g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()) }
+        let norms = single.map { g in g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() }
         let clip = norms.sorted()[norms.count / 2]
-        var expected = [Float](repeating: 0, count: model.parameters.count)
+        var expected = [Double](repeating: 0, count: model.parameters.count)
         for (g, norm) in zip(single, norms) {
             let factor = min(1, clip / norm)
-            for p in expected.indices { expected[p] += factor * g[p] }
+            for p in expected.indices { expected[p] += factor * Double(g[p]) }
         }
 
-        var seen: [Float] = []
+        var seen: [Double] = []
         let result = try model.perExampleGradients(on: data, indices: indices) { norms in
             seen = norms
             return norms.map { min(1, clip / $0) }
@@ -76,7 +76,8 @@ import Testing
             #expect(abs(result.scaledSum[p] - expected[p]) <= 1e-5 + 1e-4 * abs(expected[p]), "parameter \(p)")
         }
         let clipped = try model.clippedGradientSum(on: data, indices: indices, clipNorm: clip)
-        #expect(zip(clipped.scaledSum, expected).allSatisfy { abs($0 - $1) <= 1e-5 + 1e-4 * abs($1) })
+        #expect(zip(clipped.sum, expected).allSatisfy { abs($0 - $1) <= 1e-5 + 1e-4 * abs($1) })
+        #expect(clipped.records == indices.count && clipped.clipped == norms.filter { $0 >= clip }.count)
         // Some examples were clipped and some not: the factor really was applied per example.
         #expect(norms.contains { $0 > clip * 1.01 } && norms.contains { $0 < clip * 0.99 })
     }

@@ -85,6 +85,12 @@ public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
             throw TallyError(.invalidArgument, "clipNorm and stageTimeoutSeconds must be positive")
         }
         guard privacy.delta > 0, privacy.delta < 1 else { throw TallyError(.invalidArgument, "privacy.delta must be in (0, 1)") }
+        if try privacy.recordSampling() != nil, valueBits < Self.minimumRecordValueBits {
+            throw TallyError(
+                .invalidArgument,
+                "privacy.unit \"record\" sums many records per organization: valueBits must be at least \(Self.minimumRecordValueBits) (30 recommended), got \(valueBits)"
+            )
+        }
         guard rounds >= 0 else { throw TallyError(.invalidArgument, "rounds must be ≥ 0") }
         guard collusionMargin >= 0,
             SecAggConfiguration.minimumThreshold(neighbourhood: minParticipants, collusionMargin: collusionMargin) <= minParticipants
@@ -139,12 +145,16 @@ extension CoordinatorConfiguration {
     }
 
     /// What this configuration fixes in every round plan, with the noise multiplier resolved at start-up.
-    public func roundPolicy(noiseMultiplier: Double) -> RoundPolicy {
+    public func roundPolicy(noiseMultiplier: Double) throws(TallyError) -> RoundPolicy {
         RoundPolicy(
             collusionMargin: collusionMargin, valueBits: valueBits, clipNorm: clipNorm, noiseMultiplier: noiseMultiplier,
             stageTimeoutMilliseconds: UInt64(stageTimeoutSeconds * 1000),
             maskedInputDelayMilliseconds: UInt64(maskedInputDelaySeconds * 1000),
             dropoutRate: dropoutRate, corruptionRate: corruptionRate, training: training,
-            unmasked: insecureDisableMasking)
+            unmasked: insecureDisableMasking, records: try privacy.recordSampling())
     }
+
+    /// Fewest value bits a record-level federation accepts: an organization's sum of up to
+    /// B + 6√B clipped gradients must fit with precision to spare.
+    public static let minimumRecordValueBits = 24
 }

@@ -43,7 +43,7 @@ public actor RoundEngine: Service {
         configuration: CoordinatorConfiguration, store: CoordinatorStore, registry: ModelRegistry,
         sessions: ParticipantSessions, signingKey: SigningPrivateKey, certificatePEM: String,
         evaluation: Dataset?, ledger: PrivacyLedger, hooks: RoundHooks = .none, logger: Logger
-    ) {
+    ) throws(TallyError) {
         self.configuration = configuration
         self.store = store
         self.registry = registry
@@ -54,7 +54,7 @@ public actor RoundEngine: Service {
         self.ledger = ledger
         self.hooks = hooks
         self.logger = logger
-        self.policy = configuration.roundPolicy(noiseMultiplier: 0)
+        self.policy = try configuration.roundPolicy(noiseMultiplier: 0)
         (outgoing, outbox) = AsyncStream.makeStream()
     }
 
@@ -169,7 +169,7 @@ public actor RoundEngine: Service {
         guard let noiseMultiplier = try resolveNoiseMultiplier(parameterCount: model.parameterCount, remainingRounds: remaining) else {
             return await farewell("the federation's privacy target is reached", sender: sender)
         }
-        policy = configuration.roundPolicy(noiseMultiplier: noiseMultiplier)
+        policy = try configuration.roundPolicy(noiseMultiplier: noiseMultiplier)
         if noiseMultiplier == 0 {
             logger.warning("differential privacy is OFF (noise multiplier 0): released models are not private")
         } else {
@@ -177,6 +177,8 @@ public actor RoundEngine: Service {
                 "differential privacy",
                 metadata: [
                     "noise_multiplier": "\(String(format: "%.4f", noiseMultiplier))", "clip_norm": "\(configuration.clipNorm)",
+                    "unit": "\(configuration.privacy.unit.rawValue)",
+                    "sampling_rate": "\(policy.records.map { "\($0.samplingRate)" } ?? "1")",
                     "target":
                         "\(configuration.privacy.noiseMultiplier == nil ? "ε=\(configuration.privacy.targetEpsilon ?? 0), δ=\(configuration.privacy.delta) over \(configuration.rounds) rounds" : "explicit z")",
                 ])
@@ -352,6 +354,8 @@ public actor RoundEngine: Service {
             try hooks.sumUnmasked(UInt64(roundID))
             // Decode Σ clip(Δ_i) + noise and average over the m contributors (a public count: equal
             // weights, as participant-level DP-FedAvg needs; data sizes would leak through weights).
+            // Record-level: Σ_records clip(g) + noise over the expected batch B (public, never the
+            // sample's actual size), and the step goes against the gradient.
             let decoder = try DistributedDPDecoder(
                 configuration: agreement.privacy,
                 rotationSeed: DistributedDPConfiguration.rotationSeed(roundBytes: aggregate.rotationSeed))
@@ -361,9 +365,9 @@ public actor RoundEngine: Service {
                     "coordinates of the sum probably overflowed their slots (accuracy only, no privacy cost)",
                     metadata: ["coordinates": "\(decoded.overflowSuspected)"])
             }
-            let m = Double(aggregate.contributors.count)
+            let divisor = agreement.privacy.records.map { -Double($0.expectedBatchSize) } ?? Double(aggregate.contributors.count)
             var optimizer = head.optimizer
-            let parameters = try optimizer.aggregate(global: model.parameters, meanUpdate: decoded.values.map { Float($0 / m) })
+            let parameters = try optimizer.aggregate(global: model.parameters, meanUpdate: decoded.values.map { Float($0 / divisor) })
             let newModel = ModelState(spec: model.spec, parameters: parameters)
             let blob = try newModel.safeTensors().serialized()
             // The privacy cost is on disk, signed and synced, before anything is published.
@@ -375,7 +379,7 @@ public actor RoundEngine: Service {
             live!.machine.charged()
             hooks.ledgerAppended(UInt64(roundID))
             let lineage = ModelManifest.Lineage(
-                privacyUnit: LedgerEntry.organizationUnit,
+                privacyUnit: agreement.privacy.unit.rawValue,
                 epsilonSpent: try PrivacyReport.epsilonRDP(entries: try ledger.entries(), delta: configuration.privacy.delta),
                 delta: configuration.privacy.delta, noiseMultiplier: agreement.parameters.noiseMultiplier,
                 serverOptimizer: optimizer.settings)

@@ -61,7 +61,7 @@ public struct CoordinatorApp {
             path: c.dataDirectory + "/" + Self.ledgerFileName, role: .coordinator,
             signingKey: signingKey, certificatePEM: certificatePEM)
         let sessions = ParticipantSessions()
-        let engine = RoundEngine(
+        let engine = try RoundEngine(
             configuration: c, store: store, registry: registry, sessions: sessions, signingKey: signingKey,
             certificatePEM: certificatePEM, evaluation: evaluation, ledger: ledger, hooks: hooks, logger: logger)
         let transport = limits.serverTransport(

@@ -11,6 +11,8 @@ public enum FashionMNIST {
     public static let imageSide = 28
     public static let featureCount = 28 * 28
     public static let classCount = 10
+    /// Examples in the training split (the test split has 10,000).
+    public static let trainCount = 60_000
     /// Class names in label order.
     public static let classNames = [
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

@@ -147,28 +147,29 @@ public struct MultilayerPerceptron: Classifier, Hashable {
     /// norms (typically min(1, C/‖gᵢ‖), i.e. the clipped sum of DP-SGD).
     public struct PerExampleGradients: Sendable, Hashable {
         /// ‖gᵢ‖₂ of each example's cross-entropy gradient, in the order of the indices given.
-        public var norms: [Float]
-        /// Σᵢ factorᵢ · gᵢ, in layout order.
-        public var scaledSum: [Float]
+        public var norms: [Double]
+        /// Σᵢ factorᵢ · gᵢ, in layout order, accumulated in double precision (the record-level
+        /// sensitivity argument bounds its rounding: ``ClippedGradientSum``).
+        public var scaledSum: [Double]
     }
 
     /// Per-example gradient norms and their scaled sum for the examples at `indices`, without one
     /// backward pass per example: the batch's backward pass keeps each example's output-gradient
     /// δᵢ at every layer; example i's weight gradient in a layer is the outer product δᵢ aᵢᵀ with
     /// that layer's input aᵢ, so its squared norm is ‖δᵢ‖²‖aᵢ‖² (plus ‖δᵢ‖² for the bias), and
-    /// Σᵢ sᵢ δᵢ aᵢᵀ is one GEMM with δ's rows scaled by sᵢ.
+    /// Σᵢ sᵢ δᵢ aᵢᵀ is one double-precision GEMM with δ's rows scaled by sᵢ.
     ///
     /// - Parameter factors: given the norms, the factor of each example (as many as there are
     ///   indices, finite).
     public func perExampleGradients(
-        on data: Dataset, indices: [Int], factors: ([Float]) -> [Float]
+        on data: Dataset, indices: [Int], factors: ([Double]) -> [Double]
     ) throws(TallyError) -> PerExampleGradients {
         try check(data, indices)
         let n = indices.count
         guard n > 0 else { throw TallyError(.invalidArgument, "per-example gradients need at least one example") }
         let work = Workspace(widths: widths, capacity: n)
         let layers = layerCount
-        var norms = [Float](repeating: 0, count: n)
+        var norms = [Double](repeating: 0, count: n)
         parameters.withUnsafeBufferPointer { w in
             data.features.withUnsafeBufferPointer { features in
                 work.gather(features, data.featureCount, n) { indices[$0] }
@@ -185,7 +186,7 @@ public struct MultilayerPerceptron: Classifier, Hashable {
                         squared[i] += d * (a + 1)
                     }
                 }
-                for i in 0..<n { norms[i] = Float(squared[i].squareRoot()) }
+                for i in 0..<n { norms[i] = squared[i].squareRoot() }
             }
         }
         let scale = factors(norms)
@@ -195,25 +196,48 @@ public struct MultilayerPerceptron: Classifier, Hashable {
         if let bad = scale.firstIndex(where: { !$0.isFinite }) {
             throw TallyError(.invalidArgument, "per-example gradient factor \(bad) is \(scale[bad]), not finite")
         }
-        var sum = [Float](repeating: 0, count: parameters.count)
+        var sum = [Double](repeating: 0, count: parameters.count)
         sum.withUnsafeMutableBufferPointer { out in
-            for l in 1...layers {
-                let delta = work.deltas[l], width = widths[l]
-                for i in 0..<n { cblas_sscal(Int32(width), scale[i], delta + i * width, 1) }
+            for l in 0..<layers {
+                let fanIn = widths[l], fanOut = widths[l + 1], offset = weightOffset(l)
+                let delta = work.deltas[l + 1], input = work.activations[l]
+                var d = [Double](repeating: 0, count: n * fanOut)
+                var a = [Double](repeating: 0, count: n * fanIn)
+                for i in 0..<n {
+                    for o in 0..<fanOut { d[i * fanOut + o] = scale[i] * Double(delta[i * fanOut + o]) }
+                    for j in 0..<fanIn { a[i * fanIn + j] = Double(input[i * fanIn + j]) }
+                }
+                cblas_dgemm(
+                    CblasRowMajor, CblasTrans, CblasNoTrans, Int32(fanOut), Int32(fanIn), Int32(n),
+                    1, d, Int32(fanOut), a, Int32(fanIn), 0, out.baseAddress! + offset, Int32(fanIn))
+                let bias = out.baseAddress! + offset + fanIn * fanOut
+                for i in 0..<n {
+                    for o in 0..<fanOut { bias[o] += d[i * fanOut + o] }
+                }
             }
-            accumulate(work, n, into: out.baseAddress!, alpha: 1, beta: 0)
         }
         return PerExampleGradients(norms: norms, scaledSum: sum)
     }
 
-    /// The DP-SGD sum: each example's gradient clipped to ℓ2 norm at most `clipNorm`, summed.
-    public func clippedGradientSum(on data: Dataset, indices: [Int], clipNorm: Float) throws(TallyError) -> PerExampleGradients {
+    /// The DP-SGD sum: each example's gradient clipped to ℓ2 norm at most `clipNorm` (less
+    /// ``ClippedGradientSum/margin(records:)``), summed in double precision.
+    public func clippedGradientSum(on data: Dataset, indices: [Int], clipNorm: Double) throws(TallyError) -> ClippedGradientSum {
         guard clipNorm > 0, clipNorm.isFinite else {
             throw TallyError(.invalidArgument, "clipNorm must be positive and finite, got \(clipNorm)")
         }
-        return try perExampleGradients(on: data, indices: indices) { norms in
-            norms.map { $0 > clipNorm ? clipNorm / $0 : 1 }
+        guard !indices.isEmpty else {
+            return ClippedGradientSum(sum: [Double](repeating: 0, count: parameters.count), records: 0, clipped: 0)
         }
+        let margin = ClippedGradientSum.margin(records: indices.count)
+        var clipped = 0
+        let result = try perExampleGradients(on: data, indices: indices) { norms in
+            norms.map {
+                let factor = ClippedGradientSum.factor(norm: $0, clipNorm: clipNorm, margin: margin)
+                if factor < 1 { clipped += 1 }
+                return factor
+            }
+        }
+        return ClippedGradientSum(sum: result.scaledSum, records: indices.count, clipped: clipped)
     }
 
     // MARK: Training

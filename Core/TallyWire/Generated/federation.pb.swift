@@ -317,6 +317,19 @@ public nonisolated struct Tally_V1_RoundPlan: @unchecked Sendable {
     set {_uniqueStorage()._maskedInputDelayMs = newValue}
   }
 
+  /// Record-level rounds: each participant Poisson-samples its own records with this rate and
+  /// sends the sum of their per-record clipped gradients; the coordinator divides the decoded sum
+  /// by expected_batch_size (public). Both 0 in organization-level rounds.
+  public var recordSamplingRate: Double {
+    get {_storage._recordSamplingRate}
+    set {_uniqueStorage()._recordSamplingRate = newValue}
+  }
+
+  public var expectedBatchSize: UInt64 {
+    get {_storage._expectedBatchSize}
+    set {_uniqueStorage()._expectedBatchSize = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -746,7 +759,7 @@ nonisolated extension Tally_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RoundPlan"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}round_id\0\u{3}model_hash\0\u{1}manifest\0\u{3}manifest_signature\0\u{1}training\0\u{1}cohort\0\u{1}threshold\0\u{3}value_bits\0\u{3}slot_width\0\u{1}dimension\0\u{3}neighbour_degree\0\u{3}clip_norm\0\u{3}noise_multiplier\0\u{3}stage_timeout_ms\0\u{3}compressed_model_bytes\0\u{3}cohort_certificates\0\u{3}plan_digest\0\u{3}insecure_unmasked\0\u{3}collusion_margin\0\u{3}masked_input_delay_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}round_id\0\u{3}model_hash\0\u{1}manifest\0\u{3}manifest_signature\0\u{1}training\0\u{1}cohort\0\u{1}threshold\0\u{3}value_bits\0\u{3}slot_width\0\u{1}dimension\0\u{3}neighbour_degree\0\u{3}clip_norm\0\u{3}noise_multiplier\0\u{3}stage_timeout_ms\0\u{3}compressed_model_bytes\0\u{3}cohort_certificates\0\u{3}plan_digest\0\u{3}insecure_unmasked\0\u{3}collusion_margin\0\u{3}masked_input_delay_ms\0\u{3}record_sampling_rate\0\u{3}expected_batch_size\0")
 
   fileprivate class _StorageClass {
     var _roundID: UInt64 = 0
@@ -769,6 +782,8 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
     var _insecureUnmasked: Bool = false
     var _collusionMargin: UInt32 = 0
     var _maskedInputDelayMs: UInt64 = 0
+    var _recordSamplingRate: Double = 0
+    var _expectedBatchSize: UInt64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -799,6 +814,8 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
       _insecureUnmasked = source._insecureUnmasked
       _collusionMargin = source._collusionMargin
       _maskedInputDelayMs = source._maskedInputDelayMs
+      _recordSamplingRate = source._recordSamplingRate
+      _expectedBatchSize = source._expectedBatchSize
     }
   }
 
@@ -837,6 +854,8 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
         case 18: try { try decoder.decodeSingularBoolField(value: &_storage._insecureUnmasked) }()
         case 19: try { try decoder.decodeSingularUInt32Field(value: &_storage._collusionMargin) }()
         case 20: try { try decoder.decodeSingularUInt64Field(value: &_storage._maskedInputDelayMs) }()
+        case 21: try { try decoder.decodeSingularDoubleField(value: &_storage._recordSamplingRate) }()
+        case 22: try { try decoder.decodeSingularUInt64Field(value: &_storage._expectedBatchSize) }()
         default: break
         }
       }
@@ -909,6 +928,12 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
       if _storage._maskedInputDelayMs != 0 {
         try visitor.visitSingularUInt64Field(value: _storage._maskedInputDelayMs, fieldNumber: 20)
       }
+      if _storage._recordSamplingRate.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._recordSamplingRate, fieldNumber: 21)
+      }
+      if _storage._expectedBatchSize != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._expectedBatchSize, fieldNumber: 22)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -938,6 +963,8 @@ nonisolated extension Tally_V1_RoundPlan: SwiftProtobuf.Message, SwiftProtobuf._
         if _storage._insecureUnmasked != rhs_storage._insecureUnmasked {return false}
         if _storage._collusionMargin != rhs_storage._collusionMargin {return false}
         if _storage._maskedInputDelayMs != rhs_storage._maskedInputDelayMs {return false}
+        if _storage._recordSamplingRate != rhs_storage._recordSamplingRate {return false}
+        if _storage._expectedBatchSize != rhs_storage._expectedBatchSize {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -33,6 +33,10 @@ extension Tally_V1_RoundPlan {
         maskedInputDelayMs = parameters.maskedInputDelayMilliseconds
         compressedModelBytes = UInt64(parameters.compressedModelBytes)
         insecureUnmasked = parameters.unmasked
+        if let records = parameters.records {
+            recordSamplingRate = records.samplingRate
+            expectedBatchSize = UInt64(records.expectedBatchSize)
+        }
         planDigest = Data(parameters.digest)
     }
 
@@ -41,6 +45,14 @@ extension Tally_V1_RoundPlan {
     public func parameters() throws(TallyError) -> RoundParameters {
         guard compressedModelBytes <= UInt64(RoundParameters.maxCompressedModelBytes), dimension <= UInt64(1 << 32) else {
             throw TallyError(.sizeLimitExceeded, "round plan announces a \(compressedModelBytes)-byte model of dimension \(dimension)")
+        }
+        var records: DistributedDPConfiguration.RecordSampling?
+        if recordSamplingRate != 0 || expectedBatchSize != 0 {
+            guard expectedBatchSize <= UInt64(DistributedDPConfiguration.RecordSampling.maxExpectedBatchSize) else {
+                throw TallyError(.sizeLimitExceeded, "round plan announces an expected batch of \(expectedBatchSize) records")
+            }
+            records = try DistributedDPConfiguration.RecordSampling(
+                samplingRate: recordSamplingRate, expectedBatchSize: Int(expectedBatchSize))
         }
         let parameters = RoundParameters(
             roundID: roundID, modelHash: [UInt8](modelHash),
@@ -52,7 +64,7 @@ extension Tally_V1_RoundPlan {
             graph: neighbourDegree == 0 ? .complete : .harary(degree: Int(neighbourDegree)),
             clipNorm: clipNorm, noiseMultiplier: noiseMultiplier, stageTimeoutMilliseconds: stageTimeoutMs,
             maskedInputDelayMilliseconds: maskedInputDelayMs, compressedModelBytes: Int(compressedModelBytes),
-            unmasked: insecureUnmasked)
+            unmasked: insecureUnmasked, records: records)
         guard parameters.digest == [UInt8](planDigest) else {
             throw TallyError(.integrityFailure, "round plan digest does not match its contents")
         }

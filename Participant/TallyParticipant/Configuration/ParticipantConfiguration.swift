@@ -111,6 +111,11 @@ public struct ParticipantConfiguration: Sendable, Codable, ConfigurationFile {
     public struct PrivacyBudget: Sendable, Codable, Hashable {
         public var epsilon = 8.0
         public var delta = 1e-5
+        /// What this budget protects. An organization-level budget (the default) declines
+        /// record-level rounds: a guarantee for each record says nothing about the organization as
+        /// a whole. A record-level budget takes both kinds, charging organization-level rounds at
+        /// their ε (which bounds the record-level one).
+        public var unit = PrivacyUnit.organization
         public init() {}
     }
 

@@ -29,8 +29,9 @@ actor RoundHandler {
         var assembler: ChunkAssembler
         /// The round's logic, once the plan is checked and the model verified.
         var machine: ParticipantRound?
-        /// Local training: the model update Δ = trained − global.
-        var training: Task<[Float], any Error>?
+        /// What this participant contributes: the model update Δ = trained − global, or in a
+        /// record-level round its sampled records' clipped gradient sum.
+        var training: Task<[Double], any Error>?
         /// This participant's noise share, drawn while it trains (it depends on the plan only).
         var noise: Task<[Int64], Never>?
         /// The update's distributed-DP encoding, once the rotation's seed is known.
@@ -145,6 +146,14 @@ actor RoundHandler {
                     "the plan asks for an update \(plan.insecureUnmasked ? "without masking" : "without noise"); this daemon only allows that with allowInsecureBenchmarkRounds"
                 )
             }
+            // A record-level guarantee says nothing about the organization as a whole: an
+            // organization-level budget takes no record-level round.
+            if privacy.unit == .record && configuration.privacyBudget.unit == .organization {
+                throw TallyError(
+                    .permissionDenied,
+                    "the plan is record-level (each record sampled with q = \(privacy.records?.samplingRate ?? 0)); this organization's budget protects the organization as a whole (privacyBudget.unit \"organization\"), which a record-level round does not; set privacyBudget.unit to \"record\" to take part"
+                )
+            }
             // The budget first: a round that would overspend is declined before any work.
             // Charged at the plan's guarantee: t − c honest shares, whoever else survives. A
             // benchmark round without masking shows the coordinator this participant's input with
@@ -165,7 +174,7 @@ actor RoundHandler {
             } else {
                 (epsilonAfter, charge) = (try budget.admit(cost), cost)
             }
-            current.training = makeTraining(plan: plan, model: model)
+            current.training = makeTraining(plan: plan, model: model, records: privacy.records)
             current.noise = Task.detached(priority: .userInitiated) { privacy.sampleNoiseShare(random: SystemRandom()) }
             current.machine = try ParticipantRound(
                 agreement: agreement, me: me, identityKey: identityKey, identities: identities,
@@ -234,7 +243,13 @@ actor RoundHandler {
     /// data, or the organization's own program (``ExternalTrainer``), whose metrics and last
     /// output lines are logged here (never the model). A training failure declines the round:
     /// the coordinator learns the error's message, not the program's output.
-    private func makeTraining(plan: Tally_V1_RoundPlan, model: ModelState) -> Task<[Float], any Error> {
+    ///
+    /// In a record-level round (`records`), the clipped gradient sum of a secret Poisson sample of
+    /// the records instead (``LocalData/clippedGradientSum(model:samplingRate:clipNorm:random:)``):
+    /// the daemon's own computation, so an external trainer cannot take part.
+    private func makeTraining(
+        plan: Tally_V1_RoundPlan, model: ModelState, records: DistributedDPConfiguration.RecordSampling?
+    ) -> Task<[Double], any Error> {
         let data = self.data
         let logger = self.logger
         let external = configuration.trainer == ParticipantConfiguration.externalTrainerName ? configuration.externalTrainer : nil
@@ -251,6 +266,23 @@ actor RoundHandler {
                             "accuracy": "\(String(format: "%.4f", score.accuracy))", "loss": "\(String(format: "%.4f", score.loss))",
                         ])
                 }
+                if let records {
+                    guard external == nil else {
+                        throw TallyError(
+                            .invalidArgument,
+                            "record-level rounds need per-record clipped gradients, which the daemon computes with its built-in models; this organization runs an external trainer"
+                        )
+                    }
+                    let sum = try data.clippedGradientSum(
+                        model: model, samplingRate: records.samplingRate, clipNorm: plan.clipNorm, random: SystemRandom())
+                    logger.info(
+                        "summed the sampled records' clipped gradients",
+                        metadata: [
+                            "round": "\(plan.roundID)", "records": "\(sum.records)", "clipped": "\(sum.clipped)",
+                            "seconds": "\(String(format: "%.2f", start.secondsElapsed))",
+                        ])
+                    return sum.sum
+                }
                 guard let external else {
                     let update = try await data.trainer(for: model.spec).update(global: model.parameters, settings: settings)
                     logger.info(
@@ -259,7 +291,7 @@ actor RoundHandler {
                             "round": "\(plan.roundID)", "examples": "\(data.exampleCount)",
                             "seconds": "\(String(format: "%.2f", start.secondsElapsed))",
                         ])
-                    return update
+                    return update.map { Double($0) }
                 }
                 let report = try await ExternalTrainer(settings: external, spec: model.spec, round: plan.roundID)
                     .run(global: model.parameters, settings: settings)
@@ -273,7 +305,7 @@ actor RoundHandler {
                     logger.info(
                         "external trainer output (last lines)", metadata: ["round": "\(plan.roundID)", "output": "\(report.output)"])
                 }
-                return report.update
+                return report.update.map { Double($0) }
             } catch let error as TallyError {
                 await self?.decline(plan.roundID, error)
                 throw error
@@ -284,7 +316,7 @@ actor RoundHandler {
     /// The distributed-DP encoding (clip, rotate, scale, round, this participant's noise share),
     /// packed for masking.
     private static func encode(
-        _ update: [Float], noise: [Int64], privacy: DistributedDPConfiguration, layout: SlotLayout,
+        _ update: [Double], noise: [Int64], privacy: DistributedDPConfiguration, layout: SlotLayout,
         rotationSeed: [UInt8], round: UInt64, logger: Logger
     ) throws -> PackedVector {
         let encoder = try DistributedDPEncoder(

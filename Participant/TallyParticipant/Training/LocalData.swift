@@ -39,13 +39,36 @@ public struct LocalData: Sendable {
     /// do not match the data is refused, naming both.
     public func trainer(for spec: ModelSpec) throws(TallyError) -> any Trainer {
         guard let train else { return NoOpTrainer() }
+        try check(spec, against: train)
+        if case .multilayerPerceptron = spec { return MultilayerPerceptronTrainer(spec: spec, data: train, indices: indices) }
+        return LogisticRegressionTrainer(data: train, indices: indices)
+    }
+
+    /// A record-level round's contribution: the records kept by a Poisson sample at `rate` (drawn
+    /// from `random`, never from the plan), each record's gradient at `model` clipped to
+    /// `clipNorm`, summed (``ModelState/clippedGradientSum(on:indices:clipNorm:)``).
+    public func clippedGradientSum(
+        model: ModelState, samplingRate rate: Double, clipNorm: Double, random: some CryptoRandomSource
+    ) throws(TallyError) -> ClippedGradientSum {
+        guard let train else {
+            throw TallyError(
+                .invalidArgument, "record-level rounds need this organization's records; the benchmark's no-op trainer has none")
+        }
+        try check(model.spec, against: train)
+        let sample = try PoissonSampling.sample(indices, rate: rate, random: random)
+        return try model.clippedGradientSum(on: train, indices: sample, clipNorm: clipNorm)
+    }
+
+    /// The model's inputs and classes against the data's, naming both when they differ.
+    private func check(_ spec: ModelSpec, against train: Dataset) throws(TallyError) {
         let shape: (features: Int, classes: Int)
         switch spec {
         case .logisticRegression(let f, let c): shape = (f, c)
         case .multilayerPerceptron(let f, _, _, let c): shape = (f, c)
         case .flat, .external:
             throw TallyError(
-                .invalidArgument, "the federation's model (\(spec.metadata[ModelSpec.formatKey] ?? "?")) has no built-in trainer; set trainer to external")
+                .invalidArgument,
+                "the federation's model (\(spec.metadata[ModelSpec.formatKey] ?? "?")) has no built-in trainer; set trainer to external")
         }
         guard shape.features == train.featureCount, shape.classes == train.classCount else {
             throw TallyError(
@@ -53,7 +76,5 @@ public struct LocalData: Sendable {
                 "the federation's model takes \(shape.features) features and \(shape.classes) classes; this organization's data has \(train.featureCount) and \(train.classCount)"
             )
         }
-        if case .multilayerPerceptron = spec { return MultilayerPerceptronTrainer(spec: spec, data: train, indices: indices) }
-        return LogisticRegressionTrainer(data: train, indices: indices)
     }
 }

@@ -33,7 +33,56 @@
 /// 25). The scale is the largest one for which k·c/√d + 1 + k·σ fits in ±(2^{b−1}−1), so with
 /// probability ≥ 1 − ``overflowProbability`` no signal coordinate is clamped and every sum of
 /// m ≤ n values fits its slot of w = b + ⌈log2 n⌉ bits.
+///
+/// Record-level rounds (``records``): a participant's signal is the sum S of its Poisson-sampled
+/// records' gradients, each clipped to C before summing, scaled and randomly rounded once, with
+/// no rotation. One record moves S by at most c = scale·C; randomized rounding is ⌊x + U⌋ with U
+/// uniform on [0, 1)^d independent of the data, and for any fixed U each coordinate of
+/// ⌊x + U⌋ − ⌊x' + U⌋ is below |x_j − x'_j| + 1 in magnitude, so the integers sent move by at most
+///
+///     Δ₂ = c + √d
+///
+/// (Minkowski); the released distribution is a mixture over U of mechanisms each with that
+/// sensitivity, and Rényi divergence is jointly quasi-convex, so the bound carries over
+/// (docs/accounting.md). Every coordinate of a sum of R clipped gradients is at most R·c in
+/// magnitude, so the scale is the largest with R·c + 1 + kσ within ±(2^{b−1}−1), R the
+/// ``RecordSampling/capacity``: no clamping unless a participant samples more than R records,
+/// and clamping, a contraction, never raises Δ₂.
 public struct DistributedDPConfiguration: Sendable, Hashable {
+    /// Record-level rounds: what every participant samples and what the sum is divided by.
+    public struct RecordSampling: Sendable, Hashable {
+        /// q in (0, 1): each record is in a round's sample independently with this probability.
+        public let samplingRate: Double
+        /// B: the federation's expected sample size per round (q times the records the operator
+        /// expects), public; the coordinator divides the decoded sum by it, never by a count that
+        /// depends on the data.
+        public let expectedBatchSize: Int
+
+        public init(samplingRate: Double, expectedBatchSize: Int) throws(TallyError) {
+            guard samplingRate.isFinite, samplingRate > 0, samplingRate < 1 else {
+                throw TallyError(.invalidArgument, "record sampling rate q must be in (0, 1), got \(samplingRate)")
+            }
+            guard (1...Self.maxExpectedBatchSize).contains(expectedBatchSize) else {
+                throw TallyError(
+                    .invalidArgument, "expected batch size must be in 1...\(Self.maxExpectedBatchSize), got \(expectedBatchSize)")
+            }
+            self.samplingRate = samplingRate
+            self.expectedBatchSize = expectedBatchSize
+        }
+
+        /// The largest expected batch a plan may announce.
+        public static let maxExpectedBatchSize = 1 << 24
+
+        /// R = B + ⌈6√B⌉ + 1: the most sampled records one participant's sum is sized for. A
+        /// participant's sample is part of the federation's, whose size has mean B and standard
+        /// deviation below √B, so exceeding R is a six-sigma event (then the sum is clamped:
+        /// accuracy only).
+        public var capacity: Int {
+            let b = Double(expectedBatchSize)
+            return expectedBatchSize + Int((6 * b.squareRoot()).rounded(.up)) + 1
+        }
+    }
+
     /// The mechanism name written to the privacy ledger: noise shares added unclamped to the
     /// clamped signal, released only as the packed sum (no clamping δ).
     public static let mechanism = "distributed-discrete-gaussian/v2"
@@ -65,8 +114,12 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
     public let collusionMargin: Int
     /// n: the cohort size.
     public let cohortSize: Int
-    /// Whether to apply the randomized Hadamard rotation.
+    /// Whether to apply the randomized Hadamard rotation (never in record-level rounds).
     public let rotate: Bool
+    /// Record-level sampling; nil for organization-level rounds.
+    public let records: RecordSampling?
+    /// What the round's guarantee protects.
+    public var unit: PrivacyUnit { records == nil ? .organization : .record }
 
     /// d: the encoded dimension (parameterCount padded to a power of two when rotating).
     public let dimension: Int
@@ -85,12 +138,15 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
 
     /// - Parameters:
     ///   - collusionMargin: c, with 0 ≤ c < t; shares are sized for t − c honest ones.
+    ///   - records: record-level sampling; nil for the organization unit. Record-level rounds
+    ///     never rotate.
     ///   - overflowProbability: the overflow probability to aim for; k is chosen from it.
     public init(
         parameterCount: Int, clipNorm: Double, noiseMultiplier: Double, valueBits: Int, threshold: Int,
-        collusionMargin: Int, cohortSize: Int, rotate: Bool = true,
+        collusionMargin: Int, cohortSize: Int, rotate: Bool = true, records: RecordSampling? = nil,
         overflowProbability: Double = Self.overflowProbabilityTarget
     ) throws(TallyError) {
+        let rotate = records == nil && rotate
         guard parameterCount >= 1 else { throw TallyError(.invalidArgument, "parameter count must be at least 1") }
         guard clipNorm.isFinite, clipNorm > 0 else {
             throw TallyError(.invalidArgument, "clip norm C must be positive and finite, got \(clipNorm)")
@@ -118,6 +174,7 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
         self.collusionMargin = collusionMargin
         self.cohortSize = cohortSize
         self.rotate = rotate
+        self.records = records
         let d = Self.paddedDimension(parameterCount: parameterCount, rotate: rotate)
         dimension = d
 
@@ -131,17 +188,20 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
         let bound = Double((Int64(1) << (valueBits - 1)) - 1)
         let rootD = Double(d).squareRoot()
         let z = noiseMultiplier, rootShares = Double(threshold - collusionMargin).squareRoot()
+        let capacity = Double(records?.capacity ?? 1)
         func sensitivity(_ c: Double) -> Double {
+            if records != nil { return c + rootD }
             let conditional = c * c + Double(d) / 4 + (2 * log(1 / Self.roundingBeta)).squareRoot() * (c + rootD / 2)
             return min(conditional, (c + rootD) * (c + rootD)).squareRoot()
         }
         func extent(_ c: Double) -> Double {
-            (rotate ? k * c / rootD : c) + 1 + k * z * sensitivity(c) / rootShares
+            (rotate ? k * c / rootD : capacity * c) + 1 + k * z * sensitivity(c) / rootShares
         }
         guard extent(1) <= bound - 2 else {
+            let what = records.map { "sums of up to \($0.capacity) records, " } ?? ""
             throw TallyError(
                 .invalidArgument,
-                "\(valueBits) value bits leave no room for the noise at z = \(z), t − c = \(threshold - collusionMargin) and d = \(d); raise valueBits"
+                "\(valueBits) value bits leave no room for \(what)the noise at z = \(z), t − c = \(threshold - collusionMargin) and d = \(d); raise valueBits"
             )
         }
         // Largest c (scaled clip norm) whose extent fits, two units short of the bound: one for
@@ -174,7 +234,7 @@ public struct DistributedDPConfiguration: Sendable, Hashable {
             noise = nil
         }
         // The slack above keeps the signal's range at least k·c/√d + 1 (c + 1 without rotation).
-        guard Double(signalBound) >= (rotate ? k * low / rootD : low) + 1 - 1e-9 else {
+        guard Double(signalBound) >= (rotate ? k * low / rootD : capacity * low) + 1 - 1e-9 else {
             throw TallyError(.invalidArgument, "the noise share does not fit \(valueBits) value bits")
         }
     }

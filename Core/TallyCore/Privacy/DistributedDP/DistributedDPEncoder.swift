@@ -8,6 +8,11 @@
 /// is a post-processing of Σ_i (x̃_i + Z_i). See ``DistributedDPConfiguration`` for why each step
 /// is sized as it is. The noise comes from a cryptographically secure source and never leaves
 /// this function except inside the encoding.
+///
+/// In record-level rounds (``DistributedDPConfiguration/records``) the input is already the sum
+/// of per-record gradients each clipped to C (the model computes it); it is scaled and randomly
+/// rounded once, without clipping the sum, rotating or conditioning the rounding: one record then
+/// moves the integers by at most Δ₂ = scale·C + √d (``DistributedDPConfiguration``).
 public struct DistributedDPEncoder: Sendable {
     public let configuration: DistributedDPConfiguration
     let rotation: RandomizedHadamard?
@@ -42,6 +47,11 @@ public struct DistributedDPEncoder: Sendable {
     ///   ``DistributedDPConfiguration/sampleNoiseShare(random:)`` (it depends on nothing but the
     ///   configuration, so it can be drawn while the model trains); nil draws it here.
     public func encode(_ update: [Float], noise: [Int64]? = nil, random: some CryptoRandomSource) throws(TallyError) -> Encoding {
+        try encode(update.map { Double($0) }, noise: noise, random: random)
+    }
+
+    /// The same for an update held in double precision (a record-level round's clipped sum).
+    public func encode(_ update: [Double], noise: [Int64]? = nil, random: some CryptoRandomSource) throws(TallyError) -> Encoding {
         let c = configuration
         guard update.count == c.parameterCount else {
             throw TallyError(.sizeMismatch, "update has \(update.count) coordinates, the round expects \(c.parameterCount)")
@@ -52,17 +62,20 @@ public struct DistributedDPEncoder: Sendable {
         var x = [Double](repeating: 0, count: c.dimension)
         var squared = 0.0
         for i in 0..<update.count {
-            let v = Double(update[i])
+            let v = update[i]
             guard v.isFinite else { throw TallyError(.invalidArgument, "update coordinate \(i) is not finite") }
             x[i] = v
             squared += v * v
         }
         let norm = squared.squareRoot()
-        let factor = (norm > c.clipNorm ? c.clipNorm / norm : 1) * c.scale
+        // Record-level: the sum is not clipped (each record's gradient was).
+        let clips = c.records == nil && norm > c.clipNorm
+        let factor = (clips ? c.clipNorm / norm : 1) * c.scale
         for i in 0..<update.count { x[i] *= factor }
         rotation?.rotate(&x)
 
-        // Conditional randomized rounding: unbiased per coordinate, retried until ‖x̃‖₂ ≤ Δ₂.
+        // Conditional randomized rounding: unbiased per coordinate, retried until ‖x̃‖₂ ≤ Δ₂
+        // (record-level: one attempt, whatever the norm; Δ₂ bounds how far one record moves it).
         // Its randomness, like the noise share's (``DistributedDPConfiguration/sampleNoiseShare``),
         // is an AES-128-CTR keystream keyed with 32 fresh bytes from `random` — the construction of
         // NIST's CTR-DRBG, at AES-NI speed instead of one DRBG call per 2 KiB.
@@ -80,7 +93,7 @@ public struct DistributedDPEncoder: Sendable {
                 rounded[i] = Int64(r)
                 sum += r * r
             }
-            if sum <= limit { break }
+            if sum <= limit || c.records != nil { break }
             guard attempts < Self.maxRoundingAttempts else {
                 throw TallyError(
                     .valueOutOfRange, "conditional rounding failed \(attempts) times; the encoding parameters are inconsistent")
@@ -96,6 +109,6 @@ public struct DistributedDPEncoder: Sendable {
         }
         let share = noise ?? c.sampleNoiseShare(random: random)
         for i in 0..<c.dimension { rounded[i] += share[i] }
-        return Encoding(values: rounded, norm: norm, clipped: norm > c.clipNorm, roundingAttempts: attempts, clampedCount: clamped)
+        return Encoding(values: rounded, norm: norm, clipped: clips, roundingAttempts: attempts, clampedCount: clamped)
     }
 }
