@@ -175,7 +175,9 @@ import Testing
         check({ $0.samplingRate = 0.5 }, valid: false, "sampled organization cohorts")
         check({ $0.samplingRate = 1 }, valid: true, "q = 1")
         // Privacy unit: only known ones.
-        check({ $0.privacyUnit = "record" }, valid: false, "a unit this version does not account for")
+        check({ $0.privacyUnit = "person" }, valid: false, "a unit this version does not account for")
+        check({ $0.privacyUnit = "record"; $0.samplingRate = 0.01 }, valid: true, "Poisson-sampled records")
+        check({ $0.privacyUnit = "record"; $0.samplingRate = 0 }, valid: false, "records never sampled")
         check({ $0.privacyUnit = "" }, valid: false, "an empty unit")
         // δ_clamp: 0 for the current mechanism, charged for the old one.
         check({ $0.deltaClamp = 1e-9 }, valid: false, "clamping probability on an unclamped mechanism")
