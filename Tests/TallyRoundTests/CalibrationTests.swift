@@ -91,6 +91,34 @@ import Testing
         #expect(error?.code == .privacyBudgetExhausted)
     }
 
+    /// `tally-audit calibrate --sampling-rate q` plans a record-level federation with the bound its
+    /// coordinator calibrates with and its ledger enforces (``EnforcedRDPAccountant``): the same z.
+    /// The tight sampled-Gaussian RDP, proven for the continuous Gaussian only, gives a smaller z
+    /// that the enforced bound puts above target (the control that the two differ at all).
+    @Test func theAuditsRecordLevelPlanIsTheCoordinatorsCalibration() throws {
+        var policy = RoundHarness.policy()
+        policy.valueBits = 30
+        policy.records = try .init(samplingRate: 0.07, expectedBatchSize: 4096)
+        let coordinator = try policy.calibratedNoiseMultiplier(
+            targetEpsilon: 3, delta: 1e-5, rounds: 300, cohortSizes: [20], parameterCount: 7850
+        ).noiseMultiplier
+        let audit = try NoiseCalibration.noiseMultiplier(
+            targetEpsilon: 3, delta: 1e-5, samplingRate: 0.07, steps: 300, accountant: EnforcedRDPAccountant()
+        ).noiseMultiplier
+        #expect(abs(coordinator / audit - 1) < 0.005, "coordinator z \(coordinator), audit z \(audit)")
+        let tight = try NoiseCalibration.noiseMultiplier(
+            targetEpsilon: 3, delta: 1e-5, samplingRate: 0.07, steps: 300, accountant: RDPAccountant()
+        ).noiseMultiplier
+        #expect(tight < 0.8 * audit, "sampled-Gaussian z \(tight) vs enforced \(audit)")
+        #expect(try ledgerEpsilon(policy, z: tight, n: 20, rounds: 300, parameterCount: 7850) > 3)
+        // Unsampled, the enforced bound is the Gaussian RDP itself.
+        for z in [0.7, 2.0, 9.0] {
+            let enforced = try EnforcedRDPAccountant().epsilon(noiseMultiplier: z, samplingRate: 1, steps: 10, delta: 1e-5)
+            let gaussian = try RDPAccountant().epsilon(noiseMultiplier: z, samplingRate: 1, steps: 10, delta: 1e-5)
+            #expect(abs(enforced / gaussian - 1) < 1e-9)
+        }
+    }
+
     func ledgerEntry(_ policy: RoundPolicy, z: Double, n: Int, parameterCount: Int) throws -> LedgerEntry {
         var policy = policy
         policy.noiseMultiplier = z
