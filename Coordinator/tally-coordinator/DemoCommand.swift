@@ -98,6 +98,9 @@ struct Demo: AsyncParsableCommand {
             options.privacy.expectedBatchSize = batchSize
             options.valueBits = 30
             options.participantBudgetUnit = .record
+            // A record round's work is one gradient per sampled record (milliseconds here): the
+            // hold that hides its duration, and so the sample's size, need not be a second long.
+            options.maskedInputDelaySeconds = 0.25
         }
         let serverOptimizer = self.serverOptimizer ?? (records ? "fedavgm" : "fedavg")
         let serverLearningRate = self.serverLearningRate ?? (records ? 2 : 1)

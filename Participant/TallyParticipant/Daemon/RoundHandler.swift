@@ -275,10 +275,14 @@ actor RoundHandler {
                     }
                     let sum = try data.clippedGradientSum(
                         model: model, samplingRate: records.samplingRate, clipNorm: plan.clipNorm, random: SystemRandom())
+                    // What this organization weighs in the step: its expected records over the
+                    // public expected batch. Its records' guarantee does not depend on it.
+                    let share = records.samplingRate * Double(data.exampleCount) / Double(records.expectedBatchSize)
                     logger.info(
                         "summed the sampled records' clipped gradients",
                         metadata: [
                             "round": "\(plan.roundID)", "records": "\(sum.records)", "clipped": "\(sum.clipped)",
+                            "expected_share_of_batch": "\(String(format: "%.4f", share))",
                             "seconds": "\(String(format: "%.2f", start.secondsElapsed))",
                         ])
                     return sum.sum
