@@ -49,6 +49,11 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Model: logistic-regression, or mlp (a multilayer perceptron on OpenBLAS).") var model = "logistic-regression"
     @Option(help: "Hidden layer widths of the MLP, comma-separated.") var hidden = "256"
     @Option(help: "Activation of the MLP's hidden layers: relu or tanh.") var activation = "relu"
+    @Option(
+        help:
+            "Features the model learns from: none (the raw pixels) or scattering (ScatterNet features, computed by each organization from its own images; no privacy cost). Default: scattering for the record unit, none otherwise."
+    )
+    var features: String?
 
     var unit: PrivacyUnit { PrivacyUnit(rawValue: privacyUnit) ?? .organization }
     var roundCount: Int { rounds ?? (unit == .record ? 300 : 10) }
@@ -80,6 +85,7 @@ struct Demo: AsyncParsableCommand {
         options.model.kind = model
         options.model.hidden = hidden.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         options.model.activation = activation
+        options.model.features = features ?? (unit == .record ? FeatureTransform.scattering : .none).rawValue
         do { try options.model.validate() } catch { throw ValidationError(error.message) }
         guard model != "external" else { throw ValidationError("--model must be logistic-regression or mlp") }
         options.privacy = PrivacySettings(targetEpsilon: epsilon, delta: delta)
@@ -116,7 +122,7 @@ struct Demo: AsyncParsableCommand {
         let z = try federation.coordinatorConfiguration().noiseMultiplier(
             parameterCount: try options.model.initialModel().parameterCount)
         print(
-            "Tally demo: \(participants) organizations, \(roundCount) rounds, Fashion-MNIST split non-IID (Dirichlet α = \(alpha)), model \(model == "mlp" ? "MLP \(options.model.hidden.map(String.init).joined(separator: "-")) \(activation)" : "logistic regression")"
+            "Tally demo: \(participants) organizations, \(roundCount) rounds, Fashion-MNIST split non-IID (Dirichlet α = \(alpha)), model \(model == "mlp" ? "MLP \(options.model.hidden.map(String.init).joined(separator: "-")) \(activation)" : "logistic regression")\(options.model.features == FeatureTransform.scattering.rawValue ? " on ScatterNet features (computed by each organization)" : "")"
         )
         if records {
             print(

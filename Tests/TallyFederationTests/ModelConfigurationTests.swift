@@ -14,7 +14,9 @@ import Testing
     static let bad: [(name: String, message: String)] = [
         ("kind", "model.kind must be one of"), ("hidden", "model.hidden must list"),
         ("activation", "model.activation must be relu or tanh"), ("external", "model.kind external needs model.initialWeights"),
-        ("classCount", "classCount in 2...256"),
+        ("classCount", "classCount in 2...256"), ("features", "model.features must be one of"),
+        ("featuresNotSquare", "785 features are not a square number of pixels"),
+        ("featuresExternal", "model.features applies to built-in models"),
     ]
 
     @Test(arguments: bad)
@@ -25,10 +27,37 @@ import Testing
         case "hidden": (settings.kind, settings.hidden) = ("mlp", [])
         case "activation": (settings.kind, settings.activation) = ("mlp", "sigmoid")
         case "external": settings.kind = "external"
+        case "features": settings.features = "wavelets"
+        case "featuresNotSquare": (settings.features, settings.featureCount) = ("scattering", 785)
+        case "featuresExternal": (settings.kind, settings.initialWeights, settings.features) = ("external", "m.safetensors", "scattering")
         default: settings.classCount = 1
         }
         #expect(throws: TallyError.self) { try settings.validate() }
         do { try settings.validate() } catch { #expect(error.message.contains(message), "\(error.message)") }
+    }
+
+    /// ScatterNet features: the model takes what the transform makes of the sites' 28×28 images,
+    /// and the transform travels in the model file, so a site cannot train on other inputs.
+    @Test func scatteringFeaturesSizeTheModelAndTravelInItsFile() throws {
+        var settings = ModelSettings()
+        settings.features = "scattering"
+        try settings.validate()
+        let model = try settings.initialModel()
+        #expect(model.features == .scattering && model.spec == .logisticRegression(featureCount: 81 * 7 * 7, classCount: 10))
+        let file = try model.safeTensors()
+        #expect(file.metadata[ModelState.featuresKey] == "scattering")
+        let back = try ModelState(safeTensors: try SafeTensors(serialized: file.serialized()))
+        #expect(back.features == .scattering && back.spec == model.spec)
+        // Without the key (every file written before features existed): raw inputs.
+        #expect(try ModelState(safeTensors: try ModelSettings().initialModel().safeTensors()).features == FeatureTransform.none)
+        // A file naming a transform this build does not know is refused, naming it.
+        let unknown = try model.spec.layout.safeTensors(
+            model.parameters, metadata: model.spec.metadata.merging([ModelState.featuresKey: "wavelets"]) { $1 })
+        #expect {
+            try ModelState(safeTensors: try SafeTensors(serialized: unknown.serialized()))
+        } throws: { error in
+            (error as? TallyError)?.message.contains("\"wavelets\"") == true
+        }
     }
 
     @Test func anExternalModelIsTheOperatorsFileAndOnlyF32IsAccepted() throws {

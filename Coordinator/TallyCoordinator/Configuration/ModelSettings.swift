@@ -8,8 +8,13 @@ import TallyModel
 public struct ModelSettings: Sendable, Codable, Hashable {
     /// `logistic-regression`, `mlp` or `external`.
     public var kind = "logistic-regression"
-    /// Inputs per example (784 for Fashion-MNIST's 28×28 images).
+    /// Inputs per example as the sites' data holds them (784 for Fashion-MNIST's 28×28 images);
+    /// with `features` other than `none`, the model's own inputs are what the transform makes of them.
     public var featureCount = FashionMNIST.featureCount
+    /// A fixed map every site applies to its examples before training, and the coordinator to
+    /// its evaluation data (``FeatureTransform``): `none`, or `scattering` (ScatterNet features of
+    /// square images, 3969 for 28×28). Built-in models only.
+    public var features = FeatureTransform.none.rawValue
     /// Number of classes.
     public var classCount = FashionMNIST.classCount
     /// `mlp`: the hidden layers' widths.
@@ -41,6 +46,17 @@ public struct ModelSettings: Sendable, Codable, Hashable {
                 throw TallyError(.invalidArgument, "model.activation must be relu or tanh, got \(activation)")
             }
         }
+        guard let transform = FeatureTransform(rawValue: features) else {
+            throw TallyError(
+                .invalidArgument,
+                "model.features must be one of \(FeatureTransform.allCases.map(\.rawValue).joined(separator: ", ")), got \(features)")
+        }
+        if transform != .none {
+            guard kind != "external" else {
+                throw TallyError(.invalidArgument, "model.features applies to built-in models; an external trainer sees its own inputs")
+            }
+            _ = try modelFeatureCount(transform)
+        }
         if kind == "external", initialWeights == nil {
             throw TallyError(.invalidArgument, "model.kind external needs model.initialWeights (a safetensors file)")
         }
@@ -49,12 +65,14 @@ public struct ModelSettings: Sendable, Codable, Hashable {
     /// The federation's first model: a built-in one's seeded initial weights, or the external
     /// one's initial file.
     public func initialModel() throws(TallyError) -> ModelState {
+        let transform = FeatureTransform(rawValue: features) ?? .none
+        let inputs = try modelFeatureCount(transform)
         switch kind {
         case "mlp":
             let spec = ModelSpec.multilayerPerceptron(
-                featureCount: featureCount, hidden: hidden, activation: ModelSpec.Activation(rawValue: activation) ?? .relu,
+                featureCount: inputs, hidden: hidden, activation: ModelSpec.Activation(rawValue: activation) ?? .relu,
                 classCount: classCount)
-            return try ModelState.initial(spec, seed: initialSeed)
+            return try ModelState.initial(spec, seed: initialSeed, features: transform)
         case "external":
             let path = initialWeights ?? ""
             let file = try SafeTensors(contentsOfFile: path)
@@ -64,7 +82,16 @@ public struct ModelSettings: Sendable, Codable, Hashable {
             }
             return ModelState(spec: .external(layout), parameters: try layout.parameters(of: file, source: path))
         default:
-            return try ModelState.zeros(.logisticRegression(featureCount: featureCount, classCount: classCount))
+            return try ModelState.zeros(.logisticRegression(featureCount: inputs, classCount: classCount), features: transform)
+        }
+    }
+
+    /// The model's inputs: `featureCount`, or what `transform` makes of a square image of that many pixels.
+    func modelFeatureCount(_ transform: FeatureTransform) throws(TallyError) -> Int {
+        guard transform != .none else { return featureCount }
+        let side = try FeatureTransform.squareSide(featureCount: featureCount)
+        do { return try transform.outputFeatureCount(inputHeight: side, inputWidth: side) } catch {
+            throw TallyError(error.code, "model.features \(transform.rawValue): \(error.message)")
         }
     }
 }

@@ -251,10 +251,10 @@ public actor RoundEngine: Service {
         if let latest = try store.latestVersion() {
             let model = try ModelState(safeTensors: try SafeTensors(serialized: try registry.blob(hash: latest.modelHash)))
             // A federation trains one model: another architecture needs another data directory.
-            guard model.spec == initial.spec else {
+            guard model.spec == initial.spec, model.features == initial.features else {
                 throw TallyError(
                     .invalidArgument,
-                    "the configured model (\(initial.spec)) is not the one version \(latest.version) in \(configuration.dataDirectory) has (\(model.spec)); keep the model or start a new data directory"
+                    "the configured model (\(initial.spec), features \(initial.features.rawValue)) is not the one version \(latest.version) in \(configuration.dataDirectory) has (\(model.spec), features \(model.features.rawValue)); keep the model or start a new data directory"
                 )
             }
             return (model, latest)
@@ -368,7 +368,7 @@ public actor RoundEngine: Service {
             let divisor = agreement.privacy.records.map { -Double($0.expectedBatchSize) } ?? Double(aggregate.contributors.count)
             var optimizer = head.optimizer
             let parameters = try optimizer.aggregate(global: model.parameters, meanUpdate: decoded.values.map { Float($0 / divisor) })
-            let newModel = ModelState(spec: model.spec, parameters: parameters)
+            let newModel = ModelState(spec: model.spec, parameters: parameters, features: model.features)
             let blob = try newModel.safeTensors().serialized()
             // The privacy cost is on disk, signed and synced, before anything is published.
             try ledger.append(

@@ -6,43 +6,62 @@ public import TallyCore
 public struct ModelState: Sendable {
     public let spec: ModelSpec
     public var parameters: [Float]
+    /// The fixed map from an example's raw inputs to the model's inputs (``FeatureTransform``):
+    /// part of the task, so it travels in the model file's metadata, under its hash and signature.
+    public let features: FeatureTransform
+
+    /// The model-file metadata key naming ``features`` (absent means none).
+    public static let featuresKey = "features"
 
     /// An all-zero model of `spec` (the usual start for logistic regression and the benchmark).
-    public static func zeros(_ spec: ModelSpec) throws(TallyError) -> ModelState {
-        ModelState(spec: spec, parameters: [Float](repeating: 0, count: try spec.layout.parameterCount))
+    public static func zeros(_ spec: ModelSpec, features: FeatureTransform = .none) throws(TallyError) -> ModelState {
+        ModelState(spec: spec, parameters: [Float](repeating: 0, count: try spec.layout.parameterCount), features: features)
     }
 
     /// The model a federation starts from: all zeros for the convex models (logistic regression,
     /// flat), seeded random weights for an MLP (``MultilayerPerceptron/initial(spec:seed:)``),
     /// whose hidden units would otherwise stay identical. External models bring their own file.
-    public static func initial(_ spec: ModelSpec, seed: UInt64) throws(TallyError) -> ModelState {
+    public static func initial(_ spec: ModelSpec, seed: UInt64, features: FeatureTransform = .none) throws(TallyError) -> ModelState {
         switch spec {
         case .multilayerPerceptron:
             let model = try MultilayerPerceptron.initial(spec: spec, seed: seed)
-            return ModelState(spec: spec, parameters: model.parameters)
+            return ModelState(spec: spec, parameters: model.parameters, features: features)
         case .logisticRegression, .flat:
-            return try zeros(spec)
+            return try zeros(spec, features: features)
         case .external:
             throw TallyError(.invalidArgument, "an external model's initial parameters come from its safetensors file")
         }
     }
 
-    public init(spec: ModelSpec, parameters: [Float]) {
+    public init(spec: ModelSpec, parameters: [Float], features: FeatureTransform = .none) {
         self.spec = spec
         self.parameters = parameters
+        self.features = features
     }
 
     /// The model stored in `file`: its spec from the metadata, its parameters checked against
     /// the spec's layout.
     public init(safeTensors file: SafeTensors) throws(TallyError) {
         let spec = try ModelSpec(describing: file)
-        self.init(spec: spec, parameters: try spec.layout.parameters(of: file, source: "model file"))
+        var features = FeatureTransform.none
+        if let name = file.metadata[Self.featuresKey] {
+            guard let known = FeatureTransform(rawValue: name) else {
+                throw TallyError(
+                    .invalidArgument,
+                    "model file metadata \"\(Self.featuresKey)\" is \"\(name)\"; known: \(FeatureTransform.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            features = known
+        }
+        self.init(spec: spec, parameters: try spec.layout.parameters(of: file, source: "model file"), features: features)
     }
 
     public var parameterCount: Int { parameters.count }
 
     public func safeTensors() throws(TallyError) -> SafeTensors {
-        try spec.layout.safeTensors(parameters, metadata: spec.metadata)
+        var metadata = spec.metadata
+        if features != .none { metadata[Self.featuresKey] = features.rawValue }
+        return try spec.layout.safeTensors(parameters, metadata: metadata)
     }
 
     /// Test accuracy on `data`, for the built-in classifiers; nil for models the daemon cannot run.

@@ -258,7 +258,9 @@ actor RoundHandler {
             let settings = TrainingSettings(plan.training)
             do {
                 // The model this round starts from, scored on the examples never trained on.
-                if let heldOut = data.heldOut, heldOut.count > 0, let score = try model.evaluate(on: heldOut) {
+                if let heldOut = try data.examples(for: model.features)?.heldOut, heldOut.count > 0,
+                    let score = try model.evaluate(on: heldOut)
+                {
                     logger.info(
                         "local evaluation of the global model",
                         metadata: [
@@ -288,7 +290,7 @@ actor RoundHandler {
                     return sum.sum
                 }
                 guard let external else {
-                    let update = try await data.trainer(for: model.spec).update(global: model.parameters, settings: settings)
+                    let update = try await data.trainer(for: model).update(global: model.parameters, settings: settings)
                     logger.info(
                         "trained locally",
                         metadata: [

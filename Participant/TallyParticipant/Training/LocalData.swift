@@ -1,3 +1,4 @@
+import Synchronization
 import TallyCore
 import TallyModel
 
@@ -13,6 +14,8 @@ public struct LocalData: Sendable {
     public let heldOut: Dataset?
     /// What the no-op trainer reports as its example count.
     static let noopExamples = 1 << 30
+    /// `train` and `heldOut` as each feature transform makes them, computed on first use.
+    private let transformed = TransformedData()
 
     /// No data (the no-op trainer of the round benchmark).
     public static let none = LocalData()
@@ -37,11 +40,28 @@ public struct LocalData: Sendable {
     /// What trains the plan's model on this data: the built-in trainer of its architecture, or
     /// the no-op trainer when there is no data (the benchmark). A model whose inputs or classes
     /// do not match the data is refused, naming both.
-    public func trainer(for spec: ModelSpec) throws(TallyError) -> any Trainer {
-        guard let train else { return NoOpTrainer() }
-        try check(spec, against: train)
-        if case .multilayerPerceptron = spec { return MultilayerPerceptronTrainer(spec: spec, data: train, indices: indices) }
+    public func trainer(for model: ModelState) throws(TallyError) -> any Trainer {
+        guard let train = try examples(for: model.features)?.train else { return NoOpTrainer() }
+        try check(model.spec, against: train)
+        if case .multilayerPerceptron(_, _, _, _) = model.spec {
+            return MultilayerPerceptronTrainer(spec: model.spec, data: train, indices: indices)
+        }
         return LogisticRegressionTrainer(data: train, indices: indices)
+    }
+
+    /// The training and held-out examples as `features` makes them (the raw ones for `none`):
+    /// transformed once per process, on first use, and kept. nil without data.
+    public func examples(for features: FeatureTransform) throws(TallyError) -> (train: Dataset, heldOut: Dataset?)? {
+        guard let train else { return nil }
+        guard features != .none else { return (train, heldOut) }
+        return try transformed.get(features) { () throws(TallyError) in
+            do throws(TallyError) {
+                let heldOut = try self.heldOut.flatMap { (part) throws(TallyError) in try features.apply(toSquareImages: part) }
+                return (try features.apply(toSquareImages: train), heldOut)
+            } catch {
+                throw TallyError(error.code, "model features \(features.rawValue) on this organization's data: \(error.message)")
+            }
+        }
     }
 
     /// A record-level round's contribution: the records kept by a Poisson sample at `rate` (drawn
@@ -50,7 +70,7 @@ public struct LocalData: Sendable {
     public func clippedGradientSum(
         model: ModelState, samplingRate rate: Double, clipNorm: Double, random: some CryptoRandomSource
     ) throws(TallyError) -> ClippedGradientSum {
-        guard let train else {
+        guard let train = try examples(for: model.features)?.train else {
             throw TallyError(
                 .invalidArgument, "record-level rounds need this organization's records; the benchmark's no-op trainer has none")
         }
@@ -75,6 +95,23 @@ public struct LocalData: Sendable {
                 .dataSchemaMismatch,
                 "the federation's model takes \(shape.features) features and \(shape.classes) classes; this organization's data has \(train.featureCount) and \(train.classCount)"
             )
+        }
+    }
+}
+
+/// Transformed copies of the local data, one per feature transform. The lock is held while one is
+/// computed, so concurrent first uses compute it once.
+private final class TransformedData: Sendable {
+    private let entries = Mutex<[FeatureTransform: (train: Dataset, heldOut: Dataset?)]>([:])
+
+    func get(
+        _ features: FeatureTransform, _ make: () throws(TallyError) -> (train: Dataset, heldOut: Dataset?)
+    ) throws(TallyError) -> (train: Dataset, heldOut: Dataset?) {
+        try entries.withLock { (entries) throws(TallyError) in
+            if let done = entries[features] { return done }
+            let made = try make()
+            entries[features] = made
+            return made
         }
     }
 }
