@@ -296,22 +296,30 @@ final class ScatteringBank: @unchecked Sendable {
         let outColumns = columns / factor
         let scale = 1 / Double(factor * factor)
         filter.withUnsafeBufferPointer { f in
+            // Alias (i, j) of output row r is a contiguous run of input row r + i·outRows, so the
+            // innermost loop is over contiguous columns; each output sums its aliases in (i, j) order.
             for r in 0..<outRows {
-                for q in 0..<outColumns {
-                    var re = 0.0
-                    var im = 0.0
-                    for i in 0..<factor {
-                        let row = (r + i * outRows) * columns
-                        for j in 0..<factor {
-                            let index = row + q + j * outColumns
-                            let w = f[index]
-                            re += spectrum[2 * index] * w
-                            im += spectrum[2 * index + 1] * w
+                let o = out + 2 * r * outColumns
+                for i in 0..<factor {
+                    for j in 0..<factor {
+                        let index = (r + i * outRows) * columns + j * outColumns
+                        let s = spectrum + 2 * index
+                        let w = f.baseAddress! + index
+                        if i == 0 && j == 0 {
+                            for q in 0..<outColumns {
+                                o[2 * q] = s[2 * q] * w[q]
+                                o[2 * q + 1] = s[2 * q + 1] * w[q]
+                            }
+                        } else {
+                            for q in 0..<outColumns {
+                                o[2 * q] += s[2 * q] * w[q]
+                                o[2 * q + 1] += s[2 * q + 1] * w[q]
+                            }
                         }
                     }
-                    let o = 2 * (r * outColumns + q)
-                    out[o] = re * scale
-                    out[o + 1] = im * scale
+                }
+                if factor > 1 {
+                    for q in 0..<(2 * outColumns) { o[q] *= scale }
                 }
             }
         }
@@ -321,12 +329,18 @@ final class ScatteringBank: @unchecked Sendable {
     private func modulus(_ unnormalized: UnsafeMutablePointer<Double>, level: Int, into out: UnsafeMutablePointer<Double>) {
         let count = (geometry.paddedHeight >> level) * (geometry.paddedWidth >> level)
         let scale = 1 / Double(count)
-        let takeModulus = variant.modulus
-        for i in 0..<count {
-            let re = unnormalized[2 * i] * scale
-            let im = unnormalized[2 * i + 1] * scale
-            out[2 * i] = takeModulus ? (re * re + im * im).squareRoot() : re
-            out[2 * i + 1] = 0
+        if variant.modulus {
+            for i in 0..<count {
+                let re = unnormalized[2 * i] * scale
+                let im = unnormalized[2 * i + 1] * scale
+                out[2 * i] = (re * re + im * im).squareRoot()
+                out[2 * i + 1] = 0
+            }
+        } else {
+            for i in 0..<count {
+                out[2 * i] = unnormalized[2 * i] * scale
+                out[2 * i + 1] = 0
+            }
         }
     }
 
