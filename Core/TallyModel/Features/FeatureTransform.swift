@@ -19,7 +19,7 @@ public enum FeatureTransform: String, Sendable, Codable, CaseIterable {
     static let scatteringAngles = 8
     static let groupNormGroups = 27
 
-    /// Features per example after the transform of a `inputHeight` × `inputWidth` image.
+    /// Features per example after the transform of an `inputHeight` × `inputWidth` image.
     public func outputFeatureCount(inputHeight: Int, inputWidth: Int) throws(TallyError) -> Int {
         switch self {
         case .none:

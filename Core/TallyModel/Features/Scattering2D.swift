@@ -19,6 +19,9 @@ public import TallyCore
 /// convolution is a product in the 2-D DFT domain, subsampling by k is the periodization of the
 /// spectrum (the mean of its k×k aliases), and one pixel is cropped from each border of the
 /// subsampled result. Arithmetic is double precision (FFTW) with single-precision output.
+///
+/// The filters and plans are immutable and shared, so any number of threads may transform at once,
+/// each with its own ``ScatteringWorkspace``.
 public struct Scattering2D: Sendable {
     public let height: Int
     public let width: Int
@@ -48,9 +51,11 @@ public struct Scattering2D: Sendable {
             throw TallyError(.invalidArgument, "scattering needs 1...8 scales and 1...64 angles, got J=\(scales), L=\(angles)")
         }
         let step = 1 << scales
-        guard height >= step, width >= step, height <= 4096, width <= 4096 else {
+        // The cap bounds the filter bank's construction (25 periods of every filter over the padded
+        // image) and the per-thread buffers; ScatterNet features are for small images.
+        guard height >= step, width >= step, height <= 512, width <= 512 else {
             throw TallyError(
-                .invalidArgument, "a \(height)×\(width) image cannot be scattered with J=\(scales): each side must be in 2^J...4096")
+                .invalidArgument, "a \(height)×\(width) image cannot be scattered with J=\(scales): each side must be in 2^J...512")
         }
         let geometry = ScatteringGeometry(height: height, width: width, scales: scales)
         // Reflection padding (numpy 'reflect', torch ReflectionPad2d) needs a pad below the side.
@@ -65,8 +70,8 @@ public struct Scattering2D: Sendable {
         self.scales = scales
         self.angles = angles
         self.channelCount = 1 + scales * angles + angles * angles * scales * (scales - 1) / 2
-        self.outputHeight = geometry.paddedHeight >> scales - 2
-        self.outputWidth = geometry.paddedWidth >> scales - 2
+        self.outputHeight = (geometry.paddedHeight >> scales) - 2
+        self.outputWidth = (geometry.paddedWidth >> scales) - 2
         self.bank = ScatteringBank.shared(geometry: geometry, angles: angles, variant: variant)
     }
 
@@ -158,7 +163,9 @@ public final class ScatteringWorkspace {
 /// The filters and FFT plans for one geometry, built once and shared (read-only) by every thread.
 ///
 /// FFTW plans are only ever run through `fftw_execute_dft` on new arrays, which FFTW documents as
-/// thread-safe; planning and destruction, which are not, happen under ``planner``.
+/// thread-safe; planning and destruction, which are not, happen under ``planner``. That lock is this
+/// module's: it does not exclude TallyCore's accountant (RealFFT), which plans under its own lock,
+/// so the two should share one process-wide FFTW planner lock.
 final class ScatteringBank: @unchecked Sendable {
     private struct Key: Hashable {
         let geometry: ScatteringGeometry
