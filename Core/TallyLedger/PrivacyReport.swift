@@ -264,15 +264,8 @@ public struct PrivacyReport: Sendable, Codable {
     /// a participant would have after adding the next round to its history (pass history + [next]).
     /// 0 for no entries.
     public static func epsilonRDP(entries: [LedgerEntry], delta: Double) throws(TallyError) -> Double {
-        guard delta.isFinite, delta > 0, delta < 1 else { throw TallyError(.invalidArgument, "δ must be in (0, 1), got \(delta)") }
-        guard !entries.isEmpty else { return 0 }
-        var accountant = try LedgerAccountant()
-        var series = LedgerSeries(participant: nil, orders: accountant.orders.count)
-        for (index, entry) in entries.enumerated() {
-            try entry.validate()
-            try series.add(entry, index: index, accountant: &accountant)
-        }
-        return try series.epsilonRDP(delta: delta, accountant: accountant)
+        var running = try RunningEpsilon(entries: entries, delta: delta)
+        return try running.epsilon()
     }
 
     /// JSON with the report's conventions: sorted keys, +∞ as `"inf"` (−∞ `"-inf"`), absent

@@ -37,6 +37,8 @@ public actor RoundEngine: Service {
     private let outgoing: AsyncStream<(messages: [Tally_V1_CoordinatorMessage], to: [ParticipantID])>
 
     private var live: LiveRound?
+    /// The ledger's ε, kept up to date as rounds are charged (for each manifest's lineage).
+    private var spent: RunningEpsilon
     public private(set) var releasedRounds = 0
 
     public init(
@@ -55,6 +57,7 @@ public actor RoundEngine: Service {
         self.hooks = hooks
         self.logger = logger
         self.policy = try configuration.roundPolicy(noiseMultiplier: 0)
+        self.spent = try RunningEpsilon(entries: try ledger.entries(), delta: configuration.privacy.delta)
         (outgoing, outbox) = AsyncStream.makeStream()
     }
 
@@ -371,16 +374,17 @@ public actor RoundEngine: Service {
             let newModel = ModelState(spec: model.spec, parameters: parameters, features: model.features)
             let blob = try newModel.safeTensors().serialized()
             // The privacy cost is on disk, signed and synced, before anything is published.
-            try ledger.append(
-                agreement.ledgerEntry(
-                    aggregate.charge, modelVersion: version.version + 1,
-                    modelHash: Hex.encode(SHA256Digest.hash(blob)), recordedAt: Date().timeIntervalSince1970))
+            let entry = agreement.ledgerEntry(
+                aggregate.charge, modelVersion: version.version + 1,
+                modelHash: Hex.encode(SHA256Digest.hash(blob)), recordedAt: Date().timeIntervalSince1970)
+            try ledger.append(entry)
+            try account(entry)
             charge = nil
             live!.machine.charged()
             hooks.ledgerAppended(UInt64(roundID))
             let lineage = ModelManifest.Lineage(
                 privacyUnit: agreement.privacy.unit.rawValue,
-                epsilonSpent: try PrivacyReport.epsilonRDP(entries: try ledger.entries(), delta: configuration.privacy.delta),
+                epsilonSpent: try spent.epsilon(),
                 delta: configuration.privacy.delta, noiseMultiplier: agreement.parameters.noiseMultiplier,
                 serverOptimizer: optimizer.settings)
             let record = try publish(
@@ -421,10 +425,10 @@ public actor RoundEngine: Service {
                 // Aborted after unmasking: nothing is published, but the sum was seen. Charged
                 // against the base model, with no version.
                 do {
-                    try ledger.append(
-                        agreement.ledgerEntry(
-                            charge, modelVersion: nil, modelHash: version.modelHash,
-                            recordedAt: Date().timeIntervalSince1970))
+                    let entry = agreement.ledgerEntry(
+                        charge, modelVersion: nil, modelHash: version.modelHash, recordedAt: Date().timeIntervalSince1970)
+                    try ledger.append(entry)
+                    try account(entry)
                     log.warning(
                         "round aborted after the sum was unmasked; its privacy cost is in the ledger", metadata: ["reason": "\(reason)"])
                 } catch let ledgerError {
@@ -445,6 +449,14 @@ public actor RoundEngine: Service {
                     ], cohort
                 ))
             throw error
+        }
+    }
+
+    /// Adds an appended entry to the running ε; should it be refused, accounts for the ledger
+    /// (the truth) afresh.
+    private func account(_ entry: LedgerEntry) throws {
+        do { try spent.add(entry) } catch {
+            spent = try RunningEpsilon(entries: try ledger.entries(), delta: configuration.privacy.delta)
         }
     }
 

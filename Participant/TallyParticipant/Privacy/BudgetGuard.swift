@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TallyCore
 import TallyLedger
 
@@ -12,6 +13,9 @@ import TallyLedger
 struct BudgetGuard: Sendable {
     let ledger: PrivacyLedger
     let budget: PrivacyBudget
+    /// The ledger's ε, kept up to date as this daemon (its only writer) records rounds, so a
+    /// check costs the same in round 300 as in round 1.
+    private let account: Account
 
     init(
         directory: String, participant: UInt32, signingKey: SigningPrivateKey, certificatePEM: String,
@@ -21,14 +25,14 @@ struct BudgetGuard: Sendable {
         ledger = try PrivacyLedger(
             path: directory + "/" + Self.fileName, role: .participant(participant),
             signingKey: signingKey, certificatePEM: certificatePEM, budget: budget)
+        account = Account(try RunningEpsilon(entries: try ledger.entries(), delta: budget.delta))
     }
 
     static let fileName = "privacy-ledger.sqlite"
 
     /// ε spent so far (RDP bound at the budget's δ).
     func spent() throws(TallyError) -> Double {
-        let entries = try ledger.entries()
-        return entries.isEmpty ? 0 : try PrivacyReport.epsilonRDP(entries: entries, delta: budget.delta)
+        try account.state.withLock { (running) throws(TallyError) in try running.epsilon() }
     }
 
     /// ε left, never negative.
@@ -37,7 +41,7 @@ struct BudgetGuard: Sendable {
     /// The ε this organization would have spent after `round`; throws
     /// ``TallyError/Code/privacyBudgetExhausted`` when that is over budget.
     func admit(_ round: LedgerEntry) throws(TallyError) -> Double {
-        let after = try PrivacyReport.epsilonRDP(entries: try ledger.entries() + [round], delta: budget.delta)
+        let after = try account.state.withLock { (running) throws(TallyError) in try running.epsilon(adding: round) }
         guard after <= budget.epsilon else {
             let shown = after.isFinite ? String(format: "%.3f", after) : "∞ (the round adds no noise)"
             throw TallyError(
@@ -50,6 +54,17 @@ struct BudgetGuard: Sendable {
 
     /// Durably records a contribution (fsynced before returning).
     func record(_ round: LedgerEntry) throws(TallyError) {
-        try ledger.append(round)
+        try account.state.withLock { (running) throws(TallyError) in
+            try ledger.append(round)
+            do { try running.add(round) } catch {
+                // The ledger is the truth: account for it afresh.
+                running = try RunningEpsilon(entries: try ledger.entries(), delta: budget.delta)
+            }
+        }
+    }
+
+    private final class Account: Sendable {
+        let state: Mutex<RunningEpsilon>
+        init(_ running: sending RunningEpsilon) { state = Mutex(running) }
     }
 }
