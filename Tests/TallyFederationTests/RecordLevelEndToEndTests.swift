@@ -48,7 +48,8 @@ extension FederationEndToEndTests {
         #expect(entries.count == 3)
         for entry in entries {
             #expect(entry.privacyUnit == LedgerEntry.recordUnit && entry.samplingRate == 0.02)
-            #expect(!entry.participants.contains(5) && !entry.participants.contains(6) && entry.participants.count == 4)
+            // The cohort is 1...4; one may miss a deadline on a loaded machine (t = 3).
+            #expect(!entry.participants.contains(5) && !entry.participants.contains(6) && (3...4).contains(entry.participants.count))
         }
         let report = try PrivacyReport(entries: entries, delta: 1e-5, budget: nil)
         #expect(report.privacyUnits == [LedgerEntry.recordUnit] && report.neighbouringRelation.contains("record"))

@@ -163,9 +163,8 @@ public final class ScatteringWorkspace {
 /// The filters and FFT plans for one geometry, built once and shared (read-only) by every thread.
 ///
 /// FFTW plans are only ever run through `fftw_execute_dft` on new arrays, which FFTW documents as
-/// thread-safe; planning and destruction, which are not, happen under ``planner``. That lock is this
-/// module's: it does not exclude TallyCore's accountant (RealFFT), which plans under its own lock,
-/// so the two should share one process-wide FFTW planner lock.
+/// thread-safe; planning and destruction, which are not, happen under the process-wide
+/// ``FFTWPlanner`` lock, which the accountant's FFTs take too.
 final class ScatteringBank: @unchecked Sendable {
     private struct Key: Hashable {
         let geometry: ScatteringGeometry
@@ -173,8 +172,8 @@ final class ScatteringBank: @unchecked Sendable {
         let variant: ScatteringVariant
     }
 
-    /// Serializes this module's FFTW planner calls (FFTW's planner is not thread-safe).
-    private static let planner = Mutex<[Key: ScatteringBank]>([:])
+    /// The banks built so far; building one happens under this lock, so it is built once.
+    private static let banks = Mutex<[Key: ScatteringBank]>([:])
 
     let geometry: ScatteringGeometry
     let angles: Int
@@ -189,7 +188,7 @@ final class ScatteringBank: @unchecked Sendable {
 
     static func shared(geometry: ScatteringGeometry, angles: Int, variant: ScatteringVariant) -> ScatteringBank {
         let key = Key(geometry: geometry, angles: angles, variant: variant)
-        return planner.withLock { cache in
+        return banks.withLock { cache in
             if let bank = cache[key] { return bank }
             let bank = ScatteringBank(geometry: geometry, angles: angles, variant: variant)
             cache[key] = bank
@@ -197,7 +196,7 @@ final class ScatteringBank: @unchecked Sendable {
         }
     }
 
-    /// Called with ``planner`` held.
+    /// Called with ``banks`` held.
     private init(geometry: ScatteringGeometry, angles: Int, variant: ScatteringVariant) {
         self.geometry = geometry
         self.angles = angles
@@ -210,8 +209,10 @@ final class ScatteringBank: @unchecked Sendable {
             let input = fftw_alloc_complex(rows * columns)!
             let output = fftw_alloc_complex(rows * columns)!
             // FFTW_ESTIMATE never touches the arrays while planning.
-            forward.append(fftw_plan_dft_2d(Int32(rows), Int32(columns), input, output, FFTW_FORWARD, UInt32(FFTW_ESTIMATE))!)
-            backward.append(fftw_plan_dft_2d(Int32(rows), Int32(columns), input, output, FFTW_BACKWARD, UInt32(FFTW_ESTIMATE))!)
+            FFTWPlanner.withLock {
+                forward.append(fftw_plan_dft_2d(Int32(rows), Int32(columns), input, output, FFTW_FORWARD, UInt32(FFTW_ESTIMATE))!)
+                backward.append(fftw_plan_dft_2d(Int32(rows), Int32(columns), input, output, FFTW_BACKWARD, UInt32(FFTW_ESTIMATE))!)
+            }
             fftw_free(input)
             fftw_free(output)
         }
@@ -226,7 +227,7 @@ final class ScatteringBank: @unchecked Sendable {
 
     deinit {
         let plans = forwardPlans + backwardPlans
-        ScatteringBank.planner.withLock { _ in
+        FFTWPlanner.withLock {
             for plan in plans { fftw_destroy_plan(plan) }
         }
     }

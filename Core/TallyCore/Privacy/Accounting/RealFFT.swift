@@ -47,11 +47,11 @@ enum RealFFT {
 }
 
 /// A cached FFTW plan. The handle is immutable after planning and only used with FFTW's
-/// thread-safe new-array execute; it is destroyed (under the planner lock) when the last holder
+/// thread-safe new-array execute; it is destroyed (under ``FFTWPlanner``) when the last holder
 /// lets go, so evicting it from the cache while another thread runs it is safe.
 private final class FFTPlan: @unchecked Sendable {
     private struct Key: Hashable { let length: Int; let forward: Bool }
-    private static let planner = Mutex<[Key: FFTPlan]>([:])
+    private static let cache = Mutex<[Key: FFTPlan]>([:])
     private static let maxCached = 8
 
     let handle: OpaquePointer
@@ -60,14 +60,14 @@ private final class FFTPlan: @unchecked Sendable {
 
     deinit {
         let handle = handle
-        FFTPlan.planner.withLock { _ in fftw_destroy_plan(handle) }
+        FFTWPlanner.withLock { fftw_destroy_plan(handle) }
     }
 
     static func cached(length: Int, forward: Bool) -> FFTPlan {
         // Evicted plans are released after the lock is dropped: their deinit takes the lock.
         var evicted: [FFTPlan] = []
         defer { evicted.removeAll() }
-        return planner.withLock { cache -> FFTPlan in
+        return Self.cache.withLock { cache -> FFTPlan in
             let key = Key(length: length, forward: forward)
             if let plan = cache[key] { return plan }
             let half = length / 2 + 1
@@ -75,10 +75,11 @@ private final class FFTPlan: @unchecked Sendable {
             let complex = fftw_alloc_complex(half)!
             defer { fftw_free(real); fftw_free(complex) }
             // FFTW_ESTIMATE never touches the arrays while planning.
-            let handle =
+            let handle = FFTWPlanner.withLock {
                 forward
-                ? fftw_plan_dft_r2c_1d(Int32(length), real, complex, UInt32(FFTW_ESTIMATE))!
-                : fftw_plan_dft_c2r_1d(Int32(length), complex, real, UInt32(FFTW_ESTIMATE))!
+                    ? fftw_plan_dft_r2c_1d(Int32(length), real, complex, UInt32(FFTW_ESTIMATE))!
+                    : fftw_plan_dft_c2r_1d(Int32(length), complex, real, UInt32(FFTW_ESTIMATE))!
+            }
             if cache.count >= maxCached {
                 evicted = Array(cache.values)
                 cache.removeAll()
