@@ -146,6 +146,10 @@ public final class LocalFederation: Sendable {
         p.privacyBudget.epsilon = options.participantBudgetEpsilon
         p.privacyBudget.delta = options.participantBudgetDelta
         p.privacyBudget.unit = options.participantBudgetUnit
+        // The sites know the task's features in advance and compute them before joining.
+        if p.trainer == ParticipantConfiguration.builtInTrainerName, options.model.features != FeatureTransform.none.rawValue {
+            p.data.prepareFeatures = [options.model.features]
+        }
         // Processes on one machine reconnect quickly after a coordinator restart.
         p.reconnectMaxSeconds = 2
         p.allowInsecureBenchmarkRounds = options.insecureDisableMasking || options.privacy.noiseMultiplier == 0

@@ -56,6 +56,50 @@ import Testing
         #expect(configuration.data.summary == "csv \(directory)/site.csv")
     }
 
+    /// A site's 28×28 images become the task's ScatterNet features, training and held-out part
+    /// alike, computed once; data that is not square images is refused, naming the transform.
+    @Test func scatteringFeaturesAreComputedOnceForBothParts() throws {
+        let directory = try TestDirectories.make("data-features")
+        let names = (0..<784).map { "p\($0)" }
+        var state: UInt64 = 3
+        let rows = (0..<12).map { i in
+            let pixels = (0..<784).map { _ in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return String(format: "%.3f", Double((state >> 33) % 1000) / 1000)
+            }
+            return (pixels + ["\(i % 2)"]).joined(separator: ",")
+        }
+        try Data(([(names + ["label"]).joined(separator: ",")] + rows).joined(separator: "\n").utf8)
+            .write(to: URL(fileURLWithPath: directory + "/images.csv"))
+        var configuration = ParticipantConfiguration()
+        configuration.data.source = DataSourceConfiguration(kind: .csv)
+        configuration.data.source?.path = directory + "/images.csv"
+        configuration.data.source?.labelColumn = "label"
+        configuration.data.schema = try DataSchema(featureNames: names, classes: ["0", "1"])
+        configuration.data.heldOutFraction = 0.25
+        let data = try LocalData(source: configuration.data)
+        let first = try #require(try data.examples(for: .scattering))
+        #expect(first.train.featureCount == 3969 && first.train.count == 9 && first.heldOut?.count == 3)
+        #expect(
+            first.train.features == (try FeatureTransform.scattering.apply(to: try #require(data.train), height: 28, width: 28)).features)
+        let again = try #require(try data.examples(for: .scattering))
+        #expect(again.train.features == first.train.features && again.heldOut?.features == first.heldOut?.features)
+        #expect(try data.examples(for: .none)?.train.featureCount == 784)
+
+        // Two columns are no image.
+        let pairs = (0..<8).map { i in "\(i),\(i * 2),\(i % 2)" }
+        try Data((["a,b,label"] + pairs).joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: directory + "/pairs.csv"))
+        configuration.data.source?.path = directory + "/pairs.csv"
+        configuration.data.schema = try DataSchema(featureNames: ["a", "b"], classes: ["0", "1"])
+        let tabular = try LocalData(source: configuration.data)
+        #expect {
+            try tabular.examples(for: .scattering)
+        } throws: { error in
+            (error as? TallyError)?.message.contains("model features scattering") == true
+        }
+        #expect(message("{\"data\": {\"prepareFeatures\": [\"wavelets\"]}}")?.contains("data.prepareFeatures: \"wavelets\"") == true)
+    }
+
     @Test func mistakesInTheSourceNameTheirKeyAndLine() {
         #expect(
             message("{\"data\": {\n\"source\": {\"kind\": \"csv\",\n\"pth\": \"x.csv\"}}}")

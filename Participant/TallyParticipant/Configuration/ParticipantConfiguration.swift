@@ -61,7 +61,26 @@ public struct ParticipantConfiguration: Sendable, Codable, ConfigurationFile {
         /// and the seed that picks them; they apply to `source` or the partition alike.
         public var heldOutFraction = 0.0
         public var heldOutSeed: UInt64 = 0
+        /// Feature transforms to compute at start-up, before joining: the ones the federation's
+        /// model uses (its `model.features`), so the first round does not wait for them. Any
+        /// other a model asks for is computed when its first round arrives.
+        public var prepareFeatures: [String] = []
         public init() {}
+
+        /// ``prepareFeatures`` as transforms; an unknown name is an error naming the key.
+        public func preparedFeatures() throws(TallyError) -> [FeatureTransform] {
+            var transforms: [FeatureTransform] = []
+            for name in prepareFeatures {
+                guard let transform = FeatureTransform(rawValue: name) else {
+                    throw TallyError(
+                        .invalidArgument,
+                        "data.prepareFeatures: \"\(name)\" is not a feature transform; known: \(FeatureTransform.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
+                }
+                transforms.append(transform)
+            }
+            return transforms
+        }
 
         /// The source to load: `source` or the partition, with this section's held-out part.
         public var resolvedSource: DataSourceConfiguration {
@@ -97,6 +116,7 @@ public struct ParticipantConfiguration: Sendable, Codable, ConfigurationFile {
             guard heldOutFraction.isFinite, heldOutFraction >= 0, heldOutFraction < 1 else {
                 throw fail("data.heldOutFraction must be in [0, 1), got \(heldOutFraction)")
             }
+            _ = try preparedFeatures()
             guard let source else { return }
             guard source.heldOutFraction == 0, source.heldOutSeed == 0 else {
                 throw fail("data.source: set the held-out part with data.heldOutFraction and data.heldOutSeed")

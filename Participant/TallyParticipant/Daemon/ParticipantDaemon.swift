@@ -48,6 +48,17 @@ public struct ParticipantDaemon: Service {
             logger.info(
                 "local data loaded",
                 metadata: ["examples": "\(data.exampleCount)", "held_out": "\(data.heldOut?.count ?? 0)", "source": "\(c.data.summary)"])
+            // Before joining, so the first round does not wait for them.
+            for features in try c.data.preparedFeatures() where features != .none {
+                let start = ContinuousClock.now
+                let prepared = try data.examples(for: features)
+                logger.info(
+                    "features prepared",
+                    metadata: [
+                        "features": "\(features.rawValue)", "per_example": "\(prepared?.train.featureCount ?? 0)",
+                        "seconds": "\(String(format: "%.2f", start.secondsElapsed))",
+                    ])
+            }
         }
 
         do {
