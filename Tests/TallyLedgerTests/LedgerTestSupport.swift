@@ -22,7 +22,8 @@ func entry(
 ) -> LedgerEntry {
     LedgerEntry(
         roundID: round, modelVersion: Int64(round), modelHash: String(repeating: "ab", count: 32),
-        participants: participants, cohortSize: max(participants.count, 3), privacyUnit: LedgerEntry.organizationUnit,
+        participants: participants, cohortSize: max(participants.count, 3),
+        privacyUnit: samplingRate < 1 ? LedgerEntry.recordUnit : LedgerEntry.organizationUnit,
         samplingRate: samplingRate, clipNorm: 1.0, noiseMultiplier: noiseMultiplier, mechanism: mechanism,
         shareSigmaSquared: shareSigmaSquared, noiseShares: noiseShares, threshold: 3, collusionMargin: 0,
         l2Sensitivity: l2Sensitivity, dimension: dimension, deltaClamp: deltaClamp, recordedAt: 1_800_000_000 + Double(round))
