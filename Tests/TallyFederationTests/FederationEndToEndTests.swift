@@ -49,6 +49,25 @@ import Testing
         await #expect(throws: TallyError.self) {
             _ = try await ModelManifest.verified(bytes: tampered, signature: latest.signature, trust: trust)
         }
+
+        // Validations are remembered across rounds, but a revocation made later still refuses a
+        // remembered certificate, and a remembered one is only ever returned for its own PEM.
+        let certificatePath = TLSFiles(directory: federation.pki + "/participant-2").certificate
+        let pem = try FederationTrust.readPEM(certificatePath, what: "test")
+        let (identity, _) = try await trust.verify(pem: pem)
+        #expect(identity == .participant(ParticipantID(2)))
+        #expect(try await trust.verify(pem: pem).0 == identity, "a second check of the same certificate")
+        // openssl prints the serial as the revocation list keeps it (BN_bn2hex).
+        let serial = try TestEnvironment.openssl(["x509", "-in", certificatePath, "-noout", "-serial"])
+            .trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "serial=", with: "")
+        var revoking = trust
+        revoking.revocations = RevocationList(revokedSerials: [serial])
+        await #expect(throws: TallyError.self) { _ = try await revoking.verify(pem: pem) }
+        #expect(try await trust.verify(pem: pem).0 == identity, "the unrevoked trust still admits it")
+        var foreign = pem
+        foreign.replaceSubrange(
+            foreign.index(foreign.startIndex, offsetBy: 100)...foreign.index(foreign.startIndex, offsetBy: 103), with: "AAAA")
+        await #expect(throws: TallyError.self) { _ = try await trust.verify(pem: foreign) }
     }
 
     @Test func badCertificatesAreRefusedWithAClearError() async throws {

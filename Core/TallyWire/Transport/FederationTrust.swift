@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TallyCore
 import TallySecAgg
 import X509
@@ -11,6 +12,11 @@ import X509
 public struct FederationTrust: Sendable {
     public let authority: Certificate
     public var revocations: RevocationList
+    /// Certificates already validated against `authority`: a participant checks the same cohort
+    /// certificates and coordinator certificate every round, and a full validation (chain
+    /// signature, PEM and DER parsing, the key's conversion for OpenSSL) was most of the fixed
+    /// cost of a round. A hit still checks the validity period and `revocations` as they are now.
+    private let validated = ValidatedCertificates()
 
     public init(caPEM: String, crlPEM: String? = nil) throws(TallyError) {
         do { authority = try Certificate(pemEncoded: caPEM) } catch {
@@ -44,12 +50,29 @@ public struct FederationTrust: Sendable {
 
     /// Parses and verifies a PEM certificate and returns its identity and signing key.
     public func verify(pem: String) async throws(TallyError) -> (PeerIdentity, SigningPublicKey) {
+        if let known = validated.lookup(pem) {
+            let now = Date()
+            guard now >= known.notValidBefore, now <= known.notValidAfter else {
+                throw TallyError(
+                    .permissionDenied, "certificate \(known.subject) is not valid for this federation: expired or not yet valid")
+            }
+            guard !revocations.isRevoked(serialNumber: known.serialNumber) else {
+                throw TallyError(.permissionDenied, "certificate \(known.subject) has been revoked")
+            }
+            return (known.identity, known.key)
+        }
         let certificate: Certificate
         do { certificate = try Certificate(pemEncoded: pem) } catch {
             throw TallyError(.malformedKey, "not a PEM certificate")
         }
         let identity = try await verify(certificate)
-        return (identity, try Self.signingKey(of: certificate))
+        let key = try Self.signingKey(of: certificate)
+        validated.insert(
+            pem,
+            .init(
+                identity: identity, key: key, subject: "\(certificate.subject)", serialNumber: Array(certificate.serialNumber.bytes),
+                notValidBefore: certificate.notValidBefore, notValidAfter: certificate.notValidAfter))
+        return (identity, key)
     }
 
     /// The certificate's public key as a Tally verification key.
@@ -76,5 +99,29 @@ extension FederationTrust {
     /// Reads a PEM file (bounded); the contents are never logged.
     public static func readPEM(_ path: String, what: String) throws(TallyError) -> String {
         try readText(path, what: what)
+    }
+}
+
+/// PEM text → what its validation against the federation CA established. Bounded: a full cache
+/// is emptied, not grown (a federation has as many entries as members).
+private final class ValidatedCertificates: Sendable {
+    struct Entry: Sendable {
+        let identity: PeerIdentity
+        let key: SigningPublicKey
+        let subject: String
+        let serialNumber: [UInt8]
+        let notValidBefore: Date
+        let notValidAfter: Date
+    }
+    private static let capacity = 4096
+    private let entries = Mutex<[String: Entry]>([:])
+
+    func lookup(_ pem: String) -> Entry? { entries.withLock { $0[pem] } }
+
+    func insert(_ pem: String, _ entry: Entry) {
+        entries.withLock {
+            if $0.count >= Self.capacity { $0.removeAll() }
+            $0[pem] = entry
+        }
     }
 }
