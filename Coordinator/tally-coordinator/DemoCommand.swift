@@ -20,10 +20,14 @@ struct Demo: AsyncParsableCommand {
         help:
             "What the guarantee protects: organization (each organization's whole update) or record (each record; DP-SGD across the organizations)."
     )
-    var privacyUnit = "organization"
-    @Option(help: "Rounds to run (default 10 for the organization unit, 300 for the record unit: one DP-SGD step each).")
+    var privacyUnit = "record"
+    @Option(help: "Rounds to run (default 100 for the record unit, one DP-SGD step each; 10 for the organization unit).")
     var rounds: Int?
-    @Option(help: "Target ε over all rounds; the noise multiplier is calibrated to it.") var epsilon = 10.0
+    @Option(
+        name: .customLong("epsilon"),
+        help: "Target ε over all rounds; the noise multiplier is calibrated to it (default 3 for the record unit, 10 for the organization unit).")
+    var targetEpsilon: Double?
+    var epsilon: Double { targetEpsilon ?? (unit == .record ? 3 : 10) }
     @Option(help: "Target δ.") var delta = 1e-5
     @Option(help: "ℓ2 clip norm C of each organization's update, or of each record's gradient (default 0.5, or 1 for the record unit).")
     var clipNorm: Double?
@@ -56,7 +60,7 @@ struct Demo: AsyncParsableCommand {
     var features: String?
 
     var unit: PrivacyUnit { PrivacyUnit(rawValue: privacyUnit) ?? .organization }
-    var roundCount: Int { rounds ?? (unit == .record ? 300 : 10) }
+    var roundCount: Int { rounds ?? (unit == .record ? 100 : 10) }
 
     func validate() throws {
         guard (2...1000).contains(participants) else { throw ValidationError("--participants must be in 2...1000, got \(participants)") }
@@ -157,7 +161,7 @@ struct Demo: AsyncParsableCommand {
                 store = try? CoordinatorStore(path: federation.coordinatorData + "/coordinator.sqlite", readOnly: true)
             }
             guard let store, let rounds = try? store.rounds(), let versions = try? store.versions() else { continue }
-            // Hundreds of record-level rounds: about 30 lines, the last round always.
+            // Many record-level rounds: about 30 lines, the last round and every abort always.
             let every = Int64(max(1, roundCount / 30))
             for r in rounds where r.outcome != .running && !printed.contains(r.id) {
                 printed.insert(r.id)
