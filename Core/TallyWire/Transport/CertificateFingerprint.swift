@@ -1,3 +1,4 @@
+import Synchronization
 import TallyCore
 import X509
 
@@ -5,11 +6,22 @@ import X509
 /// `openssl x509 -noout -fingerprint -sha256` prints, without the colons — so an organization can
 /// pin the peers it aggregates with independently of the CA.
 public enum CertificateFingerprint {
+    /// A pure function of the PEM text, remembered: a participant fingerprints the same cohort
+    /// certificates every round. Bounded: a full cache is emptied, not grown.
+    private static let known = Mutex<[String: String]>([:])
+    private static let capacity = 4096
+
     public static func sha256(pem: String) throws(TallyError) -> String {
+        if let fingerprint = known.withLock({ $0[pem] }) { return fingerprint }
         let der: [UInt8]
         do { der = try Certificate(pemEncoded: pem).serializeAsPEM().derBytes } catch {
             throw TallyError(.malformedMessage, "not a PEM certificate")
         }
-        return Hex.encode(SHA256Digest.hash(der))
+        let fingerprint = Hex.encode(SHA256Digest.hash(der))
+        known.withLock {
+            if $0.count >= capacity { $0.removeAll() }
+            $0[pem] = fingerprint
+        }
+        return fingerprint
     }
 }

@@ -204,18 +204,27 @@ actor RoundHandler {
         }
     }
 
-    /// The participant's own id is whatever its certificate says; the plan must include it.
+    /// The participant's own id is whatever its certificate says (read once: the session it
+    /// connected with was made with that certificate); the plan must include it.
     private func currentID(_ plan: Tally_V1_RoundPlan) throws(TallyError) -> UInt32 {
-        guard
-            let own = try? PeerIdentity(
-                certificate: .init(pemEncoded: FederationTrust.readPEM(configuration.tls.certificate, what: "certificate"))),
-            case .participant(let id) = own
-        else {
-            throw TallyError(.permissionDenied, "this daemon's certificate is not a participant certificate")
+        let id: UInt32
+        if let known = ownID {
+            id = known
+        } else {
+            guard
+                let own = try? PeerIdentity(
+                    certificate: .init(pemEncoded: FederationTrust.readPEM(configuration.tls.certificate, what: "certificate"))),
+                case .participant(let read) = own
+            else {
+                throw TallyError(.permissionDenied, "this daemon's certificate is not a participant certificate")
+            }
+            id = read.rawValue
+            ownID = id
         }
-        guard plan.cohort.contains(id.rawValue) else { throw TallyError(.notInCohort, "round plan does not include this participant") }
-        return id.rawValue
+        guard plan.cohort.contains(id) else { throw TallyError(.notInCohort, "round plan does not include this participant") }
+        return id
     }
+    private var ownID: UInt32?
 
     /// Checks the plan (the same checks and derivations the coordinator ran, in ``RoundAgreement``),
     /// verifies every cohort certificate against the CA and its cohort id, and applies this
