@@ -25,7 +25,9 @@ struct Demo: AsyncParsableCommand {
     var rounds: Int?
     @Option(
         name: .customLong("epsilon"),
-        help: "Target ε over all rounds; the noise multiplier is calibrated to it (default 3 for the record unit, 10 for the organization unit).")
+        help:
+            "Target ε over all rounds; the noise multiplier is calibrated to it (default 3 for the record unit, 10 for the organization unit)."
+    )
     var targetEpsilon: Double?
     var epsilon: Double { targetEpsilon ?? (unit == .record ? 3 : 10) }
     @Option(help: "Target δ.") var delta = 1e-5
@@ -148,7 +150,12 @@ struct Demo: AsyncParsableCommand {
         print("federation CA and \(participants + 1) certificates issued (mTLS, ECDSA P-256); coordinator on 127.0.0.1:\(federation.port)")
         let coordinator = try federation.startCoordinator()
         for i in 1...participants { try federation.startParticipant(i) }
-        print("started 1 coordinator and \(participants) participant processes; logs in \(dir)/logs/\n")
+        print("started 1 coordinator and \(participants) participant processes; logs in \(dir)/logs/")
+        if options.model.features != FeatureTransform.none.rawValue {
+            print(
+                "each organization computes the ScatterNet features of its images before joining (about a millisecond per image per core)")
+        }
+        print("")
         print("round  cohort  counted  dropped  test acc.  seconds  version")
 
         let started = Date()
