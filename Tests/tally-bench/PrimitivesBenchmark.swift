@@ -1,5 +1,6 @@
 import ArgumentParser
 import TallyCore
+import TallyLocalFederation
 
 /// `tally-bench primitives --json`: masks, packed arithmetic, Shamir and the sampler, each next
 /// to the raw limit it is bounded by.
@@ -26,10 +27,19 @@ struct PrimitivesBenchmark: ParsableCommand {
         let shares: Int, threshold: Int, splitPerSecond: Double, reconstructPerSecond: Double, splitAndReconstructPerSecond: Double
     }
     struct SamplerRow: Encodable { let sigma: Double; let samplesPerSecond: Double }
+    /// What a round costs each participant per peer: ECDSA P-256 signatures (key advertisements,
+    /// survivor lists, the manifest) and X25519 agreements, through Tally's wrappers, next to
+    /// `openssl speed` on the same library in the same run.
+    struct SignatureRow: Encodable {
+        let signPerSecond: Double, verifyPerSecond: Double, x25519AgreementsPerSecond: Double
+        let opensslSpeedSignPerSecond: Double?, opensslSpeedVerifyPerSecond: Double?
+        let verifyToOpenSSLRatio: Double?
+    }
     struct Report: Encodable {
         let benchmark = "primitives"
         let machine = MachineInfo()
         let masks: [MaskRow], packedAdd: [AddRow], shamir: [ShamirRow], sampler: [SamplerRow]
+        let signatures: SignatureRow
     }
 
     func run() throws {
@@ -92,6 +102,26 @@ struct PrimitivesBenchmark: ParsableCommand {
             let perBatch = Measure.rate { _ = s.sample(count: batch, using: random) }
             sampler.append(SamplerRow(sigma: sigma, samplesPerSecond: perBatch * Double(batch)))
         }
-        try Measure.printJSON(Report(masks: masks, packedAdd: adds, shamir: shamir, sampler: sampler))
+        try Measure.printJSON(Report(masks: masks, packedAdd: adds, shamir: shamir, sampler: sampler, signatures: try signatures()))
+    }
+
+    private func signatures() throws -> SignatureRow {
+        let key = try SigningPrivateKey(generating: .ecdsaP256)
+        let message = [UInt8](repeating: 7, count: 200)
+        let signature = try key.signature(for: message)
+        let publicKey = key.publicKey
+        let sign = try Measure.rate { _ = try key.signature(for: message) }
+        let verify = try Measure.rate { try publicKey.verify(signature, for: message) }
+        let mine = try KeyAgreementPrivateKey(), peer = try KeyAgreementPrivateKey().publicKey
+        let agree = try Measure.rate { _ = try mine.sharedKey(with: peer, context: [1, 2, 3]) }
+        // "256 bits ecdsa (nistp256)   0.0000s   0.0001s  39589.9  12956.0": the last two are sign/s and verify/s.
+        let speed = try? Subprocess.check("/usr/bin/env", ["openssl", "speed", "-seconds", "1", "ecdsap256"])
+        let line = speed?.split(separator: "\n").last { $0.contains("ecdsa (nistp256)") }
+        let fields = line?.split(separator: " ").compactMap { Double($0) } ?? []
+        let (opensslSign, opensslVerify) = fields.count >= 2 ? (fields[fields.count - 2], fields[fields.count - 1]) : (nil, nil)
+        return SignatureRow(
+            signPerSecond: sign, verifyPerSecond: verify, x25519AgreementsPerSecond: agree,
+            opensslSpeedSignPerSecond: opensslSign, opensslSpeedVerifyPerSecond: opensslVerify,
+            verifyToOpenSSLRatio: opensslVerify.map { verify / $0 })
     }
 }
