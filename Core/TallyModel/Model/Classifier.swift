@@ -61,6 +61,39 @@ extension Classifier {
     }
 }
 
+extension Classifier {
+    /// Area under the ROC curve of a two-class model over `indices` (default: all): the chance a
+    /// random class-1 example scores above a random class-0 one (ties count half), with score
+    /// s₁ − s₀ (monotone in the softmax probability of class 1). nil unless the model has two
+    /// classes and both occur.
+    public func auc(on data: Dataset, indices: [Int]? = nil) throws(TallyError) -> Double? {
+        guard classCount == 2 else { return nil }
+        var scored: [(score: Float, positive: Bool)] = []
+        try forEachScores(on: data, indices: indices) { label, scores in scored.append((scores[1] - scores[0], label == 1)) }
+        return BinaryAUC.auc(scored)
+    }
+}
+
+/// The ROC AUC by ranks (Mann–Whitney U), O(n log n), ties given their average rank.
+public enum BinaryAUC {
+    public static func auc(_ examples: [(score: Float, positive: Bool)]) -> Double? {
+        let positives = examples.filter(\.positive).count, negatives = examples.count - positives
+        guard positives > 0, negatives > 0 else { return nil }
+        let sorted = examples.sorted { $0.score < $1.score }
+        var rankSum = 0.0, start = 0
+        while start < sorted.count {
+            var end = start
+            while end + 1 < sorted.count, sorted[end + 1].score == sorted[start].score { end += 1 }
+            // Ranks start..end (1-based start+1...end+1) share their average.
+            let rank = Double(start + end + 2) / 2
+            for i in start...end where sorted[i].positive { rankSum += rank }
+            start = end + 1
+        }
+        let u = rankSum - Double(positives) * Double(positives + 1) / 2
+        return u / (Double(positives) * Double(negatives))
+    }
+}
+
 /// Kernels over one example's class scores.
 enum ClassScores {
     /// Index of the largest score; the lowest index wins ties.

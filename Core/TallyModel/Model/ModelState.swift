@@ -76,6 +76,19 @@ public struct ModelState: Sendable {
         }
     }
 
+    /// ROC AUC on `data` for a built-in two-class model (``Classifier/auc(on:indices:)``); nil
+    /// otherwise, or when `data` lacks one of the classes.
+    public func auc(on data: Dataset) throws(TallyError) -> Double? {
+        switch spec {
+        case .logisticRegression(let f, let c):
+            return try LogisticRegression(featureCount: f, classCount: c, parameters: parameters).auc(on: data)
+        case .multilayerPerceptron:
+            return try MultilayerPerceptron(spec: spec, parameters: parameters).auc(on: data)
+        case .external, .flat:
+            return nil
+        }
+    }
+
     /// Accuracy and mean cross-entropy on `data`, for the built-in classifiers; nil for models the
     /// daemon cannot run.
     public func evaluate(on data: Dataset) throws(TallyError) -> (accuracy: Double, loss: Double)? {

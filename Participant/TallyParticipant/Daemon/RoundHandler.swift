@@ -270,12 +270,13 @@ actor RoundHandler {
                 if let heldOut = try data.examples(for: model.features)?.heldOut, heldOut.count > 0,
                     let score = try model.evaluate(on: heldOut)
                 {
-                    logger.info(
-                        "local evaluation of the global model",
-                        metadata: [
-                            "round": "\(plan.roundID)", "held_out": "\(heldOut.count)",
-                            "accuracy": "\(String(format: "%.4f", score.accuracy))", "loss": "\(String(format: "%.4f", score.loss))",
-                        ])
+                    var metadata: Logger.Metadata = [
+                        "round": "\(plan.roundID)", "held_out": "\(heldOut.count)",
+                        "accuracy": "\(String(format: "%.4f", score.accuracy))", "loss": "\(String(format: "%.4f", score.loss))",
+                    ]
+                    // Two-class tasks: the ROC AUC too (nil when the held-out part lacks a class).
+                    if let auc = try model.auc(on: heldOut) { metadata["auc"] = "\(String(format: "%.4f", auc))" }
+                    logger.info("local evaluation of the global model", metadata: metadata)
                 }
                 if let records {
                     guard external == nil else {
