@@ -55,8 +55,14 @@ extension FederationEndToEndTests {
         #expect(report.privacyUnits == [LedgerEntry.recordUnit] && report.neighbouringRelation.contains("record"))
         let epsilon = try #require(report.rows.first { $0.participant == nil }?.epsilonRDP)
         #expect(epsilon > 0 && epsilon <= 3, "ε = \(epsilon) after the planned rounds stays within the target")
+        // Organization 1 charges itself before its masked input leaves: for every released round it
+        // is counted in, and for any it sent to that was then aborted or that it missed a deadline in.
         let own = try PrivacyLedger.openForAudit(path: federation.participantLedger(1)).entries()
-        #expect(own.count == 3 && own.allSatisfy { $0.privacyUnit == LedgerEntry.recordUnit && $0.samplingRate == 0.02 })
+        let countedIn = entries.filter { $0.participants.contains(1) }.count
+        #expect(
+            own.count >= countedIn && !own.isEmpty
+                && own.allSatisfy { $0.privacyUnit == LedgerEntry.recordUnit && $0.samplingRate == 0.02 },
+            "own ledger \(own.count) entries, counted in \(countedIn) released rounds")
 
         // DP-SGD learns: three noisy steps from the all-zero model (accuracy 0.1) land well above
         // chance (0.39 to 0.6 seen; the noise is drawn afresh every run).
