@@ -147,7 +147,7 @@ public final class LocalFederation: Sendable {
         p.privacyBudget.delta = options.participantBudgetDelta
         p.privacyBudget.unit = options.participantBudgetUnit
         // The sites know the task's features in advance and compute them before joining.
-        if p.trainer == ParticipantConfiguration.builtInTrainerName, options.model.features != FeatureTransform.none.rawValue {
+        if p.trainer == ParticipantConfiguration.builtInTrainerName, options.model.featureTransform != .none {
             p.data.prepareFeatures = [options.model.features]
         }
         // Processes on one machine reconnect quickly after a coordinator restart.

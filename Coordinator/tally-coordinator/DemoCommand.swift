@@ -128,7 +128,7 @@ struct Demo: AsyncParsableCommand {
         let z = try federation.coordinatorConfiguration().noiseMultiplier(
             parameterCount: try options.model.initialModel().parameterCount)
         print(
-            "Tally demo: \(participants) organizations, \(roundCount) rounds, Fashion-MNIST split non-IID (Dirichlet α = \(alpha)), model \(model == "mlp" ? "MLP \(options.model.hidden.map(String.init).joined(separator: "-")) \(activation)" : "logistic regression")\(options.model.features == FeatureTransform.scattering.rawValue ? " on ScatterNet features (computed by each organization)" : "")"
+            "Tally demo: \(participants) organizations, \(roundCount) rounds, Fashion-MNIST split non-IID (Dirichlet α = \(alpha)), model \(model == "mlp" ? "MLP \(options.model.hidden.map(String.init).joined(separator: "-")) \(activation)" : "logistic regression")\(options.model.featureTransform == .scattering ? " on ScatterNet features (computed by each organization)" : "")"
         )
         if records {
             print(
@@ -151,7 +151,7 @@ struct Demo: AsyncParsableCommand {
         let coordinator = try federation.startCoordinator()
         for i in 1...participants { try federation.startParticipant(i) }
         print("started 1 coordinator and \(participants) participant processes; logs in \(dir)/logs/")
-        if options.model.features != FeatureTransform.none.rawValue {
+        if options.model.featureTransform != .none {
             print(
                 "each organization computes the ScatterNet features of its images before joining (about a millisecond per image per core)")
         }

@@ -42,3 +42,13 @@ public struct RunningEpsilon {
         return try extended.epsilonRDP(delta: delta, accountant: accountant)
     }
 }
+
+extension PrivacyLedger {
+    /// Appends `entry` (signed and synced) and accounts for it in `running`, the ledger's ε kept
+    /// by its only writer. Should the running account refuse it, it is rebuilt from the ledger,
+    /// which is the truth.
+    public func append(_ entry: LedgerEntry, accountingIn running: inout RunningEpsilon) throws(TallyError) {
+        _ = try append(entry)
+        do { try running.add(entry) } catch { running = try RunningEpsilon(entries: try entries(), delta: running.delta) }
+    }
+}

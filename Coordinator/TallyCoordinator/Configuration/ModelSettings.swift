@@ -15,6 +15,9 @@ public struct ModelSettings: Sendable, Codable, Hashable {
     /// its evaluation data (``FeatureTransform``): `none`, or `scattering` (ScatterNet features of
     /// square images, 3969 for 28×28). Built-in models only.
     public var features = FeatureTransform.none.rawValue
+
+    /// `features` as a transform (`none` for a name `validate()` refuses).
+    public var featureTransform: FeatureTransform { FeatureTransform(rawValue: features) ?? .none }
     /// Number of classes.
     public var classCount = FashionMNIST.classCount
     /// `mlp`: the hidden layers' widths.
@@ -65,7 +68,7 @@ public struct ModelSettings: Sendable, Codable, Hashable {
     /// The federation's first model: a built-in one's seeded initial weights, or the external
     /// one's initial file.
     public func initialModel() throws(TallyError) -> ModelState {
-        let transform = FeatureTransform(rawValue: features) ?? .none
+        let transform = featureTransform
         let inputs = try modelFeatureCount(transform)
         switch kind {
         case "mlp":

@@ -377,8 +377,7 @@ public actor RoundEngine: Service {
             let entry = agreement.ledgerEntry(
                 aggregate.charge, modelVersion: version.version + 1,
                 modelHash: Hex.encode(SHA256Digest.hash(blob)), recordedAt: Date().timeIntervalSince1970)
-            try ledger.append(entry)
-            try account(entry)
+            try ledger.append(entry, accountingIn: &spent)
             charge = nil
             live!.machine.charged()
             hooks.ledgerAppended(UInt64(roundID))
@@ -427,8 +426,7 @@ public actor RoundEngine: Service {
                 do {
                     let entry = agreement.ledgerEntry(
                         charge, modelVersion: nil, modelHash: version.modelHash, recordedAt: Date().timeIntervalSince1970)
-                    try ledger.append(entry)
-                    try account(entry)
+                    try ledger.append(entry, accountingIn: &spent)
                     log.warning(
                         "round aborted after the sum was unmasked; its privacy cost is in the ledger", metadata: ["reason": "\(reason)"])
                 } catch let ledgerError {
@@ -449,14 +447,6 @@ public actor RoundEngine: Service {
                     ], cohort
                 ))
             throw error
-        }
-    }
-
-    /// Adds an appended entry to the running ε; should it be refused, accounts for the ledger
-    /// (the truth) afresh.
-    private func account(_ entry: LedgerEntry) throws {
-        do { try spent.add(entry) } catch {
-            spent = try RunningEpsilon(entries: try ledger.entries(), delta: configuration.privacy.delta)
         }
     }
 

@@ -57,9 +57,7 @@ public struct CoordinatorApp {
         if let directory = c.evaluationData {
             evaluation = try FashionMNIST.loadSplit(directory: directory, prefix: "t10k")
             // Scored as the sites train: through the task's feature transform.
-            if let features = FeatureTransform(rawValue: c.model.features), features != .none, let raw = evaluation {
-                evaluation = try features.apply(toSquareImages: raw)
-            }
+            if let raw = evaluation { evaluation = try c.model.featureTransform.apply(toSquareImages: raw) }
         }
         let ledger = try PrivacyLedger(
             path: c.dataDirectory + "/" + Self.ledgerFileName, role: .coordinator,

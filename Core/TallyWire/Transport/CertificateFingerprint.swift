@@ -1,4 +1,3 @@
-import Synchronization
 import TallyCore
 import X509
 
@@ -7,21 +6,17 @@ import X509
 /// pin the peers it aggregates with independently of the CA.
 public enum CertificateFingerprint {
     /// A pure function of the PEM text, remembered: a participant fingerprints the same cohort
-    /// certificates every round. Bounded: a full cache is emptied, not grown.
-    private static let known = Mutex<[String: String]>([:])
-    private static let capacity = 4096
+    /// certificates every round.
+    private static let known = BoundedMemo<String>()
 
     public static func sha256(pem: String) throws(TallyError) -> String {
-        if let fingerprint = known.withLock({ $0[pem] }) { return fingerprint }
+        if let fingerprint = known[pem] { return fingerprint }
         let der: [UInt8]
         do { der = try Certificate(pemEncoded: pem).serializeAsPEM().derBytes } catch {
             throw TallyError(.malformedMessage, "not a PEM certificate")
         }
         let fingerprint = Hex.encode(SHA256Digest.hash(der))
-        known.withLock {
-            if $0.count >= capacity { $0.removeAll() }
-            $0[pem] = fingerprint
-        }
+        known.remember(fingerprint, for: pem)
         return fingerprint
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import TallyCore
 import TallySecAgg
 import X509
@@ -16,7 +15,7 @@ public struct FederationTrust: Sendable {
     /// certificates and coordinator certificate every round, and a full validation (chain
     /// signature, PEM and DER parsing, the key's conversion for OpenSSL) was most of the fixed
     /// cost of a round. A hit still checks the validity period and `revocations` as they are now.
-    private let validated = ValidatedCertificates()
+    private let validated = BoundedMemo<Validated>()
 
     public init(caPEM: String, crlPEM: String? = nil) throws(TallyError) {
         do { authority = try Certificate(pemEncoded: caPEM) } catch {
@@ -42,23 +41,19 @@ public struct FederationTrust: Sendable {
             let reason = failures.first.map { String(describing: $0.policyFailureReason) } ?? "no chain to the federation CA"
             throw TallyError(.permissionDenied, "certificate \(certificate.subject) is not valid for this federation: \(reason)")
         }
-        guard !revocations.isRevoked(serialNumber: Array(certificate.serialNumber.bytes)) else {
-            throw TallyError(.permissionDenied, "certificate \(certificate.subject) has been revoked")
-        }
+        try checkNotRevoked(serialNumber: Array(certificate.serialNumber.bytes), subject: "\(certificate.subject)")
         return try PeerIdentity(certificate: certificate)
     }
 
     /// Parses and verifies a PEM certificate and returns its identity and signing key.
     public func verify(pem: String) async throws(TallyError) -> (PeerIdentity, SigningPublicKey) {
-        if let known = validated.lookup(pem) {
+        if let known = validated[pem] {
             let now = Date()
             guard now >= known.notValidBefore, now <= known.notValidAfter else {
                 throw TallyError(
                     .permissionDenied, "certificate \(known.subject) is not valid for this federation: expired or not yet valid")
             }
-            guard !revocations.isRevoked(serialNumber: known.serialNumber) else {
-                throw TallyError(.permissionDenied, "certificate \(known.subject) has been revoked")
-            }
+            try checkNotRevoked(serialNumber: known.serialNumber, subject: known.subject)
             return (known.identity, known.key)
         }
         let certificate: Certificate
@@ -67,12 +62,19 @@ public struct FederationTrust: Sendable {
         }
         let identity = try await verify(certificate)
         let key = try Self.signingKey(of: certificate)
-        validated.insert(
-            pem,
-            .init(
+        validated.remember(
+            Validated(
                 identity: identity, key: key, subject: "\(certificate.subject)", serialNumber: Array(certificate.serialNumber.bytes),
-                notValidBefore: certificate.notValidBefore, notValidAfter: certificate.notValidAfter))
+                notValidBefore: certificate.notValidBefore, notValidAfter: certificate.notValidAfter),
+            for: pem)
         return (identity, key)
+    }
+
+    /// Refuses a certificate the revocation list names, as it is now.
+    private func checkNotRevoked(serialNumber: [UInt8], subject: String) throws(TallyError) {
+        guard !revocations.isRevoked(serialNumber: serialNumber) else {
+            throw TallyError(.permissionDenied, "certificate \(subject) has been revoked")
+        }
     }
 
     /// The certificate's public key as a Tally verification key.
@@ -102,26 +104,13 @@ extension FederationTrust {
     }
 }
 
-/// PEM text → what its validation against the federation CA established. Bounded: a full cache
-/// is emptied, not grown (a federation has as many entries as members).
-private final class ValidatedCertificates: Sendable {
-    struct Entry: Sendable {
-        let identity: PeerIdentity
-        let key: SigningPublicKey
-        let subject: String
-        let serialNumber: [UInt8]
-        let notValidBefore: Date
-        let notValidAfter: Date
-    }
-    private static let capacity = 4096
-    private let entries = Mutex<[String: Entry]>([:])
-
-    func lookup(_ pem: String) -> Entry? { entries.withLock { $0[pem] } }
-
-    func insert(_ pem: String, _ entry: Entry) {
-        entries.withLock {
-            if $0.count >= Self.capacity { $0.removeAll() }
-            $0[pem] = entry
-        }
-    }
+/// What a certificate's validation against the federation CA established, kept with what must
+/// still be checked at each use (its validity period and serial number).
+private struct Validated: Sendable {
+    let identity: PeerIdentity
+    let key: SigningPublicKey
+    let subject: String
+    let serialNumber: [UInt8]
+    let notValidBefore: Date
+    let notValidAfter: Date
 }

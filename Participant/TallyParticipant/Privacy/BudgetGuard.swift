@@ -54,13 +54,7 @@ struct BudgetGuard: Sendable {
 
     /// Durably records a contribution (fsynced before returning).
     func record(_ round: LedgerEntry) throws(TallyError) {
-        try account.state.withLock { (running) throws(TallyError) in
-            try ledger.append(round)
-            do { try running.add(round) } catch {
-                // The ledger is the truth: account for it afresh.
-                running = try RunningEpsilon(entries: try ledger.entries(), delta: budget.delta)
-            }
-        }
+        try account.state.withLock { (running) throws(TallyError) in try ledger.append(round, accountingIn: &running) }
     }
 
     private final class Account: Sendable {
