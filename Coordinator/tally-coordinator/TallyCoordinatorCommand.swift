@@ -42,8 +42,10 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         do {
             let c = try CoordinatorConfiguration.load(path: config)
-            let parameterCount = try c.initialModel().parameterCount
-            let z = try c.noiseMultiplier(parameterCount: parameterCount)
+            let initial = try c.initialModel()
+            let parameterCount = initial.parameterCount
+            let z = try c.noiseMultiplier(
+                parameterCount: parameterCount, firstRoundVectorLength: initial.measuresMoments ? initial.roundVectorLength : nil)
             print(
                 "\(config): valid. \(c.rounds) rounds, cohorts of \(c.minParticipants)...\(c.maxCohort), \(parameterCount) parameters, noise multiplier z = \(String(format: "%.4f", z)) for (ε = \(c.privacy.targetEpsilon.map { "\($0)" } ?? "-"), δ = \(c.privacy.delta))"
             )

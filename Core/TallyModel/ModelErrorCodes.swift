@@ -13,4 +13,7 @@ extension TallyError.Code {
     /// Data that is well formed but does not fit the federation's ``DataSchema``: a missing
     /// column, another feature count, a label outside the classes.
     public static let dataSchemaMismatch = Self(rawValue: "model-data-schema-mismatch")
+    /// A released statistic too noisy to give anything sensible (a moments round whose noisy
+    /// record count is below one).
+    public static let statisticTooNoisy = Self(rawValue: "model-statistic-too-noisy")
 }

@@ -15,10 +15,14 @@ extension RoundPolicy {
     /// rounds): the target covers those and the `rounds` still to run together, so a restart
     /// never starts a fresh budget.
     ///
+    /// `firstRoundVectorLength`, when given, is the length of the first of those rounds' vector
+    /// (a moments round measuring the standardization, ``ModelState/roundVectorLength``): that
+    /// round is charged as its own plan derives it.
+    ///
     /// Participant-level, every cohort treated as sampled with probability 1 (no amplification).
     public func calibratedNoiseMultiplier(
         targetEpsilon: Double, delta: Double, rounds: Int, cohortSizes: [Int],
-        parameterCount: Int, spent: [LedgerEntry] = []
+        parameterCount: Int, spent: [LedgerEntry] = [], firstRoundVectorLength: Int? = nil
     ) throws(TallyError) -> NoiseCalibration.Result {
         guard rounds > 0 else {
             throw TallyError(.invalidArgument, "a target ε needs a finite number of rounds; set rounds, or set privacy.noiseMultiplier")
@@ -36,7 +40,7 @@ extension RoundPolicy {
         do {
             return try search(
                 targetEpsilon: targetEpsilon, delta: delta, rounds: rounds, cohortSizes: cohortSizes,
-                parameterCount: parameterCount, spent: spent)
+                parameterCount: parameterCount, spent: spent, firstRoundVectorLength: firstRoundVectorLength)
         } catch  where !spent.isEmpty {
             // What is left needs more noise than any plan can carry (or none is enough).
             throw TallyError(
@@ -47,7 +51,8 @@ extension RoundPolicy {
     }
 
     private func search(
-        targetEpsilon: Double, delta: Double, rounds: Int, cohortSizes: [Int], parameterCount: Int, spent: [LedgerEntry]
+        targetEpsilon: Double, delta: Double, rounds: Int, cohortSizes: [Int], parameterCount: Int, spent: [LedgerEntry],
+        firstRoundVectorLength: Int?
     ) throws(TallyError) -> NoiseCalibration.Result {
         let hash = [UInt8](repeating: 0, count: 32)
         return try NoiseCalibration.search(targetEpsilon: targetEpsilon) { (z: Double) throws(TallyError) -> Double in
@@ -59,14 +64,23 @@ extension RoundPolicy {
             var worst = 0.0
             for n in Set(cohortSizes) {
                 let members = (1...n).map { (id: ParticipantID(UInt32($0)), certificate: "") }
-                let agreement = try RoundAgreement.plan(
-                    roundID: 1, members: members,
-                    model: (hash: hash, parameterCount: parameterCount, compressedBytes: 0),
-                    policy: policy)
-                let entry = agreement.ledgerEntry(
-                    agreement.participantCharge(members[0].id), modelVersion: nil, modelHash: "",
-                    recordedAt: 0)
-                worst = max(worst, try PrivacyReport.epsilonRDP(entries: spent + Array(repeating: entry, count: rounds), delta: delta))
+                func entry(length: Int) throws(TallyError) -> LedgerEntry {
+                    let agreement = try RoundAgreement.plan(
+                        roundID: 1, members: members,
+                        model: (hash: hash, parameterCount: length, compressedBytes: 0),
+                        policy: policy)
+                    return agreement.ledgerEntry(
+                        agreement.participantCharge(members[0].id), modelVersion: nil, modelHash: "",
+                        recordedAt: 0)
+                }
+                var entries = spent
+                if let first = firstRoundVectorLength {
+                    entries.append(try entry(length: first))
+                    entries += Array(repeating: try entry(length: parameterCount), count: rounds - 1)
+                } else {
+                    entries += Array(repeating: try entry(length: parameterCount), count: rounds)
+                }
+                worst = max(worst, try PrivacyReport.epsilonRDP(entries: entries, delta: delta))
             }
             return worst
         }

@@ -54,6 +54,12 @@ public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
     public var serverOptimizer = ServerOptimizer.Settings()
     /// Fashion-MNIST directory whose test split scores each new version; nil skips evaluation.
     public var evaluationData: String? = FashionMNIST.defaultDirectory
+    /// The coordinator's own evaluation file in any format a site may use (CSV, NumPy,
+    /// safetensors, IDX: ``DataSourceConfiguration``); when set it replaces `evaluationData`.
+    public var evaluationSource: DataSourceConfiguration?
+    /// What `evaluationSource` holds: feature names (needed for CSV) or a count, and the classes.
+    /// nil: Fashion-MNIST's.
+    public var evaluationSchema: DataSchema?
     /// Expected dropout and collusion rates, for choosing the neighbour graph at scale.
     public var dropoutRate = 0.1
     public var corruptionRate = 0.05
@@ -113,6 +119,14 @@ public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
         }
         try training.validate()
         try model.validate()
+        if let evaluationSource {
+            do { try evaluationSource.validate() } catch { throw TallyError(error.code, "evaluationSource: \(error.message)") }
+            if evaluationSource.kind == .csv, evaluationSchema?.featureNames == nil {
+                throw TallyError(
+                    .invalidArgument,
+                    "evaluationSchema with featureNames is needed for a csv evaluationSource (its columns are matched by name)")
+            }
+        }
         try serverOptimizer.validate()
         guard maskedInputDelaySeconds >= 0, maskedInputDelaySeconds < stageTimeoutSeconds else {
             throw TallyError(.invalidArgument, "maskedInputDelaySeconds must be in [0, stageTimeoutSeconds)")
@@ -130,7 +144,12 @@ extension CoordinatorConfiguration {
     ///
     /// `spent` is the coordinator's ledger so far and `remainingRounds` the rounds still to run:
     /// after a restart the target covers both, it is not started afresh.
-    public func noiseMultiplier(parameterCount: Int, spent: [LedgerEntry] = [], remainingRounds: Int? = nil) throws(TallyError) -> Double {
+    ///
+    /// `firstRoundVectorLength`: the first remaining round measures the standardization's
+    /// moments, a vector of that length (``ModelState/roundVectorLength``).
+    public func noiseMultiplier(
+        parameterCount: Int, spent: [LedgerEntry] = [], remainingRounds: Int? = nil, firstRoundVectorLength: Int? = nil
+    ) throws(TallyError) -> Double {
         if let z = privacy.noiseMultiplier {
             guard z.isFinite, z >= 0 else { throw TallyError(.invalidArgument, "privacy.noiseMultiplier must be ≥ 0, got \(z)") }
             return z
@@ -140,7 +159,7 @@ extension CoordinatorConfiguration {
         }
         return try roundPolicy(noiseMultiplier: 0).calibratedNoiseMultiplier(
             targetEpsilon: target, delta: privacy.delta, rounds: remainingRounds ?? rounds, cohortSizes: [minParticipants, maxCohort],
-            parameterCount: parameterCount, spent: spent
+            parameterCount: parameterCount, spent: spent, firstRoundVectorLength: firstRoundVectorLength
         ).noiseMultiplier
     }
 
@@ -152,6 +171,35 @@ extension CoordinatorConfiguration {
             maskedInputDelayMilliseconds: UInt64(maskedInputDelaySeconds * 1000),
             dropoutRate: dropoutRate, corruptionRate: corruptionRate, training: training,
             unmasked: insecureDisableMasking, records: try privacy.recordSampling())
+    }
+
+    /// The examples every new version is scored on, as the sites' data reaches the model:
+    /// `evaluationSource` (all of it) or Fashion-MNIST's test split from `evaluationData`, checked
+    /// against the model's inputs and classes and put through its feature transform. nil when
+    /// evaluation is off.
+    public func evaluationSet() throws(TallyError) -> Dataset? {
+        guard syntheticDimension == nil else { return nil }
+        let raw: Dataset
+        if let evaluationSource {
+            var source = evaluationSource
+            source.heldOutFraction = 0
+            let schema = evaluationSchema ?? .fashionMNIST
+            do { raw = try source.load(schema: schema).training } catch {
+                throw TallyError(error.code, "evaluationSource \(source.summary): \(error.message)", cause: error.cause)
+            }
+        } else if let directory = evaluationData {
+            raw = try FashionMNIST.loadSplit(directory: directory, prefix: "t10k")
+        } else {
+            return nil
+        }
+        guard raw.featureCount == model.featureCount, raw.classCount == model.classCount else {
+            throw TallyError(
+                .dataSchemaMismatch,
+                "the evaluation data has \(raw.featureCount) features and \(raw.classCount) classes; model.featureCount and model.classCount say \(model.featureCount) and \(model.classCount)"
+            )
+        }
+        // Scored as the sites train: through the task's feature transform.
+        return try model.featureTransform.apply(toSquareImages: raw)
     }
 
     /// Fewest value bits a record-level federation accepts: an organization's sum of up to

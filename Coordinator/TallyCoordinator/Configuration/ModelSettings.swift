@@ -28,6 +28,11 @@ public struct ModelSettings: Sendable, Codable, Hashable {
     public var initialWeights: String?
     /// Seed of a built-in model's initial weights.
     public var initialSeed: UInt64 = 1
+    /// Per-feature standardization after `features` (``Standardization``): `lower` and `upper`
+    /// (public bounds; the federation's first round measures each feature's mean and spread under
+    /// secure aggregation with noise, charged like a round and counted among `rounds`), or `mean`
+    /// and `scale` (a fixed scaling). One value may stand for every feature. nil: none.
+    public var standardization: Standardization?
 
     public static let kinds = ["logistic-regression", "mlp", "external"]
 
@@ -60,6 +65,13 @@ public struct ModelSettings: Sendable, Codable, Hashable {
             }
             _ = try modelFeatureCount(transform)
         }
+        if let standardization {
+            guard kind != "external" else {
+                throw TallyError(
+                    .invalidArgument, "model.standardization applies to built-in models; an external trainer sees its own inputs")
+            }
+            try standardization.validate(featureCount: try modelFeatureCount(transform), what: "model.standardization")
+        }
         if kind == "external", initialWeights == nil {
             throw TallyError(.invalidArgument, "model.kind external needs model.initialWeights (a safetensors file)")
         }
@@ -75,7 +87,7 @@ public struct ModelSettings: Sendable, Codable, Hashable {
             let spec = ModelSpec.multilayerPerceptron(
                 featureCount: inputs, hidden: hidden, activation: ModelSpec.Activation(rawValue: activation) ?? .relu,
                 classCount: classCount)
-            return try ModelState.initial(spec, seed: initialSeed, features: transform)
+            return try ModelState.initial(spec, seed: initialSeed, features: transform).with(standardization: standardization)
         case "external":
             let path = initialWeights ?? ""
             let file = try SafeTensors(contentsOfFile: path)
@@ -86,6 +98,7 @@ public struct ModelSettings: Sendable, Codable, Hashable {
             return ModelState(spec: .external(layout), parameters: try layout.parameters(of: file, source: path))
         default:
             return try ModelState.zeros(.logisticRegression(featureCount: inputs, classCount: classCount), features: transform)
+                .with(standardization: standardization)
         }
     }
 

@@ -169,7 +169,11 @@ public actor RoundEngine: Service {
                 "all configured rounds were released", metadata: ["released": "\(releasedRounds)", "rounds": "\(configuration.rounds)"])
             return await farewell("all \(configuration.rounds) rounds are released", sender: sender)
         }
-        guard let noiseMultiplier = try resolveNoiseMultiplier(parameterCount: model.parameterCount, remainingRounds: remaining) else {
+        guard
+            let noiseMultiplier = try resolveNoiseMultiplier(
+                parameterCount: model.parameterCount, remainingRounds: remaining,
+                firstRoundVectorLength: model.measuresMoments ? model.roundVectorLength : nil)
+        else {
             return await farewell("the federation's privacy target is reached", sender: sender)
         }
         policy = try configuration.roundPolicy(noiseMultiplier: noiseMultiplier)
@@ -260,6 +264,12 @@ public actor RoundEngine: Service {
                     "the configured model (\(initial.spec), features \(initial.features.rawValue)) is not the one version \(latest.version) in \(configuration.dataDirectory) has (\(model.spec), features \(model.features.rawValue)); keep the model or start a new data directory"
                 )
             }
+            guard Standardization.sameTask(initial.standardization, model.standardization) else {
+                throw TallyError(
+                    .invalidArgument,
+                    "the configured model.standardization is not the one version \(latest.version) in \(configuration.dataDirectory) was published with; keep it or start a new data directory"
+                )
+            }
             return (model, latest)
         }
         let model = initial
@@ -277,7 +287,9 @@ public actor RoundEngine: Service {
     ) throws -> CoordinatorStore.VersionRecord {
         let hash = try registry.storeBlob(blob)
         var metrics: [String: Double] = [:]
-        if let evaluation, let accuracy = try model.accuracy(on: evaluation) { metrics["test_accuracy"] = accuracy }
+        if let evaluation = try evaluationInputs(for: model), let accuracy = try model.accuracy(on: evaluation) {
+            metrics["test_accuracy"] = accuracy
+        }
         let version = (parent ?? -1) + 1
         let manifest = ModelManifest(
             version: version, parent: parent, roundID: roundID, modelHash: hash, cohortSize: cohortSize,
@@ -291,6 +303,17 @@ public actor RoundEngine: Service {
             createdAt: Date().timeIntervalSince1970, manifest: bytes, signature: signature,
             accuracy: metrics["test_accuracy"])
     }
+
+    /// The evaluation set as `model` reads it (standardized once its standardization is measured),
+    /// kept for as long as the standardization does not change.
+    private func evaluationInputs(for model: ModelState) throws(TallyError) -> Dataset? {
+        guard let evaluation, let standardization = model.standardization, !standardization.isPending else { return evaluation }
+        if let kept = standardizedEvaluation, kept.standardization == standardization { return kept.data }
+        let data = try model.inputs(evaluation)
+        standardizedEvaluation = (standardization, data)
+        return data
+    }
+    private var standardizedEvaluation: (standardization: Standardization, data: Dataset)?
 
     // MARK: One round
 
@@ -308,7 +331,7 @@ public actor RoundEngine: Service {
         let compressed = try registry.compressedBlob(hash: version.modelHash)
         let agreement = try RoundAgreement.plan(
             roundID: UInt64(roundID), members: members,
-            model: (hash: Hex.decode(version.modelHash) ?? [], parameterCount: model.parameterCount, compressedBytes: compressed.count),
+            model: (hash: Hex.decode(version.modelHash) ?? [], parameterCount: model.roundVectorLength, compressedBytes: compressed.count),
             policy: policy)
         let parameters = agreement.parameters
         let cohort = parameters.cohort
@@ -368,10 +391,25 @@ public actor RoundEngine: Service {
                     "coordinates of the sum probably overflowed their slots (accuracy only, no privacy cost)",
                     metadata: ["coordinates": "\(decoded.overflowSuspected)"])
             }
-            let divisor = agreement.privacy.records.map { -Double($0.expectedBatchSize) } ?? Double(aggregate.contributors.count)
             var optimizer = head.optimizer
-            let parameters = try optimizer.aggregate(global: model.parameters, meanUpdate: decoded.values.map { Float($0 / divisor) })
-            let newModel = ModelState(spec: model.spec, parameters: parameters, features: model.features)
+            let newModel: ModelState
+            if let pending = model.standardization, pending.isPending {
+                // A moments round: the released sum gives each feature's mean and spread; the
+                // parameters and the server optimizer's moments stay as they were.
+                let measured = try pending.measured(fromMomentsSum: decoded.values, clipNorm: agreement.parameters.clipNorm)
+                newModel = model.with(standardization: measured)
+                log.info(
+                    "measured the features' moments; the model now standardizes its inputs",
+                    metadata: [
+                        "features": "\(measured.mean?.count ?? 0)",
+                        "count":
+                            "\(String(format: "%.0f", decoded.values[0] / (agreement.parameters.clipNorm / Double(decoded.values.count).squareRoot())))",
+                    ])
+            } else {
+                let divisor = agreement.privacy.records.map { -Double($0.expectedBatchSize) } ?? Double(aggregate.contributors.count)
+                newModel = model.with(
+                    parameters: try optimizer.aggregate(global: model.parameters, meanUpdate: decoded.values.map { Float($0 / divisor) }))
+            }
             let blob = try newModel.safeTensors().serialized()
             // The privacy cost is on disk, signed and synced, before anything is published.
             let entry = agreement.ledgerEntry(
@@ -452,10 +490,12 @@ public actor RoundEngine: Service {
 
     /// z for the rounds still to run, with the ledger's earlier rounds counted against the target;
     /// nil when the target is already reached (the log says so).
-    private func resolveNoiseMultiplier(parameterCount: Int, remainingRounds: Int?) throws -> Double? {
+    private func resolveNoiseMultiplier(parameterCount: Int, remainingRounds: Int?, firstRoundVectorLength: Int?) throws -> Double? {
         let spent = try ledger.entries()
         do {
-            return try configuration.noiseMultiplier(parameterCount: parameterCount, spent: spent, remainingRounds: remainingRounds)
+            return try configuration.noiseMultiplier(
+                parameterCount: parameterCount, spent: spent, remainingRounds: remainingRounds,
+                firstRoundVectorLength: firstRoundVectorLength)
         } catch {
             guard error.code == .privacyBudgetExhausted else { throw error }
             logger.notice("federation privacy target reached; no more rounds", metadata: ["reason": "\(error.message)"])

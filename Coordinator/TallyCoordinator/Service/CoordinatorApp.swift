@@ -53,12 +53,7 @@ public struct CoordinatorApp {
         guard identity == .coordinator else {
             throw TallyError(.permissionDenied, "the configured certificate is a \(identity) certificate, not a coordinator certificate")
         }
-        var evaluation: Dataset?
-        if let directory = c.evaluationData {
-            evaluation = try FashionMNIST.loadSplit(directory: directory, prefix: "t10k")
-            // Scored as the sites train: through the task's feature transform.
-            if let raw = evaluation { evaluation = try c.model.featureTransform.apply(toSquareImages: raw) }
-        }
+        let evaluation = try c.evaluationSet()
         let ledger = try PrivacyLedger(
             path: c.dataDirectory + "/" + Self.ledgerFileName, role: .coordinator,
             signingKey: signingKey, certificatePEM: certificatePEM)

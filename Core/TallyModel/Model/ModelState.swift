@@ -9,6 +9,10 @@ public struct ModelState: Sendable {
     /// The fixed map from an example's raw inputs to the model's inputs (``FeatureTransform``):
     /// part of the task, so it travels in the model file's metadata, under its hash and signature.
     public let features: FeatureTransform
+    /// Per-feature standardization after ``features`` (``Standardization``), also part of the
+    /// task and of the file's metadata; nil for none. While its moments are pending, a round on
+    /// this model measures them instead of training.
+    public let standardization: Standardization?
 
     /// The model-file metadata key naming ``features`` (absent means none).
     public static let featuresKey = "features"
@@ -33,10 +37,49 @@ public struct ModelState: Sendable {
         }
     }
 
-    public init(spec: ModelSpec, parameters: [Float], features: FeatureTransform = .none) {
+    public init(spec: ModelSpec, parameters: [Float], features: FeatureTransform = .none, standardization: Standardization? = nil) {
         self.spec = spec
         self.parameters = parameters
         self.features = features
+        self.standardization = standardization
+    }
+
+    /// The same task (architecture, features, standardization) with other parameters: what a
+    /// round's step produces.
+    public func with(parameters: [Float]) -> ModelState {
+        ModelState(spec: spec, parameters: parameters, features: features, standardization: standardization)
+    }
+
+    /// The same model under another standardization (the measured one, after a moments round).
+    public func with(standardization: Standardization?) -> ModelState {
+        ModelState(spec: spec, parameters: parameters, features: features, standardization: standardization)
+    }
+
+    /// The model's inputs per example for the built-in architectures; nil for the others.
+    public var inputCount: Int? {
+        switch spec {
+        case .logisticRegression(let f, _), .multilayerPerceptron(let f, _, _, _): f
+        case .external, .flat: nil
+        }
+    }
+
+    /// Whether the next round on this model measures the standardization's moments instead of
+    /// training (``Standardization/isPending``).
+    public var measuresMoments: Bool { standardization?.isPending == true }
+
+    /// The length of the vector each participant contributes in a round on this model: the
+    /// parameter count, or a moments vector's length while the standardization is pending. Both
+    /// sides derive the round's encoding from it.
+    public var roundVectorLength: Int {
+        guard measuresMoments, let inputs = inputCount else { return parameterCount }
+        return Standardization.momentsLength(featureCount: inputs)
+    }
+
+    /// `data` (already through ``features``) as the model reads it: standardized when the
+    /// standardization is measured, as is otherwise.
+    public func inputs(_ data: Dataset) throws(TallyError) -> Dataset {
+        guard let standardization, !standardization.isPending else { return data }
+        return try standardization.apply(to: data)
     }
 
     /// The model stored in `file`: its spec from the metadata, its parameters checked against
@@ -53,7 +96,19 @@ public struct ModelState: Sendable {
             }
             features = known
         }
-        self.init(spec: spec, parameters: try spec.layout.parameters(of: file, source: "model file"), features: features)
+        var standardization: Standardization?
+        if let text = file.metadata[Standardization.metadataKey] {
+            switch spec {
+            case .logisticRegression(let f, _), .multilayerPerceptron(let f, _, _, _):
+                standardization = try Standardization.fromMetadata(text, featureCount: f)
+            case .external, .flat:
+                throw TallyError(
+                    .invalidArgument, "model file metadata \"\(Standardization.metadataKey)\" applies to built-in models only")
+            }
+        }
+        self.init(
+            spec: spec, parameters: try spec.layout.parameters(of: file, source: "model file"), features: features,
+            standardization: standardization)
     }
 
     public var parameterCount: Int { parameters.count }
@@ -61,6 +116,7 @@ public struct ModelState: Sendable {
     public func safeTensors() throws(TallyError) -> SafeTensors {
         var metadata = spec.metadata
         if features != .none { metadata[Self.featuresKey] = features.rawValue }
+        if let standardization { metadata[Standardization.metadataKey] = try standardization.metadataValue() }
         return try spec.layout.safeTensors(parameters, metadata: metadata)
     }
 

@@ -232,7 +232,7 @@ actor RoundHandler {
     private func agreement(_ plan: Tally_V1_RoundPlan, model: ModelState, me: ParticipantID) async throws(TallyError)
         -> (RoundAgreement, InMemoryIdentityDirectory)
     {
-        let agreement = try RoundAgreement(parameters: try plan.parameters(), parameterCount: model.parameterCount)
+        let agreement = try RoundAgreement(parameters: try plan.parameters(), parameterCount: model.roundVectorLength)
         var keys: [ParticipantID: SigningPublicKey] = [:]
         var fingerprints: [ParticipantID: String] = [:]
         for (id, pem) in zip(agreement.parameters.cohort, agreement.parameters.cohortCertificates) {
@@ -267,7 +267,7 @@ actor RoundHandler {
             let settings = TrainingSettings(plan.training)
             do {
                 // The model this round starts from, scored on the examples never trained on.
-                if let heldOut = try data.examples(for: model.features)?.heldOut, heldOut.count > 0,
+                if let heldOut = try data.examples(for: model)?.heldOut, heldOut.count > 0,
                     let score = try model.evaluate(on: heldOut)
                 {
                     var metadata: Logger.Metadata = [
@@ -277,6 +277,19 @@ actor RoundHandler {
                     // Two-class tasks: the ROC AUC too (nil when the held-out part lacks a class).
                     if let auc = try model.auc(on: heldOut) { metadata["auc"] = "\(String(format: "%.4f", auc))" }
                     logger.info("local evaluation of the global model", metadata: metadata)
+                }
+                // A model whose standardization is pending is not trained: this round measures
+                // the features' moments, with the same clip, noise and masking as a training round.
+                if model.measuresMoments {
+                    let (vector, count) = try data.momentsContribution(
+                        model: model, samplingRate: records?.samplingRate, clipNorm: plan.clipNorm, random: SystemRandom())
+                    logger.info(
+                        "measured the features' moments for the federation's standardization",
+                        metadata: [
+                            "round": "\(plan.roundID)", "records": "\(count)",
+                            "seconds": "\(String(format: "%.2f", start.secondsElapsed))",
+                        ])
+                    return vector
                 }
                 if let records {
                     guard external == nil else {

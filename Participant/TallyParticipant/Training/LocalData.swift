@@ -41,7 +41,7 @@ public struct LocalData: Sendable {
     /// the no-op trainer when there is no data (the benchmark). A model whose inputs or classes
     /// do not match the data is refused, naming both.
     public func trainer(for model: ModelState) throws(TallyError) -> any Trainer {
-        guard let train = try examples(for: model.features)?.train else { return NoOpTrainer() }
+        guard let train = try examples(for: model)?.train else { return NoOpTrainer() }
         try check(model.spec, against: train)
         if case .multilayerPerceptron(_, _, _, _) = model.spec {
             return MultilayerPerceptronTrainer(spec: model.spec, data: train, indices: indices)
@@ -49,12 +49,25 @@ public struct LocalData: Sendable {
         return LogisticRegressionTrainer(data: train, indices: indices)
     }
 
+    /// The training and held-out examples as `model` reads them: through its feature transform,
+    /// then its standardization once measured (``ModelState/inputs(_:)``). Each is computed once
+    /// per process, on first use, and kept. nil without data.
+    public func examples(for model: ModelState) throws(TallyError) -> (train: Dataset, heldOut: Dataset?)? {
+        guard let standardization = model.standardization, !standardization.isPending else {
+            return try examples(for: model.features)
+        }
+        guard let (train, heldOut) = try examples(for: model.features) else { return nil }
+        return try transformed.get(.init(features: model.features, standardization: standardization)) { () throws(TallyError) in
+            (try model.inputs(train), try heldOut.map { (part) throws(TallyError) in try model.inputs(part) })
+        }
+    }
+
     /// The training and held-out examples as `features` makes them (the raw ones for `none`):
     /// transformed once per process, on first use, and kept. nil without data.
     public func examples(for features: FeatureTransform) throws(TallyError) -> (train: Dataset, heldOut: Dataset?)? {
         guard let train else { return nil }
         guard features != .none else { return (train, heldOut) }
-        return try transformed.get(features) { () throws(TallyError) in
+        return try transformed.get(.init(features: features, standardization: nil)) { () throws(TallyError) in
             do throws(TallyError) {
                 let heldOut = try self.heldOut.flatMap { (part) throws(TallyError) in try features.apply(toSquareImages: part) }
                 return (try features.apply(toSquareImages: train), heldOut)
@@ -70,13 +83,37 @@ public struct LocalData: Sendable {
     public func clippedGradientSum(
         model: ModelState, samplingRate rate: Double, clipNorm: Double, random: some CryptoRandomSource
     ) throws(TallyError) -> ClippedGradientSum {
-        guard let train = try examples(for: model.features)?.train else {
+        guard let train = try examples(for: model)?.train else {
             throw TallyError(
                 .invalidArgument, "record-level rounds need this organization's records; the benchmark's no-op trainer has none")
         }
         try check(model.spec, against: train)
         let sample = try PoissonSampling.sample(indices, rate: rate, random: random)
         return try model.clippedGradientSum(on: train, indices: sample, clipNorm: clipNorm)
+    }
+
+    /// A moments round's contribution (``Standardization/momentsSum(of:indices:clipNorm:)``), on
+    /// the examples through the model's feature transform: in a record-level round the sum over a
+    /// Poisson sample at `samplingRate` (each record moves it by at most `clipNorm`), otherwise
+    /// the mean over every training example (the organization's whole contribution within
+    /// `clipNorm`). Returns the vector and the records it covers.
+    public func momentsContribution(
+        model: ModelState, samplingRate rate: Double?, clipNorm: Double, random: some CryptoRandomSource
+    ) throws(TallyError) -> (vector: [Double], records: Int) {
+        guard let standardization = model.standardization, standardization.isPending else {
+            throw TallyError(.invalidArgument, "the round's model has no standardization left to measure")
+        }
+        guard let train = try examples(for: model.features)?.train else {
+            throw TallyError(
+                .invalidArgument,
+                "measuring the features' moments needs this organization's records; the benchmark's no-op trainer has none")
+        }
+        try check(model.spec, against: train)
+        let chosen = try rate.map { (q) throws(TallyError) in try PoissonSampling.sample(indices, rate: q, random: random) } ?? indices
+        let sum = try standardization.momentsSum(of: train, indices: chosen, clipNorm: clipNorm)
+        guard rate == nil else { return (sum, chosen.count) }
+        guard !chosen.isEmpty else { throw TallyError(.malformedDataset, "this organization has no training examples") }
+        return (sum.map { $0 / Double(chosen.count) }, chosen.count)
     }
 
     /// The model's inputs and classes against the data's, naming both when they differ.
@@ -99,18 +136,26 @@ public struct LocalData: Sendable {
     }
 }
 
-/// Transformed copies of the local data, one per feature transform. The lock is held while one is
-/// computed, so concurrent first uses compute it once.
+/// Transformed copies of the local data, one per feature transform and standardization. Each is
+/// computed once: concurrent first uses of the same one wait for it.
 private final class TransformedData: Sendable {
-    private let entries = Mutex<[FeatureTransform: (train: Dataset, heldOut: Dataset?)]>([:])
+    struct Key: Hashable, Sendable {
+        var features: FeatureTransform
+        var standardization: Standardization?
+    }
+    private let entries = Mutex<[Key: (train: Dataset, heldOut: Dataset?)]>([:])
+    /// Held while one is computed (a standardized copy is made from a transformed one, so the
+    /// map's own lock cannot be held across `make`).
+    private let computing = Mutex<Void>(())
 
     func get(
-        _ features: FeatureTransform, _ make: () throws(TallyError) -> (train: Dataset, heldOut: Dataset?)
+        _ key: Key, _ make: () throws(TallyError) -> (train: Dataset, heldOut: Dataset?)
     ) throws(TallyError) -> (train: Dataset, heldOut: Dataset?) {
-        try entries.withLock { (entries) throws(TallyError) in
-            if let done = entries[features] { return done }
+        if let done = entries.withLock({ $0[key] }) { return done }
+        return try computing.withLock { (_) throws(TallyError) in
+            if let done = entries.withLock({ $0[key] }) { return done }
             let made = try make()
-            entries[features] = made
+            entries.withLock { $0[key] = made }
             return made
         }
     }
