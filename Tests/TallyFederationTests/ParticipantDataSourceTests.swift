@@ -100,6 +100,40 @@ import Testing
         #expect(message("{\"data\": {\"prepareFeatures\": [\"wavelets\"]}}")?.contains("data.prepareFeatures: \"wavelets\"") == true)
     }
 
+    /// A moments round's contribution: the organization unit sends the mean of its records'
+    /// vectors, the record unit the sum over its Poisson sample; training and evaluation then see
+    /// the standardized examples once the model carries the measured scaling.
+    @Test func momentsAreContributedPerUnitAndTheMeasuredScalingIsApplied() throws {
+        let directory = try TestDirectories.make("moments")
+        let rows = (0..<40).map { i in "\(i),\(Double(i) * 100),\(i % 2)" }
+        try Data((["a,b,label"] + rows).joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: directory + "/site.csv"))
+        var source = ParticipantConfiguration.DataSource()
+        source.source = .csv(path: directory + "/site.csv")
+        source.schema = try DataSchema(featureNames: ["a", "b"], classes: ["0", "1"])
+        let data = try LocalData(source: source)
+        let bounds = Standardization(lower: [0], upper: [40, 4000])
+        let model = try ModelState.zeros(.logisticRegression(featureCount: 2, classCount: 2)).with(standardization: bounds)
+        let train = try #require(data.train)
+        let all = try bounds.momentsSum(of: train, indices: Array(0..<40), clipNorm: 2)
+
+        let organization = try data.momentsContribution(model: model, samplingRate: nil, clipNorm: 2, random: SystemRandom())
+        #expect(organization.records == 40 && zip(organization.vector, all).allSatisfy { abs($0 * 40 - $1) < 1e-9 })
+        let everyRecord = try data.momentsContribution(model: model, samplingRate: 1, clipNorm: 2, random: SystemRandom())
+        #expect(everyRecord.records == 40 && everyRecord.vector == all)
+        let sampled = try data.momentsContribution(model: model, samplingRate: 0.25, clipNorm: 2, random: SystemRandom())
+        #expect(sampled.records < 40 && sampled.vector[0] < all[0], "a Poisson sample at q = 0.25 of 40 records")
+
+        // Nothing left to measure on a model whose scaling is measured; its examples are standardized.
+        let measured = model.with(standardization: try bounds.measured(fromMomentsSum: all, clipNorm: 2))
+        #expect(throws: TallyError.self) {
+            try data.momentsContribution(model: measured, samplingRate: nil, clipNorm: 2, random: SystemRandom())
+        }
+        let standardized = try #require(try data.examples(for: measured)?.train)
+        let column = (0..<40).map { Double(standardized.features(of: $0)[standardized.features(of: $0).startIndex + 1]) }
+        #expect(abs(column.reduce(0, +) / 40) < 1e-4 && abs(column.map { $0 * $0 }.reduce(0, +) / 40 - 1) < 1e-3)
+        #expect(try data.examples(for: model)?.train.features == train.features, "pending: the raw examples")
+    }
+
     @Test func mistakesInTheSourceNameTheirKeyAndLine() {
         #expect(
             message("{\"data\": {\n\"source\": {\"kind\": \"csv\",\n\"pth\": \"x.csv\"}}}")

@@ -119,6 +119,34 @@ import Testing
         }
     }
 
+    /// A federation whose first round measures the standardization's moments (a vector of
+    /// 1 + 2d values, not the model's parameters) is calibrated with that round charged as its
+    /// own plan derives it: its ledger, moments entry first, stays within the target.
+    /// (Tightness is the first test's; here the two kinds of entry cost the same.)
+    @Test func aMomentsRoundIsChargedAsItsOwnPlan() throws {
+        for records in [nil, try DistributedDPConfiguration.RecordSampling(samplingRate: 0.07, expectedBatchSize: 4096)] {
+            var policy = RoundHarness.policy()
+            policy.records = records
+            if records != nil { policy.valueBits = 30 }
+            let (rounds, parameters, moments) = (10, 7850, 1 + 2 * 784)
+            let z = try policy.calibratedNoiseMultiplier(
+                targetEpsilon: 3, delta: 1e-5, rounds: rounds, cohortSizes: [20], parameterCount: parameters,
+                firstRoundVectorLength: moments
+            ).noiseMultiplier
+            let first = try ledgerEntry(policy, z: z, n: 20, parameterCount: moments)
+            let training = try ledgerEntry(policy, z: z, n: 20, parameterCount: parameters)
+            #expect(first.dimension != training.dimension, "the moments round has its own dimension")
+            let ledger = [first] + Array(repeating: training, count: rounds - 1)
+            #expect(try PrivacyReport.epsilonRDP(entries: ledger, delta: 1e-5) <= 3)
+            // Each plan sizes its shares' σ² from z·Δ₂ of its own vector, so at the same z a moments
+            // round costs what a training round costs, to within 1%: measuring the moments takes
+            // one round's share of the budget, no more.
+            let one = try PrivacyReport.epsilonRDP(entries: [first], delta: 1e-5)
+            let other = try PrivacyReport.epsilonRDP(entries: [training], delta: 1e-5)
+            #expect(abs(one / other - 1) < 0.01, "moments round ε \(one), training round ε \(other)")
+        }
+    }
+
     func ledgerEntry(_ policy: RoundPolicy, z: Double, n: Int, parameterCount: Int) throws -> LedgerEntry {
         var policy = policy
         policy.noiseMultiplier = z
