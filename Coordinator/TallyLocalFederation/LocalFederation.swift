@@ -50,6 +50,11 @@ public final class LocalFederation: Sendable {
         public var participantBudgetDelta = 1e-5
         /// What the organizations' budgets protect (record-level federations need `.record`).
         public var participantBudgetUnit = PrivacyUnit.organization
+        /// The fraction of each organization's examples held out from training: what it scores
+        /// every version on, locally and (with federated evaluation) for the publish gate.
+        public var heldOutFraction = 0.0
+        /// Federated evaluation and the publish gate (``ValidationSettings``).
+        public var validation = ValidationSettings()
 
         public init(directory: String, executables: String) {
             self.directory = directory
@@ -123,6 +128,7 @@ public final class LocalFederation: Sendable {
         c.clipNorm = options.clipNorm
         c.valueBits = options.valueBits
         c.serverOptimizer = options.serverOptimizer
+        c.validation = options.validation
         c.collusionMargin = options.collusionMargin
         c.maskedInputDelaySeconds = options.maskedInputDelaySeconds
         return c
@@ -138,6 +144,7 @@ public final class LocalFederation: Sendable {
         p.data.organizations = options.participants
         p.data.index = i - 1
         p.data.alpha = options.alpha
+        p.data.heldOutFraction = options.heldOutFraction
         p.trainer = options.syntheticDimension == nil ? ParticipantConfiguration.builtInTrainerName : "noop"
         if let external = options.externalTrainers[i] {
             p.trainer = ParticipantConfiguration.externalTrainerName

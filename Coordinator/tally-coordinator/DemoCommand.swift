@@ -98,8 +98,11 @@ struct Demo: AsyncParsableCommand {
         let records = unit == .record
         let clipNorm = self.clipNorm ?? (records ? 1 : 0.5)
         options.clipNorm = clipNorm
+        // Each organization holds out a tenth of its images: it scores every version on them, and
+        // their sums, added to the round's under secure aggregation, drive the publish gate.
+        options.heldOutFraction = Self.heldOutFraction
         // Record unit: every record of the federation's training part is sampled with q = B / N.
-        let trainingRecords = FashionMNIST.trainCount
+        let trainingRecords = Int((Double(FashionMNIST.trainCount) * (1 - Self.heldOutFraction)).rounded())
         let samplingRate = Double(batchSize) / Double(trainingRecords)
         if records {
             guard samplingRate < 1 else {
@@ -156,7 +159,7 @@ struct Demo: AsyncParsableCommand {
                 "each organization computes the ScatterNet features of its images before joining (about a millisecond per image per core)")
         }
         print("")
-        print("round  cohort  counted  dropped  test acc.  seconds  version")
+        print("round  cohort  counted  dropped  test acc.  seconds  version  federated evaluation of the version it started from")
 
         let started = Date()
         var printed = Set<Int64>()
@@ -176,24 +179,27 @@ struct Demo: AsyncParsableCommand {
                 let accuracy = versions.first { $0.version == r.version }?.accuracy
                 print(
                     String(
-                        format: "%5lld  %6d  %7d  %7d  %9@  %7@  %@", r.id, r.cohort, r.contributors, r.dropped,
+                        format: "%5lld  %6d  %7d  %7d  %9@  %7@  %-7@  %@", r.id, r.cohort, r.contributors, r.dropped,
                         accuracy.map { String(format: "%.4f", $0) } ?? "-", r.seconds.map { String(format: "%.2f", $0) } ?? "-",
-                        r.outcome == .released ? "v\(r.version ?? 0)" : "aborted: \(r.reason ?? "")"))
+                        r.outcome == .released ? "v\(r.version ?? 0)" : "aborted: \(r.reason ?? "")",
+                        r.version.flatMap { produced in Self.gateLine(versions.first { $0.version == produced - 1 }) } ?? ""))
             }
         }
         federation.stopAll()
         let status = coordinator.exitStatus ?? 1
         let final = try CoordinatorStore(path: federation.coordinatorData + "/coordinator.sqlite", readOnly: true)
-        guard let latest = try final.latestVersion(), latest.version > 0 else {
+        guard let newest = try final.latestVersion(), newest.version > 0, let latest = try final.publishedVersion() else {
             print("\nno model version was released; see \(dir)/logs/coordinator.log")
             throw ExitCode(1)
         }
         let registry = try ModelRegistry(directory: federation.coordinatorData + "/registry")
+        let counts = Dictionary(grouping: try final.versions(), by: \.status).mapValues(\.count)
         print(
             """
 
             done in \(String(format: "%.1f", Date().timeIntervalSince(started))) s (coordinator exit status \(status)).
-            final model: version \(latest.version), test accuracy \(latest.accuracy.map { String(format: "%.4f", $0) } ?? "-")
+            publish gate: \(counts[.published, default: 0]) versions published, \(counts[.notPublished, default: 0]) evaluated and not published, \(counts[.candidate, default: 0]) not evaluated yet (v\(newest.version), the last round's)
+            best published model: version \(latest.version), federated accuracy \(latest.validationMetrics.map { String(format: "%.4f", $0.accuracy) } ?? "-") on the sites' held-out records, test accuracy \(latest.accuracy.map { String(format: "%.4f", $0) } ?? "-")
               blob:     \(registry.blobPath(hash: latest.modelHash))
               manifest: \(federation.coordinatorData)/registry/manifests/\(latest.version).json (signed by the coordinator)
             inspect:    swift run tally-coordinator registry list --data \(federation.coordinatorData)
@@ -213,6 +219,17 @@ struct Demo: AsyncParsableCommand {
             audit, ["report", federation.participantLedger(1), "--delta", "\(delta)", "--budget-epsilon", "\(budget)"])
         if status != 0 { throw ExitCode(status) }
         if verified != 0 { throw ExitCode(verified) }
+    }
+
+    /// The fraction of each organization's images it holds out for evaluation.
+    static let heldOutFraction = 0.1
+
+    /// A round line's last column: the federated evaluation of the version the round started
+    /// from, and the gate's decision on it.
+    static func gateLine(_ version: CoordinatorStore.VersionRecord?) -> String? {
+        guard let version else { return nil }
+        let metrics = version.validationMetrics
+        return "v\(version.version): accuracy \(metrics.map { String(format: "%.4f", $0.accuracy) } ?? "-"), \(version.status.rawValue)"
     }
 
     /// `swift run tally-coordinator` builds only this product; the demo also needs its siblings.

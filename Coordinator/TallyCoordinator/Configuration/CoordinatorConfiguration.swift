@@ -52,6 +52,8 @@ public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
     /// FedAvgM, FedAdagrad, FedAdam or FedYogi with their hyperparameters. Post-processing of the
     /// noisy mean: no privacy cost.
     public var serverOptimizer = ServerOptimizer.Settings()
+    /// Federated evaluation of every version and the publish gate.
+    public var validation = ValidationSettings()
     /// Fashion-MNIST directory whose test split scores each new version; nil skips evaluation.
     public var evaluationData: String? = FashionMNIST.defaultDirectory
     /// The coordinator's own evaluation file in any format a site may use (CSV, NumPy,
@@ -128,6 +130,7 @@ public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
             }
         }
         try serverOptimizer.validate()
+        try validation.validate()
         guard maskedInputDelaySeconds >= 0, maskedInputDelaySeconds < stageTimeoutSeconds else {
             throw TallyError(.invalidArgument, "maskedInputDelaySeconds must be in [0, stageTimeoutSeconds)")
         }
@@ -200,6 +203,13 @@ extension CoordinatorConfiguration {
         }
         // Scored as the sites train: through the task's feature transform.
         return try model.featureTransform.apply(toSquareImages: raw)
+    }
+
+    /// What the sites send with every round on a built-in model when federated evaluation is
+    /// on: the evaluation part's settings, written into each version's manifest. nil otherwise.
+    public func federatedEvaluation(for model: ModelState) -> FederatedEvaluation? {
+        guard validation.federatedEvaluation, syntheticDimension == nil, model.classCount != nil else { return nil }
+        return FederatedEvaluation(organizationShare: validation.organizationShare)
     }
 
     /// Fewest value bits a record-level federation accepts: an organization's sum of up to

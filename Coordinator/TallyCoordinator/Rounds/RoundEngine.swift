@@ -31,6 +31,11 @@ public actor RoundEngine: Service {
         var model: ModelState
         var version: CoordinatorStore.VersionRecord
         var optimizer: ServerOptimizer
+        /// What the version's signed manifest asks the sites to evaluate it with: it sizes the
+        /// round's vector on both sides.
+        var evaluation: FederatedEvaluation? {
+            (try? JSONDecoder().decode(ModelManifest.self, from: Data(version.manifest)))?.evaluation
+        }
     }
     /// Messages to participants, in the order they were produced; one consumer sends them.
     private let outbox: AsyncStream<(messages: [Tally_V1_CoordinatorMessage], to: [ParticipantID])>.Continuation
@@ -171,7 +176,8 @@ public actor RoundEngine: Service {
         }
         guard
             let noiseMultiplier = try resolveNoiseMultiplier(
-                parameterCount: model.parameterCount, remainingRounds: remaining,
+                parameterCount: model.roundVectorLength(evaluating: configuration.federatedEvaluation(for: model)),
+                remainingRounds: remaining,
                 firstRoundVectorLength: model.measuresMoments ? model.roundVectorLength : nil)
         else {
             return await farewell("the federation's privacy target is reached", sender: sender)
@@ -283,8 +289,11 @@ public actor RoundEngine: Service {
     /// visible by committing the record.
     private func publish(
         model: ModelState, blob: [UInt8], parent: Int64?, roundID: Int64?, cohortSize: Int, contributors: Int,
-        lineage: ModelManifest.Lineage? = nil
+        lineage: ModelManifest.Lineage? = nil, parentEvaluation: FederatedEvaluation.Metrics? = nil
     ) throws -> CoordinatorStore.VersionRecord {
+        // With federated evaluation, a new version waits for the next round's scores (the
+        // initial model is the start, published as it is).
+        let evaluation = configuration.federatedEvaluation(for: model)
         let hash = try registry.storeBlob(blob)
         var metrics: [String: Double] = [:]
         if let evaluation = try evaluationInputs(for: model), let accuracy = try model.accuracy(on: evaluation) {
@@ -294,14 +303,15 @@ public actor RoundEngine: Service {
         let manifest = ModelManifest(
             version: version, parent: parent, roundID: roundID, modelHash: hash, cohortSize: cohortSize,
             contributors: contributors, training: configuration.training, metrics: metrics,
-            createdAt: Date(), coordinatorCertificate: certificatePEM, lineage: lineage)
+            createdAt: Date(), coordinatorCertificate: certificatePEM, lineage: lineage, evaluation: evaluation,
+            parentEvaluation: parentEvaluation)
         let bytes = try manifest.canonicalBytes()
         let signature = try signingKey.signature(for: bytes)
         try registry.storeManifest(version: version, manifest: bytes, signature: signature)
         return CoordinatorStore.VersionRecord(
             version: version, modelHash: hash, parent: parent, roundID: roundID,
             createdAt: Date().timeIntervalSince1970, manifest: bytes, signature: signature,
-            accuracy: metrics["test_accuracy"])
+            accuracy: metrics["test_accuracy"], status: evaluation != nil && parent != nil ? .candidate : .published)
     }
 
     /// The evaluation set as `model` reads it (standardized once its standardization is measured),
@@ -331,7 +341,10 @@ public actor RoundEngine: Service {
         let compressed = try registry.compressedBlob(hash: version.modelHash)
         let agreement = try RoundAgreement.plan(
             roundID: UInt64(roundID), members: members,
-            model: (hash: Hex.decode(version.modelHash) ?? [], parameterCount: model.roundVectorLength, compressedBytes: compressed.count),
+            model: (
+                hash: Hex.decode(version.modelHash) ?? [], parameterCount: model.roundVectorLength(evaluating: head.evaluation),
+                compressedBytes: compressed.count
+            ),
             policy: policy)
         let parameters = agreement.parameters
         let cohort = parameters.cohort
@@ -393,22 +406,38 @@ public actor RoundEngine: Service {
             }
             var optimizer = head.optimizer
             let newModel: ModelState
+            // The sites' evaluation of the version this round started from follows the update.
+            var values = decoded.values
+            var judged: Judgement?
+            if let evaluation = head.evaluation, model.roundVectorLength(evaluating: evaluation) != model.roundVectorLength {
+                let sums = Array(values[model.parameterCount...])
+                values.removeLast(sums.count)
+                judged = try judge(
+                    head.version,
+                    FederatedEvaluation.metrics(
+                        fromSum: sums,
+                        scale: evaluation.recordScale(
+                            clipNorm: agreement.parameters.clipNorm, recordUnit: agreement.privacy.records != nil),
+                        noise: agreement.privacy.effectiveNoiseMultiplier(shares: aggregate.contributors.count)
+                            * agreement.parameters.clipNorm),
+                    log: log)
+            }
             if let pending = model.standardization, pending.isPending {
                 // A moments round: the released sum gives each feature's mean and spread; the
                 // parameters and the server optimizer's moments stay as they were.
-                let measured = try pending.measured(fromMomentsSum: decoded.values, clipNorm: agreement.parameters.clipNorm)
+                let measured = try pending.measured(fromMomentsSum: values, clipNorm: agreement.parameters.clipNorm)
                 newModel = model.with(standardization: measured)
                 log.info(
                     "measured the features' moments; the model now standardizes its inputs",
                     metadata: [
                         "features": "\(measured.mean?.count ?? 0)",
                         "count":
-                            "\(String(format: "%.0f", decoded.values[0] / (agreement.parameters.clipNorm / Double(decoded.values.count).squareRoot())))",
+                            "\(String(format: "%.0f", values[0] / (agreement.parameters.clipNorm / Double(values.count).squareRoot())))",
                     ])
             } else {
                 let divisor = agreement.privacy.records.map { -Double($0.expectedBatchSize) } ?? Double(aggregate.contributors.count)
                 newModel = model.with(
-                    parameters: try optimizer.aggregate(global: model.parameters, meanUpdate: decoded.values.map { Float($0 / divisor) }))
+                    parameters: try optimizer.aggregate(global: model.parameters, meanUpdate: values.map { Float($0 / divisor) }))
             }
             let blob = try newModel.safeTensors().serialized()
             // The privacy cost is on disk, signed and synced, before anything is published.
@@ -426,10 +455,12 @@ public actor RoundEngine: Service {
                 serverOptimizer: optimizer.settings)
             let record = try publish(
                 model: newModel, blob: blob, parent: version.version, roundID: roundID,
-                cohortSize: cohort.count, contributors: aggregate.contributors.count, lineage: lineage)
+                cohortSize: cohort.count, contributors: aggregate.contributors.count, lineage: lineage,
+                parentEvaluation: judged?.metrics)
             try store.releaseRound(
                 id: roundID, contributors: aggregate.contributors.count,
-                dropped: cohort.count - aggregate.contributors.count, version: record, optimizer: try Self.saved(optimizer))
+                dropped: cohort.count - aggregate.contributors.count, version: record, optimizer: try Self.saved(optimizer),
+                judged: judged.map { (version: version.version, status: $0.status, validation: $0.metrics) })
             live!.machine.released()
             let seconds = (ContinuousClock.now - started).seconds
             Counter(label: "tally_rounds_total", dimensions: [("outcome", "released")]).increment()
@@ -443,6 +474,8 @@ public actor RoundEngine: Service {
                     "noise_multiplier":
                         "\(String(format: "%.3f", agreement.privacy.effectiveNoiseMultiplier(shares: aggregate.charge.noiseShares)))",
                     "accuracy": "\(record.accuracy.map { String(format: "%.4f", $0) } ?? "-")",
+                    "evaluated":
+                        "\(judged.map { "version \(version.version) \(configuration.validation.metric)=\($0.metrics.map { String(format: "%.4f", configuration.validation.value($0)) } ?? "-") \($0.status.rawValue)" } ?? "-")",
                     "seconds": "\(String(format: "%.2f", seconds))",
                 ])
             outbox.yield(
@@ -486,6 +519,47 @@ public actor RoundEngine: Service {
                 ))
             throw error
         }
+    }
+
+    /// The gate's decision on `version` (the model a round started from) given the federation's
+    /// evaluation of it: a candidate is published only if it beats the published version's metric
+    /// by more than the threshold; without a metric to compare (no held-out records anywhere, or
+    /// no published version scored yet) it is published. A version already judged keeps its
+    /// status and takes the newer scores.
+    private struct Judgement {
+        var status: CoordinatorStore.VersionStatus
+        var metrics: FederatedEvaluation.Metrics?
+    }
+
+    private func judge(
+        _ version: CoordinatorStore.VersionRecord, _ metrics: FederatedEvaluation.Metrics?, log: Logger
+    ) throws -> Judgement {
+        guard version.status == .candidate else { return Judgement(status: version.status, metrics: metrics ?? version.validationMetrics) }
+        let gate = configuration.validation
+        guard let metrics else {
+            log.warning(
+                "no federated evaluation of the candidate (no held-out records, or too noisy): published without the gate",
+                metadata: ["version": "\(version.version)"])
+            return Judgement(status: .published, metrics: nil)
+        }
+        guard let published = try store.publishedVersion(), let baseline = published.validationMetrics else {
+            return Judgement(status: .published, metrics: metrics)
+        }
+        let passes = gate.passes(metrics, over: baseline)
+        let detail: Logger.Metadata = [
+            "version": "\(version.version)", "metric": "\(gate.metric)",
+            "candidate": "\(String(format: "%.4f", gate.value(metrics)))",
+            "noise_sd":
+                "\(((gate.metric == "loss" ? metrics.lossNoise : metrics.accuracyNoise) ?? 0).formatted(.number.precision(.significantDigits(2))))",
+            "published_version": "\(published.version)", "published": "\(String(format: "%.4f", gate.value(baseline)))",
+            "min_improvement": "\(gate.minImprovement)",
+        ]
+        if passes {
+            log.info("candidate published: it improves on the published version", metadata: detail)
+        } else {
+            log.notice("candidate evaluated, not published: no improvement over the published version", metadata: detail)
+        }
+        return Judgement(status: passes ? .published : .notPublished, metrics: metrics)
     }
 
     /// z for the rounds still to run, with the ledger's earlier rounds counted against the target;

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import TallyCore
+import TallyModel
 import TallyRound
 
 /// The coordinator's durable state in SQLite (WAL, synchronous=FULL): participants, rounds and
@@ -34,6 +35,26 @@ public struct CoordinatorStore: Sendable {
         public let manifest: [UInt8]
         public let signature: [UInt8]
         public let accuracy: Double?
+        /// Where the version stands in the publish gate (``VersionStatus``).
+        public var status: VersionStatus = .published
+        /// Its federated evaluation (JSON of ``FederatedEvaluation/Metrics``), once a round has
+        /// scored it.
+        public var validation: [UInt8]? = nil
+
+        /// ``validation`` decoded.
+        public var validationMetrics: FederatedEvaluation.Metrics? {
+            validation.flatMap { try? JSONDecoder().decode(FederatedEvaluation.Metrics.self, from: Data($0)) }
+        }
+    }
+
+    /// A version's place in the publish gate. With federated evaluation on, a new version is a
+    /// `candidate` until the next round has scored it: then `published` if it improved on the
+    /// published version by more than the threshold, `notPublished` otherwise. Without it, every
+    /// version is `published` when it is made.
+    public enum VersionStatus: String, Sendable, Hashable, Codable {
+        case candidate
+        case published
+        case notPublished = "not-published"
     }
 
     /// Opens (and migrates) the database; `readOnly` opens an existing one for inspection while
@@ -74,6 +95,14 @@ public struct CoordinatorStore: Sendable {
                     sql: """
                         CREATE TABLE optimizer_states (
                             version INTEGER PRIMARY KEY, settings BLOB NOT NULL, state BLOB NOT NULL);
+                        """)
+            }
+            migrator.registerMigration("v3-publish-gate") { db in
+                // Versions made before the gate were all published.
+                try db.execute(
+                    sql: """
+                        ALTER TABLE versions ADD COLUMN status TEXT NOT NULL DEFAULT 'published';
+                        ALTER TABLE versions ADD COLUMN validation BLOB;
                         """)
             }
             try migrator.migrate(pool)
@@ -137,10 +166,17 @@ public struct CoordinatorStore: Sendable {
     /// durable or neither is.
     public func releaseRound(
         id: Int64, contributors: Int, dropped: Int, version: VersionRecord,
-        optimizer: OptimizerState? = nil
+        optimizer: OptimizerState? = nil,
+        judged: (version: Int64, status: VersionStatus, validation: FederatedEvaluation.Metrics?)? = nil
     ) throws(TallyError) {
+        let validation = try judged?.validation.map { (metrics) throws(TallyError) in try Self.encode(metrics) }
         try write("release round") { db in
             try Self.insert(version, into: db)
+            if let judged {
+                try db.execute(
+                    sql: "UPDATE versions SET status = ?, validation = ? WHERE version = ?",
+                    arguments: [judged.status.rawValue, validation, judged.version])
+            }
             if let optimizer {
                 try db.execute(
                     sql: "INSERT INTO optimizer_states (version, settings, state) VALUES (?, ?, ?)",
@@ -186,6 +222,32 @@ public struct CoordinatorStore: Sendable {
         }
     }
 
+    /// The published channel: the newest version the gate published (or, without federated
+    /// evaluation, the newest version).
+    public func publishedVersion() throws(TallyError) -> VersionRecord? {
+        try read("published version") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM versions WHERE status = 'published' ORDER BY version DESC LIMIT 1").map(
+                Self.version)
+        }
+    }
+
+    /// Records a version's federated evaluation and the gate's decision on it.
+    public func judge(version: Int64, status: VersionStatus, validation: FederatedEvaluation.Metrics?) throws(TallyError) {
+        let bytes = try validation.map { (metrics) throws(TallyError) in try Self.encode(metrics) }
+        try write("judge version") { db in
+            try db.execute(
+                sql: "UPDATE versions SET status = ?, validation = ? WHERE version = ?",
+                arguments: [status.rawValue, bytes, version])
+        }
+    }
+
+    private static func encode(_ metrics: FederatedEvaluation.Metrics) throws(TallyError) -> Data {
+        do { return Data(try JSONEncoder().encode(metrics)) } catch {
+            throw TallyError(.storageFailure, "a federated evaluation cannot be encoded", cause: error)
+        }
+    }
+
+    /// The newest version, whatever its status: what the next round starts from.
     public func latestVersion() throws(TallyError) -> VersionRecord? {
         try read("latest version") { db in
             try Row.fetchOne(db, sql: "SELECT * FROM versions ORDER BY version DESC LIMIT 1").map(Self.version)
@@ -225,12 +287,13 @@ public struct CoordinatorStore: Sendable {
     private static func insert(_ version: VersionRecord, into db: Database) throws {
         try db.execute(
             sql: """
-                INSERT INTO versions (version, model_hash, parent, round_id, created_at, manifest, signature, accuracy)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO versions (version, model_hash, parent, round_id, created_at, manifest, signature, accuracy, status, validation)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 version.version, version.modelHash, version.parent, version.roundID, version.createdAt,
-                Data(version.manifest), Data(version.signature), version.accuracy,
+                Data(version.manifest), Data(version.signature), version.accuracy, version.status.rawValue,
+                version.validation.map { Data($0) },
             ])
     }
 
@@ -238,6 +301,7 @@ public struct CoordinatorStore: Sendable {
         VersionRecord(
             version: row["version"], modelHash: row["model_hash"], parent: row["parent"], roundID: row["round_id"],
             createdAt: row["created_at"], manifest: [UInt8](row["manifest"] as Data), signature: [UInt8](row["signature"] as Data),
-            accuracy: row["accuracy"])
+            accuracy: row["accuracy"], status: VersionStatus(rawValue: (row["status"] as String?) ?? "published") ?? .published,
+            validation: (row["validation"] as Data?).map { [UInt8]($0) })
     }
 }

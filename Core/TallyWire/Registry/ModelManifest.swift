@@ -22,6 +22,13 @@ public struct ModelManifest: Sendable, Codable, Hashable {
     /// How this version came to be, beyond its parent and round: absent for the initial model and
     /// in manifests written before lineage was recorded.
     public var lineage: Lineage?
+    /// Whether a round starting from this version also has every site score it on its held-out
+    /// records, and how (``FederatedEvaluation``); both sides size the round's vector from it.
+    /// nil: no federated evaluation (and in manifests written before it existed).
+    public var evaluation: FederatedEvaluation?
+    /// The federated evaluation of this version's parent, from the round that produced this version
+    /// (the parent was the model that round started from).
+    public var parentEvaluation: FederatedEvaluation.Metrics?
 
     /// The privacy and optimization history of a version, as the coordinator's ledger and
     /// configuration stood when it was published.
@@ -62,9 +69,11 @@ public struct ModelManifest: Sendable, Codable, Hashable {
     public init(
         version: Int64, parent: Int64?, roundID: Int64?, modelHash: String, cohortSize: Int, contributors: Int,
         training: TrainingSettings, metrics: [String: Double], createdAt: Date, coordinatorCertificate: String,
-        lineage: Lineage? = nil
+        lineage: Lineage? = nil, evaluation: FederatedEvaluation? = nil, parentEvaluation: FederatedEvaluation.Metrics? = nil
     ) {
         self.lineage = lineage
+        self.evaluation = evaluation
+        self.parentEvaluation = parentEvaluation
         self.version = version
         self.parent = parent
         self.roundID = roundID

@@ -137,7 +137,7 @@ actor RoundHandler {
             }
             let model = try ModelState(safeTensors: try SafeTensors(serialized: blob))
             let me = ParticipantID(try currentID(plan))
-            let (agreement, identities) = try await agreement(plan, model: model, me: me)
+            let (agreement, identities) = try await agreement(plan, model: model, evaluation: manifest.evaluation, me: me)
             // Benchmark-only plans are refused unless this daemon was configured for benchmarks.
             let privacy = agreement.privacy
             if agreement.isBenchmarkOnly && !configuration.allowInsecureBenchmarkRounds {
@@ -174,7 +174,9 @@ actor RoundHandler {
             } else {
                 (epsilonAfter, charge) = (try budget.admit(cost), cost)
             }
-            current.training = makeTraining(plan: plan, model: model, records: privacy.records)
+            current.training = makeTraining(
+                plan: plan, model: model, records: privacy.records,
+                evaluation: model.roundVectorLength(evaluating: manifest.evaluation) == model.roundVectorLength ? nil : manifest.evaluation)
             current.noise = Task.detached(priority: .userInitiated) { privacy.sampleNoiseShare(random: SystemRandom()) }
             current.machine = try ParticipantRound(
                 agreement: agreement, me: me, identityKey: identityKey, identities: identities,
@@ -229,10 +231,11 @@ actor RoundHandler {
     /// Checks the plan (the same checks and derivations the coordinator ran, in ``RoundAgreement``),
     /// verifies every cohort certificate against the CA and its cohort id, and applies this
     /// organization's own minimums.
-    private func agreement(_ plan: Tally_V1_RoundPlan, model: ModelState, me: ParticipantID) async throws(TallyError)
-        -> (RoundAgreement, InMemoryIdentityDirectory)
-    {
-        let agreement = try RoundAgreement(parameters: try plan.parameters(), parameterCount: model.roundVectorLength)
+    private func agreement(
+        _ plan: Tally_V1_RoundPlan, model: ModelState, evaluation: FederatedEvaluation?, me: ParticipantID
+    ) async throws(TallyError) -> (RoundAgreement, InMemoryIdentityDirectory) {
+        let agreement = try RoundAgreement(
+            parameters: try plan.parameters(), parameterCount: model.roundVectorLength(evaluating: evaluation))
         var keys: [ParticipantID: SigningPublicKey] = [:]
         var fingerprints: [ParticipantID: String] = [:]
         for (id, pem) in zip(agreement.parameters.cohort, agreement.parameters.cohortCertificates) {
@@ -257,6 +260,38 @@ actor RoundHandler {
     /// the records instead (``LocalData/clippedGradientSum(model:samplingRate:clipNorm:random:)``):
     /// the daemon's own computation, so an external trainer cannot take part.
     private func makeTraining(
+        plan: Tally_V1_RoundPlan, model: ModelState, records: DistributedDPConfiguration.RecordSampling?,
+        evaluation: FederatedEvaluation?
+    ) -> Task<[Double], any Error> {
+        let train = makeUpdate(plan: plan, model: model, records: records)
+        guard let evaluation else { return train }
+        let (data, logger) = (self.data, self.logger)
+        return Task.detached(priority: .userInitiated) {
+            try await withTaskCancellationHandler {
+                var update = try await train.value
+                // The evaluation's sums go after the update (``FederatedEvaluation``).
+                let recordUnit = records != nil
+                if !recordUnit {
+                    // The organization's whole contribution stays within C: its update within
+                    // C·√(1 − s), its evaluation within C·√s.
+                    let limit = evaluation.updateClipNorm(clipNorm: plan.clipNorm)
+                    let norm = update.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                    if norm > limit { update = update.map { $0 * limit / norm } }
+                }
+                let (sum, records) = try data.evaluationContribution(
+                    model: model, evaluation: evaluation, samplingRate: records?.samplingRate, clipNorm: plan.clipNorm,
+                    random: SystemRandom())
+                logger.info(
+                    "added this version's evaluation on the held-out records to the update",
+                    metadata: ["round": "\(plan.roundID)", "held_out_records": "\(records)"])
+                return update + sum
+            } onCancel: {
+                train.cancel()
+            }
+        }
+    }
+
+    private func makeUpdate(
         plan: Tally_V1_RoundPlan, model: ModelState, records: DistributedDPConfiguration.RecordSampling?
     ) -> Task<[Double], any Error> {
         let data = self.data

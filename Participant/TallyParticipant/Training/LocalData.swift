@@ -116,6 +116,29 @@ public struct LocalData: Sendable {
         return (sum.map { $0 / Double(chosen.count) }, chosen.count)
     }
 
+    /// A round's evaluation part (``FederatedEvaluation``): the held-out records as `model`
+    /// reads them, scored by it — summed over a Poisson sample at `samplingRate` (record unit) or
+    /// averaged over all of them (organization unit). All zeros, with 0 records, for an
+    /// organization without held-out records or data. Returns the sums and the records scored.
+    public func evaluationContribution(
+        model: ModelState, evaluation: FederatedEvaluation, samplingRate rate: Double?, clipNorm: Double,
+        random: some CryptoRandomSource
+    ) throws(TallyError) -> (sum: [Double], records: Int) {
+        guard let k = model.classCount, let classifier = try model.classifier() else {
+            throw TallyError(.invalidArgument, "federated evaluation needs a built-in model")
+        }
+        let scale = evaluation.recordScale(clipNorm: clipNorm, recordUnit: rate != nil)
+        guard let heldOut = try examples(for: model)?.heldOut, heldOut.count > 0 else {
+            return ([Double](repeating: 0, count: FederatedEvaluation.length(classCount: k)), 0)
+        }
+        try check(model.spec, against: heldOut)
+        let all = Array(0..<heldOut.count)
+        let chosen = try rate.map { (q) throws(TallyError) in try PoissonSampling.sample(all, rate: q, random: random) } ?? all
+        let sum = try FederatedEvaluation.sum(classifier, on: heldOut, indices: chosen, scale: scale)
+        guard rate == nil else { return (sum, chosen.count) }
+        return (sum.map { $0 / Double(chosen.count) }, chosen.count)
+    }
+
     /// The model's inputs and classes against the data's, naming both when they differ.
     private func check(_ spec: ModelSpec, against train: Dataset) throws(TallyError) {
         let shape: (features: Int, classes: Int)

@@ -1,0 +1,44 @@
+import TallyCore
+import TallyModel
+
+/// Validate before publishing: every site scores each new version on its held-out records
+/// (``FederatedEvaluation``, summed under secure aggregation with the round's noise), and a
+/// version is published only if the federation's metric improves on the published version's by
+/// more than a threshold. Training continues from the newest version either way.
+public struct ValidationSettings: Sendable, Codable, Hashable {
+    /// Whether sites send their evaluation sums with every round (built-in models only).
+    public var federatedEvaluation = true
+    /// `accuracy` (higher is better) or `loss` (mean cross-entropy, lower is better).
+    public var metric = "accuracy"
+    /// How much better than the published version a candidate must score to be published.
+    public var minImprovement = 0.0
+    /// Organization unit: the share of C² an organization gives its evaluation (its update keeps
+    /// C·√(1 − s)). The record unit needs none: its evaluation costs nothing extra.
+    public var organizationShare = FederatedEvaluation().organizationShare
+
+    public static let metrics = ["accuracy", "loss"]
+
+    public init() {}
+
+    public func validate() throws(TallyError) {
+        guard Self.metrics.contains(metric) else {
+            throw TallyError(.invalidArgument, "validation.metric must be one of \(Self.metrics.joined(separator: ", ")), got \(metric)")
+        }
+        guard minImprovement.isFinite, minImprovement >= 0 else {
+            throw TallyError(.invalidArgument, "validation.minImprovement must be ≥ 0 and finite, got \(minImprovement)")
+        }
+        try FederatedEvaluation(organizationShare: organizationShare).validate(what: "validation")
+    }
+
+    /// Whether `candidate` passes the gate against `published` (the published version's metrics).
+    public func passes(_ candidate: FederatedEvaluation.Metrics, over published: FederatedEvaluation.Metrics) -> Bool {
+        metric == "loss"
+            ? candidate.loss < published.loss - minImprovement
+            : candidate.accuracy > published.accuracy + minImprovement
+    }
+
+    /// The metric's value in `metrics`.
+    public func value(_ metrics: FederatedEvaluation.Metrics) -> Double {
+        metric == "loss" ? metrics.loss : metrics.accuracy
+    }
+}

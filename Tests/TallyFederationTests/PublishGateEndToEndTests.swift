@@ -1,0 +1,80 @@
+import Foundation
+import TallyCoordinator
+import TallyCore
+import TallyLedger
+import TallyLocalFederation
+import TallyModel
+import TallyTestSupport
+import TallyWire
+import Testing
+
+/// Validate before publishing, with real processes: every site scores the version a round starts
+/// from on its held-out images, the sums travel with the update under secure aggregation, and a
+/// candidate that does not improve on the published version is not published.
+@Suite(.serialized) struct PublishGateEndToEndTests {
+    /// Three organizations, three rounds, a fifth of each one's images held out, the gate on the
+    /// mean loss; `learningRate` and a large clip norm decide whether training diverges.
+    func run(_ name: String, learningRate: Double, noiseless: Bool = false) async throws -> (LocalFederation, CoordinatorStore) {
+        let federation = try makeFederation(name, participants: 3, rounds: 3) { options in
+            options.training = TrainingSettings(localEpochs: 1, batchSize: 64, learningRate: learningRate, seed: 1)
+            options.clipNorm = 100
+            options.privacy = PrivacySettings(targetEpsilon: 100_000, delta: 1e-5)
+            if noiseless { options.privacy.noiseMultiplier = 0 }
+            options.participantBudgetEpsilon = 150_000
+            options.heldOutFraction = 0.2
+            options.validation.metric = "loss"
+        }
+        let coordinator = try federation.startCoordinator()
+        for i in 1...3 { try federation.startParticipant(i) }
+        try #require(await waitForExit(coordinator, seconds: 180), "the coordinator should finish its 3 rounds")
+        #expect(coordinator.exitStatus == 0, "coordinator log:\n\(readLog(federation, "coordinator"))")
+        return (federation, try #require(openStore(federation)))
+    }
+
+    func manifest(_ record: CoordinatorStore.VersionRecord) throws -> ModelManifest {
+        try JSONDecoder().decode(ModelManifest.self, from: Data(record.manifest))
+    }
+
+    @Test func aDivergingCandidateIsNotPublishedAndTheChannelStays() async throws {
+        let (federation, store) = try await run("gate-diverging", learningRate: 200)
+        defer { federation.stopAll() }
+        let versions = try store.versions()
+        #expect(versions.map(\.version) == [0, 1, 2, 3])
+        // v0 (all zeros: loss ln 10) was scored in round 1, v1 and v2 in rounds 2 and 3; v3 waits.
+        let initial = try #require(versions[0].validationMetrics)
+        // Within 4σ of the noise on the summed losses: σ = z·C per coordinate, over a summed count
+        // of 3·C·√s/√5 (s = 0.1), times the loss cap L = 10.
+        let entry = try #require(try PrivacyLedger.openForAudit(path: federation.coordinatorLedger).entries().first)
+        let sigma = entry.effectiveNoiseMultiplier * entry.clipNorm / (3 * entry.clipNorm * 0.1.squareRoot() / 5.0.squareRoot())
+        #expect(abs(initial.loss - log(10)) < 4 * FederatedEvaluation.lossCap * sigma, "v0's federated loss \(initial.loss), σ \(sigma)")
+        for v in versions[1...2] {
+            let metrics = try #require(v.validationMetrics)
+            #expect(v.status == .notPublished && metrics.loss > initial.loss, "v\(v.version): \(v.status), loss \(metrics.loss)")
+        }
+        #expect(versions[3].status == .candidate)
+        #expect(try store.publishedVersion()?.version == 0, "the published channel does not move")
+        #expect(readLog(federation, "coordinator").contains("candidate evaluated, not published"))
+        // The next version's signed manifest carries its parent's federated evaluation (lineage).
+        #expect(try manifest(versions[2]).parentEvaluation == versions[1].validationMetrics)
+        // What the coordinator holds is the federation's sum: the count of the three organizations
+        // that held records out (organization unit: each sends its mean), never one of them alone.
+        let sigmaCount = 3 * sigma
+        for v in versions[0...2] {
+            #expect(abs((v.validationMetrics?.count ?? 0) - 3) < 4 * sigmaCount, "v\(v.version): count \(v.validationMetrics?.count ?? 0)")
+        }
+    }
+
+    /// Positive control: the same federation with a learning rate that learns publishes. Without
+    /// noise (benchmark mode), so that its small per-round improvements are seen exactly: with
+    /// three organizations at organization level, the loss's noise (σ ≈ 0.2) exceeds them.
+    @Test func anImprovingCandidateIsPublished() async throws {
+        let (federation, store) = try await run("gate-learning", learningRate: 0.05, noiseless: true)
+        defer { federation.stopAll() }
+        let versions = try store.versions()
+        #expect(versions[1].status == .published && versions[2].status == .published, "\(versions.map(\.status))")
+        #expect(versions[0...2].allSatisfy { $0.validationMetrics?.lossNoise == 0 })
+        #expect(try store.publishedVersion()?.version == 2)
+        let losses = versions[0...2].compactMap { $0.validationMetrics?.loss }
+        #expect(losses.count == 3 && losses[2] < losses[0], "federated losses \(losses)")
+    }
+}
