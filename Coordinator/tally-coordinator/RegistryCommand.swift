@@ -63,16 +63,22 @@ struct Registry: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One line per published version.")
+        static let configuration = CommandConfiguration(
+            abstract: "One line per version: the publish gate's decision, the federated evaluation and the coordinator's test accuracy.")
         @OptionGroup var options: Options
         func run() async throws {
             let (store, _) = try options.open()
-            print("version  parent  round  accuracy  model")
+            let published = try store.publishedVersion()?.version
+            print("version  parent  round  status         fed. acc.  fed. loss  test acc.  model")
             for v in try store.versions() {
+                let metrics = v.validationMetrics
                 print(
                     String(
-                        format: "%7lld  %6@  %5@  %8@  %@", v.version, v.parent.map { "\($0)" } ?? "-", v.roundID.map { "\($0)" } ?? "-",
-                        v.accuracy.map { String(format: "%.4f", $0) } ?? "-", v.modelHash))
+                        format: "%7lld  %6@  %5@  %-13@  %9@  %9@  %9@  %@%@", v.version, v.parent.map { "\($0)" } ?? "-",
+                        v.roundID.map { "\($0)" } ?? "-", v.status.rawValue,
+                        metrics.map { String(format: "%.4f", $0.accuracy) } ?? "-", metrics.map { String(format: "%.4f", $0.loss) } ?? "-",
+                        v.accuracy.map { String(format: "%.4f", $0) } ?? "-", v.modelHash,
+                        v.version == published ? "  ← published channel" : ""))
             }
         }
     }
@@ -94,6 +100,14 @@ struct Registry: AsyncParsableCommand {
                 throw ValidationError("no such version")
             }
             print(String(decoding: record.manifest, as: UTF8.self))
+            print(
+                "status: \(record.status.rawValue)\(try store.publishedVersion()?.version == record.version ? " (the published channel)" : "")"
+            )
+            if let metrics = record.validationMetrics {
+                print(
+                    "federated evaluation: accuracy \(String(format: "%.4f", metrics.accuracy)), loss \(String(format: "%.4f", metrics.loss)) over \(String(format: "%.0f", metrics.count)) (noisy count)"
+                )
+            }
             let ca = skipSignature ? nil : try trustOptions.caPath(data: options.data)
             let trust = try ca.map { (path) throws(TallyError) in try FederationTrust(caFile: path) }
             let problems = await Registry.check(record, registry: registry, trust: trust)

@@ -13,10 +13,12 @@ import Testing
 /// candidate that does not improve on the published version is not published.
 @Suite(.serialized) struct PublishGateEndToEndTests {
     /// Three organizations, three rounds, a fifth of each one's images held out, the gate on the
-    /// mean loss; `learningRate` and a large clip norm decide whether training diverges.
-    func run(_ name: String, learningRate: Double, noiseless: Bool = false) async throws -> (LocalFederation, CoordinatorStore) {
+    /// mean loss; the server's learning rate decides whether training diverges (η = 1000 throws
+    /// every step a thousand times too far).
+    func run(_ name: String, serverLearningRate: Double, noiseless: Bool = false) async throws -> (LocalFederation, CoordinatorStore) {
         let federation = try makeFederation(name, participants: 3, rounds: 3) { options in
-            options.training = TrainingSettings(localEpochs: 1, batchSize: 64, learningRate: learningRate, seed: 1)
+            options.training = TrainingSettings(localEpochs: 1, batchSize: 64, learningRate: 0.05, seed: 1)
+            options.serverOptimizer = ServerOptimizer.Settings(kind: .fedAvg, learningRate: serverLearningRate)
             options.clipNorm = 100
             options.privacy = PrivacySettings(targetEpsilon: 100_000, delta: 1e-5)
             if noiseless { options.privacy.noiseMultiplier = 0 }
@@ -36,7 +38,7 @@ import Testing
     }
 
     @Test func aDivergingCandidateIsNotPublishedAndTheChannelStays() async throws {
-        let (federation, store) = try await run("gate-diverging", learningRate: 200)
+        let (federation, store) = try await run("gate-diverging", serverLearningRate: 1000)
         defer { federation.stopAll() }
         let versions = try store.versions()
         #expect(versions.map(\.version) == [0, 1, 2, 3])
@@ -68,7 +70,7 @@ import Testing
     /// noise (benchmark mode), so that its small per-round improvements are seen exactly: with
     /// three organizations at organization level, the loss's noise (σ ≈ 0.2) exceeds them.
     @Test func anImprovingCandidateIsPublished() async throws {
-        let (federation, store) = try await run("gate-learning", learningRate: 0.05, noiseless: true)
+        let (federation, store) = try await run("gate-learning", serverLearningRate: 1, noiseless: true)
         defer { federation.stopAll() }
         let versions = try store.versions()
         #expect(versions[1].status == .published && versions[2].status == .published, "\(versions.map(\.status))")
