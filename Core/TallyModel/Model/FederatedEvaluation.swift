@@ -103,26 +103,6 @@ public struct FederatedEvaluation: Sendable, Codable, Hashable {
 }
 
 extension ModelState {
-    /// The model as a ``Classifier``, for the built-in architectures; nil for the others.
-    public func classifier() throws(TallyError) -> (any Classifier)? {
-        switch spec {
-        case .logisticRegression(let f, let c):
-            return try LogisticRegression(featureCount: f, classCount: c, parameters: parameters)
-        case .multilayerPerceptron:
-            return try MultilayerPerceptron(spec: spec, parameters: parameters)
-        case .external, .flat:
-            return nil
-        }
-    }
-
-    /// Classes of the built-in architectures; nil for the others.
-    public var classCount: Int? {
-        switch spec {
-        case .logisticRegression(_, let c), .multilayerPerceptron(_, _, _, let c): c
-        case .external, .flat: nil
-        }
-    }
-
     /// The round's vector length when sites also send `evaluation`'s sums: the parameters plus
     /// the evaluation part for a built-in classifier (a moments round evaluates nothing).
     public func roundVectorLength(evaluating evaluation: FederatedEvaluation?) -> Int {

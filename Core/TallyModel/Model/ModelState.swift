@@ -120,43 +120,41 @@ public struct ModelState: Sendable {
         return try spec.layout.safeTensors(parameters, metadata: metadata)
     }
 
-    /// Test accuracy on `data`, for the built-in classifiers; nil for models the daemon cannot run.
-    public func accuracy(on data: Dataset) throws(TallyError) -> Double? {
+    /// The model as a ``Classifier``, for the built-in architectures; nil for the others.
+    public func classifier() throws(TallyError) -> (any Classifier)? {
         switch spec {
         case .logisticRegression(let f, let c):
-            return try LogisticRegression(featureCount: f, classCount: c, parameters: parameters).accuracy(on: data)
+            return try LogisticRegression(featureCount: f, classCount: c, parameters: parameters)
         case .multilayerPerceptron:
-            return try MultilayerPerceptron(spec: spec, parameters: parameters).accuracy(on: data)
+            return try MultilayerPerceptron(spec: spec, parameters: parameters)
         case .external, .flat:
             return nil
         }
+    }
+
+    /// Classes of the built-in architectures; nil for the others.
+    public var classCount: Int? {
+        switch spec {
+        case .logisticRegression(_, let c), .multilayerPerceptron(_, _, _, let c): c
+        case .external, .flat: nil
+        }
+    }
+
+    /// Test accuracy on `data`, for the built-in classifiers; nil for models the daemon cannot run.
+    public func accuracy(on data: Dataset) throws(TallyError) -> Double? {
+        try classifier()?.accuracy(on: data)
     }
 
     /// ROC AUC on `data` for a built-in two-class model (``Classifier/auc(on:indices:)``); nil
     /// otherwise, or when `data` lacks one of the classes.
     public func auc(on data: Dataset) throws(TallyError) -> Double? {
-        switch spec {
-        case .logisticRegression(let f, let c):
-            return try LogisticRegression(featureCount: f, classCount: c, parameters: parameters).auc(on: data)
-        case .multilayerPerceptron:
-            return try MultilayerPerceptron(spec: spec, parameters: parameters).auc(on: data)
-        case .external, .flat:
-            return nil
-        }
+        try classifier()?.auc(on: data)
     }
 
     /// Accuracy and mean cross-entropy on `data`, for the built-in classifiers; nil for models the
     /// daemon cannot run.
     public func evaluate(on data: Dataset) throws(TallyError) -> (accuracy: Double, loss: Double)? {
-        switch spec {
-        case .logisticRegression(let f, let c):
-            let model = try LogisticRegression(featureCount: f, classCount: c, parameters: parameters)
-            return (try model.accuracy(on: data), try model.loss(on: data))
-        case .multilayerPerceptron:
-            let model = try MultilayerPerceptron(spec: spec, parameters: parameters)
-            return (try model.accuracy(on: data), try model.loss(on: data))
-        case .external, .flat:
-            return nil
-        }
+        guard let model = try classifier() else { return nil }
+        return (try model.accuracy(on: data), try model.loss(on: data))
     }
 }
