@@ -8,10 +8,14 @@ import TallyWire
 struct Registry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List, show, verify and export published model versions (offline, on the data directory).",
-        subcommands: [List.self, Show.self, Verify.self, Export.self])
+        subcommands: [List.self, Show.self, Verify.self, Export.self, Rollback.self])
 
     struct Options: ParsableArguments {
         @Option(help: "The coordinator's data directory.") var data = "tally-data/coordinator"
+
+        init() {}
+        init(data: String) { self.data = data }
+
         func open() throws -> (CoordinatorStore, ModelRegistry) {
             let path = data + "/coordinator.sqlite"
             guard FileManager.default.fileExists(atPath: path) else {
@@ -146,6 +150,33 @@ struct Registry: AsyncParsableCommand {
             for problem in problems { print("problem: \(problem)") }
             print(problems.isEmpty ? "registry verified" : "REGISTRY NOT VERIFIED")
             if !problems.isEmpty { throw ExitCode(1) }
+        }
+    }
+
+    struct Rollback: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Point the published channel back at an earlier published version, signed with the coordinator's key and recorded.",
+            discussion:
+                "Newer published versions become rolled-back; training is not affected. The statement, signed like a manifest, is kept in the database and printed."
+        )
+        @Option(help: "The coordinator's configuration (its data directory and signing key).") var config: String
+        @Option(help: "The version the published channel is to point at.") var to: Int64
+        @Option(help: "Why, recorded in the signed statement.") var reason = ""
+        func run() async throws {
+            let c = try CoordinatorConfiguration.load(path: config)
+            let (store, _) = try Options(data: c.dataDirectory).open()
+            guard let target = try store.versions().first(where: { $0.version == to }) else {
+                throw ValidationError("there is no version \(to) in \(c.dataDirectory)")
+            }
+            let key = try SigningPrivateKey(pem: try FederationTrust.readPEM(c.tls.privateKey, what: "coordinator private key"))
+            let statement = ChannelStatement(
+                publishedVersion: to, modelHash: target.modelHash, reason: reason, at: ISO8601DateFormatter().string(from: Date()),
+                coordinatorCertificate: try FederationTrust.readPEM(c.tls.certificate, what: "coordinator certificate"))
+            let bytes = try statement.canonicalBytes()
+            let rolledBack = try store.rollBack(to: to, statement: bytes, signature: try key.signature(for: bytes))
+            print(
+                "published channel → version \(to) (\(target.modelHash.prefix(12))); rolled back: \(rolledBack.isEmpty ? "none" : rolledBack.map { "v\($0)" }.joined(separator: ", "))"
+            )
         }
     }
 

@@ -78,5 +78,29 @@ import Testing
         #expect(try store.publishedVersion()?.version == 2)
         let losses = versions[0...2].compactMap { $0.validationMetrics?.loss }
         #expect(losses.count == 3 && losses[2] < losses[0], "federated losses \(losses)")
+
+        // An operator rolls the published channel back to version 1: signed, recorded, v2 rolled back.
+        let coordinator = TestEnvironment.executables + "/tally-coordinator"
+        let rollback = try await Subprocess.run(
+            coordinator, ["registry", "rollback", "--config", federation.coordinatorConfig, "--to", "1", "--reason", "test"],
+            timeout: .seconds(60))
+        #expect(rollback.status == 0, "\(rollback.output)")
+        #expect(try store.publishedVersion()?.version == 1)
+        #expect(try store.versions()[2].status == .rolledBack)
+        let move = try #require(try store.channelMoves().last)
+        let statement = try JSONDecoder().decode(ChannelStatement.self, from: Data(move.statement))
+        #expect(move.version == 1 && statement.publishedVersion == 1 && statement.modelHash == versions[1].modelHash)
+        let trust = try FederationTrust(caFile: federation.pki + "/ca/ca.crt")
+        let (identity, key) = try await trust.verify(pem: statement.coordinatorCertificate)
+        #expect(identity == .coordinator)
+        try key.verify(move.signature, for: move.statement)
+        var tampered = move.statement
+        tampered[tampered.count / 2] ^= 1
+        #expect(throws: TallyError.self) { try key.verify(move.signature, for: tampered) }
+        // A version that was never published cannot be rolled back to.
+        let refused = try await Subprocess.run(
+            coordinator, ["registry", "rollback", "--config", federation.coordinatorConfig, "--to", "3"], timeout: .seconds(60))
+        #expect(refused.status != 0 && refused.output.contains("version 3 was never published"), "\(refused.output)")
+        #expect(try store.publishedVersion()?.version == 1)
     }
 }

@@ -55,6 +55,8 @@ public struct CoordinatorStore: Sendable {
         case candidate
         case published
         case notPublished = "not-published"
+        /// Was published; an operator rolled the published channel back to an earlier version.
+        case rolledBack = "rolled-back"
     }
 
     /// Opens (and migrates) the database; `readOnly` opens an existing one for inspection while
@@ -103,6 +105,15 @@ public struct CoordinatorStore: Sendable {
                     sql: """
                         ALTER TABLE versions ADD COLUMN status TEXT NOT NULL DEFAULT 'published';
                         ALTER TABLE versions ADD COLUMN validation BLOB;
+                        """)
+            }
+            migrator.registerMigration("v4-channel-moves") { db in
+                // Every move of the published channel an operator made, as the coordinator signed it.
+                try db.execute(
+                    sql: """
+                        CREATE TABLE channel_moves (
+                            seq INTEGER PRIMARY KEY AUTOINCREMENT, version INTEGER NOT NULL, at REAL NOT NULL,
+                            statement BLOB NOT NULL, signature BLOB NOT NULL);
                         """)
             }
             try migrator.migrate(pool)
@@ -244,6 +255,42 @@ public struct CoordinatorStore: Sendable {
     private static func encode(_ metrics: FederatedEvaluation.Metrics) throws(TallyError) -> Data {
         do { return Data(try JSONEncoder().encode(metrics)) } catch {
             throw TallyError(.storageFailure, "a federated evaluation cannot be encoded", cause: error)
+        }
+    }
+
+    /// Moves the published channel back to `version`, which must have been published: the newer
+    /// published versions become `rolled-back`, and the signed `statement` is kept. Returns the
+    /// versions rolled back.
+    public func rollBack(to version: Int64, statement: [UInt8], signature: [UInt8]) throws(TallyError) -> [Int64] {
+        let outcome: Result<[Int64], TallyError> = try write("roll back") { db in
+            guard let status = try String.fetchOne(db, sql: "SELECT status FROM versions WHERE version = ?", arguments: [version]) else {
+                return .failure(TallyError(.invalidArgument, "there is no version \(version)"))
+            }
+            guard status == VersionStatus.published.rawValue || status == VersionStatus.rolledBack.rawValue else {
+                return .failure(
+                    TallyError(
+                        .invalidArgument,
+                        "version \(version) was never published (it is \(status)); only a published version can be rolled back to"))
+            }
+            let newer = try Int64.fetchAll(
+                db, sql: "SELECT version FROM versions WHERE version > ? AND status = 'published' ORDER BY version", arguments: [version])
+            try db.execute(sql: "UPDATE versions SET status = 'published' WHERE version = ?", arguments: [version])
+            try db.execute(
+                sql: "UPDATE versions SET status = 'rolled-back' WHERE version > ? AND status = 'published'", arguments: [version])
+            try db.execute(
+                sql: "INSERT INTO channel_moves (version, at, statement, signature) VALUES (?, ?, ?, ?)",
+                arguments: [version, Date().timeIntervalSince1970, Data(statement), Data(signature)])
+            return .success(newer)
+        }
+        return try outcome.get()
+    }
+
+    /// The published channel's recorded moves, oldest first: (version, signed statement, signature).
+    public func channelMoves() throws(TallyError) -> [(version: Int64, statement: [UInt8], signature: [UInt8])] {
+        try read("channel moves") { db in
+            try Row.fetchAll(db, sql: "SELECT version, statement, signature FROM channel_moves ORDER BY seq").map {
+                (version: $0["version"], statement: [UInt8]($0["statement"] as Data), signature: [UInt8]($0["signature"] as Data))
+            }
         }
     }
 

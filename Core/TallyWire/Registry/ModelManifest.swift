@@ -104,3 +104,31 @@ public struct ModelManifest: Sendable, Codable, Hashable {
         return manifest
     }
 }
+
+/// A move of the published channel an operator made (`registry rollback`), signed by the
+/// coordinator like a manifest and kept beside the versions.
+public struct ChannelStatement: Sendable, Codable, Hashable {
+    public var channel = "published"
+    public var publishedVersion: Int64
+    public var modelHash: String
+    public var reason: String
+    public var at: String
+    public var coordinatorCertificate: String
+
+    public init(publishedVersion: Int64, modelHash: String, reason: String, at: String, coordinatorCertificate: String) {
+        self.publishedVersion = publishedVersion
+        self.modelHash = modelHash
+        self.reason = reason
+        self.at = at
+        self.coordinatorCertificate = coordinatorCertificate
+    }
+
+    /// Sorted-key JSON: the bytes signed and stored.
+    public func canonicalBytes() throws(TallyError) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do { return [UInt8](try encoder.encode(self)) } catch {
+            throw TallyError(.invalidArgument, "channel statement cannot be encoded", cause: error)
+        }
+    }
+}
