@@ -229,7 +229,8 @@ struct Demo: AsyncParsableCommand {
     static func gateLine(_ version: CoordinatorStore.VersionRecord?) -> String? {
         guard let version else { return nil }
         let metrics = version.validationMetrics
-        return "v\(version.version): accuracy \(metrics.map { String(format: "%.4f", $0.accuracy) } ?? "-"), \(version.status.rawValue)"
+        return
+            "v\(version.version): accuracy \(metrics.map { String(format: "%.4f", $0.accuracy) } ?? "-") (score \(version.gateScore.map { String(format: "%.4f", $0) } ?? "-")), \(version.status.rawValue)"
     }
 
     /// `swift run tally-coordinator` builds only this product; the demo also needs its siblings.

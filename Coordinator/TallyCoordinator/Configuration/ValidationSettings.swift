@@ -15,6 +15,11 @@ public struct ValidationSettings: Sendable, Codable, Hashable {
     /// Organization unit: the share of C² an organization gives its evaluation (its update keeps
     /// C·√(1 − s)). The record unit needs none: its evaluation costs nothing extra.
     public var organizationShare = FederatedEvaluation().organizationShare
+    /// The weight of a version's own evaluation in its gate score; the rest is its parent's
+    /// score: gate score = w·metric + (1 − w)·parent's score (1: no smoothing). Each version is
+    /// scored once, on a small noisy sample, and consecutive versions differ little: smoothing
+    /// keeps one lucky draw from becoming a baseline nothing later beats.
+    public var smoothing = 0.2
 
     public static let metrics = ["accuracy", "loss"]
 
@@ -28,13 +33,20 @@ public struct ValidationSettings: Sendable, Codable, Hashable {
             throw TallyError(.invalidArgument, "validation.minImprovement must be ≥ 0 and finite, got \(minImprovement)")
         }
         try FederatedEvaluation(organizationShare: organizationShare).validate(what: "validation")
+        guard smoothing.isFinite, smoothing > 0, smoothing <= 1 else {
+            throw TallyError(.invalidArgument, "validation.smoothing must be in (0, 1], got \(smoothing)")
+        }
     }
 
-    /// Whether `candidate` passes the gate against `published` (the published version's metrics).
-    public func passes(_ candidate: FederatedEvaluation.Metrics, over published: FederatedEvaluation.Metrics) -> Bool {
-        metric == "loss"
-            ? candidate.loss < published.loss - minImprovement
-            : candidate.accuracy > published.accuracy + minImprovement
+    /// Whether a candidate's gate score passes against the published version's.
+    public func passes(score candidate: Double, over published: Double) -> Bool {
+        metric == "loss" ? candidate < published - minImprovement : candidate > published + minImprovement
+    }
+
+    /// A version's gate score from its metrics and its parent's score (nil: none yet).
+    public func score(_ metrics: FederatedEvaluation.Metrics, parent: Double?) -> Double {
+        guard let parent else { return value(metrics) }
+        return smoothing * value(metrics) + (1 - smoothing) * parent
     }
 
     /// The metric's value in `metrics`.

@@ -460,7 +460,7 @@ public actor RoundEngine: Service {
             try store.releaseRound(
                 id: roundID, contributors: aggregate.contributors.count,
                 dropped: cohort.count - aggregate.contributors.count, version: record, optimizer: try Self.saved(optimizer),
-                judged: judged.map { (version: version.version, status: $0.status, validation: $0.metrics) })
+                judged: judged.map { (version: version.version, status: $0.status, validation: $0.metrics, score: $0.score) })
             live!.machine.released()
             let seconds = (ContinuousClock.now - started).seconds
             Counter(label: "tally_rounds_total", dimensions: [("outcome", "released")]).increment()
@@ -522,36 +522,42 @@ public actor RoundEngine: Service {
     }
 
     /// The gate's decision on `version` (the model a round started from) given the federation's
-    /// evaluation of it: a candidate is published only if it beats the published version's metric
-    /// by more than the threshold; without a metric to compare (no held-out records anywhere, or
-    /// no published version scored yet) it is published. A version already judged keeps its
-    /// status and takes the newer scores.
+    /// evaluation of it: its gate score is the metric smoothed with its parent's score
+    /// (post-processing of released sums: no privacy cost), and a candidate is published only if
+    /// its score beats the published version's by more than the threshold. Without a metric (no
+    /// held-out records anywhere) or a published score to compare with, it is published. A
+    /// version already judged keeps its status and takes the newer scores.
     private struct Judgement {
         var status: CoordinatorStore.VersionStatus
         var metrics: FederatedEvaluation.Metrics?
+        var score: Double?
     }
 
     private func judge(
         _ version: CoordinatorStore.VersionRecord, _ metrics: FederatedEvaluation.Metrics?, log: Logger
     ) throws -> Judgement {
-        guard version.status == .candidate else { return Judgement(status: version.status, metrics: metrics ?? version.validationMetrics) }
         let gate = configuration.validation
-        guard let metrics else {
+        let parentScore = try version.parent.flatMap { (parent) throws(TallyError) in try store.version(parent)?.gateScore }
+        let score = metrics.map { gate.score($0, parent: parentScore) }
+        guard version.status == .candidate else {
+            return Judgement(status: version.status, metrics: metrics ?? version.validationMetrics, score: score ?? version.gateScore)
+        }
+        guard let metrics, let score else {
             log.warning(
                 "no federated evaluation of the candidate (no held-out records, or too noisy): published without the gate",
                 metadata: ["version": "\(version.version)"])
-            return Judgement(status: .published, metrics: nil)
+            return Judgement(status: .published, metrics: nil, score: nil)
         }
-        guard let published = try store.publishedVersion(), let baseline = published.validationMetrics else {
-            return Judgement(status: .published, metrics: metrics)
+        guard let published = try store.publishedVersion(), let baseline = published.gateScore else {
+            return Judgement(status: .published, metrics: metrics, score: score)
         }
-        let passes = gate.passes(metrics, over: baseline)
+        let passes = gate.passes(score: score, over: baseline)
         let detail: Logger.Metadata = [
             "version": "\(version.version)", "metric": "\(gate.metric)",
-            "candidate": "\(String(format: "%.4f", gate.value(metrics)))",
+            "candidate": "\(String(format: "%.4f", gate.value(metrics)))", "candidate_score": "\(String(format: "%.4f", score))",
             "noise_sd":
                 "\(((gate.metric == "loss" ? metrics.lossNoise : metrics.accuracyNoise) ?? 0).formatted(.number.precision(.significantDigits(2))))",
-            "published_version": "\(published.version)", "published": "\(String(format: "%.4f", gate.value(baseline)))",
+            "published_version": "\(published.version)", "published_score": "\(String(format: "%.4f", baseline))",
             "min_improvement": "\(gate.minImprovement)",
         ]
         if passes {
@@ -559,7 +565,7 @@ public actor RoundEngine: Service {
         } else {
             log.notice("candidate evaluated, not published: no improvement over the published version", metadata: detail)
         }
-        return Judgement(status: passes ? .published : .notPublished, metrics: metrics)
+        return Judgement(status: passes ? .published : .notPublished, metrics: metrics, score: score)
     }
 
     /// z for the rounds still to run, with the ledger's earlier rounds counted against the target;

@@ -40,6 +40,8 @@ public struct CoordinatorStore: Sendable {
         /// Its federated evaluation (JSON of ``FederatedEvaluation/Metrics``), once a round has
         /// scored it.
         public var validation: [UInt8]? = nil
+        /// The gate's smoothed score of it (``ValidationSettings/smoothing``).
+        public var gateScore: Double? = nil
 
         /// ``validation`` decoded.
         public var validationMetrics: FederatedEvaluation.Metrics? {
@@ -105,6 +107,7 @@ public struct CoordinatorStore: Sendable {
                     sql: """
                         ALTER TABLE versions ADD COLUMN status TEXT NOT NULL DEFAULT 'published';
                         ALTER TABLE versions ADD COLUMN validation BLOB;
+                        ALTER TABLE versions ADD COLUMN gate_score REAL;
                         """)
             }
             migrator.registerMigration("v4-channel-moves") { db in
@@ -178,15 +181,15 @@ public struct CoordinatorStore: Sendable {
     public func releaseRound(
         id: Int64, contributors: Int, dropped: Int, version: VersionRecord,
         optimizer: OptimizerState? = nil,
-        judged: (version: Int64, status: VersionStatus, validation: FederatedEvaluation.Metrics?)? = nil
+        judged: (version: Int64, status: VersionStatus, validation: FederatedEvaluation.Metrics?, score: Double?)? = nil
     ) throws(TallyError) {
         let validation = try judged?.validation.map { (metrics) throws(TallyError) in try Self.encode(metrics) }
         try write("release round") { db in
             try Self.insert(version, into: db)
             if let judged {
                 try db.execute(
-                    sql: "UPDATE versions SET status = ?, validation = ? WHERE version = ?",
-                    arguments: [judged.status.rawValue, validation, judged.version])
+                    sql: "UPDATE versions SET status = ?, validation = ?, gate_score = ? WHERE version = ?",
+                    arguments: [judged.status.rawValue, validation, judged.score, judged.version])
             }
             if let optimizer {
                 try db.execute(
@@ -294,6 +297,13 @@ public struct CoordinatorStore: Sendable {
         }
     }
 
+    /// Version `number`, if it exists.
+    public func version(_ number: Int64) throws(TallyError) -> VersionRecord? {
+        try read("version") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM versions WHERE version = ?", arguments: [number]).map(Self.version)
+        }
+    }
+
     /// The newest version, whatever its status: what the next round starts from.
     public func latestVersion() throws(TallyError) -> VersionRecord? {
         try read("latest version") { db in
@@ -349,6 +359,6 @@ public struct CoordinatorStore: Sendable {
             version: row["version"], modelHash: row["model_hash"], parent: row["parent"], roundID: row["round_id"],
             createdAt: row["created_at"], manifest: [UInt8](row["manifest"] as Data), signature: [UInt8](row["signature"] as Data),
             accuracy: row["accuracy"], status: VersionStatus(rawValue: (row["status"] as String?) ?? "published") ?? .published,
-            validation: (row["validation"] as Data?).map { [UInt8]($0) })
+            validation: (row["validation"] as Data?).map { [UInt8]($0) }, gateScore: row["gate_score"])
     }
 }
