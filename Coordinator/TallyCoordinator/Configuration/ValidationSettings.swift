@@ -20,6 +20,10 @@ public struct ValidationSettings: Sendable, Codable, Hashable {
     /// scored once, on a small noisy sample, and consecutive versions differ little: smoothing
     /// keeps one lucky draw from becoming a baseline nothing later beats.
     public var smoothing = 0.2
+    /// The largest standard deviation the noise may give the metric for the gate to judge; a
+    /// noisier evaluation (few organizations at organization level) cannot tell better from
+    /// worse, and its candidate is published ungated, with a notice.
+    public var maxNoise = 0.02
 
     public static let metrics = ["accuracy", "loss"]
 
@@ -33,6 +37,9 @@ public struct ValidationSettings: Sendable, Codable, Hashable {
             throw TallyError(.invalidArgument, "validation.minImprovement must be ≥ 0 and finite, got \(minImprovement)")
         }
         try FederatedEvaluation(organizationShare: organizationShare).validate(what: "validation")
+        guard maxNoise.isFinite, maxNoise > 0 else {
+            throw TallyError(.invalidArgument, "validation.maxNoise must be positive and finite, got \(maxNoise)")
+        }
         guard smoothing.isFinite, smoothing > 0, smoothing <= 1 else {
             throw TallyError(.invalidArgument, "validation.smoothing must be in (0, 1], got \(smoothing)")
         }
@@ -47,6 +54,11 @@ public struct ValidationSettings: Sendable, Codable, Hashable {
     public func score(_ metrics: FederatedEvaluation.Metrics, parent: Double?) -> Double {
         guard let parent else { return value(metrics) }
         return smoothing * value(metrics) + (1 - smoothing) * parent
+    }
+
+    /// The noise's standard deviation on the metric (nil: not known).
+    public func noise(_ metrics: FederatedEvaluation.Metrics) -> Double? {
+        metric == "loss" ? metrics.lossNoise : metrics.accuracyNoise
     }
 
     /// The metric's value in `metrics`.

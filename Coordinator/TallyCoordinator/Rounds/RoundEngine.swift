@@ -548,6 +548,15 @@ public actor RoundEngine: Service {
                 metadata: ["version": "\(version.version)"])
             return Judgement(status: .published, metrics: nil, score: nil)
         }
+        if let noise = gate.noise(metrics), noise > gate.maxNoise {
+            log.notice(
+                "candidate published without the gate: its evaluation is too noisy to judge",
+                metadata: [
+                    "version": "\(version.version)", "noise_sd": "\(noise.formatted(.number.precision(.significantDigits(2))))",
+                    "max_noise": "\(gate.maxNoise)",
+                ])
+            return Judgement(status: .published, metrics: metrics, score: score)
+        }
         guard let published = try store.publishedVersion(), let baseline = published.gateScore else {
             return Judgement(status: .published, metrics: metrics, score: score)
         }
@@ -555,8 +564,7 @@ public actor RoundEngine: Service {
         let detail: Logger.Metadata = [
             "version": "\(version.version)", "metric": "\(gate.metric)",
             "candidate": "\(String(format: "%.4f", gate.value(metrics)))", "candidate_score": "\(String(format: "%.4f", score))",
-            "noise_sd":
-                "\(((gate.metric == "loss" ? metrics.lossNoise : metrics.accuracyNoise) ?? 0).formatted(.number.precision(.significantDigits(2))))",
+            "noise_sd": "\((gate.noise(metrics) ?? 0).formatted(.number.precision(.significantDigits(2))))",
             "published_version": "\(published.version)", "published_score": "\(String(format: "%.4f", baseline))",
             "min_improvement": "\(gate.minImprovement)",
         ]
