@@ -199,7 +199,7 @@ struct Demo: AsyncParsableCommand {
 
             done in \(String(format: "%.1f", Date().timeIntervalSince(started))) s (coordinator exit status \(status)).
             publish gate: \(counts[.published, default: 0]) versions published, \(counts[.notPublished, default: 0]) evaluated and not published, \(counts[.candidate, default: 0]) not evaluated yet (v\(newest.version), the last round's)
-            best published model: version \(latest.version), federated accuracy \(latest.validationMetrics.map { String(format: "%.4f", $0.accuracy) } ?? "-") on the sites' held-out records, test accuracy \(latest.accuracy.map { String(format: "%.4f", $0) } ?? "-")
+            best published model: version \(latest.version), federated accuracy \(latest.validationMetrics.map { String(format: "%.4f", $0.accuracy) + ($0.accuracyNoise.map { String(format: " ± %.3f", $0) } ?? "") } ?? "-") on the sites' held-out records (± the noise's σ), test accuracy \(latest.accuracy.map { String(format: "%.4f", $0) } ?? "-")
               blob:     \(registry.blobPath(hash: latest.modelHash))
               manifest: \(federation.coordinatorData)/registry/manifests/\(latest.version).json (signed by the coordinator)
             inspect:    swift run tally-coordinator registry list --data \(federation.coordinatorData)
