@@ -12,7 +12,57 @@ struct TallyParticipantCommand: AsyncParsableCommand {
         commandName: "tally-participant",
         abstract: "An organization's participant daemon: trains locally, masks its update, talks to the coordinator over mutual TLS.",
         version: TallyVersion.current,
-        subcommands: [Run.self, Init.self, CheckConfig.self])
+        subcommands: [Run.self, Init.self, CheckConfig.self, Models.self])
+}
+
+/// The models this organization helped train: listed and fetched over its own mTLS identity,
+/// verified (signature under the federation CA, hash) before anything is written.
+struct Models: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List and fetch the federation's published models.", subcommands: [List.self, Pull.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One line per published version; the published channel marked.")
+        @Option(help: "JSON configuration file (the coordinator's address and this organization's certificate).") var config: String
+        func run() async throws {
+            do {
+                let list = try await PublishedModels(configuration: try ParticipantConfiguration.load(path: config)).list()
+                print("version  status       fed. acc.  fed. loss  model")
+                for v in list.versions {
+                    print(
+                        String(
+                            format: "%7lld  %-11@  %9@  %9@  %@%@", v.version, v.status,
+                            v.hasFederatedAccuracy ? String(format: "%.4f", v.federatedAccuracy) : "-",
+                            v.hasFederatedLoss ? String(format: "%.4f", v.federatedLoss) : "-", v.modelHash,
+                            list.hasPublishedVersion && list.publishedVersion == v.version ? "  ← published channel" : ""))
+                }
+            } catch let error as TallyError {
+                print("error: \(error.message)")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Pull: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fetch a published version, verify its signed manifest and its hash, and write its safetensors file atomically.",
+            discussion: "Exit status: 0 written, 1 refused (nothing written).")
+        @Option(help: "JSON configuration file (the coordinator's address and this organization's certificate).") var config: String
+        @Option(help: "Version to fetch (default: the published channel's).") var version: Int64?
+        @Option(help: "Where to write the model (safetensors).") var out: String
+        func run() async throws {
+            do {
+                let manifest = try await PublishedModels(configuration: try ParticipantConfiguration.load(path: config))
+                    .pull(version: version, to: out)
+                print(
+                    "wrote \(out): version \(manifest.version), sha256 \(manifest.modelHash), manifest signed by the coordinator (verified)"
+                )
+            } catch let error as TallyError {
+                print("error: \(error.message)")
+                throw ExitCode(1)
+            }
+        }
+    }
 }
 
 struct Init: ParsableCommand {

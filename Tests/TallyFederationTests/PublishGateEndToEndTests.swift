@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import TallyCoordinator
 import TallyCore
 import TallyLedger
@@ -38,6 +39,78 @@ import Testing
 
     func manifest(_ record: CoordinatorStore.VersionRecord) throws -> ModelManifest {
         try JSONDecoder().decode(ModelManifest.self, from: Data(record.manifest))
+    }
+
+    /// An organization fetches the model it helped train over its own mTLS identity, while the
+    /// federation runs: published versions only, verified before they are written; a manifest
+    /// altered in the coordinator's database is refused and nothing is written.
+    @Test func participantsPullPublishedVersionsAndRefuseATamperedManifest() async throws {
+        let federation = try makeFederation("pull", participants: 3, rounds: 40) { options in
+            options.privacy = PrivacySettings(targetEpsilon: 100_000, delta: 1e-5)
+            options.participantBudgetEpsilon = 150_000
+            options.heldOutFraction = 0.2
+        }
+        defer { federation.stopAll() }
+        let coordinator = try federation.startCoordinator()
+        for i in 1...3 { try federation.startParticipant(i) }
+        let store = try #require(await waitUntil(120) { openStore(federation) != nil } ? openStore(federation) : nil)
+        #expect(await waitUntil(120) { (try? store.versions().count) ?? 0 >= 3 }, "a few versions")
+        let participant = TestEnvironment.executables + "/tally-participant"
+        let directory = federation.options.directory
+
+        let list = try await Subprocess.run(
+            participant, ["models", "list", "--config", federation.participantConfig(1)], timeout: .seconds(60))
+        #expect(list.status == 0 && list.output.contains("published channel"), "\(list.output)")
+        let published = try #require(try store.publishedVersion())
+        let pulled = try await Subprocess.run(
+            participant, ["models", "pull", "--config", federation.participantConfig(1), "--out", directory + "/pulled.safetensors"],
+            timeout: .seconds(60))
+        #expect(pulled.status == 0, "\(pulled.output)")
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory + "/pulled.safetensors")))
+        let registry = try ModelRegistry(directory: federation.coordinatorData + "/registry")
+        let pulledVersion = try #require(try store.versions().first { pulled.output.contains("version \($0.version),") })
+        #expect(bytes == (try registry.blob(hash: pulledVersion.modelHash)), "the published model, byte for byte")
+        #expect(pulledVersion.version >= published.version)
+
+        // A version the gate did not publish (the newest candidate) is not handed out.
+        let candidate = try #require(try store.versions().last { $0.status == .candidate })
+        let refusedCandidate = try await Subprocess.run(
+            participant,
+            [
+                "models", "pull", "--config", federation.participantConfig(1), "--version", "\(candidate.version)", "--out",
+                directory + "/c.safetensors",
+            ],
+            timeout: .seconds(60))
+        #expect(
+            refusedCandidate.status != 0 && refusedCandidate.output.contains("is not a published version"), "\(refusedCandidate.output)")
+
+        // Positive control: version 0 as stored pulls and verifies.
+        let intact = try await Subprocess.run(
+            participant,
+            [
+                "models", "pull", "--config", federation.participantConfig(1), "--version", "0", "--out",
+                directory + "/v0-intact.safetensors",
+            ],
+            timeout: .seconds(60))
+        #expect(intact.status == 0, "\(intact.output)")
+        // Version 0's stored manifest names another model hash (its blob unchanged): the pull is
+        // refused on the signature, nothing written.
+        let original = try #require(try store.version(0))
+        let text = String(decoding: original.manifest, as: UTF8.self)
+        let forged = (original.modelHash.first == "0" ? "1" : "0") + original.modelHash.dropFirst()
+        let tampered = [UInt8](text.replacingOccurrences(of: original.modelHash, with: forged).utf8)
+        #expect(tampered != original.manifest)
+        let writable = try CoordinatorStore(path: federation.coordinatorData + "/coordinator.sqlite")
+        try await writable.pool.write { db in
+            try db.execute(sql: "UPDATE versions SET manifest = ? WHERE version = 0", arguments: [Data(tampered)])
+        }
+        let refused = try await Subprocess.run(
+            participant,
+            ["models", "pull", "--config", federation.participantConfig(1), "--version", "0", "--out", directory + "/v0.safetensors"],
+            timeout: .seconds(60))
+        #expect(refused.status != 0 && !FileManager.default.fileExists(atPath: directory + "/v0.safetensors"), "\(refused.output)")
+        #expect(refused.output.contains("does not carry a valid coordinator signature"), "\(refused.output)")
+        federation.stop(coordinator)
     }
 
     @Test func aDivergingCandidateIsNotPublishedAndTheChannelStays() async throws {

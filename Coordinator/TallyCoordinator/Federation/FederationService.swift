@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
 import TallyCore
+import TallyModel
 import TallySecAgg
 import TallyWire
 
@@ -14,6 +15,7 @@ struct FederationService: Tally_V1_Federation.SimpleServiceProtocol {
     let sessions: ParticipantSessions
     let engine: RoundEngine
     let store: CoordinatorStore
+    let registry: ModelRegistry
     let logger: Logger
 
     func session(
@@ -60,6 +62,62 @@ struct FederationService: Tally_V1_Federation.SimpleServiceProtocol {
         }
         await sessions.unregister(id, generation: generation)
         log.info("participant disconnected")
+    }
+
+    // MARK: Published models
+
+    /// Versions a participant may fetch: published by the gate, or published and since rolled
+    /// back. Candidates and versions the gate turned down stay with the coordinator.
+    static func fetchable(_ version: CoordinatorStore.VersionRecord) -> Bool {
+        version.status == .published || version.status == .rolledBack
+    }
+
+    func listModels(request: Tally_V1_ListModelsRequest, context: ServerContext) async throws -> Tally_V1_ModelList {
+        let (id, _, _) = try await authenticate(context)
+        let versions = try store.versions().filter(Self.fetchable)
+        let published = try store.publishedVersion()?.version
+        logger.info("participant listed the published models", metadata: ["participant": "\(id.rawValue)"])
+        return .with { list in
+            if let published { list.publishedVersion = published }
+            list.versions = versions.map { v in
+                .with {
+                    $0.version = v.version
+                    $0.status = v.status.rawValue
+                    $0.modelHash = v.modelHash
+                    if let metrics = v.validationMetrics {
+                        $0.federatedAccuracy = metrics.accuracy
+                        $0.federatedLoss = metrics.loss
+                    }
+                }
+            }
+        }
+    }
+
+    func pullModel(
+        request: Tally_V1_PullModelRequest, response: RPCWriter<Tally_V1_PulledModelChunk>, context: ServerContext
+    ) async throws {
+        let (id, _, _) = try await authenticate(context)
+        let wanted = request.hasVersion ? request.version : nil
+        let record = try wanted.map { (number) throws(TallyError) in try store.version(number) } ?? store.publishedVersion()
+        guard let record, Self.fetchable(record) else {
+            throw RPCError(
+                code: .notFound,
+                message: wanted.map { "version \($0) is not a published version" } ?? "no version is published yet")
+        }
+        let pieces = MessageChunking.split(try registry.compressedBlob(hash: record.modelHash))
+        for (i, piece) in pieces.enumerated() {
+            try await response.write(
+                .with {
+                    if i == 0 {
+                        $0.manifest = Data(record.manifest)
+                        $0.manifestSignature = Data(record.signature)
+                    }
+                    $0.index = UInt32(i)
+                    $0.count = UInt32(pieces.count)
+                    $0.data = Data(piece)
+                })
+        }
+        logger.info("participant pulled a published model", metadata: ["participant": "\(id.rawValue)", "version": "\(record.version)"])
     }
 
     /// This stream's participant opened a newer one.

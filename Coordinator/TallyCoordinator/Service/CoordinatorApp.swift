@@ -66,7 +66,8 @@ public struct CoordinatorApp {
         ) { [logger] peer, reason in
             logger.warning("TLS handshake refused", metadata: ["peer": "\(peer)", "reason": "\(reason)"])
         }
-        let service = FederationService(configuration: c, sessions: sessions, engine: engine, store: store, logger: logger)
+        let service = FederationService(
+            configuration: c, sessions: sessions, engine: engine, store: store, registry: registry, logger: logger)
         let server = GRPCServer(transport: transport, services: [service])
         let group = ServiceGroup(
             configuration: .init(

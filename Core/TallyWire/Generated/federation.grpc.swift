@@ -40,9 +40,37 @@ public enum Tally_V1_Federation: Sendable {
                 type: .bidirectionalStreaming
             )
         }
+        /// Namespace for "ListModels" metadata.
+        public enum ListModels: Sendable {
+            /// Request type for "ListModels".
+            public typealias Input = Tally_V1_ListModelsRequest
+            /// Response type for "ListModels".
+            public typealias Output = Tally_V1_ModelList
+            /// Descriptor for "ListModels".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tally.v1.Federation"),
+                method: "ListModels",
+                type: .unary
+            )
+        }
+        /// Namespace for "PullModel" metadata.
+        public enum PullModel: Sendable {
+            /// Request type for "PullModel".
+            public typealias Input = Tally_V1_PullModelRequest
+            /// Response type for "PullModel".
+            public typealias Output = Tally_V1_PulledModelChunk
+            /// Descriptor for "PullModel".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "tally.v1.Federation"),
+                method: "PullModel",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "tally.v1.Federation" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
-            Session.descriptor
+            Session.descriptor,
+            ListModels.descriptor,
+            PullModel.descriptor
         ]
     }
 }
@@ -82,6 +110,45 @@ extension Tally_V1_Federation {
             request: GRPCCore.StreamingServerRequest<Tally_V1_ParticipantMessage>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tally_V1_CoordinatorMessage>
+
+        /// Handle the "ListModels" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The versions an organization may fetch: those the publish gate published (and those since
+        /// > rolled back), with the published channel. Authenticated like Session, by a participant
+        /// > certificate; it does not touch that participant's session.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tally_V1_ListModelsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tally_V1_ModelList` messages.
+        func listModels(
+            request: GRPCCore.StreamingServerRequest<Tally_V1_ListModelsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tally_V1_ModelList>
+
+        /// Handle the "PullModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One published version: its signed manifest, then its zstd-compressed safetensors blob in
+        /// > chunks. The participant verifies the signature and the hash before writing anything.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Tally_V1_PullModelRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tally_V1_PulledModelChunk` messages.
+        func pullModel(
+            request: GRPCCore.StreamingServerRequest<Tally_V1_PullModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tally_V1_PulledModelChunk>
     }
 
     /// Service protocol for the "tally.v1.Federation" service.
@@ -105,6 +172,45 @@ extension Tally_V1_Federation {
             request: GRPCCore.StreamingServerRequest<Tally_V1_ParticipantMessage>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Tally_V1_CoordinatorMessage>
+
+        /// Handle the "ListModels" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The versions an organization may fetch: those the publish gate published (and those since
+        /// > rolled back), with the published channel. Authenticated like Session, by a participant
+        /// > certificate; it does not touch that participant's session.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tally_V1_ListModelsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Tally_V1_ModelList` message.
+        func listModels(
+            request: GRPCCore.ServerRequest<Tally_V1_ListModelsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Tally_V1_ModelList>
+
+        /// Handle the "PullModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One published version: its signed manifest, then its zstd-compressed safetensors blob in
+        /// > chunks. The participant verifies the signature and the hash before writing anything.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tally_V1_PullModelRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Tally_V1_PulledModelChunk` messages.
+        func pullModel(
+            request: GRPCCore.ServerRequest<Tally_V1_PullModelRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Tally_V1_PulledModelChunk>
     }
 
     /// Simple service protocol for the "tally.v1.Federation" service.
@@ -127,6 +233,46 @@ extension Tally_V1_Federation {
             response: GRPCCore.RPCWriter<Tally_V1_CoordinatorMessage>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "ListModels" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The versions an organization may fetch: those the publish gate published (and those since
+        /// > rolled back), with the published channel. Authenticated like Session, by a participant
+        /// > certificate; it does not touch that participant's session.
+        ///
+        /// - Parameters:
+        ///   - request: A `Tally_V1_ListModelsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Tally_V1_ModelList` to respond with.
+        func listModels(
+            request: Tally_V1_ListModelsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Tally_V1_ModelList
+
+        /// Handle the "PullModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One published version: its signed manifest, then its zstd-compressed safetensors blob in
+        /// > chunks. The participant verifies the signature and the hash before writing anything.
+        ///
+        /// - Parameters:
+        ///   - request: A `Tally_V1_PullModelRequest` message.
+        ///   - response: A response stream of `Tally_V1_PulledModelChunk` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func pullModel(
+            request: Tally_V1_PullModelRequest,
+            response: GRPCCore.RPCWriter<Tally_V1_PulledModelChunk>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -145,12 +291,55 @@ extension Tally_V1_Federation.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Tally_V1_Federation.Method.ListModels.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tally_V1_ListModelsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tally_V1_ModelList>(),
+            handler: { request, context in
+                try await self.listModels(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Tally_V1_Federation.Method.PullModel.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tally_V1_PullModelRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Tally_V1_PulledModelChunk>(),
+            handler: { request, context in
+                try await self.pullModel(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
 // Default implementation of streaming methods from 'StreamingServiceProtocol'.
 @available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
 extension Tally_V1_Federation.ServiceProtocol {
+    public func listModels(
+        request: GRPCCore.StreamingServerRequest<Tally_V1_ListModelsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tally_V1_ModelList> {
+        let response = try await self.listModels(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func pullModel(
+        request: GRPCCore.StreamingServerRequest<Tally_V1_PullModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tally_V1_PulledModelChunk> {
+        let response = try await self.pullModel(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -165,6 +354,36 @@ extension Tally_V1_Federation.SimpleServiceProtocol {
             producer: { writer in
                 try await self.session(
                     request: request.messages,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    public func listModels(
+        request: GRPCCore.ServerRequest<Tally_V1_ListModelsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Tally_V1_ModelList> {
+        return GRPCCore.ServerResponse<Tally_V1_ModelList>(
+            message: try await self.listModels(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func pullModel(
+        request: GRPCCore.ServerRequest<Tally_V1_PullModelRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Tally_V1_PulledModelChunk> {
+        return GRPCCore.StreamingServerResponse<Tally_V1_PulledModelChunk>(
+            metadata: [:],
+            producer: { writer in
+                try await self.pullModel(
+                    request: request.message,
                     response: writer,
                     context: context
                 )
@@ -200,6 +419,55 @@ extension Tally_V1_Federation {
             deserializer: some GRPCCore.MessageDeserializer<Tally_V1_CoordinatorMessage>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tally_V1_CoordinatorMessage>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListModels" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The versions an organization may fetch: those the publish gate published (and those since
+        /// > rolled back), with the published channel. Authenticated like Session, by a participant
+        /// > certificate; it does not touch that participant's session.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tally_V1_ListModelsRequest` message.
+        ///   - serializer: A serializer for `Tally_V1_ListModelsRequest` messages.
+        ///   - deserializer: A deserializer for `Tally_V1_ModelList` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listModels<Result>(
+            request: GRPCCore.ClientRequest<Tally_V1_ListModelsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tally_V1_ListModelsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tally_V1_ModelList>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tally_V1_ModelList>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "PullModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One published version: its signed manifest, then its zstd-compressed safetensors blob in
+        /// > chunks. The participant verifies the signature and the hash before writing anything.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tally_V1_PullModelRequest` message.
+        ///   - serializer: A serializer for `Tally_V1_PullModelRequest` messages.
+        ///   - deserializer: A deserializer for `Tally_V1_PulledModelChunk` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func pullModel<Result>(
+            request: GRPCCore.ClientRequest<Tally_V1_PullModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tally_V1_PullModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tally_V1_PulledModelChunk>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tally_V1_PulledModelChunk>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -246,6 +514,75 @@ extension Tally_V1_Federation {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListModels" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The versions an organization may fetch: those the publish gate published (and those since
+        /// > rolled back), with the published channel. Authenticated like Session, by a participant
+        /// > certificate; it does not touch that participant's session.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tally_V1_ListModelsRequest` message.
+        ///   - serializer: A serializer for `Tally_V1_ListModelsRequest` messages.
+        ///   - deserializer: A deserializer for `Tally_V1_ModelList` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listModels<Result>(
+            request: GRPCCore.ClientRequest<Tally_V1_ListModelsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tally_V1_ListModelsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tally_V1_ModelList>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tally_V1_ModelList>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Tally_V1_Federation.Method.ListModels.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "PullModel" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > One published version: its signed manifest, then its zstd-compressed safetensors blob in
+        /// > chunks. The participant verifies the signature and the hash before writing anything.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Tally_V1_PullModelRequest` message.
+        ///   - serializer: A serializer for `Tally_V1_PullModelRequest` messages.
+        ///   - deserializer: A deserializer for `Tally_V1_PulledModelChunk` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func pullModel<Result>(
+            request: GRPCCore.ClientRequest<Tally_V1_PullModelRequest>,
+            serializer: some GRPCCore.MessageSerializer<Tally_V1_PullModelRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Tally_V1_PulledModelChunk>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tally_V1_PulledModelChunk>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Tally_V1_Federation.Method.PullModel.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -270,6 +607,65 @@ extension Tally_V1_Federation.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Tally_V1_ParticipantMessage>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Tally_V1_CoordinatorMessage>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListModels" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The versions an organization may fetch: those the publish gate published (and those since
+    /// > rolled back), with the published channel. Authenticated like Session, by a participant
+    /// > certificate; it does not touch that participant's session.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tally_V1_ListModelsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listModels<Result>(
+        request: GRPCCore.ClientRequest<Tally_V1_ListModelsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tally_V1_ModelList>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listModels(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tally_V1_ListModelsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tally_V1_ModelList>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PullModel" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One published version: its signed manifest, then its zstd-compressed safetensors blob in
+    /// > chunks. The participant verifies the signature and the hash before writing anything.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Tally_V1_PullModelRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pullModel<Result>(
+        request: GRPCCore.ClientRequest<Tally_V1_PullModelRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tally_V1_PulledModelChunk>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.pullModel(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Tally_V1_PullModelRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Tally_V1_PulledModelChunk>(),
             options: options,
             onResponse: handleResponse
         )
@@ -301,6 +697,73 @@ extension Tally_V1_Federation.ClientProtocol {
             producer: producer
         )
         return try await self.session(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListModels" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The versions an organization may fetch: those the publish gate published (and those since
+    /// > rolled back), with the published channel. Authenticated like Session, by a participant
+    /// > certificate; it does not touch that participant's session.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listModels<Result>(
+        _ message: Tally_V1_ListModelsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Tally_V1_ModelList>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tally_V1_ListModelsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listModels(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PullModel" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > One published version: its signed manifest, then its zstd-compressed safetensors blob in
+    /// > chunks. The participant verifies the signature and the hash before writing anything.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pullModel<Result>(
+        _ message: Tally_V1_PullModelRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Tally_V1_PulledModelChunk>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Tally_V1_PullModelRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.pullModel(
             request: request,
             options: options,
             onResponse: handleResponse
