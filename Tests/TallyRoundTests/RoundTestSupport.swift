@@ -30,6 +30,10 @@ struct RoundHarness {
     var silentFrom: [ParticipantID: RoundStage] = [:]
     /// Every action the machine returned, in order.
     var log: [CoordinatorRound.Action] = []
+    /// Inputs to use instead of ``input(_:)``'s pattern.
+    var inputs: [ParticipantID: PackedVector] = [:]
+    /// Every masked input the coordinator received, by sender: all it ever holds of one participant.
+    var received: [ParticipantID: MaskedInput] = [:]
 
     init(agreement: RoundAgreement) throws {
         let simulator = try RoundSimulator(configuration: agreement.secAgg, seed: [7])
@@ -44,9 +48,10 @@ struct RoundHarness {
     var ids: [ParticipantID] { machine.cohort }
     var layout: SlotLayout { machine.agreement.layout }
 
-    /// Participant i's input: every slot holds 100·i + slot index.
+    /// Participant i's input: ``inputs``, or every slot holding 100·i + slot index.
     func input(_ id: ParticipantID) -> PackedVector {
-        try! PackedVector(packing: (0..<layout.count).map { UInt64(100 * Int(id.rawValue) + $0) }, slotWidth: layout.slotWidth)
+        if let given = inputs[id] { return given }
+        return try! PackedVector(packing: (0..<layout.count).map { UInt64(100 * Int(id.rawValue) + $0) }, slotWidth: layout.slotWidth)
     }
 
     func expectedSum(_ ids: [ParticipantID]) -> [UInt64] {
@@ -80,6 +85,7 @@ struct RoundHarness {
                 let input = MaskedInput(
                     roundID: machine.roundID, session: try SessionID(bytes: [UInt8](repeating: 0, count: 32)),
                     sender: id, vector: input(id))
+                received[id] = input
                 actions += machine.receive(.maskedInput, payload: input.serialized(), from: id)
             } else {
                 actions += machine.receive(.keyAdvertisement, payload: try participants[id]!.advertiseKeys().serialized(), from: id)
@@ -95,7 +101,9 @@ struct RoundHarness {
             return (.encryptedShares, try participants[id]!.shareKeys(KeyDirectory(serialized: payload)).serialized())
         case .shareDelivery:
             guard answers(.maskedInputs, id) else { return nil }
-            return (.maskedInput, try participants[id]!.maskInput(ShareDelivery(serialized: payload), input: input(id)).serialized())
+            let masked = try participants[id]!.maskInput(ShareDelivery(serialized: payload), input: input(id))
+            received[id] = masked
+            return (.maskedInput, masked.serialized())
         case .consistencyRequest:
             guard answers(.consistency, id) else { return nil }
             return (.consistencySignature, try participants[id]!.checkConsistency(ConsistencyRequest(serialized: payload)).serialized())
