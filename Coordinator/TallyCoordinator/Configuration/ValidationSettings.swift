@@ -23,7 +23,7 @@ public struct ValidationSettings: Sendable, Codable, Hashable {
     /// The largest standard deviation the noise may give the metric for the gate to judge; a
     /// noisier evaluation (few organizations at organization level) cannot tell better from
     /// worse, and its candidate is published ungated, with a notice.
-    public var maxNoise = 0.02
+    public var maxNoise = 0.03
 
     public static let metrics = ["accuracy", "loss"]
 
