@@ -42,6 +42,10 @@ struct FederationService: Tally_V1_Federation.SimpleServiceProtocol {
                 group.addTask {
                     defer { continuation.finish() }
                     for try await message in request {
+                        if await sessions.heardFrom(id) {
+                            logger.info("participant answered again; it is scheduled again", metadata: ["participant": "\(id.rawValue)"])
+                        }
+                        if case .pong = message.body { continue }
                         if case .hello(let hello) = message.body {
                             await sessions.hello(id, hello)
                             continuation.yield(.with { $0.welcome = .with { w in w.participantID = id.rawValue } })

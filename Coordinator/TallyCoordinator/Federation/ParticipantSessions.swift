@@ -14,6 +14,8 @@ public actor ParticipantSessions {
         var hello: Tally_V1_Hello?
         /// Declined a round for lack of privacy budget; not scheduled again on this stream.
         var budgetExhausted = false
+        /// Let a stage deadline pass; not scheduled again until it is heard from.
+        var unresponsive = false
     }
 
     private var sessions: [ParticipantID: Session] = [:]
@@ -56,7 +58,30 @@ public actor ParticipantSessions {
     /// Connected participants that said hello (and so are ready for work) and still have privacy
     /// budget, sorted.
     public func eligible() -> [ParticipantID] {
-        sessions.filter { $0.value.hello != nil && !$0.value.budgetExhausted && $0.value.hello!.epsilonRemaining > 0 }.keys.sorted()
+        sessions.filter {
+            $0.value.hello != nil && !$0.value.budgetExhausted && !$0.value.unresponsive && $0.value.hello!.epsilonRemaining > 0
+        }.keys.sorted()
+    }
+
+    /// Leaves `ids` out of cohorts until they are heard from, and asks each to answer; returns
+    /// those that were connected.
+    @discardableResult
+    func markUnresponsive(_ ids: [ParticipantID]) -> [ParticipantID] {
+        var marked: [ParticipantID] = []
+        for id in ids where sessions[id] != nil {
+            sessions[id]!.unresponsive = true
+            sessions[id]!.outbound.yield(.with { $0.ping = .with { p in p.nonce = UInt64.random(in: 1...UInt64.max) } })
+            marked.append(id)
+        }
+        return marked
+    }
+
+    /// `id` sent a message: it is alive. Returns whether it had been left out as unresponsive.
+    @discardableResult
+    func heardFrom(_ id: ParticipantID) -> Bool {
+        guard sessions[id]?.unresponsive == true else { return false }
+        sessions[id]!.unresponsive = false
+        return true
     }
 
     func markBudgetExhausted(_ id: ParticipantID) {
@@ -70,11 +95,12 @@ public actor ParticipantSessions {
 
     /// Why participants are or are not eligible: connected, still to say hello, and out of
     /// privacy budget (by their Hello or a decline).
-    public func status() -> (connected: Int, beforeHello: Int, withoutBudget: Int) {
+    public func status() -> (connected: Int, beforeHello: Int, withoutBudget: Int, unresponsive: Int) {
         let ready = sessions.values.filter { $0.hello != nil }
         return (
             sessions.count, sessions.count - ready.count,
-            ready.filter { $0.budgetExhausted || $0.hello!.epsilonRemaining <= 0 }.count
+            ready.filter { $0.budgetExhausted || $0.hello!.epsilonRemaining <= 0 }.count,
+            sessions.values.filter(\.unresponsive).count
         )
     }
 

@@ -107,7 +107,18 @@ public actor RoundEngine: Service {
 
     func deadlinePassed(round: UInt64, stage: RoundStage) {
         guard live?.machine.roundID == round else { return }
+        // Who let the deadline pass is left out of cohorts until it answers: a stopped or hung
+        // process would otherwise make every round wait a whole deadline.
+        let silent = live!.machine.outstanding
         perform(live!.machine.deadlinePassed(stage))
+        guard !silent.isEmpty else { return }
+        Task { [sessions, logger] in
+            let marked = await sessions.markUnresponsive(silent)
+            guard !marked.isEmpty else { return }
+            logger.warning(
+                "participants let a stage deadline pass; left out of cohorts until they answer",
+                metadata: ["round": "\(round)", "stage": "\(stage)", "participants": "\(marked.map(\.rawValue))"])
+        }
     }
 
     /// Carries out the machine's actions, in order. Never suspends: sends go through the outbox,
@@ -236,6 +247,7 @@ public actor RoundEngine: Service {
                             "eligible": "\(eligible.count)", "needed": "\(configuration.minParticipants)",
                             "connected": "\(status.connected)",
                             "without_budget": "\(status.withoutBudget)", "before_hello": "\(status.beforeHello)",
+                            "unresponsive": "\(status.unresponsive)",
                         ])
                     if status.withoutBudget > 0, status.connected - status.withoutBudget < configuration.minParticipants {
                         logger.warning(

@@ -180,14 +180,36 @@ public nonisolated struct Tally_V1_ParticipantMessage: Sendable {
     set {body = .secagg(newValue)}
   }
 
+  public var pong: Tally_V1_Pong {
+    get {
+      if case .pong(let v)? = body {return v}
+      return Tally_V1_Pong()
+    }
+    set {body = .pong(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
     case hello(Tally_V1_Hello)
     case decline(Tally_V1_Decline)
     case secagg(Tally_V1_SecAggMessage)
+    case pong(Tally_V1_Pong)
 
   }
+
+  public init() {}
+}
+
+/// The answer to a Ping: the participant is alive and may be scheduled again.
+public nonisolated struct Tally_V1_Pong: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nonce: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -281,6 +303,14 @@ public nonisolated struct Tally_V1_CoordinatorMessage: Sendable {
     set {body = .farewell(newValue)}
   }
 
+  public var ping: Tally_V1_Ping {
+    get {
+      if case .ping(let v)? = body {return v}
+      return Tally_V1_Ping()
+    }
+    set {body = .ping(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Body: Equatable, Sendable {
@@ -290,6 +320,7 @@ public nonisolated struct Tally_V1_CoordinatorMessage: Sendable {
     case secagg(Tally_V1_SecAggMessage)
     case end(Tally_V1_RoundEnd)
     case farewell(Tally_V1_Farewell)
+    case ping(Tally_V1_Ping)
 
   }
 
@@ -546,6 +577,21 @@ public nonisolated struct Tally_V1_Farewell: Sendable {
   public init() {}
 }
 
+/// Sent to a participant that let a stage deadline pass: it is left out of cohorts until it
+/// answers (any message does; a Pong is the answer), so one stopped process does not make every
+/// round wait a full deadline.
+public nonisolated struct Tally_V1_Ping: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var nonce: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "tally.v1"
@@ -748,7 +794,7 @@ nonisolated extension Tally_V1_PulledModelChunk: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Tally_V1_ParticipantMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ParticipantMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}decline\0\u{1}secagg\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hello\0\u{1}decline\0\u{1}secagg\0\u{1}pong\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -795,6 +841,19 @@ nonisolated extension Tally_V1_ParticipantMessage: SwiftProtobuf.Message, SwiftP
           self.body = .secagg(v)
         }
       }()
+      case 4: try {
+        var v: Tally_V1_Pong?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .pong(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .pong(v)
+        }
+      }()
       default: break
       }
     }
@@ -818,6 +877,10 @@ nonisolated extension Tally_V1_ParticipantMessage: SwiftProtobuf.Message, SwiftP
       guard case .secagg(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     }()
+    case .pong?: try {
+      guard case .pong(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    }()
     case nil: break
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -825,6 +888,36 @@ nonisolated extension Tally_V1_ParticipantMessage: SwiftProtobuf.Message, SwiftP
 
   public static func ==(lhs: Tally_V1_ParticipantMessage, rhs: Tally_V1_ParticipantMessage) -> Bool {
     if lhs.body != rhs.body {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_Pong: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Pong"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nonce\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.nonce) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.nonce != 0 {
+      try visitor.visitSingularUInt64Field(value: self.nonce, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_Pong, rhs: Tally_V1_Pong) -> Bool {
+    if lhs.nonce != rhs.nonce {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -907,7 +1000,7 @@ nonisolated extension Tally_V1_Decline: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Tally_V1_CoordinatorMessage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CoordinatorMessage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}welcome\0\u{1}plan\0\u{1}model\0\u{1}secagg\0\u{1}end\0\u{1}farewell\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}welcome\0\u{1}plan\0\u{1}model\0\u{1}secagg\0\u{1}end\0\u{1}farewell\0\u{1}ping\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -993,6 +1086,19 @@ nonisolated extension Tally_V1_CoordinatorMessage: SwiftProtobuf.Message, SwiftP
           self.body = .farewell(v)
         }
       }()
+      case 7: try {
+        var v: Tally_V1_Ping?
+        var hadOneofValue = false
+        if let current = self.body {
+          hadOneofValue = true
+          if case .ping(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.body = .ping(v)
+        }
+      }()
       default: break
       }
     }
@@ -1027,6 +1133,10 @@ nonisolated extension Tally_V1_CoordinatorMessage: SwiftProtobuf.Message, SwiftP
     case .farewell?: try {
       guard case .farewell(let v)? = self.body else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    }()
+    case .ping?: try {
+      guard case .ping(let v)? = self.body else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
     }()
     case nil: break
     }
@@ -1497,6 +1607,36 @@ nonisolated extension Tally_V1_Farewell: SwiftProtobuf.Message, SwiftProtobuf._M
 
   public static func ==(lhs: Tally_V1_Farewell, rhs: Tally_V1_Farewell) -> Bool {
     if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Tally_V1_Ping: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Ping"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nonce\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.nonce) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.nonce != 0 {
+      try visitor.visitSingularUInt64Field(value: self.nonce, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Tally_V1_Ping, rhs: Tally_V1_Ping) -> Bool {
+    if lhs.nonce != rhs.nonce {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

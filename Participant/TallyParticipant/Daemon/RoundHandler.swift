@@ -85,6 +85,11 @@ actor RoundHandler {
                     "round aborted by the coordinator; nothing was released",
                     metadata: ["round": "\(end.roundID)", "reason": "\(end.reason)"])
             }
+        case .ping(let ping):
+            // The coordinator left this participant out after a missed deadline: answer, so it
+            // schedules it again.
+            logger.info("the coordinator asked whether this participant is alive; answering")
+            send(.with { $0.pong = .with { p in p.nonce = ping.nonce } })
         case .farewell, nil:
             // A farewell ends the session before it gets here (ParticipantDaemon).
             break
