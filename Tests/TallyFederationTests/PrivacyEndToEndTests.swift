@@ -115,6 +115,12 @@ extension FederationEndToEndTests {
         for version in published {
             #expect(entries.contains { $0.modelHash == version.modelHash && $0.modelVersion == version.version })
         }
+        // The orphan entry names version 1 and the hash of a model never published; the retry is
+        // published as version 2 (parent 0), so no version number stands for two models.
+        #expect(entries[0].modelVersion == 1 && published.first?.version == 2 && published.first?.parent == 0)
+        #expect(try store.versions().allSatisfy { $0.modelHash != entries[0].modelHash })
+        let numbers = entries.compactMap(\.modelVersion)
+        #expect(Set(numbers).count == numbers.count, "version numbers on the ledger: \(numbers)")
     }
 
     /// A round that aborts after the coordinator unmasked the sum publishes nothing, but what the

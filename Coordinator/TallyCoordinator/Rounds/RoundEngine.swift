@@ -44,6 +44,10 @@ public actor RoundEngine: Service {
     private var live: LiveRound?
     /// The ledger's ε, kept up to date as rounds are charged (for each manifest's lineage).
     private var spent: RunningEpsilon
+    /// The highest version number a ledger entry names. An entry written before a crash (or a
+    /// full disk) stopped its publication names a version that was never published; new versions
+    /// are numbered above it, so no number ever stands for two models.
+    private var highestChargedVersion: Int64
     public private(set) var releasedRounds = 0
 
     public init(
@@ -62,7 +66,9 @@ public actor RoundEngine: Service {
         self.hooks = hooks
         self.logger = logger
         self.policy = try configuration.roundPolicy(noiseMultiplier: 0)
-        self.spent = try RunningEpsilon(entries: try ledger.entries(), delta: configuration.privacy.delta)
+        let entries = try ledger.entries()
+        self.spent = try RunningEpsilon(entries: entries, delta: configuration.privacy.delta)
+        self.highestChargedVersion = entries.compactMap(\.modelVersion).max() ?? 0
         (outgoing, outbox) = AsyncStream.makeStream()
     }
 
@@ -301,7 +307,7 @@ public actor RoundEngine: Service {
     /// visible by committing the record.
     private func publish(
         model: ModelState, blob: [UInt8], parent: Int64?, roundID: Int64?, cohortSize: Int, contributors: Int,
-        lineage: ModelManifest.Lineage? = nil, parentEvaluation: FederatedEvaluation.Metrics? = nil
+        lineage: ModelManifest.Lineage? = nil, parentEvaluation: FederatedEvaluation.Metrics? = nil, number: Int64? = nil
     ) throws -> CoordinatorStore.VersionRecord {
         // With federated evaluation, a new version waits for the next round's scores (the
         // initial model is the start, published as it is).
@@ -311,7 +317,7 @@ public actor RoundEngine: Service {
         if let evaluation = try evaluationInputs(for: model), let accuracy = try model.accuracy(on: evaluation) {
             metrics["test_accuracy"] = accuracy
         }
-        let version = (parent ?? -1) + 1
+        let version = number ?? (parent ?? -1) + 1
         let manifest = ModelManifest(
             version: version, parent: parent, roundID: roundID, modelHash: hash, cohortSize: cohortSize,
             contributors: contributors, training: configuration.training, metrics: metrics,
@@ -452,11 +458,13 @@ public actor RoundEngine: Service {
                     parameters: try optimizer.aggregate(global: model.parameters, meanUpdate: values.map { Float($0 / divisor) }))
             }
             let blob = try newModel.safeTensors().serialized()
+            let number = max(version.version, highestChargedVersion) + 1
             // The privacy cost is on disk, signed and synced, before anything is published.
             let entry = agreement.ledgerEntry(
-                aggregate.charge, modelVersion: version.version + 1,
+                aggregate.charge, modelVersion: number,
                 modelHash: Hex.encode(SHA256Digest.hash(blob)), recordedAt: Date().timeIntervalSince1970)
             try ledger.append(entry, accountingIn: &spent)
+            highestChargedVersion = number
             charge = nil
             live!.machine.charged()
             hooks.ledgerAppended(UInt64(roundID))
@@ -468,7 +476,7 @@ public actor RoundEngine: Service {
             let record = try publish(
                 model: newModel, blob: blob, parent: version.version, roundID: roundID,
                 cohortSize: cohort.count, contributors: aggregate.contributors.count, lineage: lineage,
-                parentEvaluation: judged?.metrics)
+                parentEvaluation: judged?.metrics, number: number)
             try store.releaseRound(
                 id: roundID, contributors: aggregate.contributors.count,
                 dropped: cohort.count - aggregate.contributors.count, version: record, optimizer: try Self.saved(optimizer),
