@@ -7,9 +7,9 @@ struct TallyAuditCommand: ParsableCommand {
         commandName: "tally-audit",
         abstract: "The privacy officer's tool: verify privacy ledgers, report ε, plan training.",
         discussion:
-            "`verify` and `report` read a coordinator's or a participant's privacy ledger, offline; `epsilon` and `calibrate` plan a federation's privacy cost.",
+            "`verify` and `report` read a coordinator's or a participant's privacy ledger, offline; `crosscheck` compares a participant's ledger with the coordinator's; `epsilon` and `calibrate` plan a federation's privacy cost.",
         version: TallyVersion.current,
-        subcommands: [Verify.self, Report.self, Epsilon.self, Calibrate.self])
+        subcommands: [Verify.self, Report.self, Crosscheck.self, Epsilon.self, Calibrate.self])
 }
 
 enum AccountantChoice: String, ExpressibleByArgument, CaseIterable {

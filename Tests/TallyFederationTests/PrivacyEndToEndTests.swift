@@ -121,6 +121,15 @@ extension FederationEndToEndTests {
         #expect(try store.versions().allSatisfy { $0.modelHash != entries[0].modelHash })
         let numbers = entries.compactMap(\.modelVersion)
         #expect(Set(numbers).count == numbers.count, "version numbers on the ledger: \(numbers)")
+        // Each organization's own ledger against the coordinator's: every difference explained.
+        let audit = TestEnvironment.executables + "/tally-audit"
+        for i in 1...3 {
+            let crosscheck = try await Subprocess.run(
+                audit,
+                ["crosscheck", federation.participantLedger(i), federation.coordinatorLedger, "--ca", federation.pki + "/ca/ca.crt"],
+                timeout: .seconds(60))
+            #expect(crosscheck.status == 0 && crosscheck.output.contains("0 differ unexpectedly"), "\(crosscheck.output)")
+        }
     }
 
     /// A round that aborts after the coordinator unmasked the sum publishes nothing, but what the
