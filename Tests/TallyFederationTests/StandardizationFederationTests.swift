@@ -38,19 +38,7 @@ extension FederationEndToEndTests {
         }
         defer { federation.stopAll() }
         let directory = federation.options.directory
-        for i in 1...organizations {
-            let path = directory + "/site-\(i).csv"
-            try Self.writeCSV(Self.rawRows(count: 28, seed: UInt64(100 + i)), to: path)
-            let configPath = federation.participantConfig(i)
-            var settings = try #require(
-                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as? [String: Any])
-            settings["data"] = [
-                "source": ["kind": "csv", "path": path, "labelColumn": "outcome"],
-                "schema": ["featureNames": (0..<Self.featureCount).map { "f\($0)" }, "classes": ["no", "yes"]],
-                "heldOutFraction": 0.25,
-            ]
-            try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: configPath))
-        }
+        try Self.giveSitesCSVFiles(federation, organizations: organizations) { Self.rawRows(count: 28, seed: UInt64(100 + $0)) }
         // The coordinator scores every version on its own CSV file (raw features, like the sites').
         let testPath = directory + "/test.csv"
         try Self.writeCSV(Self.rawRows(count: 2_000, seed: 7), to: testPath)

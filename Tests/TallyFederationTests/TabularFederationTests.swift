@@ -48,6 +48,26 @@ extension FederationEndToEndTests {
         return data
     }
 
+    /// Writes each organization's CSV file (`rows(i)`, a quarter held out) and points its
+    /// configuration's `data` at it.
+    static func giveSitesCSVFiles(
+        _ federation: LocalFederation, organizations: Int, rows: (Int) -> [(features: [Double], label: Int)]
+    ) throws {
+        for i in 1...organizations {
+            let path = federation.options.directory + "/site-\(i).csv"
+            try writeCSV(rows(i), to: path)
+            let configPath = federation.participantConfig(i)
+            var settings = try #require(
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as? [String: Any])
+            settings["data"] = [
+                "source": ["kind": "csv", "path": path, "labelColumn": "outcome"],
+                "schema": ["featureNames": (0..<featureCount).map { "f\($0)" }, "classes": ["no", "yes"]],
+                "heldOutFraction": 0.25,
+            ]
+            try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: configPath))
+        }
+    }
+
     @Test func organizationsWithTheirOwnCSVFilesLearnATabularTaskBetterTogether() async throws {
         let (organizations, rounds) = (3, 10)
         let training = TrainingSettings(localEpochs: 4, batchSize: 8, learningRate: 0.1, seed: 1)
@@ -63,19 +83,7 @@ extension FederationEndToEndTests {
         let directory = federation.options.directory
         // Each organization holds 28 rows of its own (a quarter held out for its local evaluation);
         // the test file is common and never trained on.
-        for i in 1...organizations {
-            let path = directory + "/site-\(i).csv"
-            try Self.writeCSV(Self.tabularRows(count: 28, seed: UInt64(100 + i)), to: path)
-            let configPath = federation.participantConfig(i)
-            var settings = try #require(
-                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as? [String: Any])
-            settings["data"] = [
-                "source": ["kind": "csv", "path": path, "labelColumn": "outcome"],
-                "schema": ["featureNames": (0..<Self.featureCount).map { "f\($0)" }, "classes": ["no", "yes"]],
-                "heldOutFraction": 0.25,
-            ]
-            try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: configPath))
-        }
+        try Self.giveSitesCSVFiles(federation, organizations: organizations) { Self.tabularRows(count: 28, seed: UInt64(100 + $0)) }
         try Self.writeCSV(Self.tabularRows(count: 2_000, seed: 7), to: directory + "/test.csv")
         let test = try #require(try LocalData(source: try Self.csvSource(directory + "/test.csv")).train)
 

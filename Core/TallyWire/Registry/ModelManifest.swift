@@ -58,13 +58,7 @@ public struct ModelManifest: Sendable, Codable, Hashable {
     }
 
     /// Canonical bytes: sorted-key JSON. These exact bytes are what is signed and stored.
-    public func canonicalBytes() throws(TallyError) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        do { return [UInt8](try encoder.encode(self)) } catch {
-            throw TallyError(.invalidArgument, "manifest cannot be encoded", cause: error)
-        }
-    }
+    public func canonicalBytes() throws(TallyError) -> [UInt8] { try signedJSON(self, what: "manifest") }
 
     public init(
         version: Int64, parent: Int64?, roundID: Int64?, modelHash: String, cohortSize: Int, contributors: Int,
@@ -124,11 +118,14 @@ public struct ChannelStatement: Sendable, Codable, Hashable {
     }
 
     /// Sorted-key JSON: the bytes signed and stored.
-    public func canonicalBytes() throws(TallyError) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        do { return [UInt8](try encoder.encode(self)) } catch {
-            throw TallyError(.invalidArgument, "channel statement cannot be encoded", cause: error)
-        }
+    public func canonicalBytes() throws(TallyError) -> [UInt8] { try signedJSON(self, what: "channel statement") }
+}
+
+/// The bytes the coordinator signs for a registry document: sorted-key JSON, slashes unescaped.
+private func signedJSON(_ value: some Encodable, what: String) throws(TallyError) -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    do { return [UInt8](try encoder.encode(value)) } catch {
+        throw TallyError(.invalidArgument, "\(what) cannot be encoded", cause: error)
     }
 }
