@@ -21,6 +21,6 @@ struct TallyBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tally-bench",
         abstract: "Tally's benchmarks. Each prints JSON and measures the machine's own limit in the same run.",
-        subcommands: [PrimitivesBenchmark.self, SecAggBenchmark.self, RoundBenchmark.self, AccountantBenchmark.self, TrainBenchmark.self]
+        subcommands: [PrimitivesBenchmark.self, SecAggBenchmark.self, RoundBenchmark.self, LoadBenchmark.self, AccountantBenchmark.self, TrainBenchmark.self]
     )
 }
