@@ -16,12 +16,18 @@ struct Registry: AsyncParsableCommand {
         init() {}
         init(data: String) { self.data = data }
 
-        func open() throws -> (CoordinatorStore, ModelRegistry) {
+        /// The data directory's database, read-only unless `writing` (rollback): a reading
+        /// command never creates or changes a table, whatever file it is pointed at.
+        func open(writing: Bool = false) throws -> (CoordinatorStore, ModelRegistry) {
             let path = data + "/coordinator.sqlite"
             guard FileManager.default.fileExists(atPath: path) else {
                 throw ValidationError("no coordinator database at \(path)")
             }
-            return (try CoordinatorStore(path: path), try ModelRegistry(directory: data + "/registry"))
+            do {
+                return (try CoordinatorStore(path: path, readOnly: !writing), try ModelRegistry(directory: data + "/registry"))
+            } catch {
+                throw ValidationError(error.message)
+            }
         }
     }
 
@@ -164,7 +170,7 @@ struct Registry: AsyncParsableCommand {
         @Option(help: "Why, recorded in the signed statement.") var reason = ""
         func run() async throws {
             let c = try CoordinatorConfiguration.load(path: config)
-            let (store, _) = try Options(data: c.dataDirectory).open()
+            let (store, _) = try Options(data: c.dataDirectory).open(writing: true)
             guard let target = try store.versions().first(where: { $0.version == to }) else {
                 throw ValidationError("there is no version \(to) in \(c.dataDirectory)")
             }

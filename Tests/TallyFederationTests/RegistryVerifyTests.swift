@@ -48,4 +48,25 @@ import Testing
         let tamperedVerify = try await Self.run(["registry", "verify", "--data", data])
         #expect(tamperedVerify.status == 1 && tamperedVerify.output.contains("REGISTRY NOT VERIFIED"), "\(tamperedVerify.output)")
     }
+
+    /// The reading commands never create tables: pointed at a database that is not the
+    /// coordinator's (here an SQLite file of another program named coordinator.sqlite), they
+    /// refuse it and leave it as it was. Before, `registry list` and `status` migrated it.
+    @Test func readingCommandsRefuseAForeignDatabaseAndLeaveItUntouched() async throws {
+        let directory = try TestDirectories.make("foreign-database")
+        let path = directory + "/coordinator.sqlite"
+        let queue = try DatabaseQueue(path: path)
+        try await queue.write { db in try db.execute(sql: "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)") }
+        try queue.close()
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        for arguments in [["registry", "list", "--data", directory], ["status", "--data", directory]] {
+            let result = try await Self.run(arguments)
+            #expect(result.status != 0 && result.output.contains("is not a coordinator database"), "\(arguments): \(result.output)")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before, "the file is unchanged")
+        let tables = try await DatabaseQueue(path: path).read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        #expect(tables == ["notes"])
+    }
 }

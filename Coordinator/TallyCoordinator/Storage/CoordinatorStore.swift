@@ -73,7 +73,15 @@ public struct CoordinatorStore: Sendable {
                 }
             }
             pool = try DatabasePool(path: path, configuration: configuration)
-            if readOnly { return }
+            if readOnly {
+                // Reading only: the file must already be a coordinator database.
+                let tables = try pool.read { db in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") }
+                guard ["rounds", "versions"].allSatisfy(tables.contains) else {
+                    throw TallyError(
+                        .invalidArgument, "\(path) is not a coordinator database (it has no rounds and versions tables)")
+                }
+                return
+            }
             var migrator = DatabaseMigrator()
             migrator.registerMigration("v1") { db in
                 try db.execute(
@@ -120,6 +128,8 @@ public struct CoordinatorStore: Sendable {
                         """)
             }
             try migrator.migrate(pool)
+        } catch let error as TallyError {
+            throw error
         } catch {
             throw TallyError(.storageFailure, "cannot open the coordinator database at \(path)", cause: error)
         }
