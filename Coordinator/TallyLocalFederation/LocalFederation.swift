@@ -214,17 +214,27 @@ public final class LocalFederation: Sendable {
 
     /// An unused loopback TCP port (bound and released; good enough for a local demo).
     public static func freePort() throws -> Int {
+        // Below the kernel's ephemeral range (32768–60999 by default): a port the kernel handed
+        // out for `bind(0)` can be taken by any outgoing connection (another federation's
+        // participants) before the coordinator binds it. Random, so concurrent callers rarely meet.
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            let port = Int.random(in: 20_000..<32_000, using: &generator)
+            if try canBind(port) { return port }
+        }
+        throw TallyError(.invalidArgument, "no free loopback port found in 20000..<32000")
+    }
+
+    /// Whether a loopback TCP port is free right now.
+    private static func canBind(_ port: Int) throws -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TallyError(.invalidArgument, "cannot open a socket") }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0 else { throw TallyError(.invalidArgument, "cannot bind a loopback port") }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
+        address.sin_port = UInt16(port).bigEndian
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } == 0
     }
 }
