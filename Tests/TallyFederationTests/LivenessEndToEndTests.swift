@@ -47,4 +47,37 @@ import Testing
         #expect(readLog(federation, "coordinator").contains("participant answered again"))
         #expect(readLog(federation, "participant-4").contains("asked whether this participant is alive"))
     }
+
+    /// A certificate revoked while its participant is connected takes effect on the open session:
+    /// the coordinator re-reads the revocation list before every round, closes the session, and
+    /// the participant's reconnects are refused. Before, a revoked site kept contributing until it
+    /// reconnected on its own.
+    @Test func aCertificateRevokedWhileConnectedEndsItsSession() async throws {
+        let federation = try makeFederation("live-revocation", participants: 4, rounds: 0, stageTimeout: 10, minParticipants: 3) {
+            options in
+            options.privacy = PrivacySettings(targetEpsilon: nil, noiseMultiplier: 0)
+            options.maskedInputDelaySeconds = 0
+        }
+        defer { federation.stopAll() }
+        _ = try federation.startCoordinator()
+        for i in 1...4 { try federation.startParticipant(i) }
+        let store = try #require(await waitUntil(60) { openStore(federation) != nil } ? openStore(federation) : nil)
+        func released() -> [CoordinatorStore.RoundRecord] { ((try? store.rounds()) ?? []).filter { $0.outcome == .released } }
+        #expect(await waitUntil(60) { released().contains { $0.contributors == 4 } }, "a round with all four")
+
+        try federation.runScript(
+            federation.options.certsScripts + "/revoke-certificate.sh", [federation.pki, federation.pki + "/participant-4/cert.pem"])
+        let revokedAfter = released().map(\.id).max() ?? 0
+        #expect(
+            await waitUntil(60) {
+                readLog(federation, "coordinator").contains("closed a participant's session: its certificate no longer admits it")
+            },
+            "the open session is closed")
+        // Rounds go on with the other three; participant 4 is never counted again.
+        #expect(await waitUntil(60) { released().filter { $0.id > revokedAfter + 1 }.count >= 3 })
+        let later = released().filter { $0.id > revokedAfter + 1 }
+        #expect(later.allSatisfy { $0.cohort == 3 && $0.contributors == 3 }, "\(later.map { ($0.id, $0.cohort, $0.contributors) })")
+        #expect(readLog(federation, "coordinator").contains("participant=4"))
+        #expect(readLog(federation, "participant-4").contains("revoked"), "the participant is told why")
+    }
 }

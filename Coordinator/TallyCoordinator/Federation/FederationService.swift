@@ -36,7 +36,9 @@ struct FederationService: Tally_V1_Federation.SimpleServiceProtocol {
                 group.addTask {
                     for await message in outbound { try await response.write(message) }
                     // The queue also ends when a newer stream of the same participant replaced
-                    // this one; then this stream ends too, releasing what it holds.
+                    // this one, or when its certificate stopped admitting it (revoked while
+                    // connected); then this stream ends too, releasing what it holds.
+                    if let reason = await sessions.refusal(id, generation: generation) { throw SessionRefused(reason: reason) }
                     if await !sessions.isCurrent(id, generation: generation) { throw SessionReplaced() }
                 }
                 group.addTask {
@@ -58,6 +60,10 @@ struct FederationService: Tally_V1_Federation.SimpleServiceProtocol {
                 // (a replaced stream) must end the other side at once.
                 while try await group.next() != nil {}
             }
+        } catch let refused as SessionRefused {
+            log.warning("participant session closed: its certificate no longer admits it", metadata: ["reason": "\(refused.reason)"])
+            await sessions.unregister(id, generation: generation)
+            throw RPCError(code: .permissionDenied, message: refused.reason)
         } catch is SessionReplaced {
             log.info("participant stream replaced by a newer one")
             throw RPCError(code: .aborted, message: "a newer session of participant \(id.rawValue) replaced this one")
@@ -123,6 +129,9 @@ struct FederationService: Tally_V1_Federation.SimpleServiceProtocol {
         }
         logger.info("participant pulled a published model", metadata: ["participant": "\(id.rawValue)", "version": "\(record.version)"])
     }
+
+    /// This stream's certificate was revoked (or expired) while it was open.
+    private struct SessionRefused: Error { let reason: String }
 
     /// This stream's participant opened a newer one.
     private struct SessionReplaced: Error {}

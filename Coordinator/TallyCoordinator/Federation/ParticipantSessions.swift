@@ -16,6 +16,8 @@ public actor ParticipantSessions {
         var budgetExhausted = false
         /// Let a stage deadline pass; not scheduled again until it is heard from.
         var unresponsive = false
+        /// Why its certificate no longer admits it (revoked, expired): its stream is being closed.
+        var refused: String?
     }
 
     private var sessions: [ParticipantID: Session] = [:]
@@ -59,7 +61,8 @@ public actor ParticipantSessions {
     /// budget, sorted.
     public func eligible() -> [ParticipantID] {
         sessions.filter {
-            $0.value.hello != nil && !$0.value.budgetExhausted && !$0.value.unresponsive && $0.value.hello!.epsilonRemaining > 0
+            $0.value.hello != nil && !$0.value.budgetExhausted && !$0.value.unresponsive && $0.value.refused == nil
+                && $0.value.hello!.epsilonRemaining > 0
         }.keys.sorted()
     }
 
@@ -74,6 +77,30 @@ public actor ParticipantSessions {
             marked.append(id)
         }
         return marked
+    }
+
+    /// Checks every open session's certificate against `trust` as it is now (the revocation list
+    /// re-read): a session whose certificate no longer admits it is closed at once and the reason
+    /// kept for its stream's end. Returns those closed, with why.
+    func closeRefused(by trust: FederationTrust) async -> [(ParticipantID, String)] {
+        var closed: [(ParticipantID, String)] = []
+        for (id, session) in sessions where session.refused == nil {
+            do {
+                _ = try await trust.verify(pem: session.certificatePEM)
+            } catch {
+                guard sessions[id]?.generation == session.generation else { continue }
+                sessions[id]!.refused = error.message
+                sessions[id]!.outbound.finish()
+                closed.append((id, error.message))
+            }
+        }
+        return closed
+    }
+
+    /// Why `id`'s stream `generation` was closed by ``closeRefused(by:)``, if it was.
+    func refusal(_ id: ParticipantID, generation: UInt64) -> String? {
+        guard let session = sessions[id], session.generation == generation else { return nil }
+        return session.refused
     }
 
     /// `id` sent a message: it is alive. Returns whether it had been left out as unresponsive.

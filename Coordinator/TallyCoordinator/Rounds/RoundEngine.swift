@@ -241,8 +241,17 @@ public actor RoundEngine: Service {
     private func schedule(from start: Head) async throws {
         var head = start
         var lastWaitLog = ContinuousClock.now - .seconds(60)
+        var lastRevocationCheck = ContinuousClock.now - .seconds(60)
         while configuration.rounds == 0 || releasedRounds < configuration.rounds {
             try await Task.sleep(for: .seconds(configuration.roundIntervalSeconds))
+            // Revocations take effect on open sessions: before every round, and every few
+            // seconds while waiting, the revocation list is read again.
+            if await sessions.eligible().count >= configuration.minParticipants
+                || ContinuousClock.now - lastRevocationCheck > .seconds(Self.revocationCheckSeconds)
+            {
+                await closeRevokedSessions()
+                lastRevocationCheck = ContinuousClock.now
+            }
             let eligible = await sessions.eligible()
             guard eligible.count >= configuration.minParticipants else {
                 if ContinuousClock.now - lastWaitLog > .seconds(5) {
@@ -274,6 +283,26 @@ public actor RoundEngine: Service {
             }
         }
         logger.info("all rounds done", metadata: ["released": "\(releasedRounds)"])
+    }
+
+    /// How often a waiting coordinator re-reads the revocation list for open sessions.
+    static let revocationCheckSeconds = 5
+
+    /// Closes every open session whose certificate the revocation list (as it is now) or its
+    /// validity period no longer admits.
+    private func closeRevokedSessions() async {
+        let trust: FederationTrust
+        do {
+            trust = try FederationTrust(caFile: configuration.tls.certificateAuthority, crlFile: configuration.revocationList)
+        } catch {
+            logger.warning("cannot re-read the revocation list; open sessions keep their admission", metadata: ["reason": "\(error)"])
+            return
+        }
+        for (id, reason) in await sessions.closeRefused(by: trust) {
+            logger.warning(
+                "closed a participant's session: its certificate no longer admits it",
+                metadata: ["participant": "\(id.rawValue)", "reason": "\(reason)"])
+        }
     }
 
     /// The latest published model, or a fresh all-zero one published as version 0.
