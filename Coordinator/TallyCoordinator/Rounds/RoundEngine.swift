@@ -244,15 +244,15 @@ public actor RoundEngine: Service {
         var lastRevocationCheck = ContinuousClock.now - .seconds(60)
         while configuration.rounds == 0 || releasedRounds < configuration.rounds {
             try await Task.sleep(for: .seconds(configuration.roundIntervalSeconds))
+            var eligible = await sessions.eligible()
             // Revocations take effect on open sessions: before every round, and every few
             // seconds while waiting, the revocation list is read again.
-            if await sessions.eligible().count >= configuration.minParticipants
+            if eligible.count >= configuration.minParticipants
                 || ContinuousClock.now - lastRevocationCheck > .seconds(Self.revocationCheckSeconds)
             {
-                await closeRevokedSessions()
+                if await closeRevokedSessions() { eligible = await sessions.eligible() }
                 lastRevocationCheck = ContinuousClock.now
             }
-            let eligible = await sessions.eligible()
             guard eligible.count >= configuration.minParticipants else {
                 if ContinuousClock.now - lastWaitLog > .seconds(5) {
                     let status = await sessions.status()
@@ -289,21 +289,30 @@ public actor RoundEngine: Service {
     static let revocationCheckSeconds = 5
 
     /// Closes every open session whose certificate the revocation list (as it is now) or its
-    /// validity period no longer admits.
-    private func closeRevokedSessions() async {
-        let trust: FederationTrust
+    /// validity period no longer admits; returns whether it closed any. One trust is kept, so a
+    /// session's certificate is fully validated once and then only checked against the list and
+    /// its dates: this runs before every round.
+    private func closeRevokedSessions() async -> Bool {
         do {
-            trust = try FederationTrust(caFile: configuration.tls.certificateAuthority, crlFile: configuration.revocationList)
+            if sessionTrust == nil {
+                sessionTrust = try FederationTrust(caFile: configuration.tls.certificateAuthority, crlFile: configuration.revocationList)
+            } else {
+                try sessionTrust!.reloadRevocations(crlFile: configuration.revocationList)
+            }
         } catch {
             logger.warning("cannot re-read the revocation list; open sessions keep their admission", metadata: ["reason": "\(error)"])
-            return
+            return false
         }
-        for (id, reason) in await sessions.closeRefused(by: trust) {
+        let closed = await sessions.closeRefused(by: sessionTrust!)
+        for (id, reason) in closed {
             logger.warning(
                 "closed a participant's session: its certificate no longer admits it",
                 metadata: ["participant": "\(id.rawValue)", "reason": "\(reason)"])
         }
+        return !closed.isEmpty
     }
+    /// The federation CA and the revocation list as last read, for open sessions.
+    private var sessionTrust: FederationTrust?
 
     /// The latest published model, or a fresh all-zero one published as version 0.
     private func currentModel() throws -> (ModelState, CoordinatorStore.VersionRecord) {
@@ -456,7 +465,7 @@ public actor RoundEngine: Service {
             // The sites' evaluation of the version this round started from follows the update.
             var values = decoded.values
             var judged: Judgement?
-            if let evaluation = head.evaluation, model.roundVectorLength(evaluating: evaluation) != model.roundVectorLength {
+            if let evaluation = model.carried(head.evaluation) {
                 let sums = Array(values[model.parameterCount...])
                 values.removeLast(sums.count)
                 judged = try judge(

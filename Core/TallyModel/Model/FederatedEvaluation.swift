@@ -106,7 +106,14 @@ extension ModelState {
     /// The round's vector length when sites also send `evaluation`'s sums: the parameters plus
     /// the evaluation part for a built-in classifier (a moments round evaluates nothing).
     public func roundVectorLength(evaluating evaluation: FederatedEvaluation?) -> Int {
-        guard !measuresMoments, evaluation != nil, let k = classCount else { return roundVectorLength }
+        guard carried(evaluation) != nil, let k = classCount else { return roundVectorLength }
         return parameterCount + FederatedEvaluation.length(classCount: k)
+    }
+
+    /// `evaluation` if a round on this model carries it (a training round of a built-in
+    /// classifier), nil otherwise: what both sides split the round's vector by.
+    public func carried(_ evaluation: FederatedEvaluation?) -> FederatedEvaluation? {
+        guard !measuresMoments, classCount != nil else { return nil }
+        return evaluation
     }
 }

@@ -10,6 +10,8 @@ import X509
 /// model manifests).
 public struct FederationTrust: Sendable {
     public let authority: Certificate
+    /// `authority` as PEM, which a revocation list is checked against when it is read again.
+    private let authorityPEM: String
     public var revocations: RevocationList
     /// Certificates already validated against `authority`: a participant checks the same cohort
     /// certificates and coordinator certificate every round, and a full validation (chain
@@ -21,6 +23,7 @@ public struct FederationTrust: Sendable {
         do { authority = try Certificate(pemEncoded: caPEM) } catch {
             throw TallyError(.malformedKey, "the federation CA file is not a PEM certificate")
         }
+        authorityPEM = caPEM
         revocations = try crlPEM.map { (pem) throws(TallyError) in try RevocationList(crlPEM: pem, caPEM: caPEM) } ?? RevocationList()
     }
 
@@ -28,6 +31,15 @@ public struct FederationTrust: Sendable {
         try self.init(
             caPEM: try Self.readText(caFile, what: "federation CA"),
             crlPEM: try crlFile.map { (path) throws(TallyError) in try Self.readText(path, what: "revocation list") })
+    }
+
+    /// Reads the revocation list at `crlFile` again (none: nothing revoked). The certificates
+    /// already validated stay remembered: each is checked against the new list at its next use.
+    public mutating func reloadRevocations(crlFile: String?) throws(TallyError) {
+        revocations =
+            try crlFile.map { (path) throws(TallyError) in
+                try RevocationList(crlPEM: try Self.readText(path, what: "revocation list"), caPEM: authorityPEM)
+            } ?? RevocationList()
     }
 
     /// Validates `certificate` against the CA now (RFC 5280: signature, validity period,

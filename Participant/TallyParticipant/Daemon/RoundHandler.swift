@@ -181,7 +181,7 @@ actor RoundHandler {
             }
             current.training = makeTraining(
                 plan: plan, model: model, records: privacy.records,
-                evaluation: model.roundVectorLength(evaluating: manifest.evaluation) == model.roundVectorLength ? nil : manifest.evaluation)
+                evaluation: model.carried(manifest.evaluation))
             current.noise = Task.detached(priority: .userInitiated) { privacy.sampleNoiseShare(random: SystemRandom()) }
             current.machine = try ParticipantRound(
                 agreement: agreement, me: me, identityKey: identityKey, identities: identities,
