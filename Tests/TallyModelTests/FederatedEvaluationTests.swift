@@ -74,4 +74,14 @@ import Testing
         let flat = try ModelState.zeros(.flat(dimension: 10))
         #expect(flat.roundVectorLength(evaluating: FederatedEvaluation()) == 10)
     }
+
+    /// A share outside (0, 1) would break an organization's clip (√(1 − s) undefined or the two
+    /// parts over C): refused, naming where it came from.
+    @Test func aShareOutsideTheUnitIntervalIsRefused() throws {
+        try FederatedEvaluation(organizationShare: 0.1).validate(what: "manifest")
+        for share in [0, 1, 5, -0.5, Double.nan] {
+            let error = #expect(throws: TallyError.self) { try FederatedEvaluation(organizationShare: share).validate(what: "manifest") }
+            #expect(error?.message.contains("manifest.organizationShare") == true, "\(share)")
+        }
+    }
 }

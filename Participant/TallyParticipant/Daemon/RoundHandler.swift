@@ -142,6 +142,9 @@ actor RoundHandler {
             }
             let model = try ModelState(safeTensors: try SafeTensors(serialized: blob))
             let me = ParticipantID(try currentID(plan))
+            // The evaluation setting sizes this organization's contribution: a share outside (0, 1)
+            // would break its clip, whoever signed it.
+            try manifest.evaluation?.validate(what: "the signed manifest's evaluation")
             let (agreement, identities) = try await agreement(plan, model: model, evaluation: manifest.evaluation, me: me)
             // Benchmark-only plans are refused unless this daemon was configured for benchmarks.
             let privacy = agreement.privacy
