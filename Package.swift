@@ -46,6 +46,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
         // System libraries. Each is a thin module map plus a header of inline wrappers for
@@ -118,7 +119,7 @@ let package = Package(
         .target(
             name: "TallyCoordinator",
             dependencies: [
-                "TallyCore", "TallySecAgg", "TallyRound", "TallyModel", "TallyWire", "TallyLedger",
+                "TallyCore", "TallySecAgg", "TallyRound", "TallyModel", "TallyWire", "TallyLedger", "TallyStatus",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -145,11 +146,31 @@ let package = Package(
             dependencies: ["TallyCoordinator", "TallyParticipant", "TallyCore", "TallyWire"],
             path: "Coordinator/TallyLocalFederation", swiftSettings: service),
 
+        // The live status server both daemons run: Prometheus metrics, a JSON API and a
+        // self-contained status page (HTML with SVG plots), optionally behind mutual TLS.
+        .target(
+            name: "TallyStatus",
+            dependencies: [
+                "TallyCore", "TallyWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+            ],
+            path: "Core/TallyStatus", swiftSettings: service),
         .target(
             name: "TallyParticipant",
             dependencies: [
+                "TallyStatus",
                 "TallyCore", "TallySecAgg", "TallyRound", "TallyModel", "TallyWire", "TallyLedger",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Participant/TallyParticipant", swiftSettings: service),

@@ -3,12 +3,14 @@
 #   coordinator:  URI:tally://coordinator, DNS:localhost, IP:127.0.0.1, IP:::1 (+ extra DNS names
 #                 and IP addresses)
 #   participant:  URI:tally://participant/ID
+#   operator:     URI:tally://operator/NAME (acts on a running coordinator's status server)
 # The key (ECDSA P-256) is written with mode 600 and never leaves DIR/ROLE-ID/.
 #   usage: certs/issue-certificate.sh DIR coordinator [DNS_NAME|IP_ADDRESS ...]
 #          certs/issue-certificate.sh DIR participant ID [DAYS]
+#          certs/issue-certificate.sh DIR operator NAME [DAYS]
 set -euo pipefail
-dir=${1:?usage: issue-certificate.sh DIR coordinator|participant ...}
-role=${2:?role: coordinator or participant}
+dir=${1:?usage: issue-certificate.sh DIR coordinator|participant|operator ...}
+role=${2:?role: coordinator, participant or operator}
 cd "$dir"
 [ -e ca/ca.key ] || { echo "no federation CA in $dir (run create-federation-ca.sh first)" >&2; exit 2; }
 days=365
@@ -33,7 +35,15 @@ case "$role" in
     san="URI:tally://participant/$id"
     ext=participant_ext
     cn="Tally participant $id";;
-  *) echo "role must be coordinator or participant" >&2; exit 2;;
+  operator)
+    name=${3:?operator name (a-z, 0-9, ".", "-", "_"; up to 64)}
+    [[ "$name" =~ ^[a-z0-9][a-z0-9._-]{0,63}$ ]] || { echo "operator name must be 1-64 of a-z, 0-9, '.', '-', '_', starting with a letter or digit" >&2; exit 2; }
+    days=${4:-365}
+    out=operator-$name
+    san="URI:tally://operator/$name"
+    ext=operator_ext
+    cn="Tally operator $name";;
+  *) echo "role must be coordinator, participant or operator" >&2; exit 2;;
 esac
 umask 077
 mkdir -p "$out"

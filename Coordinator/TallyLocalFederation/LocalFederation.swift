@@ -87,6 +87,16 @@ public final class LocalFederation: Sendable {
     public func participantConfig(_ i: Int) -> String { options.directory + "/participant-\(i).json" }
     public func log(_ name: String) -> String { options.directory + "/logs/\(name).log" }
 
+    /// The status page address a daemon logged at start (`status page url=…`), if it has yet.
+    public func statusURL(log name: String) -> String? {
+        guard let text = try? String(contentsOfFile: log(name), encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n").reversed() where line.contains("status page") {
+            guard let range = line.range(of: "url=") else { continue }
+            return String(line[range.upperBound...].prefix { !$0.isWhitespace })
+        }
+        return nil
+    }
+
     /// The coordinator's privacy ledger and participant `i`'s local one.
     public var coordinatorLedger: String { coordinatorData + "/" + CoordinatorApp.ledgerFileName }
     public func participantLedger(_ i: Int) -> String { participantConfiguration(i).ledgerPath }
@@ -131,6 +141,9 @@ public final class LocalFederation: Sendable {
         c.validation = options.validation
         c.collusionMargin = options.collusionMargin
         c.maskedInputDelaySeconds = options.maskedInputDelaySeconds
+        // Many daemons share this machine: each status server takes a free port and logs it
+        // (``statusURL(log:)``).
+        c.status.port = 0
         return c
     }
 
@@ -159,6 +172,7 @@ public final class LocalFederation: Sendable {
         }
         // Processes on one machine reconnect quickly after a coordinator restart.
         p.reconnectMaxSeconds = 2
+        p.status.port = 0
         p.allowInsecureBenchmarkRounds = options.insecureDisableMasking || options.privacy.noiseMultiplier == 0
         return p
     }

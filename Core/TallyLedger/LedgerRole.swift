@@ -45,7 +45,7 @@ public enum LedgerRole: Sendable, Hashable, CustomStringConvertible {
         switch PeerRole(uri: uri) {
         case .coordinator: self = .coordinator
         case .participant(let id): self = .participant(id.rawValue)
-        case nil: return nil
+        case .operator, nil: return nil
         }
     }
 }

@@ -4,6 +4,7 @@ import TallyLedger
 import TallyModel
 import TallyRound
 import TallySecAgg
+import TallyStatus
 import TallyWire
 
 /// Everything the coordinator service needs, with embedded defaults: SQLite and local files under
@@ -65,6 +66,8 @@ public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
     /// Expected dropout and collusion rates, for choosing the neighbour graph at scale.
     public var dropoutRate = 0.1
     public var corruptionRate = 0.05
+    /// The live status server: `/metrics`, `/api/status`, the status page and operator actions.
+    public var status = StatusSettings(port: 7480)
     /// Largest gRPC message accepted, in bytes.
     public var maxMessageBytes = 8 << 20
     /// Benchmark-only: participants send unmasked inputs. Never set in a real federation.
@@ -135,6 +138,7 @@ public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
             throw TallyError(.invalidArgument, "maskedInputDelaySeconds must be in [0, stageTimeoutSeconds)")
         }
         try tls.validate()
+        try status.validate(key: "status", allowsOperatorTLS: true)
     }
 }
 

@@ -38,7 +38,7 @@ struct FederationService: Tally_V1_Federation.SimpleServiceProtocol {
                     // The queue also ends when a newer stream of the same participant replaced
                     // this one, or when its certificate stopped admitting it (revoked while
                     // connected); then this stream ends too, releasing what it holds.
-                    if let reason = await sessions.refusal(id, generation: generation) { throw SessionRefused(reason: reason) }
+                    if let closure = await sessions.refusal(id, generation: generation) { throw SessionRefused(closure: closure) }
                     if await !sessions.isCurrent(id, generation: generation) { throw SessionReplaced() }
                 }
                 group.addTask {
@@ -61,9 +61,10 @@ struct FederationService: Tally_V1_Federation.SimpleServiceProtocol {
                 while try await group.next() != nil {}
             }
         } catch let refused as SessionRefused {
-            log.warning("participant session closed: its certificate no longer admits it", metadata: ["reason": "\(refused.reason)"])
+            log.warning("participant session closed by the coordinator", metadata: ["reason": "\(refused.closure.reason)"])
             await sessions.unregister(id, generation: generation)
-            throw RPCError(code: .permissionDenied, message: refused.reason)
+            // Permanent (revoked, banned): the participant stops retrying; a disconnect is not.
+            throw RPCError(code: refused.closure.permanent ? .permissionDenied : .unavailable, message: refused.closure.reason)
         } catch is SessionReplaced {
             log.info("participant stream replaced by a newer one")
             throw RPCError(code: .aborted, message: "a newer session of participant \(id.rawValue) replaced this one")
@@ -131,7 +132,7 @@ struct FederationService: Tally_V1_Federation.SimpleServiceProtocol {
     }
 
     /// This stream's certificate was revoked (or expired) while it was open.
-    private struct SessionRefused: Error { let reason: String }
+    private struct SessionRefused: Error { let closure: ParticipantSessions.Closure }
 
     /// This stream's participant opened a newer one.
     private struct SessionReplaced: Error {}
@@ -150,6 +151,9 @@ struct FederationService: Tally_V1_Federation.SimpleServiceProtocol {
             }
             if let allowed = configuration.allowedParticipants, !allowed.contains(id.rawValue) {
                 throw TallyError(.permissionDenied, "participant \(id.rawValue) is not on this federation's allowlist")
+            }
+            if let ban = try store.ban(of: id.rawValue) {
+                throw TallyError(.permissionDenied, "participant \(id.rawValue) is banned from this federation (\(ban.summary))")
             }
             return (id, try FederationTrust.pem(of: certificate), try FederationTrust.signingKey(of: certificate))
         } catch let error as TallyError {

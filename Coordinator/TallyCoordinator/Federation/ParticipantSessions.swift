@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import TallyCore
 import TallySecAgg
@@ -16,8 +17,17 @@ public actor ParticipantSessions {
         var budgetExhausted = false
         /// Let a stage deadline pass; not scheduled again until it is heard from.
         var unresponsive = false
-        /// Why its certificate no longer admits it (revoked, expired): its stream is being closed.
-        var refused: String?
+        /// Why its stream is being closed: its certificate no longer admits it (revoked,
+        /// expired), or an operator disconnected or banned it.
+        var refused: Closure?
+        let connectedAt = Date().timeIntervalSince1970
+    }
+
+    /// Why the coordinator closed a stream, and whether retrying can help (a disconnect) or not
+    /// (revoked, banned).
+    public struct Closure: Sendable, Hashable {
+        public let reason: String
+        public let permanent: Bool
     }
 
     private var sessions: [ParticipantID: Session] = [:]
@@ -89,7 +99,7 @@ public actor ParticipantSessions {
                 _ = try await trust.verify(pem: session.certificatePEM)
             } catch {
                 guard sessions[id]?.generation == session.generation else { continue }
-                sessions[id]!.refused = error.message
+                sessions[id]!.refused = Closure(reason: error.message, permanent: true)
                 sessions[id]!.outbound.finish()
                 closed.append((id, error.message))
             }
@@ -98,9 +108,40 @@ public actor ParticipantSessions {
     }
 
     /// Why `id`'s stream `generation` was closed by ``closeRefused(by:)``, if it was.
-    func refusal(_ id: ParticipantID, generation: UInt64) -> String? {
+    func refusal(_ id: ParticipantID, generation: UInt64) -> Closure? {
         guard let session = sessions[id], session.generation == generation else { return nil }
         return session.refused
+    }
+
+    /// Closes `id`'s open stream now (an operator's disconnect or ban); returns whether it was
+    /// connected.
+    @discardableResult
+    func close(_ id: ParticipantID, reason: String, permanent: Bool) -> Bool {
+        guard sessions[id] != nil, sessions[id]!.refused == nil else { return false }
+        sessions[id]!.refused = Closure(reason: reason, permanent: permanent)
+        sessions[id]!.outbound.finish()
+        return true
+    }
+
+    /// One connected participant as the status API shows it.
+    public struct Snapshot: Sendable, Codable, Hashable {
+        public let id: UInt32
+        /// ready, before-hello, without-budget, unresponsive or closing.
+        public let state: String
+        public let epsilonRemaining: Double?
+        public let connectedAt: Double
+    }
+
+    /// Every connected participant and its state, sorted by id.
+    public func snapshot() -> [Snapshot] {
+        sessions.sorted { $0.key < $1.key }.map { id, session in
+            let state =
+                if session.refused != nil { "closing" } else if session.hello == nil { "before-hello" } else if session.unresponsive {
+                    "unresponsive"
+                } else if session.budgetExhausted || session.hello!.epsilonRemaining <= 0 { "without-budget" } else { "ready" }
+            return Snapshot(
+                id: id.rawValue, state: state, epsilonRemaining: session.hello.map(\.epsilonRemaining), connectedAt: session.connectedAt)
+        }
     }
 
     /// `id` sent a message: it is alive. Returns whether it had been left out as unresponsive.

@@ -67,7 +67,11 @@ public actor RoundEngine: Service {
         self.logger = logger
         self.policy = try configuration.roundPolicy(noiseMultiplier: 0)
         let entries = try ledger.entries()
-        self.spent = try RunningEpsilon(entries: entries, delta: configuration.privacy.delta)
+        self.spent = try RunningEpsilon(delta: configuration.privacy.delta)
+        for entry in entries {
+            try spent.add(entry)
+            epsilonHistory.append(.init(round: Int64(entry.roundID), version: entry.modelVersion, epsilon: try spent.epsilon()))
+        }
         self.highestChargedVersion = entries.compactMap(\.modelVersion).max() ?? 0
         (outgoing, outbox) = AsyncStream.makeStream()
     }
@@ -81,6 +85,7 @@ public actor RoundEngine: Service {
             logger.info(
                 "participant declined the round",
                 metadata: ["participant": "\(id.rawValue)", "code": "\(decline.code)", "reason": "\(decline.reason)"])
+            Counter(label: "tally_declines_total", dimensions: [("code", Self.declineCode(decline.code))]).increment()
             if decline.code == TallyError.Code.privacyBudgetExhausted.rawValue {
                 // It will decline every later round too: stop scheduling it until it reconnects.
                 Task { await sessions.markBudgetExhausted(id) }
@@ -108,6 +113,9 @@ public actor RoundEngine: Service {
 
     func disconnected(_ id: ParticipantID) {
         guard live != nil else { return }
+        if live!.machine.outstanding.contains(id), let stage = live!.stage {
+            Counter(label: "tally_dropouts_total", dimensions: [("stage", stage.rawValue)]).increment()
+        }
         perform(live!.machine.left(id))
     }
 
@@ -116,6 +124,7 @@ public actor RoundEngine: Service {
         // Who let the deadline pass is left out of cohorts until it answers: a stopped or hung
         // process would otherwise make every round wait a whole deadline.
         let silent = live!.machine.outstanding
+        Counter(label: "tally_dropouts_total", dimensions: [("stage", stage.rawValue)]).increment(by: silent.count)
         perform(live!.machine.deadlinePassed(stage))
         guard !silent.isEmpty else { return }
         Task { [sessions, logger] in
@@ -165,6 +174,61 @@ public actor RoundEngine: Service {
         }
     }
 
+    // MARK: Live status and operator actions
+
+    /// A decline's code as a metric label: one of the reasons a participant declines for, or
+    /// "other" (a participant chooses the text, and labels must stay few).
+    static func declineCode(_ code: String) -> String {
+        let known: [TallyError.Code] = [
+            .privacyBudgetExhausted, .roundRequirementsNotMet, .permissionDenied, .integrityFailure, .malformedMessage,
+            .notInCohort, .invalidArgument, .badSignature, .badKeySignature, .dataSchemaMismatch,
+        ]
+        return known.contains { $0.rawValue == code } ? code : "other"
+    }
+
+    /// ε of the coordinator's ledger after each of its entries (the status page's plot).
+    public struct EpsilonPoint: Sendable, Codable, Hashable {
+        public let round: Int64
+        public let version: Int64?
+        public let epsilon: Double
+    }
+    public private(set) var epsilonHistory: [EpsilonPoint] = []
+    /// Set by an operator: no round is scheduled until resumed (not kept across restarts).
+    public private(set) var paused = false
+
+    /// What the engine is doing right now.
+    public struct Live: Sendable, Codable, Hashable {
+        public let round: Int64
+        public let stage: String
+        public let cohort: Int
+        public let outstanding: Int
+        public let stageSeconds: Double
+    }
+
+    public var liveStatus: Live? {
+        guard let round = live else { return nil }
+        return Live(
+            round: Int64(round.machine.roundID), stage: round.stage?.rawValue ?? "planning", cohort: round.machine.cohort.count,
+            outstanding: round.machine.outstanding.count, stageSeconds: round.stageStarted.secondsElapsed)
+    }
+
+    /// The noise multiplier rounds use (resolved at start-up; 0 before).
+    public var noiseMultiplier: Double { policy.noiseMultiplier }
+
+    public func setPaused(_ paused: Bool, by operatorName: String) {
+        self.paused = paused
+        logger.notice(
+            paused ? "scheduling paused by an operator" : "scheduling resumed by an operator", metadata: ["operator": "\(operatorName)"])
+    }
+
+    /// Aborts the round in progress (nothing of it is released); returns its id, or nil if none.
+    public func abortLiveRound(by operatorName: String) -> Int64? {
+        guard let round = live else { return nil }
+        logger.notice("round aborted by an operator", metadata: ["operator": "\(operatorName)", "round": "\(round.machine.roundID)"])
+        perform(live!.machine.fail(TallyError(.roundAborted, "aborted by operator \(operatorName)")))
+        return Int64(round.machine.roundID)
+    }
+
     // MARK: Service
 
     public func run() async throws {
@@ -179,6 +243,10 @@ public actor RoundEngine: Service {
         if !aborted.isEmpty {
             logger.warning(
                 "aborted rounds left running by a previous process; nothing of them was released", metadata: ["rounds": "\(aborted)"])
+        }
+        // Round counters continue from the database, so a restart does not reset them.
+        for (outcome, rounds) in Dictionary(grouping: try store.rounds(), by: \.outcome) where outcome != .running {
+            Counter(label: "tally_rounds_total", dimensions: [("outcome", outcome.rawValue)]).increment(by: rounds.count)
         }
         let (model, version) = try currentModel()
         let optimizer = try resumeOptimizer(after: version, parameterCount: model.parameterCount)
@@ -244,6 +312,11 @@ public actor RoundEngine: Service {
         var lastRevocationCheck = ContinuousClock.now - .seconds(60)
         while configuration.rounds == 0 || releasedRounds < configuration.rounds {
             try await Task.sleep(for: .seconds(configuration.roundIntervalSeconds))
+            // An operator paused scheduling (the live status API): no new round until resumed.
+            if paused {
+                try await Task.sleep(for: .milliseconds(200))
+                continue
+            }
             var eligible = await sessions.eligible()
             // Revocations take effect on open sessions: before every round, and every few
             // seconds while waiting, the revocation list is read again.
@@ -502,6 +575,7 @@ public actor RoundEngine: Service {
                 aggregate.charge, modelVersion: number,
                 modelHash: Hex.encode(SHA256Digest.hash(blob)), recordedAt: Date().timeIntervalSince1970)
             try ledger.append(entry, accountingIn: &spent)
+            epsilonHistory.append(.init(round: roundID, version: number, epsilon: try spent.epsilon()))
             highestChargedVersion = number
             charge = nil
             live!.machine.charged()
@@ -522,7 +596,6 @@ public actor RoundEngine: Service {
             live!.machine.released()
             let seconds = (ContinuousClock.now - started).seconds
             Counter(label: "tally_rounds_total", dimensions: [("outcome", "released")]).increment()
-            Counter(label: "tally_dropouts_total").increment(by: cohort.count - aggregate.contributors.count)
             Timer(label: "tally_round_seconds").recordSeconds(seconds)
             log.info(
                 "round released",
@@ -556,6 +629,7 @@ public actor RoundEngine: Service {
                     let entry = agreement.ledgerEntry(
                         charge, modelVersion: nil, modelHash: version.modelHash, recordedAt: Date().timeIntervalSince1970)
                     try ledger.append(entry, accountingIn: &spent)
+                    epsilonHistory.append(.init(round: roundID, version: nil, epsilon: try spent.epsilon()))
                     log.warning(
                         "round aborted after the sum was unmasked; its privacy cost is in the ledger", metadata: ["reason": "\(reason)"])
                 } catch let ledgerError {

@@ -9,6 +9,7 @@ import TallyCore
 import TallyLedger
 import TallyModel
 import TallySecAgg
+import TallyStatus
 import TallyWire
 
 /// The coordinator process: the gRPC server, the round engine and the metrics writer under one
@@ -69,13 +70,26 @@ public struct CoordinatorApp {
         let service = FederationService(
             configuration: c, sessions: sessions, engine: engine, store: store, registry: registry, logger: logger)
         let server = GRPCServer(transport: transport, services: [service])
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: GRPCServerService(server: server)),
+            .init(service: engine, successTerminationBehavior: .gracefullyShutdownGroup),
+            .init(service: MetricsFileWriter(registry: metrics, path: c.dataDirectory + "/metrics.prom")),
+        ]
+        if c.status.enabled {
+            let routes = CoordinatorStatusRoutes(configuration: c, engine: engine, sessions: sessions, store: store, logger: logger)
+            services.append(
+                .init(
+                    service: try StatusServer(
+                        settings: c.status, tlsFiles: c.tls, metrics: metrics,
+                        refresh: { [logger] in
+                            do { try await routes.snapshot().recordGauges() } catch {
+                                logger.warning("status: cannot read the coordinator's state", metadata: ["reason": "\(error)"])
+                            }
+                        }, logger: logger, routes: routes.add(to:))))
+        }
         let group = ServiceGroup(
             configuration: .init(
-                services: [
-                    .init(service: GRPCServerService(server: server)),
-                    .init(service: engine, successTerminationBehavior: .gracefullyShutdownGroup),
-                    .init(service: MetricsFileWriter(registry: metrics, path: c.dataDirectory + "/metrics.prom")),
-                ],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         let log = logger

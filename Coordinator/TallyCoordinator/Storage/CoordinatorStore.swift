@@ -127,6 +127,14 @@ public struct CoordinatorStore: Sendable {
                             statement BLOB NOT NULL, signature BLOB NOT NULL);
                         """)
             }
+            migrator.registerMigration("v5-bans") { db in
+                // Participants an operator banned: refused at every connection until unbanned.
+                try db.execute(
+                    sql: """
+                        CREATE TABLE bans (
+                            participant INTEGER PRIMARY KEY, operator TEXT NOT NULL, reason TEXT NOT NULL, at REAL NOT NULL);
+                        """)
+            }
             try migrator.migrate(pool)
         } catch let error as TallyError {
             throw error
@@ -305,6 +313,49 @@ public struct CoordinatorStore: Sendable {
                 (version: $0["version"], statement: [UInt8]($0["statement"] as Data), signature: [UInt8]($0["signature"] as Data))
             }
         }
+    }
+
+    /// A participant an operator banned, who did it, why and when.
+    public struct Ban: Sendable, Codable, Hashable {
+        public let participant: UInt32
+        public let by: String
+        public let reason: String
+        public let at: Double
+
+        /// "by operator NAME: REASON".
+        public var summary: String { "by operator \(by)\(reason.isEmpty ? "" : ": \(reason)")" }
+    }
+
+    public func ban(_ participant: UInt32, by operatorName: String, reason: String) throws(TallyError) {
+        try write("ban") { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO bans (participant, operator, reason, at) VALUES (?, ?, ?, ?)",
+                arguments: [Int64(participant), operatorName, reason, Date().timeIntervalSince1970])
+        }
+    }
+
+    /// Lifts a ban; returns whether there was one.
+    public func unban(_ participant: UInt32) throws(TallyError) -> Bool {
+        try write("unban") { db in
+            try db.execute(sql: "DELETE FROM bans WHERE participant = ?", arguments: [Int64(participant)])
+            return db.changesCount > 0
+        }
+    }
+
+    public func bans() throws(TallyError) -> [Ban] {
+        try read("bans") { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM bans ORDER BY participant").map(Self.ban)
+        }
+    }
+
+    public func ban(of participant: UInt32) throws(TallyError) -> Ban? {
+        try read("ban") { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM bans WHERE participant = ?", arguments: [Int64(participant)]).map(Self.ban)
+        }
+    }
+
+    private static func ban(_ row: Row) -> Ban {
+        Ban(participant: UInt32(truncatingIfNeeded: row["participant"] as Int64), by: row["operator"], reason: row["reason"], at: row["at"])
     }
 
     /// Version `number`, if it exists.

@@ -1,4 +1,5 @@
 import Foundation
+import TallyStatus
 import TallyCore
 import TallyModel
 import TallySecAgg
@@ -35,6 +36,8 @@ public struct ParticipantConfiguration: Sendable, Codable, ConfigurationFile {
     public var permanentFailureAttempts = 5
     /// Largest message accepted from the coordinator, in bytes.
     public var maxMessageBytes = 8 << 20
+    /// This organization's own status page and `/metrics`, on this machine only.
+    public var status = StatusSettings(port: 7481)
     /// Benchmark-only: take part in rounds the coordinator runs without masking or without noise
     /// (and charge nothing for noise-free ones). Off by default: a daemon on real data declines
     /// any plan that asks for its update unmasked or un-noised.
@@ -163,6 +166,7 @@ public struct ParticipantConfiguration: Sendable, Codable, ConfigurationFile {
             throw fail("maxMessageBytes must be in 65536...1073741824, got \(maxMessageBytes)")
         }
         try data.validate()
+        try status.validate(key: "status", allowsOperatorTLS: false)
         guard [Self.builtInTrainerName, "logistic-regression", Self.externalTrainerName, "noop"].contains(trainer) else {
             throw fail("trainer must be built-in, external or noop, got \(trainer)")
         }

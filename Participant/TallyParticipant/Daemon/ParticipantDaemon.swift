@@ -2,9 +2,11 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import Prometheus
 import ServiceLifecycle
 import TallyCore
 import TallyLedger
+import TallyStatus
 import TallyWire
 
 /// The organization's daemon: keeps one outbound mTLS Session to the coordinator, reconnecting
@@ -61,23 +63,39 @@ public struct ParticipantDaemon: Service {
             }
         }
 
+        let registry = PrometheusCollectorRegistry()
+        let activity = ParticipantActivity(registry: registry)
         do {
             try await cancelWhenGracefulShutdown {
-                try await reconnectLoop(identityKey: identityKey, trust: trust, data: data, budget: budget)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    if c.status.enabled {
+                        let routes = ParticipantStatus.routes(
+                            participant: me.rawValue, configuration: c, budget: budget, activity: activity)
+                        let server = try StatusServer(
+                            settings: c.status, tlsFiles: nil, metrics: registry, refresh: routes.refresh, logger: logger,
+                            routes: routes.add)
+                        group.addTask { try await server.run() }
+                    }
+                    // The daemon's life is its session loop; the status server ends with it.
+                    try await reconnectLoop(identityKey: identityKey, trust: trust, data: data, budget: budget, activity: activity)
+                    group.cancelAll()
+                }
             }
         } catch is CancellationError {
             logger.info("stopped")
         }
     }
 
-    private func reconnectLoop(identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData, budget: BudgetGuard) async throws {
+    private func reconnectLoop(
+        identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData, budget: BudgetGuard, activity: ParticipantActivity
+    ) async throws {
         let c = configuration
         var attempt = 0
         var permanentFailures = 0
         while !Task.isCancelled {
             let connectedAt = ContinuousClock.now
             do {
-                try await session(identityKey: identityKey, trust: trust, data: data, budget: budget)
+                try await session(identityKey: identityKey, trust: trust, data: data, budget: budget, activity: activity)
                 logger.info("session closed by the coordinator")
             } catch is CancellationError {
                 return
@@ -119,7 +137,9 @@ public struct ParticipantDaemon: Service {
         return .dns(host: host, port: port)
     }
 
-    private func session(identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData, budget: BudgetGuard) async throws {
+    private func session(
+        identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData, budget: BudgetGuard, activity: ParticipantActivity
+    ) async throws {
         let c = configuration
         let transport = try HTTP2ClientTransport.Posix(
             target: Self.target(host: c.coordinatorHost, port: c.coordinatorPort),
@@ -130,7 +150,8 @@ public struct ParticipantDaemon: Service {
             let (outbound, continuation) = AsyncStream.makeStream(of: Tally_V1_ParticipantMessage.self)
             defer { continuation.finish() }
             let handler = RoundHandler(
-                configuration: c, identityKey: identityKey, trust: trust, data: data, budget: budget, hooks: hooks, logger: logger
+                configuration: c, identityKey: identityKey, trust: trust, data: data, budget: budget, hooks: hooks,
+                activity: activity, logger: logger
             ) { message in
                 continuation.yield(message)
             }
@@ -150,6 +171,8 @@ public struct ParticipantDaemon: Service {
             var options = CallOptions.defaults
             options.maxResponseMessageBytes = c.maxMessageBytes
             options.maxRequestMessageBytes = c.maxMessageBytes
+            await activity.session(connected: true)
+            defer { Task { await activity.session(connected: false) } }
             try await federation.session(options: options) { writer in
                 for await message in outbound { try await writer.write(message) }
             } onResponse: { response in

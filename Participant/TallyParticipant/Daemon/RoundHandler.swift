@@ -18,6 +18,7 @@ actor RoundHandler {
     let data: LocalData
     let budget: BudgetGuard
     let hooks: ParticipantHooks
+    let activity: ParticipantActivity
     var logger: Logger
     let send: @Sendable (Tally_V1_ParticipantMessage) -> Void
 
@@ -51,9 +52,10 @@ actor RoundHandler {
 
     init(
         configuration: ParticipantConfiguration, identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData,
-        budget: BudgetGuard, hooks: ParticipantHooks = .none, logger: Logger,
+        budget: BudgetGuard, hooks: ParticipantHooks = .none, activity: ParticipantActivity, logger: Logger,
         send: @escaping @Sendable (Tally_V1_ParticipantMessage) -> Void
     ) {
+        self.activity = activity
         self.configuration = configuration
         self.identityKey = identityKey
         self.trust = trust
@@ -69,12 +71,14 @@ actor RoundHandler {
         case .welcome(let welcome):
             logger.info("joined the federation", metadata: ["as": "\(welcome.participantID)"])
         case .plan(let plan):
+            await activity.planned(plan.roundID)
             startRound(plan)
         case .model(let chunk):
             await receiveModel(chunk)
         case .secagg(let chunk):
             receiveSecAgg(chunk)
         case .end(let end):
+            await activity.ended(end.roundID, released: end.released, reason: end.reason)
             guard round?.plan.roundID == end.roundID else { return }
             round?.cancelWork()
             round = nil
@@ -98,6 +102,7 @@ actor RoundHandler {
 
     private func decline(_ roundID: UInt64, _ error: TallyError) {
         logger.warning("declining round", metadata: ["round": "\(roundID)", "reason": "\(error)"])
+        Task { [activity] in await activity.declined(roundID, code: error.code.rawValue, reason: error.message) }
         send(
             .with {
                 $0.decline = .with { d in
@@ -199,6 +204,9 @@ actor RoundHandler {
                 }
             }
             round = current
+            // Not awaited: the round must not change under this actor before it starts.
+            let joinedAfter = charge == nil ? nil : epsilonAfter
+            Task { [activity] in await activity.joined(plan.roundID, epsilonAfter: joinedAfter) }
             logger.info(
                 "model verified; training\(plan.insecureUnmasked ? "" : " and advertising keys")",
                 metadata: [
@@ -302,8 +310,7 @@ actor RoundHandler {
     private func makeUpdate(
         plan: Tally_V1_RoundPlan, model: ModelState, records: DistributedDPConfiguration.RecordSampling?
     ) -> Task<[Double], any Error> {
-        let data = self.data
-        let logger = self.logger
+        let (data, logger, activity) = (self.data, self.logger, self.activity)
         let external = configuration.trainer == ParticipantConfiguration.externalTrainerName ? configuration.externalTrainer : nil
         return Task.detached(priority: .userInitiated) { [weak self] in
             let start = ContinuousClock.now
@@ -318,8 +325,11 @@ actor RoundHandler {
                         "accuracy": "\(String(format: "%.4f", score.accuracy))", "loss": "\(String(format: "%.4f", score.loss))",
                     ]
                     // Two-class tasks: the ROC AUC too (nil when the held-out part lacks a class).
-                    if let auc = try model.auc(on: heldOut) { metadata["auc"] = "\(String(format: "%.4f", auc))" }
+                    let auc = try model.auc(on: heldOut)
+                    if let auc { metadata["auc"] = "\(String(format: "%.4f", auc))" }
                     logger.info("local evaluation of the global model", metadata: metadata)
+                    await activity.evaluated(
+                        .init(round: plan.roundID, heldOut: heldOut.count, accuracy: score.accuracy, loss: score.loss, auc: auc))
                 }
                 // A model whose standardization is pending is not trained: this round measures
                 // the features' moments, with the same clip, noise and masking as a training round.
