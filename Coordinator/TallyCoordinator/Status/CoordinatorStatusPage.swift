@@ -50,7 +50,7 @@ enum CoordinatorStatusPage {
         body += "</div>"
         body += "<h2>Participants</h2>"
         body += StatusPage.table(
-            id: "participants", header: ["participant", "state", "ε remaining", "connected since"],
+            id: "participants", header: ["participant", "state", "ε remaining (at hello)", "connected since"],
             rows: s.participants.sessions.map { ["\($0.id)", $0.state, number($0.epsilonRemaining), date($0.connectedAt)] })
         if !s.participants.banned.isEmpty {
             body += "<h2>Banned</h2>"
