@@ -158,6 +158,15 @@ struct Demo: AsyncParsableCommand {
             print(
                 "each organization computes the ScatterNet features of its images before joining (about a millisecond per image per core)")
         }
+        // The live status pages, once the daemons have logged their addresses.
+        for _ in 0..<100 where federation.statusURL(log: "coordinator") == nil || federation.statusURL(log: "participant-1") == nil {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        if let url = federation.statusURL(log: "coordinator") {
+            print(
+                "live status (open in a browser while it runs): \(url)  organization 1's own page: \(federation.statusURL(log: "participant-1") ?? "-")"
+            )
+        }
         print("")
         print("round  cohort  counted  dropped  test acc.  seconds  version  federated evaluation of the version it started from")
 
