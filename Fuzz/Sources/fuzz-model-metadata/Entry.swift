@@ -1,0 +1,20 @@
+// libFuzzer's entry points for `Harness.modelMetadata` (see FuzzHarnesses).
+import FuzzHarnesses
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzTestOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+    Harness.modelMetadata.fuzz(start, count)
+}
+
+@_cdecl("LLVMFuzzerInitialize")
+public func fuzzInitialize(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
+) -> CInt {
+    Harness.modelMetadata.initialize(argc, argv)
+}
+
+/// SwiftPM links an executable with `<module>_main` as `main`: this one hands over to libFuzzer.
+@_cdecl("fuzz_model_metadata_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    Harness.runDriver(argc, argv, fuzzTestOneInput)
+}
