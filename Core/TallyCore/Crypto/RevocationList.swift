@@ -41,6 +41,8 @@ public struct RevocationList: Sendable, Hashable {
 
     private static func read(_ pem: String, _ parse: (OpaquePointer) -> OpaquePointer?) throws(TallyError) -> OpaquePointer {
         let bytes = Array(pem.utf8)
+        // The BIO reads `bytes` in place, after the call that made it: they must outlive it.
+        defer { withExtendedLifetime(bytes) {} }
         guard let bio = BIO_new_mem_buf(bytes, Int32(bytes.count)) else { throw OpenSSL.failure("PEM buffer") }
         defer { BIO_free(bio) }
         guard let object = parse(bio) else {

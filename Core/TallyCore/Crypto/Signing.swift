@@ -108,6 +108,8 @@ public struct SigningPublicKey: Sendable {
 extension EVPKey {
     static func fromPEM(_ pem: String, isPrivate: Bool) throws(TallyError) -> EVPKey {
         let bytes = Array(pem.utf8)
+        // The BIO reads `bytes` in place, after the call that made it: they must outlive it.
+        defer { withExtendedLifetime(bytes) {} }
         guard let bio = BIO_new_mem_buf(bytes, Int32(bytes.count)) else { throw OpenSSL.failure("PEM buffer") }
         defer { BIO_free(bio) }
         let key = isPrivate ? PEM_read_bio_PrivateKey(bio, nil, nil, nil) : PEM_read_bio_PUBKEY(bio, nil, nil, nil)
