@@ -290,7 +290,16 @@ enum ArraySource {
         guard let count = features.shape.first else {
             throw TallyError(.dataSchemaMismatch, "\(features.file): features have shape [] (a scalar); expected [examples, …]")
         }
-        let perExample = features.shape.dropFirst().reduce(1, *)
+        // Checked: with no examples (N = 0) the file has no data to bound the other dimensions.
+        var perExample = 1
+        for dimension in features.shape.dropFirst() {
+            let (product, overflow) = perExample.multipliedReportingOverflow(by: dimension)
+            guard !overflow else {
+                throw TallyError(
+                    .dataSchemaMismatch, "\(features.file): features have shape \(features.shapeText()), too many values per example")
+            }
+            perExample = product
+        }
         guard perExample == schema.featureCount else {
             throw TallyError(
                 .dataSchemaMismatch,
