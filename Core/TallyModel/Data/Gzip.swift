@@ -18,10 +18,12 @@ enum Gzip {
         }
         defer { inflateEnd(&stream) }
 
-        // The last member's trailer states its size mod 2^32: a hint for one allocation.
+        // The last member's trailer states its size mod 2^32: a hint for one allocation, never
+        // more than deflate can expand this input to (about 1032:1), so a small file that claims
+        // gigabytes does not get them reserved.
         let hint = input.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: input.count - 4, as: UInt32.self))) }
         var output: [UInt8] = []
-        output.reserveCapacity(min(hint, maxOutputBytes))
+        output.reserveCapacity(min(hint, maxOutputBytes, input.count * 1032))
         var chunk = [UInt8](repeating: 0, count: 1 << 18)
         let maxFeed = Int(UInt32.max)
 
