@@ -139,21 +139,52 @@ extension Harness {
     ]
 }
 
-/// libFuzzer's driver, for a `main` of one's own (public since LLVM 11).
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
+#if FUZZ_REPLAY
+    import Foundation
 
-extension Harness {
-    /// Runs libFuzzer with `argv` and `callback` (the harness's `LLVMFuzzerTestOneInput`).
-    public static func runDriver(
-        _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
-        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-    ) -> CInt {
-        var argc = argc
-        var argv = argv
-        return LLVMFuzzerRunDriver(&argc, &argv, callback)
+    extension Harness {
+        /// Without libFuzzer (built with `-DFUZZ_REPLAY` and no sanitizer, `Fuzz/run --replay`):
+        /// runs every file named, and every file in each directory named, once. A finding traps.
+        public func replay(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+            var count = 0
+            for i in 1..<Int(argc) {
+                guard let raw = argv?[i] else { continue }
+                let path = String(cString: raw)
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                    print("\(name): no file or directory \(path)")
+                    return 1
+                }
+                let files =
+                    isDirectory.boolValue
+                    ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map { path + "/" + $0 } : [path]
+                for file in files {
+                    guard let data = FileManager.default.contents(atPath: file) else { continue }
+                    run([UInt8](data))
+                    count += 1
+                }
+            }
+            print("\(name): replayed \(count) inputs")
+            return 0
+        }
     }
-}
+#else
+    /// libFuzzer's driver, for a `main` of one's own (public since LLVM 11).
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+    ) -> CInt
+
+    extension Harness {
+        /// Runs libFuzzer with `argv` and `callback` (the harness's `LLVMFuzzerTestOneInput`).
+        public static func runDriver(
+            _ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?,
+            _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+        ) -> CInt {
+            var argc = argc
+            var argv = argv
+            return LLVMFuzzerRunDriver(&argc, &argv, callback)
+        }
+    }
+#endif

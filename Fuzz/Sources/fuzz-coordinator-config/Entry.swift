@@ -13,8 +13,13 @@ public func fuzzInitialize(
     Harness.coordinatorConfig.initialize(argc, argv)
 }
 
-/// SwiftPM links an executable with `<module>_main` as `main`: this one hands over to libFuzzer.
+/// SwiftPM links an executable with `<module>_main` as `main`: this one hands over to libFuzzer
+/// (or, built with `-DFUZZ_REPLAY`, replays the inputs it is given).
 @_cdecl("fuzz_coordinator_config_main")
 public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
-    Harness.runDriver(argc, argv, fuzzTestOneInput)
+    #if FUZZ_REPLAY
+        Harness.coordinatorConfig.replay(argc, argv)
+    #else
+        Harness.runDriver(argc, argv, fuzzTestOneInput)
+    #endif
 }
