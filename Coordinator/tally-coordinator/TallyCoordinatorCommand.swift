@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import TallyCoordinator
 import TallyCore
+import TallyLocalFederation
 import TallyRound
 import TallyWire
 
@@ -12,7 +13,7 @@ struct TallyCoordinatorCommand: AsyncParsableCommand {
         commandName: "tally-coordinator",
         abstract: "Runs a Tally federation: schedules rounds, tallies masked sums, publishes signed model versions.",
         version: TallyVersion.current,
-        subcommands: [Serve.self, Init.self, CheckConfig.self, Registry.self, Status.self, Demo.self])
+        subcommands: [Serve.self, Init.self, CheckConfig.self, Provision.self, Registry.self, Status.self, Demo.self])
 }
 
 struct Init: ParsableCommand {
@@ -91,6 +92,40 @@ struct Serve: AsyncParsableCommand {
             })
         default:
             return .none
+        }
+    }
+}
+
+struct Provision: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a federation's CA and one folder per party (certificate, key, CA, configuration, next steps).",
+        discussion: """
+            DESCRIPTION is a JSON file: {"name": "…", "coordinator": {"host": "tally.example.org", "port": 7443},
+            "organizations": ["st-marys", "city-clinic", "general"], "operators": ["oncall"], "certificateDays": 365}.
+            Running it again adds new organizations and operators and leaves existing ones alone.
+            """)
+
+    @Option(help: "The federation description (JSON).") var description: String?
+    @Option(help: "Where the CA and the folders go.") var output = "federation"
+    @Option(help: "The certs/ scripts folder (default: found beside the executable or ./certs).") var certs: String?
+    @Option(help: "Issue a new certificate and key for this organization (its old ones are kept as *.previous).") var renew: String?
+    @Option(help: "Validity of a renewed certificate, in days.") var days = 365
+
+    func run() throws {
+        do {
+            let scripts = try FederationKit.scripts(explicit: certs)
+            if let renew {
+                let id = try FederationKit.renew(renew, in: output, scripts: scripts, days: days)
+                print("renewed \(renew) (participant \(id)): \(output)/\(renew)/cert.pem and key.pem; send them and restart its daemon")
+                return
+            }
+            guard let description else { throw ValidationError("pass --description FILE (or --renew NAME)") }
+            let made = try FederationKit.provision(try FederationDescription.load(path: description), into: output, scripts: scripts)
+            print(made.isEmpty ? "\(output): nothing new to create" : "created in \(output):\n  " + made.joined(separator: "\n  "))
+            print("next: read \(output)/coordinator/NEXT-STEPS.md; send each organization its folder")
+        } catch let error as TallyError {
+            print("error: \(error.message)")
+            throw ExitCode(2)
         }
     }
 }

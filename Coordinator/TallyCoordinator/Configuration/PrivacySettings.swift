@@ -1,4 +1,5 @@
 import TallyCore
+import TallyLedger
 
 /// The differential-privacy plan of a federation: either a target (ε, δ) over the configured
 /// number of rounds, from which the noise multiplier is calibrated, or an explicit multiplier.
@@ -11,9 +12,9 @@ import TallyCore
 /// the organizations; ``PrivacyUnit``).
 public struct PrivacySettings: Sendable, Codable, Hashable {
     /// Target ε after `rounds` rounds at `delta`; ignored when `noiseMultiplier` is set.
-    public var targetEpsilon: Double? = 10
+    public var targetEpsilon: Double? = PrivacyBudget.defaultTargetEpsilon
     /// The δ of the target.
-    public var delta = 1e-5
+    public var delta = PrivacyBudget.defaultDelta
     /// An explicit z. 0 turns the noise off — then nothing is private, and the ledger says so
     /// (ε = ∞); only for benchmarks.
     public var noiseMultiplier: Double?
@@ -26,7 +27,9 @@ public struct PrivacySettings: Sendable, Codable, Hashable {
     /// federation expects to hold); public, the decoded sum is divided by it.
     public var expectedBatchSize: Int?
 
-    public init(targetEpsilon: Double? = 10, delta: Double = 1e-5, noiseMultiplier: Double? = nil) {
+    public init(
+        targetEpsilon: Double? = PrivacyBudget.defaultTargetEpsilon, delta: Double = PrivacyBudget.defaultDelta, noiseMultiplier: Double? = nil
+    ) {
         self.targetEpsilon = targetEpsilon
         self.delta = delta
         self.noiseMultiplier = noiseMultiplier

@@ -1,8 +1,9 @@
 import Foundation
-import TallyStatus
 import TallyCore
+import TallyLedger
 import TallyModel
 import TallySecAgg
+import TallyStatus
 import TallyWire
 
 /// One organization's daemon settings, from a JSON file (``load(path:)``); absent keys, at any
@@ -132,8 +133,8 @@ public struct ParticipantConfiguration: Sendable, Codable, ConfigurationFile {
     }
 
     public struct PrivacyBudget: Sendable, Codable, Hashable {
-        public var epsilon = 8.0
-        public var delta = 1e-5
+        public var epsilon = TallyLedger.PrivacyBudget.defaultEpsilon
+        public var delta = TallyLedger.PrivacyBudget.defaultDelta
         /// What this budget protects. An organization-level budget (the default) declines
         /// record-level rounds: a guarantee for each record says nothing about the organization as
         /// a whole. A record-level budget takes both kinds, charging organization-level rounds at

@@ -65,24 +65,31 @@ public struct ParticipantDaemon: Service {
 
         let registry = PrometheusCollectorRegistry()
         let activity = ParticipantActivity(registry: registry)
-        do {
-            try await cancelWhenGracefulShutdown {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    if c.status.enabled {
-                        let routes = ParticipantStatus.routes(
-                            participant: me.rawValue, configuration: c, budget: budget, activity: activity)
-                        let server = try StatusServer(
-                            settings: c.status, tlsFiles: nil, metrics: registry, refresh: routes.refresh, logger: logger,
-                            routes: routes.add)
-                        group.addTask { try await server.run() }
-                    }
-                    // The daemon's life is its session loop; the status server ends with it.
-                    try await reconnectLoop(identityKey: identityKey, trust: trust, data: data, budget: budget, activity: activity)
-                    group.cancelAll()
-                }
+        // The daemon's life is its session loop, which a graceful shutdown (SIGTERM) cancels; the
+        // status server runs outside that cancellation, in a group of its own, and is shut down
+        // gracefully once the loop has ended.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var statusGroup: ServiceGroup?
+            if c.status.enabled {
+                let routes = ParticipantStatus.routes(participant: me.rawValue, configuration: c, budget: budget, activity: activity)
+                let server = try StatusServer(
+                    settings: c.status, tlsFiles: nil, metrics: registry, refresh: routes.refresh, logger: logger, routes: routes.add)
+                let serverGroup = ServiceGroup(services: [server], logger: logger)
+                group.addTask { try await serverGroup.run() }
+                statusGroup = serverGroup
             }
-        } catch is CancellationError {
-            logger.info("stopped")
+            do {
+                try await cancelWhenGracefulShutdown {
+                    try await reconnectLoop(identityKey: identityKey, trust: trust, data: data, budget: budget, activity: activity)
+                }
+            } catch is CancellationError {
+                logger.info("stopped")
+            } catch {
+                await statusGroup?.triggerGracefulShutdown()
+                throw error
+            }
+            await statusGroup?.triggerGracefulShutdown()
+            try await group.waitForAll()
         }
     }
 
