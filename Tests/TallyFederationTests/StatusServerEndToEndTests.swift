@@ -12,7 +12,7 @@ import Testing
 @Suite(.serialized) struct StatusServerEndToEndTests {
     /// A federation that runs until stopped, with noise (ε grows on every ledger).
     func runningFederation(_ name: String, configure: (inout CoordinatorConfiguration) -> Void = { _ in }) async throws -> (
-        LocalFederation, CoordinatorStore
+        LocalFederation, CoordinatorStore, [Subprocess]
     ) {
         let federation = try makeFederation(name, participants: 3, rounds: 0, stageTimeout: 20, minParticipants: 2) { options in
             options.privacy = PrivacySettings(targetEpsilon: nil, noiseMultiplier: 3)
@@ -25,15 +25,15 @@ import Testing
         configure(&c)
         try Data(StrictJSON.encode(c)).write(to: URL(fileURLWithPath: federation.coordinatorConfig))
         _ = try federation.startCoordinator()
-        for i in 1...3 { _ = try federation.startParticipant(i) }
+        let participants = try (1...3).map { try federation.startParticipant($0) }
         let store = try #require(await waitUntil(60) { openStore(federation) != nil } ? openStore(federation) : nil)
-        return (federation, store)
+        return (federation, store, participants)
     }
 
     func released(_ store: CoordinatorStore) -> Int { ((try? store.rounds()) ?? []).filter { $0.outcome == .released }.count }
 
     @Test func theStatusPagesShowTheLiveFederationInABrowserAndTheMetricsParse() async throws {
-        let (federation, store) = try await runningFederation("status-pages")
+        let (federation, store, _) = try await runningFederation("status-pages")
         defer { federation.stopAll() }
         #expect(await waitUntil(120) { released(store) >= 3 }, "three released rounds: \(readLog(federation, "coordinator").suffix(2000))")
         let coordinatorURL = try #require(federation.statusURL(log: "coordinator"))
@@ -110,7 +110,7 @@ import Testing
     }
 
     @Test func operatorActionsNeedAnOperatorCertificateAndTakeEffect() async throws {
-        let (federation, store) = try await runningFederation("status-operator") { c in c.status.operatorTLS = true }
+        let (federation, store, participants) = try await runningFederation("status-operator") { c in c.status.operatorTLS = true }
         defer { federation.stopAll() }
         try federation.runScript(TestEnvironment.certsScripts + "/issue-certificate.sh", [federation.pki, "operator", "oncall"])
         #expect(await waitUntil(120) { released(store) >= 1 })
@@ -163,12 +163,31 @@ import Testing
         #expect(
             await waitUntil(30) { readLog(federation, "coordinator").components(separatedBy: "participant connected").count > connections })
         #expect(readLog(federation, "participant-1").contains("disconnected by operator oncall"))
+
+        // Abort the live round: participant 1 stops answering, so the next round waits for it
+        // (a 20 s stage deadline); the operator aborts it and nothing of it is released.
+        #expect(try await StatusClients.request(url + "api/scheduling/pause", method: "POST", tls: asOperator).status == 200)
+        #expect(await waitUntil(60) { ((try? store.rounds()) ?? []).allSatisfy { $0.outcome != .running } })
+        kill(participants[0].processIdentifier, SIGSTOP)
+        defer { kill(participants[0].processIdentifier, SIGCONT) }
+        let beforeAbort = try store.rounds().map(\.id).max() ?? 0
+        #expect(try await StatusClients.request(url + "api/scheduling/resume", method: "POST", tls: asOperator).status == 200)
+        #expect(await waitUntil(30) { ((try? store.rounds()) ?? []).contains { $0.id > beforeAbort && $0.outcome == .running } })
+        let abort = try await StatusClients.request(url + "api/rounds/live/abort", method: "POST", tls: asOperator)
+        #expect(abort.status == 200 && abort.body.contains("\"effective\" : true"), "\(abort)")
+        #expect(
+            await waitUntil(10) {
+                ((try? store.rounds()) ?? []).contains {
+                    $0.id > beforeAbort && $0.outcome == .aborted && ($0.reason ?? "").contains("aborted by operator oncall")
+                }
+            }, "\(((try? store.rounds()) ?? []).suffix(3))")
+        #expect(readLog(federation, "coordinator").contains("round aborted by an operator"))
     }
 
     /// Over plain HTTP (loopback, no operator TLS) the page and the API are readable but every
     /// action is refused.
     @Test func withoutOperatorTLSActionsAreRefused() async throws {
-        let (federation, store) = try await runningFederation("status-plain")
+        let (federation, store, _) = try await runningFederation("status-plain")
         defer { federation.stopAll() }
         #expect(await waitUntil(120) { released(store) >= 1 })
         let url = try #require(federation.statusURL(log: "coordinator"))
