@@ -46,10 +46,11 @@ public struct StatusServer: Service {
     let listening: @Sendable (Int) -> Void
 
     /// `tlsFiles` is the daemon's certificate and key and the federation CA: used when
-    /// `settings.operatorTLS`, where every client must present an operator certificate.
+    /// `settings.operatorTLS`, where every client must present an operator certificate that the
+    /// revocation list at `revocationList` (read again for every request) does not name.
     /// `metrics` is served at `/metrics`, after `refresh` brings its gauges up to date.
     public init(
-        settings: StatusSettings, tlsFiles: TLSFiles?, metrics: PrometheusCollectorRegistry,
+        settings: StatusSettings, tlsFiles: TLSFiles?, revocationList: String? = nil, metrics: PrometheusCollectorRegistry,
         refresh: @escaping @Sendable () async -> Void = {}, logger: Logger,
         listening: @escaping @Sendable (Int) -> Void = { _ in },
         routes: (Router<StatusRequestContext>) -> Void
@@ -65,7 +66,9 @@ public struct StatusServer: Service {
         }
         let router = Router(context: StatusRequestContext.self)
         if settings.operatorTLS {
-            router.add(middleware: OperatorOnly(trust: try FederationTrust(caFile: tlsFiles!.certificateAuthority)))
+            // Checked now, so a bad CA or list stops the start-up instead of every request.
+            _ = try FederationTrust(caFile: tlsFiles!.certificateAuthority, crlFile: revocationList)
+            router.add(middleware: OperatorOnly(caFile: tlsFiles!.certificateAuthority, crlFile: revocationList))
         }
         router.get("metrics") { _, _ -> Response in
             await refresh()
@@ -116,7 +119,8 @@ public struct StatusServer: Service {
 /// Every request over mutual TLS must come from an operator certificate the federation CA
 /// issued and its revocation list does not name; anything else is 403, logged with the peer.
 struct OperatorOnly: RouterMiddleware {
-    let trust: FederationTrust
+    let caFile: String
+    let crlFile: String?
 
     func handle(
         _ request: Request, context: StatusRequestContext, next: (Request, StatusRequestContext) async throws -> Response
@@ -127,7 +131,10 @@ struct OperatorOnly: RouterMiddleware {
             throw HTTPError(.forbidden, message: "an operator certificate is required")
         }
         let identity: PeerRole
-        do { identity = try await trust.verify(certificate) } catch {
+        do {
+            // The CA and the revocation list as they are now: a revoked operator is refused at once.
+            identity = try await FederationTrust(caFile: caFile, crlFile: crlFile).verify(certificate)
+        } catch {
             context.logger.warning("status request refused", metadata: ["peer": "\(peer)", "reason": "\(error.message)"])
             throw HTTPError(.forbidden, message: error.message)
         }

@@ -182,7 +182,15 @@ import Testing
                 }
             }, "\(((try? store.rounds()) ?? []).suffix(3))")
         #expect(readLog(federation, "coordinator").contains("round aborted by an operator"))
+
+        // A revoked operator certificate is refused at once, without a restart.
+        try federation.runScript(
+            TestEnvironment.certsScripts + "/revoke-certificate.sh", [federation.pki, federation.pki + "/operator-oncall/cert.pem"])
+        let revoked = try await StatusClients.request(url + "api/scheduling/pause", method: "POST", tls: asOperator)
+        #expect(revoked.status == 403 && revoked.body.contains("revoked"), "\(revoked)")
+        #expect(readLog(federation, "coordinator").contains("revoked"))
     }
+
 
     /// Over plain HTTP (loopback, no operator TLS) the page and the API are readable but every
     /// action is refused.

@@ -80,7 +80,7 @@ public struct CoordinatorApp {
             services.append(
                 .init(
                     service: try StatusServer(
-                        settings: c.status, tlsFiles: c.tls, metrics: metrics,
+                        settings: c.status, tlsFiles: c.tls, revocationList: c.revocationList, metrics: metrics,
                         refresh: { [logger] in
                             do { try await routes.snapshot().recordGauges() } catch {
                                 logger.warning("status: cannot read the coordinator's state", metadata: ["reason": "\(error)"])

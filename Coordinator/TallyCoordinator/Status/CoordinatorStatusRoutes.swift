@@ -32,7 +32,11 @@ struct CoordinatorStatusRoutes: Sendable {
         }
         participants.post(":id/ban") { request, context in
             let (id, by) = try participant(context)
-            let reason = String((request.uri.queryParameters.get("reason") ?? "").prefix(200))
+            // Printable text only (it is logged and shown on the page), at most 200 characters.
+            let reason = String(
+                (request.uri.queryParameters.get("reason") ?? "").filter {
+                    !$0.isNewline && !($0.asciiValue.map { $0 < 32 || $0 == 127 } ?? false)
+                }.prefix(200))
             try store.ban(id, by: by, reason: reason)
             let closed = await sessions.close(
                 ParticipantID(id), reason: "banned from this federation by operator \(by)\(reason.isEmpty ? "" : ": \(reason)")",
