@@ -86,6 +86,7 @@ public enum FederationKit {
             c.tls = TLSFiles(directory: ".")
             c.revocationList = "../ca/crl.pem"
             c.allowedParticipants = d.organizations.compactMap { ids[$0].map(UInt32.init) }.sorted()
+            c.participantNames = d.organizations.compactMap { name in ids[name].map { ParticipantName(id: UInt32($0), name: name) } }
             c.minParticipants = min(c.minParticipants, max(2, d.organizations.count))
             c.maxCohort = max(c.maxCohort, d.organizations.count)
             try write(c, to: coordinator + "/coordinator.json")

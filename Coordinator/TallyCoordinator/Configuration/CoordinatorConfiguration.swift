@@ -21,6 +21,9 @@ public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
     public var revocationList: String?
     /// Participant ids allowed to join; nil admits any participant the CA certified.
     public var allowedParticipants: [UInt32]?
+    /// The organizations' names behind participant ids (`provision` writes them), shown by the
+    /// status page and API; ids stay numbers in certificates, on the wire and in the ledgers.
+    public var participantNames: [ParticipantName] = []
     /// Fewest connected participants with which a round starts (n_min).
     public var minParticipants = 3
     /// Largest cohort per round.
@@ -139,6 +142,15 @@ public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
         }
         try tls.validate()
         try status.validate(key: "status", allowsOperatorTLS: true)
+        for entry in participantNames where entry.id == 0 || !PeerRole.isValidOperatorName(entry.name) {
+            throw TallyError(
+                .invalidArgument,
+                "participantNames: {\"id\": \(entry.id), \"name\": \"\(entry.name)\"} needs an id ≥ 1 and a name of 1-64 of a-z, 0-9, '.', '-', '_'"
+            )
+        }
+        guard Set(participantNames.map(\.id)).count == participantNames.count else {
+            throw TallyError(.invalidArgument, "participantNames lists an id twice")
+        }
     }
 }
 
@@ -219,4 +231,15 @@ extension CoordinatorConfiguration {
     /// Fewest value bits a record-level federation accepts: an organization's sum of up to
     /// B + 6√B clipped gradients must fit with precision to spare.
     public static let minimumRecordValueBits = 24
+}
+
+/// One organization's name for its participant id.
+public struct ParticipantName: Sendable, Codable, Hashable {
+    public var id: UInt32
+    public var name: String
+
+    public init(id: UInt32, name: String) {
+        self.id = id
+        self.name = name
+    }
 }

@@ -126,6 +126,8 @@ public actor ParticipantSessions {
     /// One connected participant as the status API shows it.
     public struct Snapshot: Sendable, Codable, Hashable {
         public let id: UInt32
+        /// The organization's name, when the configuration gives one (`participantNames`).
+        public var name: String?
         /// ready, before-hello, without-budget, unresponsive or closing.
         public let state: String
         public let epsilonRemaining: Double?

@@ -77,7 +77,12 @@ public struct CoordinatorStatus: Sendable, Codable, Hashable {
         let history = await engine.epsilonHistory
         let epsilonByRound = Dictionary(history.map { ($0.round, $0.epsilon) }, uniquingKeysWith: { _, last in last })
         let (live, paused, released, z) = await (engine.liveStatus, engine.paused, engine.releasedRounds, engine.noiseMultiplier)
-        let snapshot = await sessions.snapshot()
+        let names = Dictionary(c.participantNames.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+        let snapshot = await sessions.snapshot().map { session in
+            var named = session
+            named.name = names[session.id]
+            return named
+        }
         let eligible = await sessions.eligible().count
         let rounds = try store.rounds().suffix(historyLimit).reversed().map { r in
             Round(

@@ -50,8 +50,10 @@ enum CoordinatorStatusPage {
         body += "</div>"
         body += "<h2>Participants</h2>"
         body += StatusPage.table(
-            id: "participants", header: ["participant", "state", "ε remaining (at hello)", "connected since"],
-            rows: s.participants.sessions.map { ["\($0.id)", $0.state, number($0.epsilonRemaining), date($0.connectedAt)] })
+            id: "participants", header: ["organization", "participant", "state", "ε remaining (at hello)", "connected since"],
+            rows: s.participants.sessions.map {
+                [$0.name.map { name in "\(name)" } ?? "-", "\($0.id)", $0.state, number($0.epsilonRemaining), date($0.connectedAt)]
+            })
         if !s.participants.banned.isEmpty {
             body += "<h2>Banned</h2>"
             body += StatusPage.table(
