@@ -109,6 +109,55 @@ import Testing
         }
     }
 
+    /// A live session is never cut by the idle guard: a participant connected for longer than
+    /// `maxIdleTime` plus the grace (here 2 s; 6 min by default) keeps its stream. The guard once
+    /// counted open streams from HTTP/2 events that the transport's multiplexer never sends, and
+    /// cut every session 6 minutes after it connected. The contrast, a peer that sends nothing
+    /// after TLS, is ``aTLSConnectionThatNeverOpensAStreamIsClosed()``.
+    @Test func aLiveSessionOutlastsTheIdleGuard() async throws {
+        var limits = ConnectionLimits.standard
+        limits.maxIdleTime = .seconds(1)
+        limits.streamlessGrace = .seconds(1)
+        limits.keepaliveTime = .milliseconds(500)
+        let tls = TLSFiles(directory: TestPKI.shared.directory + "/coordinator")
+        let transport = limits.serverTransport(
+            host: "127.0.0.1", port: 0, security: tls.serverSecurity(), maxRequestPayloadSize: 1 << 20)
+        let server = GRPCServer(transport: transport, services: [HoldingService()])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.serve() }
+            defer {
+                server.beginGracefulShutdown()
+                group.cancelAll()
+            }
+            let port = try #require(try await transport.listeningAddress.ipv4?.port)
+            let files = TLSFiles(directory: TestPKI.shared.directory + "/participant-1")
+            let client = GRPCClient(
+                transport: try HTTP2ClientTransport.Posix(
+                    target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: files.clientSecurity()))
+            let log = StreamLog()
+            group.addTask { try await client.runConnections() }
+            group.addTask {
+                do {
+                    try await Tally_V1_Federation.Client(wrapping: client).session { writer in
+                        try await writer.write(.with { $0.hello = .with { h in h.protocolVersion = 1 } })
+                        try await Task.sleep(for: .seconds(30))
+                    } onResponse: { response in
+                        for try await message in response.messages where message.welcome.participantID == 1 { log.welcomed(0) }
+                        log.ended(0, "closed")
+                    }
+                } catch {
+                    log.ended(0, "\(error)")
+                }
+            }
+            #expect(await waitUntil(20) { log.isWelcomed(0) }, "the session should be admitted")
+            // Three times the guard's 2 s, with the stream open and the client silent but for
+            // its answers to the coordinator's pings.
+            try await Task.sleep(for: .seconds(6))
+            #expect(log.endedStreams.isEmpty, "the live session was cut: \(log.reasons)")
+            client.beginGracefulShutdown()
+        }
+    }
+
     /// Over the connection limit, a new connection is closed at once; those within it stay.
     @Test func connectionsOverTheLimitAreClosedOnAccept() async throws {
         var limits = ConnectionLimits.standard
@@ -192,4 +241,26 @@ private final class LoopbackSocket {
     }
 
     deinit { close() }
+}
+
+/// Welcomes a Session and holds it open until the client ends it (the idle-guard test's server).
+private struct HoldingService: Tally_V1_Federation.SimpleServiceProtocol {
+    func session(
+        request: RPCAsyncSequence<Tally_V1_ParticipantMessage, any Error>, response: RPCWriter<Tally_V1_CoordinatorMessage>,
+        context: ServerContext
+    ) async throws {
+        for try await message in request where message.hello.protocolVersion == 1 {
+            try await response.write(.with { $0.welcome = .with { w in w.participantID = 1 } })
+        }
+    }
+
+    func listModels(request: Tally_V1_ListModelsRequest, context: ServerContext) async throws -> Tally_V1_ModelList {
+        throw RPCError(code: .unimplemented, message: "not in this test")
+    }
+
+    func pullModel(
+        request: Tally_V1_PullModelRequest, response: RPCWriter<Tally_V1_PulledModelChunk>, context: ServerContext
+    ) async throws {
+        throw RPCError(code: .unimplemented, message: "not in this test")
+    }
 }

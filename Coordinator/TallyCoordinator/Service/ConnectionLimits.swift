@@ -89,12 +89,16 @@ public struct ConnectionLimits: Sendable, Hashable {
             config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
                 channel.eventLoop.submit {
                     let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(
-                        ConnectionGuard(handshakeTimeout: handshakeTimeout, streamlessTimeout: streamlessTimeout, gate: gate))
+                    let guardHandler = ConnectionGuard(handshakeTimeout: handshakeTimeout, streamlessTimeout: streamlessTimeout, gate: gate)
                     // Right behind TLS: the gRPC handlers further on close a failed connection
-                    // without passing its error along.
-                    if let onRefusedHandshake, let tls = try? pipeline.handler(type: NIOSSLServerHandler.self) {
-                        try pipeline.addHandler(HandshakeFailureReporter(report: onRefusedHandshake), position: .after(tls))
+                    // without passing its error along, and consume every byte they read.
+                    if let tls = try? pipeline.handler(type: NIOSSLServerHandler.self) {
+                        try pipeline.addHandler(guardHandler, position: .after(tls))
+                        if let onRefusedHandshake {
+                            try pipeline.addHandler(HandshakeFailureReporter(report: onRefusedHandshake), position: .after(tls))
+                        }
+                    } else {
+                        try pipeline.addHandler(guardHandler)
                     }
                 }
             }
@@ -132,18 +136,22 @@ final class ConnectionGate: Sendable {
     func release() { open.withLock { $0 -= 1 } }
 }
 
-/// Added at the end of every accepted connection's pipeline: closes the connection if the
-/// connection limit is reached, if TLS has not completed within the handshake timeout, or if after
-/// TLS it has had no open stream for the streamless timeout (the transport's own idle close waits
-/// for the peer to acknowledge a GOAWAY, which a hostile peer never does).
-final class ConnectionGuard: ChannelInboundHandler {
+/// Added right behind TLS on every accepted connection: closes the connection if the connection
+/// limit is reached, if TLS has not completed within the handshake timeout, or if after TLS the
+/// peer has sent nothing for the streamless timeout (`maxIdleTime` plus the grace). A live peer
+/// always sends within it: the transport pings a silent connection every `keepaliveTime` and a
+/// live peer answers. The transport's own idle close waits for the peer to acknowledge a GOAWAY,
+/// which a hostile peer never does. (Open streams cannot be counted here: the transport's HTTP/2
+/// multiplexer reports them only to its own delegate.)
+final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = Any
 
     private let handshakeTimeout: TimeAmount?
     private let streamlessTimeout: TimeAmount?
     private let gate: ConnectionGate
     private var admitted = false
-    private var openStreams: Set<HTTP2StreamID> = []
+    private var secured = false
+    private var lastRead = NIODeadline.now()
     private var deadline: Scheduled<Void>?
 
     init(handshakeTimeout: TimeAmount?, streamlessTimeout: TimeAmount?, gate: ConnectionGate) {
@@ -158,41 +166,45 @@ final class ConnectionGuard: ChannelInboundHandler {
             return
         }
         admitted = true
-        closeAfter(handshakeTimeout, context: context)
+        if let handshakeTimeout { schedule(at: .now() + handshakeTimeout, context: context) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        closeAfter(nil, context: context)
+        deadline?.cancel()
+        deadline = nil
         if admitted {
             admitted = false
             gate.release()
         }
     }
 
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastRead = .now()
+        context.fireChannelRead(data)
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        switch event {
-        case let tls as TLSUserEvent:
-            if case .handshakeCompleted = tls { closeAfter(openStreams.isEmpty ? streamlessTimeout : nil, context: context) }
-        case let created as NIOHTTP2StreamCreatedEvent:
-            openStreams.insert(created.streamID)
-            closeAfter(nil, context: context)
-        case let closed as StreamClosedEvent:
-            if openStreams.remove(closed.streamID) != nil, openStreams.isEmpty {
-                closeAfter(streamlessTimeout, context: context)
-            }
-        default:
-            break
+        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
+            secured = true
+            lastRead = .now()
+            deadline?.cancel()
+            deadline = nil
+            if let streamlessTimeout { schedule(at: lastRead + streamlessTimeout, context: context) }
         }
         context.fireUserInboundEventTriggered(event)
     }
 
-    /// Replaces the pending deadline, if any, with closing the connection after `delay` (none if nil).
-    private func closeAfter(_ delay: TimeAmount?, context: ChannelHandlerContext) {
+    /// At `time`: before TLS, close; after, close only if nothing was read for the streamless
+    /// timeout, else look again when it would have passed since the last read.
+    private func schedule(at time: NIODeadline, context: ChannelHandlerContext) {
         deadline?.cancel()
-        deadline = nil
-        guard let delay else { return }
-        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
-            context.close(promise: nil)
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(deadline: time) { [self] in
+            guard secured, let streamlessTimeout else {
+                context.close(promise: nil)
+                return
+            }
+            let due = lastRead + streamlessTimeout
+            if NIODeadline.now() >= due { context.close(promise: nil) } else { schedule(at: due, context: context) }
         }
     }
 }
