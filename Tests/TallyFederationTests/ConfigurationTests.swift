@@ -19,6 +19,8 @@ import Testing
     @Test func outOfRangeNumbersNameTheirKey() {
         let cases: [(String, (inout CoordinatorConfiguration) -> Void)] = [
             ("syntheticDimension", { $0.syntheticDimension = -1 }),
+            ("maxMessageBytes", { $0.maxMessageBytes = 100 }),
+            ("maxMessageBytes", { $0.maxMessageBytes = 0 }),
             ("stageTimeoutSeconds", { $0.stageTimeoutSeconds = 1e300 }),
             ("roundIntervalSeconds", { $0.roundIntervalSeconds = 1e300 }),
             ("roundIntervalSeconds", { $0.roundIntervalSeconds = -1 }),
@@ -310,5 +312,20 @@ import Testing
         let documented = try sections()
         try check(documented["coordinator"], defaults: CoordinatorConfiguration())
         try check(documented["participant"], defaults: ParticipantConfiguration())
+    }
+}
+
+/// A member's certificate given as the federation CA is refused when the configuration is
+/// checked, naming the file (it used to surface later as "the revocation list is not signed").
+@Suite struct CertificateAuthorityFileTests {
+    @Test func aNonCACertificateIsNotAcceptedAsTheCA() throws {
+        let pki = TestPKI.shared.directory
+        var files = TLSFiles(directory: pki + "/participant-1")
+        try files.validate() // control: the real CA passes
+        files.certificateAuthority = pki + "/participant-2/cert.pem"
+        #expect(throws: TallyError.self) { try files.validate() }
+        do { try files.validate() } catch {
+            #expect(error.message.contains("participant-2/cert.pem") && error.message.contains("not a CA certificate"), "\(error.message)")
+        }
     }
 }

@@ -191,7 +191,6 @@ import Testing
         #expect(readLog(federation, "coordinator").contains("revoked"))
     }
 
-
     /// Over plain HTTP (loopback, no operator TLS) the page and the API are readable but every
     /// action is refused.
     @Test func withoutOperatorTLSActionsAreRefused() async throws {
@@ -228,5 +227,31 @@ import Testing
         let participant: UInt32
         let connected: Bool
         let epsilonSpent: Double
+    }
+}
+
+/// A Session whose first message is not valid protobuf ends with `invalid argument`, not OK, and
+/// the coordinator logs it as a warning (it used to end the stream with status 0 at info level).
+@Suite(.serialized) struct MalformedMessageTests {
+    @Test func aMalformedMessageEndsTheStreamWithAnErrorStatus() async throws {
+        let federation = try makeFederation("malformed-protobuf", participants: 2, rounds: 1)
+        defer { federation.stopAll() }
+        _ = try federation.startCoordinator()
+        #expect(await waitUntil(30) { readLog(federation, "coordinator").contains("listening") })
+        // A gRPC frame (uncompressed, 3 bytes): field 1 as a length-delimited value whose length
+        // varint never ends.
+        let body = federation.options.directory + "/bad.bin"
+        try Data([0x00, 0x00, 0x00, 0x00, 0x03, 0x0a, 0xff, 0xff]).write(to: URL(fileURLWithPath: body))
+        let pki = federation.pki + "/participant-1"
+        let reply = try await Subprocess.run(
+            "/usr/bin/curl",
+            [
+                "-sS", "-v", "--http2", "--max-time", "15", "--cert", pki + "/cert.pem", "--key", pki + "/key.pem", "--cacert",
+                pki + "/ca.crt", "-H", "content-type: application/grpc", "-H", "te: trailers", "--data-binary", "@" + body,
+                "https://127.0.0.1:\(federation.port)/tally.v1.Federation/Session",
+            ], timeout: .seconds(30))
+        let status = reply.output.split(separator: "\n").first { $0.contains("grpc-status:") }
+        #expect(status != nil && !(status!.hasSuffix(" 0") || status!.hasSuffix(" 0\r")), "\(reply.output.suffix(1500))")
+        #expect(await waitUntil(10) { readLog(federation, "coordinator").contains("participant sent a malformed message") })
     }
 }

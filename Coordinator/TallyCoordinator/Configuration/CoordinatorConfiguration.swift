@@ -140,6 +140,10 @@ public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
         guard maskedInputDelaySeconds >= 0, maskedInputDelaySeconds < stageTimeoutSeconds else {
             throw TallyError(.invalidArgument, "maskedInputDelaySeconds must be in [0, stageTimeoutSeconds)")
         }
+        // Every round message must fit (a smaller limit releases no round at all).
+        guard (64 << 10...1 << 30).contains(maxMessageBytes) else {
+            throw TallyError(.invalidArgument, "maxMessageBytes must be in 65536...1073741824, got \(maxMessageBytes)")
+        }
         try tls.validate()
         try status.validate(key: "status", allowsOperatorTLS: true)
         for entry in participantNames where entry.id == 0 || !PeerRole.isValidOperatorName(entry.name) {

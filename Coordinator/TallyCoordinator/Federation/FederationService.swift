@@ -68,6 +68,12 @@ struct FederationService: Tally_V1_Federation.SimpleServiceProtocol {
         } catch is SessionReplaced {
             log.info("participant stream replaced by a newer one")
             throw RPCError(code: .aborted, message: "a newer session of participant \(id.rawValue) replaced this one")
+        } catch let error as RPCError where error.code == .invalidArgument {
+            // A message that does not decode (malformed protobuf): the stream ends with that
+            // status, not OK, and the operator sees it.
+            log.warning("participant sent a malformed message; its stream is closed", metadata: ["reason": "\(error.message)"])
+            await sessions.unregister(id, generation: generation)
+            throw RPCError(code: .invalidArgument, message: "malformed message: \(error.message)")
         } catch {
             log.info("participant stream ended", metadata: ["reason": "\(error)"])
         }

@@ -23,6 +23,14 @@ public struct FederationTrust: Sendable {
         do { authority = try Certificate(pemEncoded: caPEM) } catch {
             throw TallyError(.malformedKey, "the federation CA file is not a PEM certificate")
         }
+        // A member's certificate given as the CA would otherwise fail later, as an unsigned
+        // revocation list or a chain that does not verify.
+        guard case .isCertificateAuthority = (try? authority.extensions.basicConstraints) ?? .notCertificateAuthority else {
+            throw TallyError(
+                .invalidArgument,
+                "the federation CA file holds \(authority.subject), which is not a CA certificate (no basicConstraints CA:TRUE); give the federation's ca.crt"
+            )
+        }
         authorityPEM = caPEM
         revocations = try crlPEM.map { (pem) throws(TallyError) in try RevocationList(crlPEM: pem, caPEM: caPEM) } ?? RevocationList()
     }

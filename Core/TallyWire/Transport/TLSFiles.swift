@@ -28,6 +28,9 @@ public struct TLSFiles: Sendable, Hashable, Codable {
                 throw TallyError(.invalidArgument, "\(what) file \(path) does not exist or is not readable")
             }
         }
+        do { _ = try FederationTrust(caFile: certificateAuthority) } catch {
+            throw TallyError(error.code, "CA certificate file \(certificateAuthority): \(error.message)", cause: error.cause)
+        }
     }
 
     /// Server side: TLS 1.3 only (``TLS13SigningKey``) with a client certificate required and
