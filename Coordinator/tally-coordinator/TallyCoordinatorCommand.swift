@@ -67,6 +67,7 @@ struct Serve: AsyncParsableCommand {
         ProcessSetup.daemon(logLevel: logLevel)
         let logger = Logger(label: "tally.coordinator")
         let metrics = CoordinatorApp.bootstrapMetrics()
+        ConnectionLimits.raiseOpenFileLimit(logger: logger)
         do {
             let configuration = try CoordinatorConfiguration.load(path: config)
             try await CoordinatorApp(configuration: configuration, logger: logger, hooks: Self.faultInjection(logger: logger))

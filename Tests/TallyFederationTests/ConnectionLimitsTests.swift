@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Synchronization
 import TallyCoordinator
+import TallyLocalFederation
 import TallyTestSupport
 import TallyWire
 import Testing
@@ -156,6 +157,30 @@ import Testing
             #expect(log.endedStreams.isEmpty, "the live session was cut: \(log.reasons)")
             client.beginGracefulShutdown()
         }
+    }
+
+    /// At start the coordinator raises a low soft open-file limit to the hard one, and warns when
+    /// even that is low (it caps the connections it can hold).
+    @Test func theOpenFileLimitIsRaisedOrReported() async throws {
+        let federation = try makeFederation("file-limit", participants: 2, rounds: 1)
+        defer { federation.stopAll() }
+        func serve(_ ulimit: String, log: String) async throws -> String {
+            let process = try Subprocess(
+                "/bin/bash",
+                [
+                    "-c", "ulimit \(ulimit) && exec \"$0\" serve --config \"$1\"", TestEnvironment.executables + "/tally-coordinator",
+                    federation.coordinatorConfig,
+                ],
+                output: .append(toFile: log))
+            defer { process.stop() }
+            let text = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+            #expect(await waitUntil(30) { text().contains("listening") }, "\(text().suffix(1500))")
+            return text()
+        }
+        let soft = try await serve("-Sn 200", log: federation.options.directory + "/soft.log")
+        #expect(soft.contains("raised the open-file limit") && soft.contains("from=200"), "\(soft.suffix(1500))")
+        let hard = try await serve("-n 200", log: federation.options.directory + "/hard.log")
+        #expect(hard.contains("the open-file limit is low") && hard.contains("at most 100 connections"), "\(hard.suffix(1500))")
     }
 
     /// Over the connection limit, a new connection is closed at once; those within it stay.

@@ -1,5 +1,6 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Logging
 import NIOCore
 import NIOHTTP2
 import NIOSSL
@@ -57,6 +58,30 @@ public struct ConnectionLimits: Sendable, Hashable {
             handshakeTimeout: .seconds(10), maxIdleTime: .seconds(5 * 60), streamlessGrace: .seconds(60), keepaliveTime: .seconds(60),
             keepaliveTimeout: .seconds(20), maxConcurrentStreams: 16,
             maxConnections: min(512, max(16, openFileLimit / 2)))
+    }
+
+    /// Raises the process's soft open-file limit to its hard limit (at most 2^20): each
+    /// participant holds a connection, and the common default of 1024 caps the connection limit
+    /// at 512. Warns when the limit stays below 1024, with the connection limit it implies.
+    public static func raiseOpenFileLimit(logger: Logger) {
+        var limit = rlimit()
+        #if canImport(Glibc)
+            let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+            let resource = RLIMIT_NOFILE
+        #endif
+        if getrlimit(resource, &limit) == 0, limit.rlim_cur < limit.rlim_max {
+            let before = limit.rlim_cur
+            limit.rlim_cur = min(limit.rlim_max, 1 << 20)
+            if setrlimit(resource, &limit) == 0, limit.rlim_cur > before {
+                logger.info("raised the open-file limit", metadata: ["from": "\(before)", "to": "\(limit.rlim_cur)"])
+            }
+        }
+        if openFileLimit < 1024 {
+            logger.warning(
+                "the open-file limit is low: the coordinator accepts at most \(standard.maxConnections ?? 0) connections at once; raise it (ulimit -n, or LimitNOFILE= in the systemd unit)",
+                metadata: ["limit": "\(openFileLimit)"])
+        }
     }
 
     /// The process's soft limit on open files.
