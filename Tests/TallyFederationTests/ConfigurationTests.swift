@@ -329,3 +329,22 @@ import Testing
         }
     }
 }
+
+/// A number the key's type cannot hold is reported at its key and line (the decoder names no
+/// key for it, and the message used to be "the top level must be an object, not an object").
+@Suite struct UnrepresentableNumberTests {
+    @Test(arguments: [
+        ("{\n  \"rounds\": 3,\n  \"allowedParticipants\": [-1]\n}", "line 3: \"allowedParticipants\" cannot hold [-1]"),
+        ("{\"training\": {\"seed\": -1}}", "\"training.seed\" cannot hold -1"),
+        ("{\"minParticipants\": 1.5}", "\"minParticipants\" cannot hold 1.5"),
+        ("{\"port\": 1e30}", "\"port\" cannot hold 1e30"),
+    ])
+    func theKeyIsNamed(text: String, expected: String) {
+        do {
+            _ = try StrictJSON.decode(CoordinatorConfiguration.self, from: Array(text.utf8), defaults: .init(), file: "coordinator.json")
+            Issue.record("\(text) decoded")
+        } catch {
+            #expect(error.message.contains(expected), "\(error.message)")
+        }
+    }
+}

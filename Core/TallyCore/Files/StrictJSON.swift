@@ -26,6 +26,14 @@ public enum StrictJSON {
         do {
             return try JSONDecoder().decode(T.self, from: Data(serialize(merged, pretty: false).utf8))
         } catch let error as DecodingError {
+            // The decoder names no key for a number its type cannot hold (-1 for an unsigned
+            // integer, 1.5 for an integer): find the key by trying each of the file's alone.
+            if codingPath(of: error).isEmpty, let (path, line, node) = culprit(T.self, given: given, schema: schema) {
+                throw TallyError(
+                    .invalidArgument,
+                    "\(file) line \(line): \"\(path.joined(separator: "."))\" cannot hold \(serialize(node, pretty: false).prefix(60)): a number out of range, or not a whole number, for this key"
+                )
+            }
             throw describe(error, in: merged, schema: schema, file: file)
         } catch {
             throw TallyError(.invalidArgument, "\(file) is not valid", cause: error)
@@ -186,6 +194,30 @@ public enum StrictJSON {
     }
 
     // MARK: Decoding errors
+
+    private static func codingPath(of error: DecodingError) -> [any CodingKey] {
+        switch error {
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): c.codingPath
+        case .keyNotFound(let key, let c): c.codingPath + [key]
+        @unknown default: []
+        }
+    }
+
+    /// The first value of the file (an object's member, at any depth; an array counts as one
+    /// value) that alone, over the defaults, does not decode: its key path, line and node.
+    private static func culprit<T: Decodable>(_ type: T.Type, given: Node, schema: Node) -> ([String], Int, Node)? {
+        func values(_ node: Node, _ path: [String], _ line: Int) -> [([String], Int, Node)] {
+            guard case .object(let members) = node.value, !members.isEmpty else { return [(path, line, node)] }
+            return members.flatMap { values($0.node, path + [$0.key], $0.line) }
+        }
+        for (path, line, node) in values(given, [], given.line) where !path.isEmpty {
+            let alone = path.reversed().reduce(node) { inner, key in Node(line: 0, value: .object([Member(key: key, line: 0, node: inner)]))
+            }
+            let text = serialize(merge(alone, over: schema), pretty: false)
+            if (try? JSONDecoder().decode(T.self, from: Data(text.utf8))) == nil { return (path, line, node) }
+        }
+        return nil
+    }
 
     private static func describe(_ error: DecodingError, in merged: Node, schema: Node, file: String) -> TallyError {
         let context: DecodingError.Context
