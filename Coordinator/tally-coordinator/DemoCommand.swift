@@ -72,6 +72,16 @@ struct Demo: AsyncParsableCommand {
         guard (1...10_000).contains(roundCount) else { throw ValidationError("--rounds must be in 1...10000, got \(roundCount)") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         guard localEpochs >= 1 else { throw ValidationError("--local-epochs must be at least 1, got \(localEpochs)") }
+        // Every real-valued option finite and in range, so a typo is refused here, not deep in a round.
+        for (name, value, range) in [
+            ("--epsilon", targetEpsilon, 1e-6...1e6), ("--delta", delta, 1e-300...0.5), ("--clip-norm", clipNorm, 1e-9...1e6),
+            ("--budget-epsilon", budgetEpsilon, 0...1e9), ("--alpha", alpha, 1e-6...1e6), ("--learning-rate", learningRate, 1e-12...1e6),
+            ("--server-learning-rate", serverLearningRate, 1e-12...1e6),
+        ] as [(String, Double?, ClosedRange<Double>)] {
+            if let value, !range.contains(value) {
+                throw ValidationError("\(name) must be in \(range.lowerBound)...\(range.upperBound), got \(value)")
+            }
+        }
     }
 
     func run() async throws {

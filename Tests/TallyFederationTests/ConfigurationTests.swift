@@ -1,6 +1,7 @@
 import Foundation
 import TallyCoordinator
 import TallyCore
+import TallyLocalFederation
 import TallyModel
 import TallyParticipant
 import TallyTestSupport
@@ -21,6 +22,7 @@ import Testing
             ("syntheticDimension", { $0.syntheticDimension = -1 }),
             ("maxMessageBytes", { $0.maxMessageBytes = 100 }),
             ("maxMessageBytes", { $0.maxMessageBytes = 0 }),
+            ("clipNorm", { $0.clipNorm = 1e300 }),
             ("stageTimeoutSeconds", { $0.stageTimeoutSeconds = 1e300 }),
             ("roundIntervalSeconds", { $0.roundIntervalSeconds = 1e300 }),
             ("roundIntervalSeconds", { $0.roundIntervalSeconds = -1 }),
@@ -346,5 +348,21 @@ import Testing
         } catch {
             #expect(error.message.contains(expected), "\(error.message)")
         }
+    }
+}
+
+/// The demo refuses values that would trap or mislead later, before it starts anything.
+@Suite struct DemoOptionTests {
+    @Test(arguments: [
+        (["--participants", "0"], "--participants"), (["--epsilon", "nan"], "--epsilon"), (["--alpha", "0"], "--alpha"),
+        (["--clip-norm", "1e300"], "--clip-norm"),
+    ])
+    func badOptionsAreRefusedByName(arguments: [String], option: String) async throws {
+        let directory = try TestDirectories.make("demo-options")
+        let run = try await Subprocess.run(
+            TestEnvironment.executables + "/tally-coordinator", ["demo", "--directory", directory + "/demo"] + arguments,
+            timeout: .seconds(60))
+        #expect(run.status != 0 && run.output.contains(option), "\(run.output)")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/demo/pki"), "nothing was started")
     }
 }

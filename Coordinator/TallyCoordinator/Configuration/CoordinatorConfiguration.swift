@@ -98,6 +98,8 @@ public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
         guard clipNorm > 0, clipNorm.isFinite, stageTimeoutSeconds > 0 else {
             throw TallyError(.invalidArgument, "clipNorm and stageTimeoutSeconds must be positive")
         }
+        // A clip this large only overflows the encoding (a round aborted after the sites were charged).
+        guard clipNorm <= 1e6 else { throw TallyError(.invalidArgument, "clipNorm must be at most 1e6, got \(clipNorm)") }
         guard privacy.delta > 0, privacy.delta < 1 else { throw TallyError(.invalidArgument, "privacy.delta must be in (0, 1)") }
         if try privacy.recordSampling() != nil, valueBits < Self.minimumRecordValueBits {
             throw TallyError(
