@@ -90,6 +90,10 @@ import Testing
             #expect(wrong.output.contains("was not issued by the CA"), "\(command): \(wrong.output)")
             let head = try await Self.run([command, ledger, "--head", String(repeating: "0", count: 64)])
             #expect(head.status == 1 && head.output.contains("is not in the ledger"), "\(command): \(head.output)")
+            // A head that is not a hash at all is a usage error, not an altered ledger.
+            let malformed = try await Self.run([command, ledger, "--head", "zz"])
+            #expect(malformed.status == 64 && malformed.output.contains("64 hex digits"), "\(command): \(malformed.output)")
+            #expect(!malformed.output.contains("ALTERED"))
         }
     }
 
