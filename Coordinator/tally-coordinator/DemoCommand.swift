@@ -138,6 +138,18 @@ struct Demo: AsyncParsableCommand {
         options.participantBudgetDelta = delta
         try await Self.ensureExecutables(["tally-participant", "tally-audit"], in: executables)
         let federation = try LocalFederation(options: options)
+        // SIGTERM or SIGINT (Ctrl-C, `timeout`) stops every process the demo started, then exits.
+        let signals = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                federation.stopAll()
+                Foundation.exit(128 + number)
+            }
+            source.resume()
+            return source
+        }
+        defer { signals.forEach { $0.cancel() } }
         let z = try federation.coordinatorConfiguration().noiseMultiplier(
             parameterCount: try options.model.initialModel().parameterCount)
         print(

@@ -366,3 +366,25 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: directory + "/demo/pki"), "nothing was started")
     }
 }
+
+/// The demo stopped with SIGTERM (as `timeout` does) stops every process it started.
+@Suite struct DemoSignalTests {
+    @Test func aTerminatedDemoLeavesNoProcessBehind() async throws {
+        let directory = try TestDirectories.make("demo-sigterm") + "/demo"
+        let demo = try Subprocess(
+            TestEnvironment.executables + "/tally-coordinator",
+            ["demo", "--directory", directory, "--participants", "3", "--rounds", "1000", "--privacy-unit", "organization"])
+        defer { demo.stop(signal: SIGKILL) }
+        func running() -> [String] {
+            let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return pids.filter { Int32($0) != nil }.compactMap { pid in
+                guard let command = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { return nil }
+                return command.contains(directory) && pid != "\(demo.processIdentifier)" ? pid : nil
+            }
+        }
+        #expect(await waitUntil(60) { running().count >= 4 }, "a coordinator and 3 participants: \(demo.capturedOutput)")
+        kill(demo.processIdentifier, SIGTERM)
+        #expect(await demo.exited(within: .seconds(30)) != nil)
+        #expect(await waitUntil(15) { running().isEmpty }, "left running: \(running())")
+    }
+}
