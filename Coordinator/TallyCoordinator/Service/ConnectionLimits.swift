@@ -37,6 +37,9 @@ public struct ConnectionLimits: Sendable, Hashable {
     /// Kept below the process's file-handle limit so the store, registry and ledger always find
     /// a handle.
     public var maxConnections: Int?
+    /// Connections open at once from one IP address: a flood from one address leaves the other
+    /// slots of `maxConnections` to everyone else (a restarting participant gets in).
+    public var maxConnectionsPerAddress: Int? = nil
 
     public init(
         handshakeTimeout: Duration?, maxIdleTime: Duration?, streamlessGrace: Duration, keepaliveTime: Duration?,
@@ -54,10 +57,14 @@ public struct ConnectionLimits: Sendable, Hashable {
     /// The coordinator's bounds. At most 512 connections, and at most half the process's
     /// file-handle limit.
     public static var standard: ConnectionLimits {
-        ConnectionLimits(
+        var limits = ConnectionLimits(
             handshakeTimeout: .seconds(10), maxIdleTime: .seconds(5 * 60), streamlessGrace: .seconds(60), keepaliveTime: .seconds(60),
             keepaliveTimeout: .seconds(20), maxConcurrentStreams: 16,
             maxConnections: min(512, max(16, openFileLimit / 2)))
+        // A quarter of the slots per address: one address cannot take them all, and a whole
+        // federation of processes on one machine (the demo, the 100-participant benchmark) fits.
+        limits.maxConnectionsPerAddress = limits.maxConnections.map { max(8, $0 / 4) }
+        return limits
     }
 
     /// Raises the process's soft open-file limit to its hard limit (at most 2^20): each
@@ -138,27 +145,43 @@ public struct ConnectionLimits: Sendable, Hashable {
         HTTP2ServerTransport.Posix(
             address: .ipv4(host: host, port: port), transportSecurity: security,
             config: transportConfig(
-                maxRequestPayloadSize: maxRequestPayloadSize, gate: ConnectionGate(limit: maxConnections),
+                maxRequestPayloadSize: maxRequestPayloadSize,
+                gate: ConnectionGate(limit: maxConnections, perAddress: maxConnectionsPerAddress),
                 onRefusedHandshake: onRefusedHandshake))
     }
 }
 
-/// Counts the server's open connections against an optional limit.
+/// Counts the server's open connections against optional limits, in all and per IP address.
 final class ConnectionGate: Sendable {
     let limit: Int?
-    private let open = Mutex(0)
+    let perAddress: Int?
+    private let open = Mutex((total: 0, byAddress: [String: Int]()))
 
-    init(limit: Int?) { self.limit = limit }
+    init(limit: Int?, perAddress: Int? = nil) {
+        self.limit = limit
+        self.perAddress = perAddress
+    }
 
-    func admit() -> Bool {
-        open.withLock { count in
-            if let limit, count >= limit { return false }
-            count += 1
+    /// Admits one more connection from `address` (its IP, nil if unknown) if both limits allow.
+    func admit(from address: String?) -> Bool {
+        open.withLock { state in
+            if let limit, state.total >= limit { return false }
+            if let perAddress, let address, state.byAddress[address, default: 0] >= perAddress { return false }
+            state.total += 1
+            if let address { state.byAddress[address, default: 0] += 1 }
             return true
         }
     }
 
-    func release() { open.withLock { $0 -= 1 } }
+    func release(from address: String?) {
+        open.withLock { state in
+            state.total -= 1
+            if let address {
+                let left = state.byAddress[address, default: 1] - 1
+                state.byAddress[address] = left > 0 ? left : nil
+            }
+        }
+    }
 }
 
 /// Added right behind TLS on every accepted connection: closes the connection if the connection
@@ -175,6 +198,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     private let streamlessTimeout: TimeAmount?
     private let gate: ConnectionGate
     private var admitted = false
+    private var address: String?
     private var secured = false
     private var lastRead = NIODeadline.now()
     private var deadline: Scheduled<Void>?
@@ -186,7 +210,8 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        guard gate.admit() else {
+        address = context.channel.remoteAddress?.ipAddress
+        guard gate.admit(from: address) else {
             context.close(promise: nil)
             return
         }
@@ -199,7 +224,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         deadline = nil
         if admitted {
             admitted = false
-            gate.release()
+            gate.release(from: address)
         }
     }
 
