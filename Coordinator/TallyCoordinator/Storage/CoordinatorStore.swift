@@ -67,6 +67,9 @@ public struct CoordinatorStore: Sendable {
         do {
             var configuration = Configuration()
             configuration.readonly = readOnly
+            // A reader (`status`, the demo's display, a test) may hold a lock at the moment the
+            // service creates the file or switches it to WAL: wait for it instead of failing.
+            configuration.busyMode = .timeout(10)
             if !readOnly {
                 configuration.prepareDatabase { db in
                     try db.execute(sql: "PRAGMA synchronous = FULL")
