@@ -88,12 +88,13 @@ import Testing
         try federation.runScript(federation.options.certsScripts + "/issue-certificate.sh", [other, "participant", "1"])
         var foreign = TLSFiles(directory: other + "/participant-1")
         foreign.certificateAuthority = federation.pki + "/ca/ca.crt"
-        let foreignResult = await attemptSession(port: port, tls: foreign)
+        // Refusals are bounded by 30 s too (a loaded machine): "timeout" means no answer at all.
+        let foreignResult = await attemptSession(port: port, tls: foreign, seconds: 30)
         #expect(foreignResult.hasPrefix("error"), "foreign CA: \(foreignResult)")
 
         // An expired certificate from the right CA.
         let expired = try issueExpiredParticipant(federation, id: 2)
-        let expiredResult = await attemptSession(port: port, tls: expired)
+        let expiredResult = await attemptSession(port: port, tls: expired, seconds: 30)
         #expect(expiredResult.hasPrefix("error"), "expired: \(expiredResult)")
 
         // A revoked one: TLS succeeds, the coordinator refuses by the CRL.

@@ -85,6 +85,7 @@ public enum StatusClients {
         else {
             throw TallyError(.malformedMessage, "the Prometheus parser rejected the exposition: \(completion.output)")
         }
-        return object.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+        // Non-finite samples come back as text ("nan", "inf").
+        return object.compactMapValues { ($0 as? NSNumber)?.doubleValue ?? ($0 as? String).flatMap(Double.init) }
     }
 }
