@@ -1,4 +1,5 @@
 internal import Foundation
+internal import TallyCore
 
 /// A self-contained SVG plot of a ``PrivacyReport``'s curve: cumulative ε over round id for the
 /// federation and each participant, ε (RDP) solid and ε (PLD) dashed, with axes, tick labels, a
@@ -179,18 +180,5 @@ public struct EpsilonPlot: Sendable {
     /// Coordinates with two decimals.
     static func f(_ value: Double) -> String { String(format: "%.2f", value) }
 
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    static func escape(_ text: String) -> String { MarkupText.escaped(text) }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import TallyCore
 
 /// The status pages' HTML: one self-contained document (inline CSS, SVG plots, no script, no
 /// external asset, so it works offline and leaves no console errors) that reloads itself.
@@ -30,20 +31,11 @@ public enum StatusPage {
     }
 
     /// Text made safe inside HTML.
-    public static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.count)
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.append(c)
-            }
-        }
-        return out
+    public static func escape(_ text: String) -> String { MarkupText.escaped(text) }
+
+    /// A value with `digits` decimals, or "-" when there is none.
+    public static func number(_ value: Double?, _ digits: Int = 3) -> String {
+        value.map { String(format: "%.\(digits)f", $0) } ?? "-"
     }
 
     /// A row of headline numbers; each card has an `id` (`card-KEY`) a test or a script can find.

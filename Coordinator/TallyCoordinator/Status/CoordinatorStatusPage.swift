@@ -6,7 +6,6 @@ import TallyStatus
 /// `participants`, `rounds`, `versions`, `plot-epsilon`, …) that docs/operations.md lists.
 enum CoordinatorStatusPage {
     static func html(_ s: CoordinatorStatus) -> String {
-        func number(_ value: Double?, _ digits: Int = 3) -> String { value.map { String(format: "%.\(digits)f", $0) } ?? "-" }
         func date(_ seconds: Double) -> String {
             Date(timeIntervalSince1970: seconds).formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false))
         }
@@ -25,10 +24,10 @@ enum CoordinatorStatusPage {
             ("eligible", "eligible for a round", "\(s.participants.eligible)"),
             (
                 "epsilon", "ε spent (δ = \(s.privacy.delta))",
-                number(s.privacy.epsilonSpent) + (s.privacy.targetEpsilon.map { " / \($0)" } ?? "")
+                StatusPage.number(s.privacy.epsilonSpent) + (s.privacy.targetEpsilon.map { " / \($0)" } ?? "")
             ),
             ("published", "published version", s.publishedVersion.map { "v\($0)" } ?? "-"),
-            ("accuracy", "test accuracy (latest)", number(s.versions.first { $0.testAccuracy != nil }?.testAccuracy)),
+            ("accuracy", "test accuracy (latest)", StatusPage.number(s.versions.first { $0.testAccuracy != nil }?.testAccuracy)),
         ])
         let chronological = Array(s.versions.reversed())
         let charged = s.rounds.reversed().compactMap { r in r.epsilon.map { (x: Double(r.id), y: $0) } }
@@ -52,7 +51,10 @@ enum CoordinatorStatusPage {
         body += StatusPage.table(
             id: "participants", header: ["organization", "participant", "state", "ε remaining (at hello)", "connected since"],
             rows: s.participants.sessions.map {
-                [$0.name.map { name in "\(name)" } ?? "-", "\($0.id)", $0.state, number($0.epsilonRemaining), date($0.connectedAt)]
+                [
+                    $0.name.map { name in "\(name)" } ?? "-", "\($0.id)", $0.state, StatusPage.number($0.epsilonRemaining),
+                    date($0.connectedAt),
+                ]
             })
         if !s.participants.banned.isEmpty {
             body += "<h2>Banned</h2>"
@@ -67,7 +69,7 @@ enum CoordinatorStatusPage {
                 [
                     "\($0.id)", $0.outcome, $0.stage, "\($0.cohort)", "\($0.contributors)", "\($0.dropped)",
                     $0.version.map { "v\($0)" } ?? "-",
-                    number($0.seconds, 2), number($0.epsilon), $0.reason ?? "",
+                    StatusPage.number($0.seconds, 2), StatusPage.number($0.epsilon), $0.reason ?? "",
                 ]
             })
         body += "<h2>Versions</h2>"
@@ -77,9 +79,10 @@ enum CoordinatorStatusPage {
             rows: s.versions.prefix(30).map {
                 [
                     "v\($0.version)", $0.status, $0.parent.map { "v\($0)" } ?? "-", $0.round.map { "\($0)" } ?? "-",
-                    number($0.testAccuracy),
-                    number($0.federatedAccuracy), number($0.federatedLoss), number($0.lineage?.epsilonSpent),
-                    number($0.lineage?.noiseMultiplier),
+                    StatusPage.number($0.testAccuracy),
+                    StatusPage.number($0.federatedAccuracy), StatusPage.number($0.federatedLoss),
+                    StatusPage.number($0.lineage?.epsilonSpent),
+                    StatusPage.number($0.lineage?.noiseMultiplier),
                     $0.lineage?.privacyUnit ?? "-",
                 ]
             })

@@ -40,7 +40,6 @@ public struct ParticipantStatus: Sendable, Codable, Hashable {
     }
 
     static func html(_ s: ParticipantStatus) -> String {
-        func number(_ value: Double?) -> String { value.map { String(format: "%.3f", $0) } ?? "-" }
         let declined = s.rounds.filter { $0.outcome == "declined" }.count
         let joined = s.rounds.filter { ["joined", "released", "aborted"].contains($0.outcome) && $0.epsilonAfter != nil }.count
         var body = "<h1>Tally participant \(s.participant)</h1>"
@@ -48,10 +47,13 @@ public struct ParticipantStatus: Sendable, Codable, Hashable {
             "<p class=\"muted\">coordinator \(StatusPage.escape(s.coordinator)) · refreshes every 2 s · <a href=\"/api/status\">JSON</a> · <a href=\"/metrics\">metrics</a></p>"
         body += StatusPage.cards([
             ("connection", "session", s.connected ? "connected" : "reconnecting"),
-            ("epsilon", "ε spent of budget (\(s.privacyUnit), δ = \(s.delta))", "\(number(s.epsilonSpent)) / \(s.epsilonBudget)"),
+            (
+                "epsilon", "ε spent of budget (\(s.privacyUnit), δ = \(s.delta))",
+                "\(StatusPage.number(s.epsilonSpent)) / \(s.epsilonBudget)"
+            ),
             ("joined", "rounds joined (this run)", "\(joined)"),
             ("declined", "rounds declined (this run)", "\(declined)"),
-            ("accuracy", "local accuracy (last)", number(s.evaluations.first?.accuracy)),
+            ("accuracy", "local accuracy (last)", StatusPage.number(s.evaluations.first?.accuracy)),
         ])
         let chronological = Array(s.rounds.reversed())
         body += "<div class=\"plots\">"
@@ -72,11 +74,13 @@ public struct ParticipantStatus: Sendable, Codable, Hashable {
         body += "</div><h2>Rounds</h2>"
         body += StatusPage.table(
             id: "rounds", header: ["round", "outcome", "ε after", "reason"],
-            rows: s.rounds.prefix(50).map { ["\($0.round)", $0.outcome, number($0.epsilonAfter), $0.reason ?? ""] })
+            rows: s.rounds.prefix(50).map { ["\($0.round)", $0.outcome, StatusPage.number($0.epsilonAfter), $0.reason ?? ""] })
         body += "<h2>Local evaluation</h2>"
         body += StatusPage.table(
             id: "evaluations", header: ["round", "held-out records", "accuracy", "loss", "AUC"],
-            rows: s.evaluations.prefix(20).map { ["\($0.round)", "\($0.heldOut)", number($0.accuracy), number($0.loss), number($0.auc)] })
+            rows: s.evaluations.prefix(20).map {
+                ["\($0.round)", "\($0.heldOut)", StatusPage.number($0.accuracy), StatusPage.number($0.loss), StatusPage.number($0.auc)]
+            })
         return StatusPage.document(title: "Tally participant \(s.participant)", refreshSeconds: 2, body: body)
     }
 }
