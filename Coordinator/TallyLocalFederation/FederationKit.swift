@@ -71,7 +71,7 @@ public enum FederationKit {
         }
         var ids = try readIDs(output)
         for name in d.organizations where ids[name] == nil { ids[name] = (ids.values.max() ?? 0) + 1 }
-        try DurableFile.write(Array(try JSONEncoder.sorted.encode(ids)), to: output + "/" + idsFile)
+        try DurableFile.write(try StrictJSON.encode(ids), to: output + "/" + idsFile)
 
         let coordinator = output + "/coordinator"
         if !fm.fileExists(atPath: coordinator + "/cert.pem") {
@@ -158,10 +158,7 @@ public enum FederationKit {
     }
 
     static func run(_ script: String, _ arguments: [String]) throws {
-        let completion = try Subprocess.run("/bin/bash", [script] + arguments, timeout: .seconds(120))
-        guard completion.status == 0 else {
-            throw TallyError(.invalidArgument, "\(script) failed (status \(completion.status)): \(completion.output)")
-        }
+        try Subprocess.check("/bin/bash", [script] + arguments, timeout: .seconds(120))
     }
 
     /// The `certs/` folder: `--certs`, `$TALLY_CERTS`, `./certs`, or found above the executable
@@ -223,13 +220,5 @@ public enum FederationKit {
            (\(d.certificateDays) days from issue); replace them and restart the daemon.
 
         """
-    }
-}
-
-extension JSONEncoder {
-    static var sorted: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        return encoder
     }
 }

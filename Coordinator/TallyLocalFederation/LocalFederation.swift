@@ -89,7 +89,11 @@ public final class LocalFederation: Sendable {
 
     /// The status page address a daemon logged at start (`status page url=…`), if it has yet.
     public func statusURL(log name: String) -> String? {
-        guard let text = try? String(contentsOfFile: log(name), encoding: .utf8) else { return nil }
+        (try? String(contentsOfFile: log(name), encoding: .utf8)).flatMap(Self.statusURL(in:))
+    }
+
+    /// The status page address last logged in a daemon's log text.
+    public static func statusURL(in text: String) -> String? {
         for line in text.split(separator: "\n").reversed() where line.contains("status page") {
             guard let range = line.range(of: "url=") else { continue }
             return String(line[range.upperBound...].prefix { !$0.isWhitespace })

@@ -43,7 +43,6 @@ public struct StatusServer: Service {
     let responder: RouterResponder<StatusRequestContext>
     let tls: TLSConfiguration?
     let logger: Logger
-    let listening: @Sendable (Int) -> Void
 
     /// `tlsFiles` is the daemon's certificate and key and the federation CA: used when
     /// `settings.operatorTLS`, where every client must present an operator certificate that the
@@ -52,12 +51,10 @@ public struct StatusServer: Service {
     public init(
         settings: StatusSettings, tlsFiles: TLSFiles?, revocationList: String? = nil, metrics: PrometheusCollectorRegistry,
         refresh: @escaping @Sendable () async -> Void = {}, logger: Logger,
-        listening: @escaping @Sendable (Int) -> Void = { _ in },
         routes: (Router<StatusRequestContext>) -> Void
     ) throws(TallyError) {
         self.settings = settings
         self.logger = logger
-        self.listening = listening
         if settings.operatorTLS {
             guard let tlsFiles else { throw TallyError(.invalidArgument, "operatorTLS needs the daemon's certificate and key") }
             self.tls = try Self.serverTLS(tlsFiles)
@@ -100,7 +97,7 @@ public struct StatusServer: Service {
     }
 
     public func run() async throws {
-        let (log, listening, settings) = (logger, listening, settings)
+        let (log, settings) = (logger, settings)
         let server: HTTPServerBuilder = try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
         let app = Application(
             responder: responder, server: server,
@@ -110,7 +107,6 @@ public struct StatusServer: Service {
                 let scheme = settings.operatorTLS ? "https" : "http"
                 let host = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
                 log.notice("status page", metadata: ["url": "\(scheme)://\(host):\(port)/"])
-                listening(port)
             }, logger: log)
         try await app.runService()
     }

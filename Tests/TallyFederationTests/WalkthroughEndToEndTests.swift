@@ -94,8 +94,7 @@ import Testing
         #expect(await waitUntil(120) { released().count >= 2 }, "two rounds: \(Self.log(logs, "coordinator").suffix(3000))")
 
         // The status page's API names the organizations.
-        let statusLine = Self.log(logs, "coordinator").split(separator: "\n").first { $0.contains("status page") }
-        let statusURL = try #require(statusLine?.split(separator: " ").first { $0.hasPrefix("url=") }?.dropFirst(4))
+        let statusURL = try #require(LocalFederation.statusURL(in: Self.log(logs, "coordinator")))
         let api = try await StatusClients.request(statusURL + "api/status")
         let status = try JSONDecoder().decode(CoordinatorStatus.self, from: Data(api.body.utf8))
         #expect(status.participants.sessions.compactMap(\.name).sorted() == organizations.sorted(), "\(api.body.prefix(2000))")

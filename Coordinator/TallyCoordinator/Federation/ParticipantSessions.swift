@@ -70,11 +70,18 @@ public actor ParticipantSessions {
     /// Connected participants that said hello (and so are ready for work) and still have privacy
     /// budget, sorted.
     public func eligible() -> [ParticipantID] {
-        sessions.filter {
-            $0.value.hello != nil && !$0.value.budgetExhausted && !$0.value.unresponsive && $0.value.refused == nil
-                && $0.value.hello!.epsilonRemaining > 0
-        }.keys.sorted()
+        sessions.filter { Self.state(of: $0.value) == Self.ready }.keys.sorted()
     }
+
+    /// The state a session is in, as the status API names it; only `ready` is scheduled.
+    private static func state(of session: Session) -> String {
+        if session.refused != nil { return "closing" }
+        guard let hello = session.hello else { return "before-hello" }
+        if session.unresponsive { return "unresponsive" }
+        if session.budgetExhausted || hello.epsilonRemaining <= 0 { return "without-budget" }
+        return ready
+    }
+    private static let ready = "ready"
 
     /// Leaves `ids` out of cohorts until they are heard from, and asks each to answer; returns
     /// those that were connected.
@@ -137,12 +144,9 @@ public actor ParticipantSessions {
     /// Every connected participant and its state, sorted by id.
     public func snapshot() -> [Snapshot] {
         sessions.sorted { $0.key < $1.key }.map { id, session in
-            let state =
-                if session.refused != nil { "closing" } else if session.hello == nil { "before-hello" } else if session.unresponsive {
-                    "unresponsive"
-                } else if session.budgetExhausted || session.hello!.epsilonRemaining <= 0 { "without-budget" } else { "ready" }
-            return Snapshot(
-                id: id.rawValue, state: state, epsilonRemaining: session.hello.map(\.epsilonRemaining), connectedAt: session.connectedAt)
+            Snapshot(
+                id: id.rawValue, state: Self.state(of: session), epsilonRemaining: session.hello.map(\.epsilonRemaining),
+                connectedAt: session.connectedAt)
         }
     }
 

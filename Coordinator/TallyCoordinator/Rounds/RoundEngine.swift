@@ -575,14 +575,15 @@ public actor RoundEngine: Service {
                 aggregate.charge, modelVersion: number,
                 modelHash: Hex.encode(SHA256Digest.hash(blob)), recordedAt: Date().timeIntervalSince1970)
             try ledger.append(entry, accountingIn: &spent)
-            epsilonHistory.append(.init(round: roundID, version: number, epsilon: try spent.epsilon()))
+            let epsilonSpent = try spent.epsilon()
+            epsilonHistory.append(.init(round: roundID, version: number, epsilon: epsilonSpent))
             highestChargedVersion = number
             charge = nil
             live!.machine.charged()
             hooks.ledgerAppended(UInt64(roundID))
             let lineage = ModelManifest.Lineage(
                 privacyUnit: agreement.privacy.unit.rawValue,
-                epsilonSpent: try spent.epsilon(),
+                epsilonSpent: epsilonSpent,
                 delta: configuration.privacy.delta, noiseMultiplier: agreement.parameters.noiseMultiplier,
                 serverOptimizer: optimizer.settings)
             let record = try publish(

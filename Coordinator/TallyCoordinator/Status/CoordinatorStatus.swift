@@ -83,7 +83,6 @@ public struct CoordinatorStatus: Sendable, Codable, Hashable {
             named.name = names[session.id]
             return named
         }
-        let eligible = await sessions.eligible().count
         let rounds = try store.rounds().suffix(historyLimit).reversed().map { r in
             Round(
                 id: r.id, outcome: r.outcome.rawValue, stage: r.stage.rawValue, cohort: r.cohort, contributors: r.contributors,
@@ -106,7 +105,9 @@ public struct CoordinatorStatus: Sendable, Codable, Hashable {
                 unit: c.privacy.unit.rawValue, targetEpsilon: c.privacy.noiseMultiplier == nil ? c.privacy.targetEpsilon : nil,
                 delta: c.privacy.delta, noiseMultiplier: z, clipNorm: c.clipNorm, epsilonSpent: history.last?.epsilon ?? 0),
             live: live,
-            participants: Participants(connected: snapshot.count, eligible: eligible, sessions: snapshot, banned: try store.bans()),
+            participants: Participants(
+                connected: snapshot.count, eligible: snapshot.filter { $0.state == "ready" }.count, sessions: snapshot,
+                banned: try store.bans()),
             rounds: Array(rounds), versions: Array(versions), publishedVersion: try store.publishedVersion()?.version)
     }
 
