@@ -31,6 +31,8 @@ import Testing
             ("training.batchSize", { $0.training.batchSize = 1 << 40 }),
             ("training.learningRate", { $0.training.learningRate = .nan }),
             ("collusionMargin", { $0.collusionMargin = 5 }), // 3 participants cannot tolerate 5
+            ("port", { $0.port = 70_000 }),
+            ("host", { $0.host = "tally.example.org" }), // a name cannot be listened on
         ]
         for (key, change) in cases {
             let text = message(change)
@@ -39,6 +41,28 @@ import Testing
         // The control: with the defaults every number passes, and only the (absent) TLS files of
         // the default data directory are reported.
         #expect(message { _ in }?.hasPrefix("certificate file") == true)
+    }
+}
+
+/// How a configured host is read: the coordinator listens on, and a participant dials, an IPv4
+/// or IPv6 literal (brackets allowed) or, for a participant, a DNS name.
+@Test func hostsAreReadAsAddressesOrNames() {
+    #expect(HostAddress("127.0.0.1") == .ipv4("127.0.0.1"))
+    #expect(HostAddress("::1") == .ipv6("::1"))
+    #expect(HostAddress("[::1]") == .ipv6("::1"))
+    #expect(HostAddress("fd00::2") == .ipv6("fd00::2"))
+    for name in ["localhost", "tally.example.org", "256.1.1.1", "1.2.3", "[localhost]"] {
+        #expect(HostAddress(name) == .name(name), "\(name)")
+    }
+    // Addresses pass the coordinator's check (the defaults then stop at the absent TLS files).
+    for address in ["::1", "[::1]", "0.0.0.0", "::"] {
+        var c = CoordinatorConfiguration()
+        c.host = address
+        do {
+            try c.validate()
+        } catch {
+            #expect(error.message.hasPrefix("certificate file"), "\(address): \(error.message)")
+        }
     }
 }
 

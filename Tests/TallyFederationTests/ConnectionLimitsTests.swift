@@ -26,8 +26,7 @@ import Testing
         let tls = TLSFiles(directory: federation.pki + "/participant-1")
         let log = StreamLog()
         let streams = 4
-        let transport = try HTTP2ClientTransport.Posix(
-            target: .ipv4(address: "127.0.0.1", port: federation.port), transportSecurity: tls.clientSecurity())
+        let transport = try tls.clientTransport(host: "127.0.0.1", port: federation.port)
         let client = GRPCClient(transport: transport)
         await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.runConnections() }
@@ -136,9 +135,7 @@ import Testing
             }
             let port = try #require(try await transport.listeningAddress.ipv4?.port)
             let files = TLSFiles(directory: TestPKI.shared.directory + "/participant-1")
-            let client = GRPCClient(
-                transport: try HTTP2ClientTransport.Posix(
-                    target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: files.clientSecurity()))
+            let client = GRPCClient(transport: try files.clientTransport(host: "127.0.0.1", port: port))
             let log = StreamLog()
             group.addTask { try await client.runConnections() }
             group.addTask {

@@ -140,15 +140,28 @@ import Testing
     /// A participant reaches the coordinator by DNS name as well as by address (a name used to
     /// trap in the transport's IPv4 resolver); the name is also what TLS checks the certificate for.
     @Test func participantsReachTheCoordinatorByName() async throws {
-        let federation = try makeFederation("by-name", participants: 3, rounds: 1)
+        try await Self.roundWithHosts("by-name", coordinator: nil, participants: [1: "localhost", 2: "localhost"])
+    }
+
+    /// A coordinator listening on IPv6 loopback, reached by `::1` and by `[::1]` (TLS checks the
+    /// certificate's IP address `::1`).
+    @Test func participantsReachTheCoordinatorOverIPv6() async throws {
+        try await Self.roundWithHosts("ipv6", coordinator: "::1", participants: [1: "::1", 2: "[::1]", 3: "::1"])
+    }
+
+    /// One round of a 3-participant federation with `host` in the coordinator's configuration and
+    /// `coordinatorHost` in the named participants' rewritten; every participant contributes.
+    static func roundWithHosts(_ name: String, coordinator host: String?, participants hosts: [Int: String]) async throws {
+        let federation = try makeFederation(name, participants: 3, rounds: 1)
         defer { federation.stopAll() }
-        for i in 1...2 {
-            let path = federation.participantConfig(i)
+        func rewrite(_ path: String, _ key: String, _ value: String) throws {
             var settings = try #require(
                 try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
-            settings["coordinatorHost"] = "localhost"
+            settings[key] = value
             try JSONSerialization.data(withJSONObject: settings).write(to: URL(fileURLWithPath: path))
         }
+        if let host { try rewrite(federation.coordinatorConfig, "host", host) }
+        for (i, host) in hosts { try rewrite(federation.participantConfig(i), "coordinatorHost", host) }
         let coordinator = try federation.startCoordinator()
         for i in 1...3 { try federation.startParticipant(i) }
         try #require(await waitForExit(coordinator, seconds: 120), "coordinator log:\n\(readLog(federation, "coordinator"))")
@@ -156,7 +169,7 @@ import Testing
         #expect(
             rounds.first?.outcome == .released && rounds.first?.contributors == 3,
             "participant 1 log:\n\(readLog(federation, "participant-1"))")
-        // Connected by name to the end: it got the farewell and stopped cleanly.
+        // Connected to the end: it got the farewell and stopped cleanly.
         let status = await federation.participants[1]?.exited(within: .seconds(30))
         #expect(status == 0 && readLog(federation, "participant-1").contains("the federation has finished"))
     }

@@ -62,9 +62,7 @@ func attemptSession(port: Int, tls: TLSFiles, seconds: Double = 10) async -> Str
     do {
         return try await withThrowingTaskGroup(of: String.self) { group in
             group.addTask {
-                let transport = try HTTP2ClientTransport.Posix(
-                    target: .ipv4(address: "127.0.0.1", port: port),
-                    transportSecurity: tls.clientSecurity())
+                let transport = try tls.clientTransport(host: "127.0.0.1", port: port)
                 return try await withGRPCClient(transport: transport) { client in
                     let federation = Tally_V1_Federation.Client(wrapping: client)
                     return try await federation.session { writer in

@@ -135,9 +135,15 @@ import Testing
         #expect(try store.bans().isEmpty, "nothing was banned by the refused requests")
         #expect(readLog(federation, "coordinator").contains("status request refused"))
 
-        // With the operator's: reading works, and the ban takes effect at once.
+        // With the operator's: reading works; a participant number that is not one is refused
+        // with 400 and bans nobody; then the ban takes effect at once.
         let read = try await StatusClients.request(url + "api/status", tls: asOperator)
         #expect(read.status == 200, "\(read)")
+        for id in ["abc", "0", "-3", "4294967299", "3x", "%33%00"] {
+            let malformed = try await StatusClients.request(url + "api/participants/\(id)/ban", method: "POST", tls: asOperator)
+            #expect(malformed.status == 400 && malformed.body.contains("positive integer"), "\(id): \(malformed)")
+        }
+        #expect(try store.bans().isEmpty, "nothing was banned by the malformed requests")
         let banned = try await StatusClients.request(ban, method: "POST", tls: asOperator)
         #expect(banned.status == 200, "\(banned)")
         #expect(try store.bans().map(\.participant) == [3] && store.bans().first?.by == "oncall")

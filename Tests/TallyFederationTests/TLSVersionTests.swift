@@ -92,7 +92,9 @@ import Testing
     /// client certificate, for one connection (`-www`: it reads no standard input); a gRPC client
     /// with `security` connects to it. Returns what the server printed, which ends with its
     /// session counts ("1 server accepts that finished" when the handshake completed).
-    static func serverLog(version: String, client security: HTTP2ClientTransport.Posix.TransportSecurity) async throws -> String {
+    static func serverLog(
+        version: String, requestClientCertificate: Bool = true, client makeTransport: (Int) throws -> HTTP2ClientTransport.Posix
+    ) async throws -> String {
         let directory = try TestDirectories.make("tls-client")
         let log = directory + "/s_server.log"
         let port = try freePort()
@@ -101,8 +103,8 @@ import Testing
             "/usr/bin/env",
             [
                 "openssl", "s_server", "-accept", "127.0.0.1:\(port)", "-naccept", "1", version, "-www",
-                "-cert", coordinator + "/cert.pem", "-key", coordinator + "/key.pem", "-CAfile", pki + "/ca/ca.crt", "-Verify", "1",
-            ], output: .append(toFile: log))
+                "-cert", coordinator + "/cert.pem", "-key", coordinator + "/key.pem", "-CAfile", pki + "/ca/ca.crt",
+            ] + (requestClientCertificate ? ["-Verify", "1"] : []), output: .append(toFile: log))
         defer { server.stop(signal: SIGKILL) }
         let read = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
         // Its output is buffered until it exits: wait for its socket instead (LISTEN in /proc/net/tcp).
@@ -110,7 +112,7 @@ import Testing
         try #require(
             await waitUntil(30) { ((try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? "").contains(listening) },
             "s_server did not start: \(read())")
-        let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: security)
+        let transport = try makeTransport(port)
         let client = GRPCClient(transport: transport)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await client.runConnections() }
@@ -133,22 +135,33 @@ import Testing
         return read()
     }
 
-    /// The client side: a participant's `clientSecurity()` completes no handshake with a server
-    /// limited to TLS 1.2 (it will not prove its certificate there), and does with TLS 1.3.
-    /// Positive control: the transport's defaults with the same files complete the TLS 1.2 one.
+    /// The client side: a participant's transport (`clientTransport`) completes no handshake with
+    /// a server limited to TLS 1.2 — neither when the server asks for a client certificate nor
+    /// when it asks for none, so the participant has nothing to sign — and does with TLS 1.3
+    /// either way. Positive control: the gRPC transport's own TLS setting with the same files
+    /// completes both TLS 1.2 handshakes.
     @Test func theParticipantRefusesATLS12Server() async throws {
         let tls = TLSFiles(directory: Self.participant)
-        let defaults: HTTP2ClientTransport.Posix.TransportSecurity = .mTLS(
-            certificateChain: [.file(path: tls.certificate, format: .pem)], privateKey: .file(path: tls.privateKey, format: .pem)
-        ) { config in
-            config.trustRoots = .certificates([.file(path: tls.certificateAuthority, format: .pem)])
-            config.serverCertificateVerification = .fullVerification
+        let defaults = { (port: Int) in
+            try HTTP2ClientTransport.Posix(
+                target: .ipv4(address: "127.0.0.1", port: port),
+                transportSecurity: .mTLS(
+                    certificateChain: [.file(path: tls.certificate, format: .pem)], privateKey: .file(path: tls.privateKey, format: .pem)
+                ) { config in
+                    config.trustRoots = .certificates([.file(path: tls.certificateAuthority, format: .pem)])
+                    config.serverCertificateVerification = .fullVerification
+                })
         }
-        let control = try await Self.serverLog(version: "-tls1_2", client: defaults)
-        #expect(control.contains("1 server accepts that finished"), "\(control)")
-        let refused = try await Self.serverLog(version: "-tls1_2", client: tls.clientSecurity())
-        #expect(refused.contains("0 server accepts that finished"), "\(refused)")
-        let accepted = try await Self.serverLog(version: "-tls1_3", client: tls.clientSecurity())
-        #expect(accepted.contains("1 server accepts that finished"), "\(accepted)")
+        let participant = { (port: Int) in try tls.clientTransport(host: "127.0.0.1", port: port) }
+        for requestClientCertificate in [true, false] {
+            let control = try await Self.serverLog(version: "-tls1_2", requestClientCertificate: requestClientCertificate, client: defaults)
+            #expect(control.contains("1 server accepts that finished"), "client certificate \(requestClientCertificate): \(control)")
+            let refused = try await Self.serverLog(
+                version: "-tls1_2", requestClientCertificate: requestClientCertificate, client: participant)
+            #expect(refused.contains("0 server accepts that finished"), "client certificate \(requestClientCertificate): \(refused)")
+            let accepted = try await Self.serverLog(
+                version: "-tls1_3", requestClientCertificate: requestClientCertificate, client: participant)
+            #expect(accepted.contains("1 server accepts that finished"), "client certificate \(requestClientCertificate): \(accepted)")
+        }
     }
 }

@@ -89,6 +89,12 @@ public struct CoordinatorConfiguration: Sendable, Codable, ConfigurationFile {
 
     public func validate() throws(TallyError) {
         guard (1...65535).contains(port) || port == 0 else { throw TallyError(.invalidArgument, "port must be 0...65535") }
+        if case .name = HostAddress(host) {
+            throw TallyError(
+                .invalidArgument,
+                "host must be the IPv4 or IPv6 address to listen on, such as 127.0.0.1, 0.0.0.0, ::1 or ::, not \"\(host)\" (participants may reach the coordinator by a DNS name)"
+            )
+        }
         guard minParticipants >= 2, maxCohort >= minParticipants else {
             throw TallyError(.invalidArgument, "need 2 ≤ minParticipants ≤ maxCohort (got \(minParticipants), \(maxCohort))")
         }

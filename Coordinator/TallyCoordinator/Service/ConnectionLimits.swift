@@ -142,8 +142,15 @@ public struct ConnectionLimits: Sendable, Hashable {
         host: String, port: Int, security: HTTP2ServerTransport.Posix.TransportSecurity, maxRequestPayloadSize: Int,
         onRefusedHandshake: (@Sendable (_ peer: String, _ reason: String) -> Void)? = nil
     ) -> HTTP2ServerTransport.Posix {
-        HTTP2ServerTransport.Posix(
-            address: .ipv4(host: host, port: port), transportSecurity: security,
+        // `validate()` has refused names: the server listens on an address.
+        let address: GRPCNIOTransportCore.SocketAddress =
+            switch HostAddress(host) {
+            case .ipv6(let literal): .ipv6(host: literal, port: port)
+            case .ipv4(let literal): .ipv4(host: literal, port: port)
+            case .name(let name): .ipv4(host: name, port: port)
+            }
+        return HTTP2ServerTransport.Posix(
+            address: address, transportSecurity: security,
             config: transportConfig(
                 maxRequestPayloadSize: maxRequestPayloadSize,
                 gate: ConnectionGate(limit: maxConnections, perAddress: maxConnectionsPerAddress),

@@ -1,4 +1,7 @@
+import GRPCCore
 import GRPCNIOTransportHTTP2
+import NIOCore
+import NIOSSL
 import TallyCore
 
 /// The PEM files of one party of the federation: its certificate, its private key (mode 600,
@@ -45,16 +48,86 @@ public struct TLSFiles: Sendable, Hashable, Codable {
         }
     }
 
-    /// Client side: TLS 1.3 only (``TLS13SigningKey``: the client certificate is never proven in
-    /// an older handshake); present our certificate; verify the coordinator's chain to the CA
-    /// *and* its name. Coordinator certificates carry the loopback and configured DNS names;
-    /// participant certificates carry none, so one cannot stand in for the coordinator.
-    public func clientSecurity() -> HTTP2ClientTransport.Posix.TransportSecurity {
-        .mTLS(certificateChain: [.file(path: certificate, format: .pem)], privateKey: .customPrivateKey(TLS13SigningKey(path: privateKey)))
-        {
-            config in
-            config.trustRoots = .certificates([.file(path: certificateAuthority, format: .pem)])
-            config.serverCertificateVerification = .fullVerification
+    /// Client side: a gRPC transport to the coordinator at `host`:`port` that speaks TLS 1.3
+    /// only, presents our certificate and verifies the coordinator's chain to the CA *and* its
+    /// name. Coordinator certificates carry the loopback and configured DNS names; participant
+    /// certificates carry none, so one cannot stand in for the coordinator.
+    ///
+    /// Why not the transport's own TLS setting: it fixes TLS 1.2 as the minimum, and a server
+    /// that asks for no client certificate would then complete a TLS 1.2 handshake the client
+    /// never signs in (``TLS13SigningKey`` covers only handshakes it signs). The transport's
+    /// documented hook for custom security (`.customSecure` with `onCreateTCPConnection`) puts
+    /// our own TLS handler, limited to 1.3 both ways, first in every connection's pipeline.
+    public func clientTransport(
+        host: String, port: Int, configure: (inout HTTP2ClientTransport.Posix.Config) -> Void = { _ in }
+    ) throws(TallyError) -> HTTP2ClientTransport.Posix {
+        let target = Self.target(host: host, port: port)
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv13
+        tls.maximumTLSVersion = .tlsv13
+        tls.certificateVerification = .fullVerification
+        tls.trustRoots = .file(certificateAuthority)
+        tls.applicationProtocols = ["grpc-exp", "h2"]
+        tls.privateKey = .privateKey(NIOSSLPrivateKey(customPrivateKey: TLS13SigningKey(path: privateKey)))
+        let context: NIOSSLContext
+        do {
+            tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
+            context = try NIOSSLContext(configuration: tls)
+        } catch {
+            throw TallyError(
+                .invalidArgument, "TLS client files (certificate \(certificate), CA \(certificateAuthority)) cannot be used: \(error)",
+                cause: error)
+        }
+        // SNI and the name check use the configured name; an IP literal is checked against the
+        // certificate's IP addresses from the connected address (SNI cannot carry one).
+        let serverHostname = Self.isIPLiteral(host) ? nil : host
+        var config = HTTP2ClientTransport.Posix.Config.defaults
+        configure(&config)
+        config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let handler = try NIOSSLClientHandler(context: context, serverHostname: serverHostname)
+                try channel.pipeline.syncOperations.addHandler(handler, position: .first)
+            }
+        }
+        do {
+            return try HTTP2ClientTransport.Posix(target: target, transportSecurity: .customSecure, config: config)
+        } catch {
+            throw TallyError(.invalidArgument, "cannot set up a connection to \(host):\(port): \(error)", cause: error)
+        }
+    }
+
+    /// The gRPC target for a configured host: an IPv4 or IPv6 literal (with or without brackets)
+    /// or a DNS name.
+    public static func target(host: String, port: Int) -> any ResolvableTarget {
+        switch HostAddress(host) {
+        case .ipv4(let address): .ipv4(address: address, port: port)
+        case .ipv6(let address): .ipv6(address: address, port: port)
+        case .name(let name): .dns(host: name, port: port)
+        }
+    }
+
+    static func isIPLiteral(_ host: String) -> Bool {
+        if case .name = HostAddress(host) { return false }
+        return true
+    }
+}
+
+/// A configured host: an IPv4 literal, an IPv6 literal (brackets, as in URLs, removed) or a name.
+public enum HostAddress: Sendable, Hashable {
+    case ipv4(String)
+    case ipv6(String)
+    case name(String)
+
+    public init(_ host: String) {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        if inet_pton(AF_INET, bare, &v4) == 1 {
+            self = .ipv4(bare)
+        } else if inet_pton(AF_INET6, bare, &v6) == 1 {
+            self = .ipv6(bare)
+        } else {
+            self = .name(host)
         }
     }
 }

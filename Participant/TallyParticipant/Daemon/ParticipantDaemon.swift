@@ -133,25 +133,11 @@ public struct ParticipantDaemon: Service {
         }
     }
 
-    /// The coordinator's address as gRPC resolves it: an IPv4 literal, an IPv6 literal (with or
-    /// without brackets), or a DNS name such as `localhost` (`.ipv4` given a name traps).
-    static func target(host: String, port: Int) -> any ResolvableTarget {
-        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-        if parts.count == 4, parts.allSatisfy({ UInt8($0) != nil }) { return .ipv4(address: host, port: port) }
-        if host.contains(":") {
-            return .ipv6(address: host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host, port: port)
-        }
-        return .dns(host: host, port: port)
-    }
-
     private func session(
         identityKey: SigningPrivateKey, trust: FederationTrust, data: LocalData, budget: BudgetGuard, activity: ParticipantActivity
     ) async throws {
         let c = configuration
-        let transport = try HTTP2ClientTransport.Posix(
-            target: Self.target(host: c.coordinatorHost, port: c.coordinatorPort),
-            transportSecurity: c.tls.clientSecurity(),
-            config: .defaults { $0.http2.maxFrameSize = 1 << 20 })
+        let transport = try c.tls.clientTransport(host: c.coordinatorHost, port: c.coordinatorPort) { $0.http2.maxFrameSize = 1 << 20 }
         try await withGRPCClient(transport: transport) { client in
             let federation = Tally_V1_Federation.Client(wrapping: client)
             let (outbound, continuation) = AsyncStream.makeStream(of: Tally_V1_ParticipantMessage.self)

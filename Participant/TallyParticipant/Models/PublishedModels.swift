@@ -44,7 +44,8 @@ public struct PublishedModels: Sendable {
                         expected = (0, chunk.count)
                     }
                     guard let (next, count) = expected, chunk.index == next, chunk.count == count, next < count else {
-                        throw TallyError(.malformedMessage, "the coordinator sent model chunk \(chunk.index) of \(chunk.count) out of order")
+                        throw TallyError(
+                            .malformedMessage, "the coordinator sent model chunk \(chunk.index) of \(chunk.count) out of order")
                     }
                     guard data.count + chunk.data.count <= Self.maxCompressedBytes else {
                         throw TallyError(.sizeLimitExceeded, "the model is over \(Self.maxCompressedBytes >> 20) MiB compressed")
@@ -77,10 +78,7 @@ public struct PublishedModels: Sendable {
         _ body: @Sendable @escaping (Tally_V1_Federation.Client<HTTP2ClientTransport.Posix>) async throws -> T
     ) async throws -> T {
         let c = configuration
-        let transport = try HTTP2ClientTransport.Posix(
-            target: ParticipantDaemon.target(host: c.coordinatorHost, port: c.coordinatorPort),
-            transportSecurity: c.tls.clientSecurity(),
-            config: .defaults { $0.http2.maxFrameSize = 1 << 20 })
+        let transport = try c.tls.clientTransport(host: c.coordinatorHost, port: c.coordinatorPort) { $0.http2.maxFrameSize = 1 << 20 }
         do {
             return try await withGRPCClient(transport: transport) { client in
                 try await body(Tally_V1_Federation.Client(wrapping: client))
