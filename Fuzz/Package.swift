@@ -6,7 +6,7 @@ import PackageDescription
 
 let harnesses = [
     "fuzz-secagg-messages", "fuzz-chunks", "fuzz-wire-protobuf", "fuzz-safetensors", "fuzz-idx", "fuzz-csv", "fuzz-npy",
-    "fuzz-ledger-rows", "fuzz-coordinator-config", "fuzz-participant-config", "fuzz-json", "fuzz-certificates",
+    "fuzz-ledger-rows", "fuzz-ledger-file", "fuzz-coordinator-config", "fuzz-participant-config", "fuzz-json", "fuzz-certificates",
     "fuzz-model-metadata",
 ]
 

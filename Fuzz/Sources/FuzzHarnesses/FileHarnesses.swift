@@ -21,6 +21,10 @@ extension Harness {
     /// (`LedgerRecord.entry()`), and the entries through `PrivacyReport` (RDP and PLD) and
     /// `LedgerCrosscheck`.
     public static let ledgerRows = Harness(name: "fuzz-ledger-rows", run: FileFuzz.ledgerRows, seeds: FileFuzz.ledgerRowsSeeds)
+    /// A whole ledger file as `tally-audit` opens it: SQLite's reading of an untrusted file, the
+    /// ledger's tables and meta rows, every stored row's columns (`openForAudit`, `verify()`,
+    /// `entries()`) and the entries through `PrivacyReport`. Seeds: `Fuzz/make-ledger-seeds`.
+    public static let ledgerFile = Harness(name: "fuzz-ledger-file", run: FileFuzz.ledgerFile, seeds: FileFuzz.ledgerFileSeeds)
     /// Certificates, keys and revocation lists in PEM: the ledger's own DER reader
     /// (`LedgerCertificate`) and the key it finds, a public key (`SigningPublicKey(pem:)`), the
     /// federation CA and CRL (`FederationTrust(caPEM:crlPEM:)`, `RevocationList`).
@@ -130,6 +134,48 @@ enum FileFuzz {
         let second = try! entry(round: 2, participants: [2, 3]).canonicalBytes()
         let record = try! entry(round: 3, participants: [1, 3], unit: LedgerEntry.recordUnit, rate: 0.01).canonicalBytes()
         return [("one", first), ("three", FuzzInput.join([first, second, record]))]
+    }
+
+    @Sendable static func ledgerFile(_ bytes: [UInt8]) {
+        let name = "ledger.sqlite"
+        // Companions a previous input's open left behind must not leak into this one.
+        for suffix in ["-wal", "-shm", "-journal"] { unlink(FuzzFiles.directory + "/" + name + suffix) }
+        let path = FuzzFiles.scratch(name, bytes)
+        guard let ledger = try? PrivacyLedger.openForAudit(path: path) else { return }
+        _ = try? ledger.verify()
+        guard let entries = try? ledger.entries(), !entries.isEmpty else { return }
+        _ = try? PrivacyReport(entries: entries, delta: 1e-5, budget: ledger.budget, accountants: .rdp)
+    }
+
+    /// Ledgers signed with the key and certificate in FUZZ_LEDGER_SIGNER (a participant folder
+    /// of `certs/issue-certificate.sh`, participant 7), as `Fuzz/make-ledger-seeds` runs it; no
+    /// seeds without it. The script then rewrites them compact (512-byte pages, no WAL).
+    @Sendable static func ledgerFileSeeds() -> [(name: String, bytes: [UInt8])] {
+        guard let signer = getenv("FUZZ_LEDGER_SIGNER").map({ String(cString: $0) }),
+            let keyPEM = try? String(contentsOfFile: signer + "/key.pem", encoding: .utf8),
+            let certificatePEM = try? String(contentsOfFile: signer + "/cert.pem", encoding: .utf8)
+        else { return [] }
+        var seeds: [(name: String, bytes: [UInt8])] = []
+        for (name, rounds) in [("one-record", 1), ("three-records", 3)] {
+            let path = FuzzFiles.directory + "/seed-\(name).sqlite"
+            for suffix in ["", "-wal", "-shm", "-journal"] { unlink(path + suffix) }
+            do {
+                let ledger = try PrivacyLedger(
+                    path: path, role: .participant(7), signingKey: try SigningPrivateKey(pem: keyPEM), certificatePEM: certificatePEM,
+                    budget: PrivacyBudget(epsilon: 10, delta: 1e-5))
+                for round in 1...rounds {
+                    try ledger.append(
+                        entry(
+                            round: UInt64(round), participants: [7, 8, 9],
+                            unit: round == 3 ? LedgerEntry.recordUnit : LedgerEntry.organizationUnit, rate: round == 3 ? 0.01 : 1))
+                }
+            } catch {
+                fatalError("cannot write the seed ledger \(path): \(error)")
+            }
+            guard let bytes = FileManager.default.contents(atPath: path) else { fatalError("cannot read \(path)") }
+            seeds.append((name, [UInt8](bytes)))
+        }
+        return seeds
     }
 
     // MARK: Certificates

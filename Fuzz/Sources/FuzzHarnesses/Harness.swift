@@ -134,7 +134,7 @@ public enum FuzzInput {
 extension Harness {
     /// Every harness, by name (the executable targets and `Fuzz/run` use the same names).
     public static let all: [Harness] = [
-        .secAggMessages, .chunks, .wireProtobuf, .safeTensors, .idx, .csv, .npy, .ledgerRows, .coordinatorConfig,
+        .secAggMessages, .chunks, .wireProtobuf, .safeTensors, .idx, .csv, .npy, .ledgerRows, .ledgerFile, .coordinatorConfig,
         .participantConfig, .json, .certificates, .modelMetadata,
     ]
 }
