@@ -236,4 +236,24 @@ import Testing
         #expect(code { _ = try round.coordinator.closeKeyAdvertisement() } == .belowThreshold)
         #expect(code { try round.coordinator.receive(ad) } == .roundAborted)
     }
+
+    /// What secure aggregation cannot stop (docs/protocol.md, "Threat model"): a participant that
+    /// masks values of its own choosing, well formed for the slot layout. The round is released
+    /// and the sum is the honest members' sum shifted by exactly those values; no party can tell.
+    /// Proofs of a norm bound are future work; until then, what stands between such a sum and a
+    /// published model is the publish gate (`PublishGateEndToEndTests`).
+    @Test func aWellFormedArbitraryInputShiftsTheSumUnseen() async throws {
+        let (config, inputs) = try configuration(n: 5, dimension: 300)
+        let attacker = config.cohort[2]
+        let extreme = [UInt64](repeating: (1 << 16) - 1, count: config.layout.count)
+        let slotWidth = config.layout.slotWidth
+        let outcome = try await RoundSimulator(configuration: config, seed: [9]).run { id in
+            id == attacker ? try! PackedVector(packing: extreme, slotWidth: slotWidth) : inputs.vector(id)
+        }
+        let result = try outcome.result.get()
+        #expect(result.contributors == config.cohort && result.dropped.isEmpty && outcome.participantErrors.isEmpty)
+        let honest = inputs.sum(of: config.cohort.filter { $0 != attacker })
+        #expect(result.sum.unpacked() == zip(honest, extreme).map { $0 + $1 })
+        #expect(result.sum.unpacked() != inputs.sum(of: config.cohort), "the attacker's values are not what it would have sent")
+    }
 }
