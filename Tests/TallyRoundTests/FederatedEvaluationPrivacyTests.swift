@@ -60,11 +60,16 @@ import Testing
             fromSum: Array(decoded.values[updateCount...]), scale: evaluation.recordScale(clipNorm: 1, recordUnit: true))?.accuracy
     }
 
+    /// How close a guess must come to count as read off. An unmasked input carries its own noise
+    /// share, which moves the guess by 0.008 (root mean square over 200 guesses, up to 0.025); a
+    /// masked input decoded no metric or one at least 0.6 away in as many. 0.1 separates the two.
+    static let readOff = 0.1
+
     @Test func withoutMaskingOneOrganizationsAccuracyIsReadOffItsInput() throws {
         let (harness, truth) = try Self.round(unmasked: true)
         for id in harness.ids {
             let guess = try #require(try Self.attack(harness, id))
-            #expect(abs(guess - truth[id]!) < 0.02, "participant \(id.rawValue): guessed \(guess), true \(truth[id]!)")
+            #expect(abs(guess - truth[id]!) < Self.readOff, "participant \(id.rawValue): guessed \(guess), true \(truth[id]!)")
         }
     }
 
@@ -75,7 +80,7 @@ import Testing
         for id in harness.ids {
             // A masked input decodes to noise: no metric, or one unrelated to the organization's.
             let guess = try Self.attack(harness, id)
-            #expect(guess.map { abs($0 - truth[id]!) > 0.02 } ?? true, "participant \(id.rawValue): guessed \(String(describing: guess))")
+            #expect(guess.map { abs($0 - truth[id]!) > Self.readOff } ?? true, "participant \(id.rawValue): guessed \(String(describing: guess))")
         }
         let sum = try DistributedDPDecoder(configuration: harness.machine.agreement.privacy, rotationSeed: [1])
             .decodeSum(aggregate.sum, contributors: 5)
