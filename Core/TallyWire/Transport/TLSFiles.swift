@@ -61,7 +61,7 @@ public struct TLSFiles: Sendable, Hashable, Codable {
     public func clientTransport(
         host: String, port: Int, configure: (inout HTTP2ClientTransport.Posix.Config) -> Void = { _ in }
     ) throws(TallyError) -> HTTP2ClientTransport.Posix {
-        let target = Self.target(host: host, port: port)
+        let address = HostAddress(host)
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv13
         tls.maximumTLSVersion = .tlsv13
@@ -80,7 +80,7 @@ public struct TLSFiles: Sendable, Hashable, Codable {
         }
         // SNI and the name check use the configured name; an IP literal is checked against the
         // certificate's IP addresses from the connected address (SNI cannot carry one).
-        let serverHostname = Self.isIPLiteral(host) ? nil : host
+        let serverHostname: String? = if case .name(let name) = address { name } else { nil }
         var config = HTTP2ClientTransport.Posix.Config.defaults
         configure(&config)
         config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
@@ -90,25 +90,10 @@ public struct TLSFiles: Sendable, Hashable, Codable {
             }
         }
         do {
-            return try HTTP2ClientTransport.Posix(target: target, transportSecurity: .customSecure, config: config)
+            return try HTTP2ClientTransport.Posix(target: address.target(port: port), transportSecurity: .customSecure, config: config)
         } catch {
             throw TallyError(.invalidArgument, "cannot set up a connection to \(host):\(port): \(error)", cause: error)
         }
-    }
-
-    /// The gRPC target for a configured host: an IPv4 or IPv6 literal (with or without brackets)
-    /// or a DNS name.
-    public static func target(host: String, port: Int) -> any ResolvableTarget {
-        switch HostAddress(host) {
-        case .ipv4(let address): .ipv4(address: address, port: port)
-        case .ipv6(let address): .ipv6(address: address, port: port)
-        case .name(let name): .dns(host: name, port: port)
-        }
-    }
-
-    static func isIPLiteral(_ host: String) -> Bool {
-        if case .name = HostAddress(host) { return false }
-        return true
     }
 }
 
@@ -128,6 +113,15 @@ public enum HostAddress: Sendable, Hashable {
             self = .ipv6(bare)
         } else {
             self = .name(host)
+        }
+    }
+
+    /// How gRPC resolves it: the literal itself, or the name through DNS.
+    public func target(port: Int) -> any ResolvableTarget {
+        switch self {
+        case .ipv4(let address): .ipv4(address: address, port: port)
+        case .ipv6(let address): .ipv6(address: address, port: port)
+        case .name(let name): .dns(host: name, port: port)
         }
     }
 }
