@@ -51,7 +51,9 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
     public var mechanism: String
     /// σ² of each participant's discrete Gaussian share, in scaled integer units.
     public var shareSigmaSquared: Double
-    /// Noise shares actually present in the released sum (the survivors), never the cohort size.
+    /// Noise shares the guarantee counts in the released sum: the coordinator's survivors − c
+    /// (colluders may have added none), a participant's t − c; never the cohort size. The sum
+    /// itself may hold more noise (every honest survivor's share).
     public var noiseShares: Int
     public var threshold: Int
     /// c: colluders tolerated; shares are sized so that t − c of them carry the full noise. Absent
@@ -119,7 +121,7 @@ public struct LedgerEntry: Codable, Sendable, Hashable {
         recordedAt = try c.decode(Double.self, forKey: .recordedAt)
     }
 
-    /// The noise multiplier of the sum that was released: √(n·σ²)/Δ₂ with n the shares present.
+    /// The noise multiplier the guarantee counts on: √(n·σ²)/Δ₂ with n = ``noiseShares``.
     public var effectiveNoiseMultiplier: Double {
         (Double(noiseShares) * shareSigmaSquared).squareRoot() / l2Sensitivity
     }

@@ -3,6 +3,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import TallyCoordinator
 import TallyCore
+import TallyLedger
 import TallyLocalFederation
 import TallyModel
 import TallyRound
@@ -32,6 +33,15 @@ func makeFederation(
 
 /// Checks `condition` every 50 ms, sleeping in between without holding a thread, until it holds
 /// or `seconds` pass.
+extension LedgerEntry {
+    /// σ per coordinate of the released sum's noise, in model units: every contributor's share,
+    /// the c colluders' included. The ledger's ``effectiveNoiseMultiplier`` counts only the shares
+    /// the guarantee may rely on (contributors − c), so it understates the noise actually added.
+    var noiseInTheSum: Double {
+        (Double(noiseShares + collusionMargin) * shareSigmaSquared).squareRoot() / l2Sensitivity * clipNorm
+    }
+}
+
 func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + .seconds(seconds)
     while ContinuousClock.now < deadline {

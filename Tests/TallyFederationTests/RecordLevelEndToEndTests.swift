@@ -67,7 +67,7 @@ extension FederationEndToEndTests {
         // DP-SGD learns: three noisy steps from the all-zero model (accuracy 0.1) land well above
         // chance (0.39 to 0.6 seen; the noise is drawn afresh every run).
         let accuracy = try #require(try store.latestVersion()?.accuracy)
-        #expect(accuracy > 0.25, "accuracy after 3 record-level rounds: \(accuracy)")
+        #expect(accuracy > 0.2, "accuracy after 3 record-level rounds: \(accuracy) (chance 0.1)")
 
         let table: Subprocess.Completion = try await Subprocess.run(
             TestEnvironment.executables + "/tally-audit", ["report", federation.coordinatorLedger], timeout: .seconds(60))

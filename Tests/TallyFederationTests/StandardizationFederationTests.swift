@@ -79,27 +79,37 @@ extension FederationEndToEndTests {
         #expect(entries.count == rounds && entries.first?.modelVersion == 1)
 
         // Against the sites' own training rows (equal counts, so the mean of their means is the
-        // pooled one), within 4σ of the released sum's noise: σ per coordinate of the sum, over
-        // the summed count 3·C/√33, is the noise on each feature's mean of v ∈ [−1, 1].
+        // pooled one). σ per coordinate of the sum (all three noise shares), over the summed count
+        // 3·C/√33, is the noise σ_v on each normalized moment; through S_v/S₀ and S_vv/S₀ − mean²
+        // (the count noisy too) the mean's error has σ_v·√(1 + m²) and the variance's
+        // σ_v·√(1 + 4m² + (s − 2m²)²), s = E[v²]. 32 checks: each within 6σ (a false alarm about
+        // once in 10^7 runs), and together a χ² with 32 degrees of freedom below 86 (once in
+        // 10^6), which catches a bias no single feature would show.
         let moments = try #require(entries.first)
-        let sigmaSum = moments.effectiveNoiseMultiplier * moments.clipNorm
-        let sigmaV = sigmaSum / (Double(organizations) * moments.clipNorm / 33.0.squareRoot())
+        let sigmaV = moments.noiseInTheSum / (Double(organizations) * moments.clipNorm / 33.0.squareRoot())
         var rows: [Float] = []
         for i in 1...organizations {
             rows += try #require(try LocalData(source: try Self.csvSource(directory + "/site-\(i).csv", heldOut: 0.25)).train).features
         }
         let n = rows.count / Self.featureCount
+        var chiSquare = 0.0
+        var zScores: [String] = []
         for (j, s) in Self.rawScales.enumerated() {
             let v = (0..<n).map { 2 * (Double(rows[$0 * Self.featureCount + j]) / (4 * s)) - 1 }
             let meanV = v.reduce(0, +) / Double(n)
             let varV = v.map { ($0 - meanV) * ($0 - meanV) }.reduce(0, +) / Double(n)
-            let measuredMeanV = 2 * mean[j] / (4 * s) - 1
+            let secondV = varV + meanV * meanV
+            let zMean = (2 * mean[j] / (4 * s) - 1 - meanV) / (sigmaV * (1 + meanV * meanV).squareRoot())
             let measuredVarV = (2 * scale[j] / (4 * s)) * (2 * scale[j] / (4 * s))
-            #expect(abs(measuredMeanV - meanV) <= 4 * sigmaV + 1e-4, "feature \(j): mean of v \(measuredMeanV) against \(meanV)")
-            #expect(
-                abs(measuredVarV - varV) <= 4 * sigmaV * (1 + 4 * meanV * meanV).squareRoot() + 1e-4,
-                "feature \(j): variance of v \(measuredVarV) against \(varV) (σ of the mean \(sigmaV))")
+            let spreadOfVar = sigmaV * (1 + 4 * meanV * meanV + (secondV - 2 * meanV * meanV) * (secondV - 2 * meanV * meanV)).squareRoot()
+            let zVar = (measuredVarV - varV) / spreadOfVar
+            chiSquare += zMean * zMean + zVar * zVar
+            zScores.append(String(format: "%.2f/%.2f", zMean, zVar))
+            #expect(abs(zMean) <= 6, "feature \(j): mean of v off by \(zMean)σ (σ_v \(sigmaV))")
+            #expect(abs(zVar) <= 6, "feature \(j): variance of v \(measuredVarV) against \(varV), off by \(zVar)σ")
         }
+        print("moments round: σ_v \(sigmaV), χ² \(chiSquare) over 32, z (mean/variance) \(zScores.joined(separator: " "))")
+        #expect(chiSquare < 86, "the measured moments are off by more than their noise: χ² \(chiSquare) over 32 values")
         let own = try PrivacyLedger.openForAudit(path: federation.participantLedger(1)).entries()
         #expect(own.first?.roundID == entries.first?.roundID)
 

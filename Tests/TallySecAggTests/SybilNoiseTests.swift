@@ -40,7 +40,9 @@ import Testing
         let planned = (dp.noiseMultiplier * dp.l2Sensitivity / dp.scale) * (dp.noiseMultiplier * dp.l2Sensitivity / dp.scale)
         let ratio = variance / planned // relative standard error √(2/d) ≈ 2.2%
         if sharesSizedForTheMargin {
-            #expect(ratio > 0.92, "noise variance \(ratio) of planned with \(c) sybils")
+            // 5 standard errors below 1 (a false alarm about once in 10^6 runs); the weakness it
+            // guards against leaves (t − c)/t, 8 standard errors lower still.
+            #expect(ratio > 0.89, "noise variance \(ratio) of planned with \(c) sybils")
         } else {
             #expect(
                 ratio < 0.8 && abs(ratio - Double(t - c) / Double(t)) < 0.08,
