@@ -31,8 +31,6 @@ func makeFederation(
     return federation
 }
 
-/// Checks `condition` every 50 ms, sleeping in between without holding a thread, until it holds
-/// or `seconds` pass.
 extension LedgerEntry {
     /// σ per coordinate of the released sum's noise, in model units: every contributor's share,
     /// the c colluders' included. The ledger's ``effectiveNoiseMultiplier`` counts only the shares
@@ -42,6 +40,8 @@ extension LedgerEntry {
     }
 }
 
+/// Checks `condition` every 50 ms, sleeping in between without holding a thread, until it holds
+/// or `seconds` pass.
 func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + .seconds(seconds)
     while ContinuousClock.now < deadline {

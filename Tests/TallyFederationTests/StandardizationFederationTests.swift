@@ -98,10 +98,10 @@ extension FederationEndToEndTests {
             let v = (0..<n).map { 2 * (Double(rows[$0 * Self.featureCount + j]) / (4 * s)) - 1 }
             let meanV = v.reduce(0, +) / Double(n)
             let varV = v.map { ($0 - meanV) * ($0 - meanV) }.reduce(0, +) / Double(n)
-            let secondV = varV + meanV * meanV
+            let countTerm = varV - meanV * meanV // s − 2m², with s = E[v²] = var + m²
             let zMean = (2 * mean[j] / (4 * s) - 1 - meanV) / (sigmaV * (1 + meanV * meanV).squareRoot())
             let measuredVarV = (2 * scale[j] / (4 * s)) * (2 * scale[j] / (4 * s))
-            let spreadOfVar = sigmaV * (1 + 4 * meanV * meanV + (secondV - 2 * meanV * meanV) * (secondV - 2 * meanV * meanV)).squareRoot()
+            let spreadOfVar = sigmaV * (1 + 4 * meanV * meanV + countTerm * countTerm).squareRoot()
             let zVar = (measuredVarV - varV) / spreadOfVar
             chiSquare += zMean * zMean + zVar * zVar
             zScores.append(String(format: "%.2f/%.2f", zMean, zVar))

@@ -86,15 +86,12 @@ import Testing
         }
         let sum = try DistributedDPDecoder(configuration: harness.machine.agreement.privacy, rotationSeed: [1])
             .decodeSum(aggregate.sum, contributors: 5)
-        let federation = try #require(
-            FederatedEvaluation.metrics(
-                fromSum: Array(sum.values[Self.updateCount...]), scale: Self.evaluation.recordScale(clipNorm: 1, recordUnit: true)))
+        let recordScale = Self.evaluation.recordScale(clipNorm: 1, recordUnit: true)
+        let federation = try #require(FederatedEvaluation.metrics(fromSum: Array(sum.values[Self.updateCount...]), scale: recordScale))
         // Within 6σ of the noise of the five shares: σ on the count is the sum's σ per coordinate
         // over the record scale c; the accuracy Σcorrect/count is off by σ/1000·√(1 + 0.7²).
         let privacy = harness.machine.agreement.privacy
-        let countSigma =
-            (5 * privacy.shareSigmaSquared).squareRoot() / privacy.scale
-            / Self.evaluation.recordScale(clipNorm: 1, recordUnit: true)
+        let countSigma = (5 * privacy.shareSigmaSquared).squareRoot() / privacy.scale / recordScale
         let accuracySigma = countSigma / 1000 * (1 + 0.7 * 0.7).squareRoot()
         #expect(
             abs(federation.accuracy - 0.7) < 6 * accuracySigma,
